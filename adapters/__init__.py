@@ -1,0 +1,1 @@
+"""Adapters: everything of ecps-workflow that touches the outside world."""

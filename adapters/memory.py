@@ -1,0 +1,115 @@
+"""In-memory adapters that record what they were given: for tests, dry runs and the demo.
+
+They keep the same contracts as the real adapters (`workflow.testing` checks both).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection, Iterable
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from workflow.definition import State
+from workflow.domain import Activation, AuditEvent, Change, Delivery, OutboxMessage
+from workflow.errors import ConcurrencyConflict
+from workflow.messages import DirectoryEntry, Email, Sms
+from workflow.work import copy_activation
+
+
+class MemoryStore:
+    """A thread-safe store in a dict, with compare-and-set on the version."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._activations: dict[str, Activation] = {}
+        self._outbox: dict[str, OutboxMessage] = {}
+        self._audit: dict[str, list[AuditEvent]] = {}
+
+    def get(self, activation_id: str) -> Activation | None:
+        with self._lock:
+            found = self._activations.get(activation_id)
+            return copy_activation(found) if found else None
+
+    def find(self, subject: str, states: Collection[State]) -> list[Activation]:
+        with self._lock:
+            return [copy_activation(a) for a in self._activations.values()
+                    if a.subject == subject and a.state in states]
+
+    def requests_since(self, subject: str, since: datetime) -> list[datetime]:
+        with self._lock:
+            return sorted(a.created_at for a in self._activations.values()
+                          if a.subject == subject and a.created_at >= since)
+
+    def commit(self, change: Change) -> None:
+        with self._lock:
+            for write in change.writes:
+                stored = self._activations.get(write.activation.id)
+                current = None if stored is None else stored.version
+                if current != write.expected_version:
+                    raise ConcurrencyConflict(f"activation {write.activation.id} changed meanwhile")
+            for write in change.writes:
+                self._activations[write.activation.id] = copy_activation(write.activation)
+            for message in change.outbox:
+                self._outbox[message.id] = replace(message)
+            for event in change.audit:
+                self._audit.setdefault(event.activation_id, []).append(event)
+
+    def due_for_expiry(self, now: datetime, limit: int) -> list[str]:
+        with self._lock:
+            due = sorted((d, a.id) for a in self._activations.values()
+                         if (d := a.due_at()) is not None and d <= now)
+            return [aid for _, aid in due[:limit]]
+
+    def claim_outbox(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxMessage]:
+        with self._lock:
+            due = sorted((m for m in self._outbox.values()
+                          if m.status == Delivery.PENDING and m.due_at <= now
+                          and (m.claimed_until is None or m.claimed_until <= now)),
+                         key=lambda m: (m.due_at, m.created_at))[:limit]
+            for m in due:
+                m.claimed_until = now + lease
+            return [replace(m) for m in due]
+
+    def outbox_of(self, activation_id: str) -> list[OutboxMessage]:
+        with self._lock:
+            return [replace(m) for m in self._outbox.values() if m.activation_id == activation_id]
+
+    def audit_trail(self, activation_id: str) -> list[AuditEvent]:
+        with self._lock:
+            return sorted(self._audit.get(activation_id, []), key=lambda e: e.seq)
+
+    def list_activations(self, limit: int = 100) -> list[Activation]:
+        with self._lock:
+            newest = sorted(self._activations.values(), key=lambda a: a.created_at, reverse=True)
+            return [copy_activation(a) for a in newest[:limit]]
+
+
+class MemoryMailer:
+    """Records every e-mail it accepts in `sent`."""
+
+    def __init__(self) -> None:
+        self.sent: list[Email] = []
+
+    def send(self, email: Email) -> None:
+        self.sent.append(email)
+
+
+class MemorySms:
+    """Records every SMS it accepts in `sent`."""
+
+    def __init__(self) -> None:
+        self.sent: list[Sms] = []
+
+    def send(self, sms: Sms) -> None:
+        self.sent.append(sms)
+
+
+class StaticDirectory:
+    """A directory held in memory, keyed by identifier."""
+
+    def __init__(self, entries: Iterable[DirectoryEntry] = ()) -> None:
+        self._entries = {e.national_id: e for e in entries}
+
+    def lookup(self, national_id: str) -> DirectoryEntry | None:
+        return self._entries.get(national_id)

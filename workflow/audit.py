@@ -1,0 +1,49 @@
+"""The tamper-evident audit trail: each event is chained to the previous one by a keyed hash."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from workflow.domain import AuditEvent
+from workflow.security import Keyring
+
+
+def chain(
+    keys: Keyring,
+    prev_hash: str,
+    *,
+    activation_id: str,
+    subject: str,
+    seq: int,
+    at: datetime,
+    actor: str,
+    action: str,
+    outcome: str,
+    reason: str = "",
+    source: str = "",
+    dest: str = "",
+) -> AuditEvent:
+    """A new audit event sealed after `prev_hash`."""
+    fields = (activation_id, subject, str(seq), at.isoformat(), actor, action, outcome, reason,
+              source, dest, prev_hash)
+    return AuditEvent(activation_id, subject, seq, at, actor, action, outcome, reason, source,
+                      dest, prev_hash, keys.digest("audit", *fields))
+
+
+def verify(keys: Keyring, events: Sequence[AuditEvent]) -> list[str]:
+    """The problems found in one activation's trail, in order (empty when intact)."""
+    problems: list[str] = []
+    prev = ""
+    for expected_seq, e in enumerate(sorted(events, key=lambda e: e.seq), start=1):
+        again = chain(keys, e.prev_hash, activation_id=e.activation_id, subject=e.subject,
+                      seq=e.seq, at=e.at, actor=e.actor, action=e.action, outcome=e.outcome,
+                      reason=e.reason, source=e.source, dest=e.dest)
+        if e.activation_id and e.seq != expected_seq:
+            problems.append(f"event {e.seq}: expected sequence number {expected_seq}")
+        if e.activation_id and e.prev_hash != prev:
+            problems.append(f"event {e.seq}: does not follow the previous event")
+        if again.hash != e.hash:
+            problems.append(f"event {e.seq}: content does not match its hash")
+        prev = e.hash
+    return problems

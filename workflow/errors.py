@@ -1,0 +1,144 @@
+"""The errors the engine raises, one tree under `WorkflowError`.
+
+    WorkflowError
+    ├── DefinitionError (TypeError)        a workflow definition is inconsistent
+    ├── InvalidInput (ValueError)          malformed or wrongly typed argument
+    │   ├── InvalidIdentifier              not an identifiant national
+    │   └── WeakPin                        PIN refused by the PIN policy
+    ├── NotEligible                        unknown, no contacts, ADELI (card route)
+    ├── ActivationNotFound (LookupError)
+    ├── TransitionNotAllowed               the state does not allow the event
+    │   ├── ActivationExpired
+    │   └── ActivationLocked
+    ├── VerificationFailed                 wrong token, code or PIN
+    │   └── PinMismatch
+    ├── TooManyRequests                    rate limit, resend limit or cooldown
+    ├── ConcurrencyConflict                another call changed the activation first
+    └── AdapterError                       the outside world failed
+        ├── DeliveryFailed
+        ├── DirectoryUnavailable
+        └── StorageError
+
+Messages are meant for people and logs: they never hold a secret, a full contact or a
+full identifier.
+"""
+
+from __future__ import annotations
+
+
+class WorkflowError(Exception):
+    """Root of every error raised by the engine."""
+
+
+class DefinitionError(WorkflowError, TypeError):
+    """A workflow definition is inconsistent; `offenders` names what is at fault."""
+
+    def __init__(self, message: str, offenders: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.offenders = offenders
+
+
+class InvalidInput(WorkflowError, ValueError):
+    """An argument is malformed or of the wrong type; nothing changed."""
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class InvalidIdentifier(InvalidInput):
+    """The text is not a well-formed identifiant national."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="national_id")
+
+
+class WeakPin(InvalidInput):
+    """The PIN is well-formed but refused by the PIN policy; `reason` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"PIN refused: {reason}", field="pin")
+        self.reason = reason
+
+
+class NotEligible(WorkflowError):
+    """The professional cannot activate an e-CPS this way; `reason` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"not eligible: {reason}")
+        self.reason = reason
+
+
+class ActivationNotFound(WorkflowError, LookupError):
+    """No activation has this id."""
+
+    def __init__(self, activation_id: str) -> None:
+        super().__init__(f"no activation {activation_id!r}")
+        self.activation_id = activation_id
+
+
+class TransitionNotAllowed(WorkflowError):
+    """The activation's state does not allow the event; nothing changed."""
+
+    def __init__(self, state: str, event: str, message: str = "") -> None:
+        super().__init__(message or f"{event!r} is not allowed in state {state!r}")
+        self.state = state
+        self.event = event
+
+
+class ActivationExpired(TransitionNotAllowed):
+    """The activation's deadline has passed."""
+
+    def __init__(self, state: str, event: str) -> None:
+        super().__init__(state, event, f"the activation has expired ({event!r} refused)")
+
+
+class ActivationLocked(TransitionNotAllowed):
+    """Too many wrong attempts locked the activation."""
+
+    def __init__(self, state: str, event: str) -> None:
+        super().__init__(state, event, f"the activation is locked ({event!r} refused)")
+
+
+class VerificationFailed(WorkflowError):
+    """A token, code or PIN was wrong; `attempts_left` is None when not counted."""
+
+    def __init__(self, message: str, attempts_left: int | None = None) -> None:
+        super().__init__(message)
+        self.attempts_left = attempts_left
+
+
+class PinMismatch(VerificationFailed):
+    """The confirmation differs from the chosen PIN; the PIN must be chosen again."""
+
+
+class TooManyRequests(WorkflowError):
+    """A limit or cooldown refused the call; retry after `retry_after` whole seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(f"{message} (retry after {retry_after} s)")
+        self.retry_after = retry_after
+
+
+class ConcurrencyConflict(WorkflowError):
+    """Another call changed the activation first; reload and retry."""
+
+
+class AdapterError(WorkflowError):
+    """An adapter failed; `transient` says whether trying again may succeed."""
+
+    def __init__(self, message: str, transient: bool = True) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+class DeliveryFailed(AdapterError):
+    """A mailer or SMS gateway could not deliver a message."""
+
+
+class DirectoryUnavailable(AdapterError):
+    """The directory could not answer, or answered nonsense; requests fail closed."""
+
+
+class StorageError(AdapterError):
+    """The store failed or holds data it cannot read."""

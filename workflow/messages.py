@@ -1,0 +1,115 @@
+"""The messages a professional receives, as plain values, and how they are built.
+
+Texts follow the wording of the e-CPS activation leaflet (French).
+"""
+
+from __future__ import annotations
+
+import html
+import io
+from dataclasses import dataclass
+
+import qrcode
+
+QR_CONTENT_ID = "qr-activation"
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file carried by an e-mail; `content_id` set means it is also shown inline."""
+
+    filename: str
+    content_type: str
+    data: bytes
+    content_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Email:
+    """An e-mail to send; `message_id` identifies the outbox message across retries."""
+
+    to: str
+    subject: str
+    text: str
+    html: str
+    attachments: tuple[Attachment, ...] = ()
+    message_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Sms:
+    """An SMS to send."""
+
+    to: str
+    text: str
+    message_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryEntry:
+    """The directory's record of a professional; None for a contact it does not hold."""
+
+    national_id: str
+    email: str | None
+    phone: str | None
+    name: str = ""
+
+
+def qr_png(payload: str) -> bytes:
+    """The QR code of `payload` as PNG bytes."""
+    image = qrcode.make(payload, box_size=8, border=4)
+    buffer = io.BytesIO()
+    image.save(buffer)
+    return buffer.getvalue()
+
+
+def activation_email(to: str, name: str, payload: str, valid_minutes: int) -> Email:
+    """The e-mail with the QR code to scan, and the same payload as a deep link."""
+    greeting = f"Bonjour {name}," if name else "Bonjour,"
+    text = (
+        f"{greeting}\n\n"
+        "Vous avez demandé l'activation de votre e-CPS.\n\n"
+        "Dans l'application e-CPS, cliquez sur « Continuer » puis scannez le QR Code "
+        "joint à ce courriel.\n\n"
+        "Si vous lisez ce courriel sur le téléphone où l'application e-CPS est installée, "
+        "ouvrez ce lien :\n"
+        f"{payload}\n\n"
+        f"Ce QR Code est valable {valid_minutes} minutes et ne sert qu'une fois.\n"
+        "Si vous n'êtes pas à l'origine de cette demande, ignorez ce courriel.\n"
+    )
+    link = html.escape(payload, quote=True)
+    body = (
+        "<!doctype html><html lang=\"fr\"><body>"
+        f"<p>{html.escape(greeting)}</p>"
+        "<p>Vous avez demandé l'activation de votre e-CPS.</p>"
+        "<p>Dans l'application e-CPS, cliquez sur « Continuer » puis scannez ce QR Code :</p>"
+        f"<p><img src=\"cid:{QR_CONTENT_ID}\" alt=\"QR Code d'activation\" width=\"264\"></p>"
+        "<p>Vous lisez ce courriel sur le téléphone où l'application est installée ? "
+        f"<a href=\"{link}\">Activer ma e-CPS</a></p>"
+        f"<p>Ce QR Code est valable {valid_minutes} minutes et ne sert qu'une fois. "
+        "Si vous n'êtes pas à l'origine de cette demande, ignorez ce courriel.</p>"
+        "</body></html>"
+    )
+    png = Attachment("qr-activation-e-cps.png", "image/png", qr_png(payload), QR_CONTENT_ID)
+    return Email(to, "Activation de votre e-CPS", text, body, (png,))
+
+
+def sms_code_text(code: str, valid_minutes: int) -> str:
+    """The SMS that carries the code, the only number of its length in the text."""
+    return f"e-CPS : votre code de validation est {code}. Il expire dans {valid_minutes} min."
+
+
+def replacement_notice(to: str, name: str) -> Email:
+    """The notice that a newly activated e-CPS replaced (revoked) the previous one."""
+    greeting = f"Bonjour {name}," if name else "Bonjour,"
+    text = (
+        f"{greeting}\n\n"
+        "Votre e-CPS vient d'être activée sur un nouveau téléphone. "
+        "L'e-CPS précédente a été révoquée et ne permet plus de se connecter.\n\n"
+        "Si vous n'êtes pas à l'origine de cette activation, contactez votre service "
+        "d'assistance sans attendre.\n"
+    )
+    body = "<!doctype html><html lang=\"fr\"><body>" + "".join(
+        f"<p>{html.escape(p)}</p>" for p in text.strip().split("\n\n")
+    ) + "</body></html>"
+    return Email(to, "Votre e-CPS a été remplacée", text, body)

@@ -1,0 +1,93 @@
+"""Tunable limits of the workflow, validated when constructed.
+
+Defaults follow DESIGN.md §3; `Settings(secret_key=...)` is all a deployment must give.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+MIN_KEY_BYTES = 16
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Every limit, deadline and policy of an activation (all overridable)."""
+
+    secret_key: bytes | str = field(repr=False)
+    pin_length: int = 4
+    sms_code_digits: int = 6
+    sms_code_validity: timedelta = timedelta(minutes=5)
+    qr_token_validity: timedelta = timedelta(minutes=60)
+    pin_step_validity: timedelta = timedelta(minutes=10)
+    flow_validity: timedelta = timedelta(hours=24)
+    max_sms_attempts: int = 5
+    max_resends: int = 3
+    resend_cooldown: timedelta = timedelta(seconds=60)
+    max_pin_mismatches: int = 3
+    max_login_failures: int = 10
+    max_requests: int = 5
+    request_window: timedelta = timedelta(hours=24)
+    check_rpps_luhn: bool = True
+    delivery_attempts: int = 5
+    delivery_backoff: timedelta = timedelta(seconds=10)
+    delivery_lease: timedelta = timedelta(seconds=60)
+    deep_link_base: str = "ecps://activation"
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    argon2_parallelism: int = 4
+
+    def __post_init__(self) -> None:
+        for problem in _problems(self):
+            raise ValueError(f"invalid Settings: {problem}")
+
+    @property
+    def key(self) -> bytes:
+        """The server key as bytes."""
+        return _key_bytes(self.secret_key)
+
+
+def _key_bytes(secret_key: bytes | str) -> bytes:
+    return secret_key.encode() if isinstance(secret_key, str) else bytes(secret_key)
+
+
+def _problems(s: Settings) -> list[str]:
+    problems: list[str] = []
+    if not isinstance(s.secret_key, (bytes, str)) or len(_key_bytes(s.secret_key)) < MIN_KEY_BYTES:
+        problems.append(f"secret_key must be text or bytes of at least {MIN_KEY_BYTES} bytes")
+    bounds = {
+        "pin_length": (s.pin_length, 4, 12),
+        "sms_code_digits": (s.sms_code_digits, 6, 8),
+        "max_sms_attempts": (s.max_sms_attempts, 1, 20),
+        "max_resends": (s.max_resends, 0, 10),
+        "max_pin_mismatches": (s.max_pin_mismatches, 1, 20),
+        "max_login_failures": (s.max_login_failures, 1, 100),
+        "max_requests": (s.max_requests, 1, 1000),
+        "delivery_attempts": (s.delivery_attempts, 1, 20),
+        "argon2_time_cost": (s.argon2_time_cost, 1, 20),
+        "argon2_memory_kib": (s.argon2_memory_kib, 8, 4 * 1024 * 1024),
+        "argon2_parallelism": (s.argon2_parallelism, 1, 16),
+    }
+    for name, (value, low, high) in bounds.items():
+        if type(value) is not int or not low <= value <= high:
+            problems.append(f"{name} must be an integer in {low}..{high}, not {value!r}")
+    durations = {
+        "sms_code_validity": (s.sms_code_validity, timedelta(minutes=10)),
+        "qr_token_validity": (s.qr_token_validity, timedelta(days=7)),
+        "pin_step_validity": (s.pin_step_validity, timedelta(hours=24)),
+        "flow_validity": (s.flow_validity, timedelta(days=30)),
+        "resend_cooldown": (s.resend_cooldown, timedelta(hours=24)),
+        "request_window": (s.request_window, timedelta(days=30)),
+        "delivery_backoff": (s.delivery_backoff, timedelta(hours=1)),
+        "delivery_lease": (s.delivery_lease, timedelta(hours=1)),
+    }
+    for name, (value, high) in durations.items():
+        if not isinstance(value, timedelta) or not timedelta(0) < value <= high:
+            problems.append(f"{name} must be a duration in (0, {high}], not {value!r}")
+    if not isinstance(s.check_rpps_luhn, bool):
+        problems.append("check_rpps_luhn must be a bool")
+    base = s.deep_link_base
+    if not isinstance(base, str) or "://" not in base or any(c in base for c in "?#& \r\n"):
+        problems.append("deep_link_base must be a URI without query or fragment")
+    return problems

@@ -1,0 +1,98 @@
+"""One event's unit of work: the steps it takes, the messages it queues, the audit it writes."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from workflow import audit
+from workflow.definition import Event, Outcome, State, Workflow
+from workflow.domain import (
+    Activation,
+    AuditEvent,
+    Change,
+    Channel,
+    MessageKind,
+    OutboxMessage,
+    Step,
+    Write,
+)
+from workflow.errors import WorkflowError
+from workflow.security import Keyring
+
+
+def copy_activation(a: Activation) -> Activation:
+    """An independent copy of `a` (its history list included)."""
+    return replace(a, history=list(a.history))
+
+
+@dataclass(slots=True)
+class Work:
+    """Collects what one event does to one activation (and to others it touches)."""
+
+    activation: Activation
+    expected_version: int | None
+    now: datetime
+    event: Event
+    actor: str = "app"
+    steps: list[Step] = field(default_factory=list)
+    others: list[Write] = field(default_factory=list)
+    outbox: list[OutboxMessage] = field(default_factory=list)
+    audit_events: list[AuditEvent] = field(default_factory=list)
+    error: WorkflowError | None = None
+
+    def take(self, workflow: Workflow, keys: Keyring, event: Event,
+             outcome: Outcome = Outcome.OK, reason: str = "") -> State:
+        """Move the activation along the edge (state, event, outcome) and record it."""
+        a = self.activation
+        source = a.state
+        a.state = workflow.fire(source, event, outcome)
+        step = Step(str(event), source, a.state, self.now)
+        a.history.append(step)
+        self.steps.append(step)
+        record(keys, a, self.now, self.actor, str(event), str(outcome), reason,
+               str(source), str(a.state), into=self.audit_events)
+        return a.state
+
+    def refuse(self, keys: Keyring, error: WorkflowError) -> None:
+        """Record a refusal of this event; the activation's state stays as it is."""
+        self.error = error
+        a = self.activation
+        record(keys, a, self.now, self.actor, str(self.event), "refused", describe(error),
+               str(a.state), str(a.state), into=self.audit_events)
+
+    def queue(self, keys: Keyring, kind: MessageKind, content: dict[str, str],
+              generation: int, activation: Activation | None = None) -> None:
+        """Put an encrypted message for `activation` (default: ours) in the outbox."""
+        target = activation or self.activation
+        channel = Channel.SMS if kind == MessageKind.SMS_CODE else Channel.EMAIL
+        self.outbox.append(OutboxMessage(
+            id=secrets.token_hex(16), activation_id=target.id, kind=kind, channel=channel,
+            generation=generation, payload=keys.seal(json.dumps(content).encode()),
+            created_at=self.now, due_at=self.now,
+        ))
+
+    def change(self) -> Change:
+        """The store change that saves all of it at once."""
+        a = self.activation
+        a.version += 1
+        own = Write(a, self.expected_version)
+        return Change((own, *self.others), tuple(self.outbox), tuple(self.audit_events))
+
+
+def record(keys: Keyring, a: Activation, at: datetime, actor: str, action: str, outcome: str,
+           reason: str, source: str, dest: str, *, into: list[AuditEvent]) -> None:
+    """Append a chained audit event for `a` to `into` and advance its audit head."""
+    a.audit_seq += 1
+    event = audit.chain(keys, a.audit_head, activation_id=a.id, subject=a.subject,
+                        seq=a.audit_seq, at=at, actor=actor, action=action, outcome=outcome,
+                        reason=reason, source=source, dest=dest)
+    a.audit_head = event.hash
+    into.append(event)
+
+
+def describe(error: WorkflowError) -> str:
+    """A refusal reason for the audit trail: the error kind and its (secret-free) message."""
+    return f"{type(error).__name__}: {error}"
