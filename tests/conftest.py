@@ -14,7 +14,7 @@ from workflow.messages import DirectoryEntry
 from workflow.testing import FakeClock
 
 NID = "899700366240"
-NID2 = "810100000009"
+NID2 = "810100000008"
 PG_ADMIN_URL = os.environ.get("ECPS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 
