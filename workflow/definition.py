@@ -230,7 +230,7 @@ def reachable(d: Definition) -> set[State]:
     return seen
 
 
-S, E, O = State, Event, Outcome
+S, E, OC = State, Event, Outcome
 _IN_FLIGHT = (S.REQUESTED, S.EMAILED, S.SCANNED, S.SMS_VERIFIED, S.PIN_SET)
 
 
@@ -257,8 +257,8 @@ def _edges() -> tuple[Edge, ...]:
         edge
         for event, source, dest, counter, guard in wrong
         for edge in (
-            Edge(event, source, dest, O.WRONG, guard, counter),
-            Edge(event, source, S.LOCKED, O.EXHAUSTED, guard, counter),
+            Edge(event, source, dest, OC.WRONG, guard, counter),
+            Edge(event, source, S.LOCKED, OC.EXHAUSTED, guard, counter),
         )
     )
     endings = (

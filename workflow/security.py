@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import itertools
 import re
 import secrets
 from urllib.parse import parse_qs, urlsplit
@@ -28,10 +29,11 @@ _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{22,128}")
 _ID_RE = re.compile(r"[A-Za-z0-9_-]{8,64}")
 _EMAIL_RE = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 _PHONE_RE = re.compile(r"\+?[0-9]{8,15}")
-COMMON_PINS = frozenset(
-    "1212 1004 2000 6969 1122 1313 2001 1010 2580 0852 1998 1999 2020 2021 2022 2023 2024 "
-    "2025 1357 2468 1369 7410 0007 0070 4545 5252 1230 0001 1000 5683 4444".split()
-)
+COMMON_PINS = frozenset({
+    "1212", "1004", "2000", "6969", "1122", "1313", "2001", "1010", "2580", "0852", "1998",
+    "1999", "2020", "2021", "2022", "2023", "2024", "2025", "1357", "2468", "1369", "7410",
+    "0007", "0070", "4545", "5252", "1230", "0001", "1000", "5683", "7777",
+})
 
 
 def text_arg(value: object, field: str, max_len: int = MAX_INPUT) -> str:
@@ -151,7 +153,7 @@ def parse_payload(value: object, base: str) -> tuple[str, str]:
 
 def check_pin_policy(pin: str) -> None:
     """Refuse guessable PINs with `WeakPin` and the reason."""
-    steps = {int(b) - int(a) for a, b in zip(pin, pin[1:], strict=False)}
+    steps = {int(b) - int(a) for a, b in itertools.pairwise(pin)}
     if len(set(pin)) == 1:
         raise WeakPin("all digits are the same")
     if steps in ({1}, {-1}):

@@ -82,9 +82,9 @@ def _problems(s: Settings) -> list[str]:
         "delivery_backoff": (s.delivery_backoff, timedelta(hours=1)),
         "delivery_lease": (s.delivery_lease, timedelta(hours=1)),
     }
-    for name, (value, high) in durations.items():
-        if not isinstance(value, timedelta) or not timedelta(0) < value <= high:
-            problems.append(f"{name} must be a duration in (0, {high}], not {value!r}")
+    for name, (span, longest) in durations.items():
+        if not isinstance(span, timedelta) or not timedelta(0) < span <= longest:
+            problems.append(f"{name} must be a duration in (0, {longest}], not {span!r}")
     if not isinstance(s.check_rpps_luhn, bool):
         problems.append("check_rpps_luhn must be a bool")
     base = s.deep_link_base
