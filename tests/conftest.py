@@ -105,3 +105,46 @@ def pg_url(pg_admin_url: str) -> Iterator[str]:
     yield f"{base}?options=-csearch_path%3D{schema}"
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:
         conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+class Driver:
+    """Moves activations of a memory-backed service along the main path, as the phone would."""
+
+    def __init__(self, service: ActivationService, mailer: MemoryMailer, sms: MemorySms) -> None:
+        self.service, self.mailer, self.sms = service, mailer, sms
+
+    def payload(self, aid: str) -> str:
+        """The payload of the newest activation e-mail sent for `aid`."""
+        from workflow.testing import payload_from
+
+        mails = [m for m in self.mailer.sent if f"a={aid}&" in m.text]
+        return payload_from(mails[-1])
+
+    def code(self) -> str:
+        """The code of the newest SMS."""
+        from workflow.testing import code_from
+
+        return code_from(self.sms.sent[-1], self.service.settings.sms_code_digits)
+
+    def reach(self, state: str, nid: str = NID, pin: str = "4821") -> str:
+        """A new activation of `nid` brought to `state` along the main path; returns its id."""
+        svc = self.service
+        aid = svc.request(nid, device_id="phone-1").activation_id
+        path = ["requested", "emailed", "scanned", "sms_verified", "pin_set", "active"]
+        steps = [
+            lambda: svc.dispatch(),
+            lambda: (svc.scan(aid, self.payload(aid)), svc.dispatch()),
+            lambda: svc.verify_sms(aid, self.code()),
+            lambda: svc.set_pin(aid, pin),
+            lambda: svc.confirm_pin(aid, pin),
+        ]
+        for step in steps[: path.index(state)]:
+            step()
+        assert svc.status(aid).state == state
+        return aid
+
+
+@pytest.fixture
+def driver(service: ActivationService, mailer: MemoryMailer, sms: MemorySms) -> Driver:
+    """A driver for the memory-backed `service`."""
+    return Driver(service, mailer, sms)
