@@ -84,6 +84,7 @@ class Channel(StrEnum):
 
     EMAIL = "email"
     SMS = "sms"
+    EVENTS = "events"
 
 
 class MessageKind(StrEnum):
@@ -92,6 +93,7 @@ class MessageKind(StrEnum):
     ACTIVATION_EMAIL = "activation_email"
     SMS_CODE = "sms_code"
     REPLACEMENT_NOTICE = "replacement_notice"
+    DOMAIN_EVENT = "domain_event"
 
 
 class Delivery(StrEnum):

@@ -26,7 +26,10 @@ class Attachment:
 
 @dataclass(frozen=True, slots=True)
 class Email:
-    """An e-mail to send; `message_id` identifies the outbox message across retries."""
+    """An e-mail to send; `message_id` identifies the outbox message across retries.
+
+    `sender_name` is the display name a mailer puts in the From header ("" for its own).
+    """
 
     to: str
     subject: str
@@ -34,6 +37,7 @@ class Email:
     html: str
     attachments: tuple[Attachment, ...] = ()
     message_id: str = ""
+    sender_name: str = ""
 
 
 @dataclass(frozen=True, slots=True)
