@@ -1,6 +1,10 @@
 """The test kit for the engine and third-party adapters: clock, phone, strategies, contracts."""
 
 from workflow.testing.clock import FakeClock
+from workflow.testing.coverage import COVERAGE, Coverage
+from workflow.testing.faults import FaultyDirectory, FaultyMailer, FaultySms, FaultyStore
 from workflow.testing.phone import code_from, payload_from
 
-__all__ = ["FakeClock", "code_from", "payload_from"]
+__all__ = [
+    "COVERAGE", "Coverage", "FaultyDirectory", "FaultyMailer", "FaultySms", "FaultyStore",
+    "FakeClock", "code_from", "payload_from"]
