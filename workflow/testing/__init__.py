@@ -6,5 +6,13 @@ from workflow.testing.faults import FaultyDirectory, FaultyMailer, FaultySms, Fa
 from workflow.testing.phone import code_from, payload_from
 
 __all__ = [
-    "COVERAGE", "Coverage", "FaultyDirectory", "FaultyMailer", "FaultySms", "FaultyStore",
-    "FakeClock", "code_from", "payload_from"]
+    "COVERAGE",
+    "Coverage",
+    "FakeClock",
+    "FaultyDirectory",
+    "FaultyMailer",
+    "FaultySms",
+    "FaultyStore",
+    "code_from",
+    "payload_from",
+]
