@@ -12,6 +12,7 @@ from typing import Protocol, runtime_checkable
 
 from workflow.definition import State
 from workflow.domain import Activation, AuditEvent, Change, OutboxMessage
+from workflow.events import DomainEvent
 from workflow.messages import DirectoryEntry, Email, Sms
 
 
@@ -44,6 +45,21 @@ class SmsGateway(Protocol):
 
     def send(self, sms: Sms) -> None:
         """Deliver `sms` or raise `DeliveryFailed`."""
+        ...
+
+
+@runtime_checkable
+class EventSink(Protocol):
+    """Receives the durable feed of domain events (`workflow.events`).
+
+    `publish` returns once the event is accepted; it raises `DeliveryFailed` otherwise,
+    `transient=True` when trying again may succeed (the outbox retries with back-off).
+    Delivery is at-least-once: the same event may come again, so a receiver drops
+    duplicates by `event.key`. The events of one activation come in their order.
+    """
+
+    def publish(self, event: DomainEvent) -> None:
+        """Deliver `event` or raise `DeliveryFailed`."""
         ...
 
 
