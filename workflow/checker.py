@@ -441,8 +441,8 @@ def _deterministic(d: Definition, space: _Space) -> Result:
 
 
 def _bounded(d: Definition, settings: Settings, space: _Space) -> Result:
-    problems = [f"counter {c.name} has no bound: Settings.{c.bound} is not an integer ≥ 1"
-                for c in d.counters if not _positive_int(getattr(settings, c.bound, None))]
+    problems = [f"counter {c.name} has no bound: Settings.{c.bound} is not an integer ≥ 0"
+                for c in d.counters if not _count(getattr(settings, c.bound, None))]
     if not space.overflow:
         return _verdict(Property.BOUNDED, problems)
     config, counter = next(iter(space.overflow.items()))
@@ -587,11 +587,11 @@ def _duration(length: timedelta) -> str:
 
 def _int_setting(settings: Settings, name: str, default: int) -> int:
     value = getattr(settings, name, None)
-    return value if _positive_int(value) else max(default, 1)  # type: ignore[return-value]
+    return value if _count(value) else max(default, 0)  # type: ignore[return-value]
 
 
-def _positive_int(value: object) -> bool:
-    return type(value) is int and value >= 1
+def _count(value: object) -> bool:
+    return type(value) is int and value >= 0
 
 
 def _outlasted_by(d: Definition, settings: Settings, dl: Deadline,
