@@ -1,0 +1,289 @@
+"""Linearizability mode: concurrent calls on one activation must end as SOME serial order of them would.
+
+Threads fire a scenario's calls at one activation in the store under test; every call's result is
+recorded; then serial orders that respect real time are replayed on a fresh reference store until
+one gives the same results, history, counters, audit trail and outbox, or none does.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from hypothesis import strategies as st
+
+from workflow.errors import TooManyRequests, VerificationFailed, WorkflowError
+from workflow.messages import DirectoryEntry, Email, Sms
+from workflow.ports import Store
+from workflow.results import StepResult
+from workflow.service import ActivationService
+from workflow.settings import Settings
+from workflow.testing.clock import FakeClock
+from workflow.testing.phone import code_from, payload_from
+
+StoreFactory = Callable[[], Store]
+NATIONAL_ID = "899700366240"
+PIN, OTHER_PIN, WEAK_PIN = "4821", "7395", "1234"
+PATH = ("emailed", "scanned", "sms_verified", "pin_set", "active")
+
+OPS: dict[str, tuple[str, ...]] = {
+    "emailed": ("scan:right", "scan:wrong", "resend_email", "cancel"),
+    "scanned": ("verify_sms:right", "verify_sms:wrong", "verify_sms:malformed", "resend_sms",
+                "cancel", "scan:right"),
+    "sms_verified": ("set_pin:good", "set_pin:weak", "verify_sms:right", "cancel"),
+    "pin_set": ("confirm_pin:right", "confirm_pin:wrong", "set_pin:good", "cancel"),
+    "active": ("authenticate:right", "authenticate:wrong", "revoke", "cancel"),
+}
+"""The calls worth racing from each starting state; `event:arg` names a symbolic argument."""
+
+
+def default_settings() -> Settings:
+    """Fixed test settings with a cheap PIN hash."""
+    return Settings(secret_key="linearizability-" + "k" * 32, argon2_memory_kib=64,
+                    argon2_time_cost=1, argon2_parallelism=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """A starting state and, per thread, the calls that thread makes in order."""
+
+    start: str
+    threads: tuple[tuple[str, ...], ...]
+
+    def __post_init__(self) -> None:
+        if self.start not in PATH:
+            raise ValueError(f"start must be one of {PATH}")
+        unknown = {op for ops in self.threads for op in ops} - set(OPS_ALL)
+        if unknown:
+            raise ValueError(f"unknown operations: {sorted(unknown)}")
+
+
+OPS_ALL = frozenset(op for ops in OPS.values() for op in ops)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One call as it ran: which thread, when it started and ended, what it returned."""
+
+    index: int
+    thread: int
+    op: str
+    start: int
+    end: int
+    result: str
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Whether a serial order explains what the concurrent run did, and the evidence."""
+
+    ok: bool
+    records: tuple[Record, ...]
+    observed: tuple[object, ...]
+    order: tuple[int, ...] = ()
+    replays: int = 0
+
+    def explain(self) -> str:
+        """The calls with their results, and the serial order found (or that none was)."""
+        lines = [f"{'linearizable' if self.ok else 'NOT linearizable'} after {self.replays} replays"]
+        lines += [f"  #{r.index} thread {r.thread}: {r.op} -> {r.result}" for r in self.records]
+        if self.ok:
+            lines.append(f"  serial order: {', '.join(f'#{i}' for i in self.order)}")
+        lines.append(f"  final: {self.observed[0]}")
+        return "\n".join(lines)
+
+
+def scenarios(max_threads: int = 4, max_calls: int = 6) -> st.SearchStrategy[Scenario]:
+    """Scenarios of 2..`max_threads` threads and at most `max_calls` calls in all."""
+
+    @st.composite
+    def build(draw: st.DrawFn) -> Scenario:
+        start = draw(st.sampled_from(PATH))
+        n = draw(st.integers(2, max_threads))
+        ops = st.sampled_from(OPS[start])
+        budget, threads = max_calls, []
+        for i in range(n):
+            most = max(1, min(3, budget - (n - i - 1)))
+            calls = draw(st.lists(ops, min_size=1, max_size=most))
+            budget -= len(calls)
+            threads.append(tuple(calls))
+        return Scenario(start, tuple(threads))
+
+    return build()
+
+
+@dataclass
+class _Inbox:
+    """A recording mailer and SMS gateway in one."""
+
+    sent: list[object] = field(default_factory=list)
+
+    def send(self, message: Email | Sms) -> None:
+        self.sent.append(message)
+
+
+class _Directory:
+    def lookup(self, national_id: str) -> DirectoryEntry | None:
+        if national_id != NATIONAL_ID:
+            return None
+        return DirectoryEntry(NATIONAL_ID, "jane.doe@domain.fr", "0612345678", "Dr Jane Doe")
+
+
+@dataclass
+class _Env:
+    service: ActivationService
+    store: Store
+    aid: str
+    args: dict[str, str]
+
+
+def _prepare(store: Store, start: str, settings: Settings) -> _Env:
+    """A service over `store` with one activation brought to `start`, cooldowns over."""
+    clock, mail, phone = FakeClock(), _Inbox(), _Inbox()
+    svc = ActivationService(store=store, mailer=mail, sms=phone, directory=_Directory(),
+                            clock=clock, settings=settings)
+    aid = svc.request(NATIONAL_ID, device_id="phone-1").activation_id
+    svc.dispatch()
+    payload = payload_from(mail.sent[-1])  # type: ignore[arg-type]
+    cut = payload.index("&t=") + 3
+    wrong_payload = payload[:cut] + ("B" if payload[cut] == "A" else "A") + payload[cut + 1:]
+    args = {"scan:right": payload, "scan:wrong": wrong_payload, "set_pin:good": PIN,
+            "set_pin:weak": WEAK_PIN, "confirm_pin:right": PIN, "confirm_pin:wrong": OTHER_PIN,
+            "authenticate:right": PIN, "authenticate:wrong": OTHER_PIN,
+            "verify_sms:malformed": "12ab5x"}
+    steps = PATH.index(start)
+    if steps >= 1:
+        svc.scan(aid, payload)
+        svc.dispatch()
+        code = code_from(phone.sent[-1], settings.sms_code_digits)  # type: ignore[arg-type]
+        args["verify_sms:right"] = code
+        args["verify_sms:wrong"] = code[:-1] + str((int(code[-1]) + 1) % 10)
+    if steps >= 2:
+        svc.verify_sms(aid, args["verify_sms:right"])
+    if steps >= 3:
+        svc.set_pin(aid, PIN)
+    if steps >= 4:
+        svc.confirm_pin(aid, PIN)
+    clock.advance(settings.resend_cooldown + timedelta(seconds=1))
+    return _Env(svc, store, aid, args)
+
+
+def _call(env: _Env, op: str) -> str:
+    """Run one symbolic call; its result as text (errors by kind and counted attempts)."""
+    event = op.split(":", maxsplit=1)[0]
+    method = getattr(env.service, event)
+    args = (env.args[op],) if op in env.args else ()
+    try:
+        result = method(env.aid, *args)
+    except WorkflowError as exc:
+        extra = ""
+        if isinstance(exc, VerificationFailed):
+            extra = f" left={exc.attempts_left}"
+        elif isinstance(exc, TooManyRequests):
+            extra = f" retry={exc.retry_after}"
+        return f"{type(exc).__name__}{extra}"
+    except Exception as exc:
+        return f"crash {type(exc).__name__}: {exc}"
+    if isinstance(result, StepResult):
+        return f"ok {result.state} via {'/'.join(s.event for s in result.steps)}"
+    return f"ok {result}"
+
+
+def _observe(env: _Env) -> tuple[object, ...]:
+    """What a serial order must reproduce: state, history, counters, audit trail, outbox."""
+    status = env.service.status(env.aid)
+    history = tuple((s.event, s.source, s.dest) for s in status.history)
+    audit = tuple((e.seq, e.action, e.outcome, e.reason, e.source, e.dest)
+                  for e in env.store.audit_trail(env.aid))
+    outbox = tuple(sorted((m.kind, m.generation, m.status) for m in env.store.outbox_of(env.aid)))
+    counters = tuple(sorted(status.counters.items()))
+    return (status.state, history, counters, status.attempts_left, status.closed_reason, audit, outbox)
+
+
+def run_concurrently(store: Store, scenario: Scenario, settings: Settings) -> tuple[list[Record], _Env]:
+    """Fire the scenario's threads at once on one activation in `store`."""
+    env = _prepare(store, scenario.start, settings)
+    barrier = threading.Barrier(len(scenario.threads))
+    records: list[Record] = []
+    lock = threading.Lock()
+    numbered, n = [], 0
+    for ops in scenario.threads:
+        numbered.append([(n + i, op) for i, op in enumerate(ops)])
+        n += len(ops)
+
+    def worker(thread: int, calls: Sequence[tuple[int, str]]) -> None:
+        barrier.wait()
+        for index, op in calls:
+            start = time.perf_counter_ns()
+            result = _call(env, op)
+            end = time.perf_counter_ns()
+            with lock:
+                records.append(Record(index, thread, op, start, end, result))
+
+    workers = [threading.Thread(target=worker, args=(t, calls)) for t, calls in enumerate(numbered)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often, so calls interleave inside the store
+    try:
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    finally:
+        sys.setswitchinterval(interval)
+    return sorted(records, key=lambda r: r.index), env
+
+
+def check_linearizable(store: StoreFactory, scenario: Scenario, *, reference: StoreFactory,
+                       settings: Settings | None = None, max_replays: int = 5000) -> Verdict:
+    """Run `scenario` on a store from `store`; search a serial order on stores from `reference`."""
+    settings = settings or default_settings()
+    records, env = run_concurrently(store(), scenario, settings)
+    observed = _observe(env)
+    # A call that lost a race with ConcurrencyConflict must have changed nothing: leave it out.
+    calls = [r for r in records if r.result != "ConcurrencyConflict"]
+    replays = 0
+
+    def search(prefix: list[Record], rest: list[Record]) -> list[Record] | None:
+        nonlocal replays
+        tried: set[tuple[str, str]] = set()
+        for c in sorted(rest, key=lambda r: r.end):
+            if any(o.end < c.start for o in rest if o is not c) or (c.op, c.result) in tried:
+                continue  # something not yet placed finished before c began, or a twin was tried
+            if replays >= max_replays:
+                return None
+            tried.add((c.op, c.result))
+            replays += 1
+            ref = _prepare(reference(), scenario.start, settings)
+            results = [_call(ref, r.op) for r in [*prefix, c]]
+            if results[-1] != c.result:
+                continue
+            left = [o for o in rest if o is not c]
+            if not left:
+                if _observe(ref) == observed:
+                    return [*prefix, c]
+                continue
+            found = search([*prefix, c], left)
+            if found is not None:
+                return found
+        return None
+
+    if calls:
+        order = search([], calls)
+    else:  # every call lost a race: nothing may have changed
+        untouched = _observe(_prepare(reference(), scenario.start, settings)) == observed
+        order = [] if untouched else None
+    return Verdict(order is not None, tuple(records), observed,
+                   tuple(r.index for r in order or ()), replays)
+
+
+def assert_linearizable(store: StoreFactory, scenario: Scenario, *, reference: StoreFactory,
+                        settings: Settings | None = None) -> Verdict:
+    """`check_linearizable`, raising `AssertionError` with the evidence when no serial order fits."""
+    verdict = check_linearizable(store, scenario, reference=reference, settings=settings)
+    if not verdict.ok:
+        raise AssertionError(verdict.explain())
+    return verdict
