@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from workflow.definition import State
 from workflow.domain import Activation, AuditEvent, Change, Delivery, OutboxMessage
 from workflow.errors import ConcurrencyConflict
+from workflow.events import DomainEvent
 from workflow.messages import DirectoryEntry, Email, Sms
 from workflow.work import copy_activation
 
@@ -113,3 +114,23 @@ class StaticDirectory:
 
     def lookup(self, national_id: str) -> DirectoryEntry | None:
         return self._entries.get(national_id)
+
+
+class MemorySink:
+    """Records every domain event it accepts in `events` (duplicates included, as delivered)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.events: list[DomainEvent] = []
+
+    def publish(self, event: DomainEvent) -> None:
+        with self._lock:
+            self.events.append(event)
+
+    def unique(self) -> list[DomainEvent]:
+        """The events without duplicates (first delivery of each key), in arrival order."""
+        with self._lock:
+            first: dict[str, DomainEvent] = {}
+            for event in self.events:
+                first.setdefault(event.key, event)
+            return list(first.values())

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 from workflow.definition import Event, State
 from workflow.domain import Activation, Change, Delivery, MessageKind, OutboxMessage
 from workflow.errors import ConcurrencyConflict, DeliveryFailed, TransitionNotAllowed
-from workflow.messages import Email, Sms, activation_email, replacement_notice, sms_code_text
+from workflow.feed import deliver_event, feed_order, is_event
+from workflow.messages import Email, Sms
 from workflow.ports import Mailer, SmsGateway
 from workflow.work import Work
 
@@ -39,7 +40,9 @@ class Dispatcher:
         svc = self.service
         now = svc.now()
         claimed = svc.store.claim_outbox(now, limit, svc.settings.delivery_lease)
-        return sum(self._deliver(message) for message in claimed)
+        events = sorted(filter(is_event, claimed), key=feed_order)
+        sent = sum(self._deliver(message) for message in claimed if not is_event(message))
+        return sent + sum(deliver_event(svc, message) for message in events)
 
     def fits(self, message: OutboxMessage, a: Activation | None, now: datetime) -> bool:
         """Whether the message still belongs to where its activation stands."""
@@ -76,13 +79,15 @@ class Dispatcher:
         content: dict[str, str] = json.loads(svc.keys.unseal(message.payload))
         if message.kind == MessageKind.SMS_CODE:
             minutes = int(svc.settings.sms_code_validity.total_seconds() // 60)
-            self.sms.send(Sms(content["to"], sms_code_text(content["code"], minutes), message.id))
+            self.sms.send(Sms(content["to"], svc.templates.sms_text(content["code"], minutes),
+                              message.id))
             return
         if message.kind == MessageKind.ACTIVATION_EMAIL:
             minutes = int(svc.settings.qr_token_validity.total_seconds() // 60)
-            email = activation_email(content["to"], content["name"], content["payload"], minutes)
+            email = svc.templates.activation_email(content["to"], content["name"],
+                                                   content["payload"], minutes)
         else:
-            email = replacement_notice(content["to"], content["name"])
+            email = svc.templates.replacement_notice(content["to"], content["name"])
         self.mailer.send(_with_id(email, message.id))
 
     def _failed(self, message: OutboxMessage, now: datetime, exc: DeliveryFailed) -> None:
@@ -119,9 +124,10 @@ class Dispatcher:
                 a.closed_reason, a.step_deadline = f"{message.channel} undeliverable", None
             change = w.change()
             try:
-                svc.store.commit(Change(change.writes, (done,), change.audit))
+                svc.store.commit(svc._fed(Change(change.writes, (done,), change.audit), now))
             except ConcurrencyConflict:
                 continue
+            svc._published(w)
             return
 
     def _consequence(self, message: OutboxMessage, status: Delivery, a: Activation | None,

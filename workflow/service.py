@@ -9,14 +9,14 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import TypeVar
 
 from workflow import security
 from workflow.clock import SystemClock, checked_now
 from workflow.definition import WORKFLOW, Event, Outcome, State, Workflow
-from workflow.domain import Activation, MessageKind, Step, Write
+from workflow.domain import Activation, Change, MessageKind, Step, Write
 from workflow.errors import (
     ActivationExpired,
     ActivationLocked,
@@ -31,12 +31,15 @@ from workflow.errors import (
     VerificationFailed,
     WorkflowError,
 )
+from workflow.events import feed_rows, from_audit
+from workflow.listeners import Listener, Listeners
 from workflow.messages import DirectoryEntry
 from workflow.outbox import Dispatcher
-from workflow.ports import Clock, Directory, Mailer, SmsGateway, Store
+from workflow.ports import Clock, Directory, EventSink, Mailer, SmsGateway, Store
 from workflow.results import ActivationStatus, Started, StepResult
 from workflow.security import Keyring
 from workflow.settings import Settings
+from workflow.templates import FRENCH, Templates
 from workflow.work import Work, copy_activation, describe, record
 
 log = logging.getLogger("ecps.service")
@@ -64,6 +67,9 @@ class ActivationService:
         settings: Settings,
         clock: Clock | None = None,
         workflow: Workflow = WORKFLOW,
+        listeners: Iterable[Listener] = (),
+        sink: EventSink | None = None,
+        templates: Templates | None = None,
     ) -> None:
         ports = {"store": (store, Store), "mailer": (mailer, Mailer), "sms": (sms, SmsGateway),
                  "directory": (directory, Directory), "settings": (settings, Settings)}
@@ -76,6 +82,15 @@ class ActivationService:
         self.directory = directory
         self.clock: Clock = clock or SystemClock()
         self.keys = Keyring(settings)
+        if sink is not None and not isinstance(sink, EventSink):
+            raise TypeError(f"sink must implement EventSink, got {type(sink).__name__}")
+        if not isinstance(templates or FRENCH, Templates):
+            raise TypeError(f"templates must be Templates, got {type(templates).__name__}")
+        self.templates: Templates = templates or FRENCH
+        self.templates.check(settings)
+        self.deep_link_base = self.templates.deep_link_base or settings.deep_link_base
+        self.sink = sink
+        self.listeners = Listeners(listeners)
         self.dispatcher = Dispatcher(self, mailer, sms)
 
     # -- commands -------------------------------------------------------------------------
@@ -109,7 +124,7 @@ class ActivationService:
             self._issue_token(w, email, name)
             superseded = self._supersede(w)
             try:
-                self.store.commit(w.change())
+                self._commit(w)
             except ConcurrencyConflict:
                 continue
             log.info("activation %s requested by subject %s", a.id, subject[:12])
@@ -205,7 +220,7 @@ class ActivationService:
                 w = Work(snapshot, snapshot.version, w.now, event, actor)
                 w.refuse(self.keys, refused)
             try:
-                self.store.commit(w.change())
+                self._commit(w)
             except ConcurrencyConflict:
                 continue
             self._log(w)
@@ -229,6 +244,22 @@ class ActivationService:
         if not self.workflow.definition.allows(a.state, w.event):
             raise TransitionNotAllowed(str(a.state), str(w.event))
 
+    def _commit(self, w: Work) -> None:
+        """Commit `w` (with its event feed rows when a sink is set), then tell the listeners."""
+        self.store.commit(self._fed(w.change(), w.now))
+        self._published(w)
+
+    def _fed(self, change: Change, now: datetime) -> Change:
+        """`change` plus the durable feed's rows for its transitions, when a sink is set."""
+        if self.sink is None:
+            return change
+        return Change(change.writes, change.outbox + feed_rows(change.audit, now), change.audit)
+
+    def _published(self, w: Work) -> None:
+        """Give the transitions `w` committed to the listeners, in order (after the commit)."""
+        if len(self.listeners):
+            self.listeners.notify([e for e in map(from_audit, w.audit_events) if e is not None])
+
     def _log(self, w: Work) -> None:
         a = w.activation
         for step in w.steps:
@@ -240,7 +271,7 @@ class ActivationService:
 
     def _scan(self, w: Work, qr_payload: object) -> None:
         a = w.activation
-        payload_id, token = security.parse_payload(qr_payload, self.settings.deep_link_base)
+        payload_id, token = security.parse_payload(qr_payload, self.deep_link_base)
         if payload_id != a.id or not self.keys.matches(a.token_digest, "token", a.id, token):
             raise VerificationFailed("this QR code does not belong to this activation or is no longer valid")
         if a.state == State.REQUESTED:
@@ -367,7 +398,7 @@ class ActivationService:
         a.email_generation += 1
         a.last_email_at = w.now
         a.step_deadline = w.now + s.qr_token_validity
-        payload = security.make_payload(s.deep_link_base, a.id, token)
+        payload = security.make_payload(self.deep_link_base, a.id, token)
         w.queue(self.keys, MessageKind.ACTIVATION_EMAIL, {"to": email, "name": name, "payload": payload},
                 a.email_generation)
 
@@ -420,7 +451,7 @@ class ActivationService:
             w.take(self.workflow, self.keys, Event.EXPIRE, reason="deadline passed")
             a.closed_reason, a.step_deadline = "deadline passed", None
             try:
-                self.store.commit(w.change())
+                self._commit(w)
             except ConcurrencyConflict:
                 continue
             self._log(w)
