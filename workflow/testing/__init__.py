@@ -4,9 +4,11 @@ from workflow.testing.clock import FakeClock
 from workflow.testing.coverage import COVERAGE, Coverage
 from workflow.testing.faults import FaultyDirectory, FaultyMailer, FaultySms, FaultyStore
 from workflow.testing.phone import code_from, payload_from
+from workflow.testing.requirements import REQUIREMENTS, requirement
 
 __all__ = [
     "COVERAGE",
+    "REQUIREMENTS",
     "Coverage",
     "FakeClock",
     "FaultyDirectory",
@@ -15,4 +17,5 @@ __all__ = [
     "FaultyStore",
     "code_from",
     "payload_from",
+    "requirement",
 ]
