@@ -1,0 +1,134 @@
+"""The demo's delivery: e-mails as `.eml` files in a folder, SMS appended to a file and shown.
+
+Also the small readers the demo's stand-in phone uses: the latest e-mail, its QR code, the codes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import sys
+import tempfile
+import threading
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import TextIO, cast
+
+import zxingcpp
+from PIL import Image
+
+from adapters import mime
+from workflow.clock import SystemClock
+from workflow.errors import DeliveryFailed
+from workflow.messages import Email, Sms
+from workflow.ports import Clock
+from workflow.security import mask_phone
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class FileMailer:
+    """Writes each e-mail as `<message_id>.eml` in `folder`, its attachments beside it."""
+
+    def __init__(self, folder: str | os.PathLike[str], *, sender: str = mime.DEFAULT_SENDER,
+                 clock: Clock | None = None) -> None:
+        self.folder = Path(folder)
+        self.sender = mime.sender_address(sender)
+        self._clock = clock or SystemClock()
+
+    def send(self, email: Email) -> None:
+        """Write `email` (the same message id overwrites its earlier copy)."""
+        key = mime.message_key(email)
+        data = mime.build(email, sender=self.sender, now=self._clock.now(), key=key).as_bytes()
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            for a in email.attachments:
+                name = _UNSAFE.sub("_", a.filename).strip("._") or "attachment"
+                _write(self.folder / f"{key}-{name}", a.data)
+            _write(self.folder / f"{key}.eml", data)  # last: a present .eml is complete
+        except OSError as exc:
+            raise DeliveryFailed(f"cannot write the e-mail file ({type(exc).__name__})") from exc
+
+
+class FileSms:
+    """Appends each SMS to `path` as a JSON line and, with `echo`, shows it on the console."""
+
+    def __init__(self, path: str | os.PathLike[str], echo: bool = True,
+                 stream: TextIO | None = None, clock: Clock | None = None) -> None:
+        self.path = Path(path)
+        self.echo = echo
+        self._stream = stream
+        self._clock = clock or SystemClock()
+        self._lock = threading.Lock()
+
+    def send(self, sms: Sms) -> None:
+        """Append `sms` to the file, then show it (the demo's stand-in phone)."""
+        line = json.dumps({"id": sms.message_id, "at": self._clock.now().isoformat(),
+                           "to": sms.to, "text": sms.text}, ensure_ascii=False) + "\n"
+        try:
+            with self._lock:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                with open(fd, "a", encoding="utf-8") as out:
+                    out.write(line)
+        except OSError as exc:
+            raise DeliveryFailed(f"cannot write the SMS file ({type(exc).__name__})") from exc
+        if self.echo:
+            print(f"[SMS pour {mask_phone(sms.to)}] {sms.text}", file=self._stream or sys.stdout)
+
+
+def read_sms(path: str | os.PathLike[str]) -> list[Sms]:
+    """Every SMS `FileSms` wrote to `path`, oldest first (none if the file does not exist)."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    records = [json.loads(line) for line in lines if line.strip()]
+    return [Sms(r["to"], r["text"], r.get("id", "")) for r in records]
+
+
+def code_in(text: str, digits: int = 6) -> str | None:
+    """The one number of `digits` digits in `text`, or None when there is none or several."""
+    found = set(re.findall(rf"(?<![0-9]){'[0-9]' * digits}(?![0-9])", text))
+    return found.pop() if len(found) == 1 else None
+
+
+def read_sms_codes(path: str | os.PathLike[str], digits: int = 6) -> list[str]:
+    """The codes of the SMS in `path`, oldest first."""
+    return [code for sms in read_sms(path) if (code := code_in(sms.text, digits))]
+
+
+def latest_eml(folder: str | os.PathLike[str]) -> Path | None:
+    """The most recently written `.eml` file in `folder`, or None."""
+    files = list(Path(folder).glob("*.eml")) if Path(folder).is_dir() else []
+    return max(files, key=lambda p: (p.stat().st_mtime_ns, p.name), default=None)
+
+
+def read_eml(path: str | os.PathLike[str]) -> EmailMessage:
+    """The parsed e-mail in `path`."""
+    return cast(EmailMessage, message_from_bytes(Path(path).read_bytes(), policy=policy.default))
+
+
+def decode_qr(png: bytes) -> list[str]:
+    """The texts of the QR codes in an image."""
+    return [r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))]
+
+
+def qr_payload(message: EmailMessage) -> str | None:
+    """The text of the first QR code found in the e-mail's images, or None."""
+    for part in message.walk():
+        if part.get_content_type().startswith("image/"):
+            data = part.get_payload(decode=True)
+            if isinstance(data, bytes) and (texts := decode_qr(data)):
+                return str(texts[0])
+    return None
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Write `data` to `path` atomically, readable by the owner only."""
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".tmp-", delete=False) as tmp:
+        tmp.write(data)
+    os.replace(tmp.name, path)
