@@ -1,0 +1,192 @@
+"""The composition root: `build_service()` wires the real adapters into an `ActivationService`.
+
+Defaults need no setup: a state folder (`./.ecps/`) holds the SQLite database, the server
+key (made once, mode 0600), the e-mails (`.eml` + QR PNG) and the SMS file; the directory is
+the shipped file of fictional professionals. The environment overrides: `ECPS_DATABASE_URL`,
+`ECPS_SECRET_KEY`, `ECPS_STATE_DIR`, `ECPS_DIRECTORY` and `ECPS_<SETTING>` for any `Settings`
+field (durations in seconds).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from datetime import timedelta
+from pathlib import Path
+
+from workflow import ActivationService, Settings
+from workflow.errors import StorageError
+from workflow.ports import Clock, Directory, Mailer, SmsGateway
+
+DEFAULT_STATE_DIR = Path(".ecps")
+SHIPPED_DIRECTORY = Path(__file__).resolve().parent / "data" / "directory.json"
+KEY_BYTES = 32
+
+
+@dataclass(frozen=True, slots=True)
+class StateDir:
+    """Where the embedded defaults keep their files."""
+
+    root: Path
+
+    @property
+    def database(self) -> Path:
+        """The SQLite database file."""
+        return self.root / "ecps.sqlite3"
+
+    @property
+    def key(self) -> Path:
+        """The server key file (mode 0600)."""
+        return self.root / "server.key"
+
+    @property
+    def mail(self) -> Path:
+        """The folder of sent e-mails (`<message id>.eml` and the QR PNG beside it)."""
+        return self.root / "mail"
+
+    @property
+    def sms(self) -> Path:
+        """The file every SMS is appended to."""
+        return self.root / "sms.txt"
+
+    @property
+    def diagrams(self) -> Path:
+        """The folder of generated diagrams."""
+        return self.root / "diagrams"
+
+    def create(self) -> StateDir:
+        """Make the folder (owner-only when new) and return self."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise StorageError(f"cannot create the state folder {self.root}: "
+                               f"{exc.strerror or type(exc).__name__}") from exc
+        return self
+
+
+def resolve_state_dir(path: str | os.PathLike[str] | None = None,
+              environ: Mapping[str, str] | None = None) -> StateDir:
+    """The state folder: `path`, else `ECPS_STATE_DIR`, else `./.ecps/`."""
+    env = os.environ if environ is None else environ
+    chosen = path if path is not None else env.get("ECPS_STATE_DIR") or DEFAULT_STATE_DIR
+    return StateDir(Path(chosen).expanduser().absolute())
+
+
+def resolve_database_url(url: str | None = None, state: StateDir | None = None,
+                 environ: Mapping[str, str] | None = None) -> str:
+    """The database URL: `url`, else `ECPS_DATABASE_URL`, else the state folder's SQLite file."""
+    env = os.environ if environ is None else environ
+    chosen = url or env.get("ECPS_DATABASE_URL")
+    if chosen:
+        return chosen
+    return f"sqlite:///{(state or resolve_state_dir(environ=env)).database}"
+
+
+def server_key(state: StateDir, environ: Mapping[str, str] | None = None) -> str:
+    """`ECPS_SECRET_KEY`, else the state folder's key, generated once with mode 0600."""
+    env = os.environ if environ is None else environ
+    if env.get("ECPS_SECRET_KEY"):
+        return env["ECPS_SECRET_KEY"]
+    state.create()
+    try:
+        return _read_key(state.key)
+    except FileNotFoundError:
+        pass
+    fd, tmp = tempfile.mkstemp(dir=state.root, prefix=".key-")  # created with mode 0600
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(KEY_BYTES) + "\n")
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, state.key)  # atomic: the first process to create it wins
+    finally:
+        os.unlink(tmp)
+    return _read_key(state.key)
+
+
+def _read_key(path: Path) -> str:
+    try:
+        key = path.read_text().strip()
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise StorageError(f"cannot read the server key {path}: "
+                           f"{exc.strerror or type(exc).__name__}") from exc
+    if len(key) < 16:
+        raise StorageError(f"the server key file {path} is too short or empty")
+    return key
+
+
+def settings_from_env(secret_key: str | bytes, environ: Mapping[str, str] | None = None,
+                      base: Settings | None = None) -> Settings:
+    """`base` (or the defaults) with `secret_key` and every `ECPS_<FIELD>` override applied."""
+    env = os.environ if environ is None else environ
+    start = base or Settings(secret_key=secret_key)
+    changes: dict[str, object] = {"secret_key": secret_key}
+    for f in fields(Settings):
+        raw = env.get(f"ECPS_{f.name.upper()}")
+        if raw is None or f.name == "secret_key":
+            continue
+        current = getattr(start, f.name)
+        try:
+            changes[f.name] = _parse(raw, current)
+        except ValueError as exc:
+            raise ValueError(f"ECPS_{f.name.upper()}={raw!r}: {exc}") from exc
+    return replace(start, **changes)  # type: ignore[arg-type]
+
+
+def _parse(raw: str, current: object) -> object:
+    if isinstance(current, bool):
+        if raw.lower() in {"1", "true", "yes", "on"}:
+            return True
+        if raw.lower() in {"0", "false", "no", "off"}:
+            return False
+        raise ValueError("expected true or false")
+    if isinstance(current, int):
+        return int(raw)
+    if isinstance(current, timedelta):
+        return timedelta(seconds=float(raw))
+    return raw
+
+
+def build_service(
+    database_url: str | None = None,
+    *,
+    state_dir: str | os.PathLike[str] | None = None,
+    secret_key: str | bytes | None = None,
+    mailer: Mailer | None = None,
+    sms: SmsGateway | None = None,
+    directory: Directory | None = None,
+    clock: Clock | None = None,
+    settings: Settings | None = None,
+) -> ActivationService:
+    """An `ActivationService` on real adapters; every argument overrides one default.
+
+    `settings` given whole is used as it is (with `secret_key` if that is given too);
+    otherwise the defaults with the `ECPS_*` environment overrides and the server key.
+    """
+    from adapters.directory import FileDirectory
+    from adapters.files import FileMailer, FileSms
+    from adapters.sql import SqlStore
+
+    state = resolve_state_dir(state_dir)
+    url = resolve_database_url(database_url, state)
+    if url.startswith("sqlite:") or mailer is None or sms is None:
+        state.create()
+    if settings is None:
+        settings = settings_from_env(secret_key or server_key(state))
+    elif secret_key is not None:
+        settings = replace(settings, secret_key=secret_key)
+    env_directory = os.environ.get("ECPS_DIRECTORY")
+    return ActivationService(
+        store=SqlStore(url),
+        mailer=mailer if mailer is not None else FileMailer(state.mail),
+        sms=sms if sms is not None else FileSms(state.sms, echo=False),
+        directory=directory if directory is not None
+        else FileDirectory(Path(env_directory) if env_directory else SHIPPED_DIRECTORY),
+        clock=clock,
+        settings=settings,
+    )
