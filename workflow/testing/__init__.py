@@ -3,12 +3,14 @@
 from workflow.testing.clock import FakeClock
 from workflow.testing.coverage import COVERAGE, Coverage
 from workflow.testing.faults import FaultyDirectory, FaultyMailer, FaultySms, FaultyStore
+from workflow.testing.machine import ActivationMachine
 from workflow.testing.phone import code_from, payload_from
 from workflow.testing.requirements import REQUIREMENTS, requirement
 from workflow.testing.sink_contract import EventSinkContract
 
 __all__ = [
     "COVERAGE",
+    "ActivationMachine",
     "REQUIREMENTS",
     "Coverage",
     "EventSinkContract",

@@ -1,0 +1,490 @@
+"""`ActivationMachine`: Hypothesis drives the service like many phones, checked against `Model`.
+
+Subclass it with `make_store` (and optionally `make_mailer`, `make_sms`) to run it over
+your own adapters: `TestMyStore = ActivationMachine.configure(make_store=MyStore).TestCase`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import timedelta
+from typing import Any, ClassVar
+
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from workflow.definition import State
+from workflow.errors import DeliveryFailed, WorkflowError
+from workflow.messages import DirectoryEntry, Email, Sms
+from workflow.ports import Mailer, SmsGateway, Store
+from workflow.security import luhn_ok
+from workflow.service import ActivationService
+from workflow.settings import Settings
+from workflow.testing.clock import FakeClock
+from workflow.testing.coverage import COVERAGE
+from workflow.testing.model import IN_FLIGHT, Model, RefActivation
+from workflow.testing.phone import code_from
+
+MAIN_PATH = ("request", "email_sent", "scan", "verify_sms", "set_pin", "confirm_pin")
+PINS = ("4821", "5930", "7364", "3175", "6049", "8352")
+WEAK = ("0000", "1234", "9876", "1111", "1212")
+JUMPS = (1, 1, 10, 20, 40, 59, 60, 61, 80, 299, 300, 301, 599, 600, 3599, 3600, 86400)
+RARELY = st.integers(0, 5).map(lambda n: n == 0)
+
+
+def _person(rpps10: str) -> str:
+    return "8" + rpps10 + next(d for d in "0123456789" if luhn_ok(rpps10 + d))
+
+
+PEOPLE = {
+    _person("9970036624"): DirectoryEntry("", "jane.doe@domain.fr", "0612345678", "Dr Jane Doe"),
+    _person("1010000000"): DirectoryEntry("", "paul.martin@clinique.fr", "0798765432", "Paul Martin"),
+    _person("1234567890"): DirectoryEntry("", "lea.roux@cabinet.fr", None, "Léa Roux"),
+}
+UNKNOWN = _person("5555555555")
+
+
+def machine_settings() -> Settings:
+    """Settings of the harness: defaults, a test key and a cheap PIN hash."""
+    return Settings(secret_key="harness-key-" + "h" * 24, argon2_memory_kib=64,
+                    argon2_time_cost=1, argon2_parallelism=1)
+
+
+class _Directory:
+    """The harness's directory: three people (one without a mobile)."""
+
+    def lookup(self, national_id: str) -> DirectoryEntry | None:
+        entry = PEOPLE.get(national_id)
+        return None if entry is None else DirectoryEntry(national_id, entry.email, entry.phone, entry.name)
+
+
+class _Line:
+    """Wraps a mailer or SMS gateway: can be switched down, records what got through."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.down = False
+        self.delivered: list[Any] = []
+
+    def send(self, message: Email | Sms) -> None:
+        if self.down:
+            raise DeliveryFailed("line down (injected fault)", transient=True)
+        self.inner.send(message)
+        self.delivered.append(message)
+
+
+class _Recorder:
+    """The default far end of a line: accepts everything."""
+
+    def send(self, message: Email | Sms) -> None:
+        """Accept the message."""
+
+
+class _Logs(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+class data_for:  # stands in for st.data() when a rule calls another
+    """A `data` object whose only draw is the given activation."""
+
+    def __init__(self, activation: RefActivation) -> None:
+        self.activation = activation
+
+    def draw(self, strategy: object) -> RefActivation:
+        return self.activation
+
+
+class ActivationMachine(RuleBasedStateMachine):
+    """Requests, scans, codes, PINs, resends, cancels, revocations, clock jumps and line faults."""
+
+    make_store: ClassVar[Callable[[], Store]]
+    make_mailer: ClassVar[Callable[[], Mailer]] = _Recorder
+    make_sms: ClassVar[Callable[[], SmsGateway]] = _Recorder
+    make_settings: ClassVar[Callable[[], Settings]] = machine_settings
+
+    @classmethod
+    def configure(cls, **factories: Callable[[], Any]) -> type[ActivationMachine]:
+        """A subclass using the given factories (`make_store`, `make_mailer`, `make_sms`, ...)."""
+        wrapped = {name: staticmethod(f) for name, f in factories.items()}
+        return type(f"{cls.__name__}For{factories.get('make_store', cls).__name__}", (cls,), wrapped)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.clock = FakeClock()
+        self.settings = type(self).make_settings()
+        self.store = type(self).make_store()
+        self.mail, self.sms = _Line(type(self).make_mailer()), _Line(type(self).make_sms())
+        self.service = ActivationService(store=self.store, mailer=self.mail, sms=self.sms,
+                                         directory=_Directory(), clock=self.clock, settings=self.settings)
+        self.model = Model(self.settings)
+        self.secrets: set[str] = set()
+        self.texts: list[str] = []
+        self.logs = _Logs()
+        logging.getLogger("ecps").addHandler(self.logs)
+        logging.getLogger("ecps").setLevel(logging.DEBUG)
+
+    def teardown(self) -> None:
+        logging.getLogger("ecps").removeHandler(self.logs)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _call(self, expected: str | None, call: Callable[[], object]) -> object:
+        """Run `call`; its error kind (or success) must be the model's `expected`."""
+        try:
+            result = call()
+        except WorkflowError as exc:
+            self.texts.append(str(exc))
+            raised = type(exc).__name__
+            assert raised == expected, f"service raised {exc!r}, the model expected {expected}"  # noqa: PT017
+            return exc
+        assert expected is None, f"service succeeded, the model expected {expected}"
+        return result
+
+    def _pick(self, data: st.DataObject, states: tuple[str, ...] | None = None) -> RefActivation:
+        pool = [a for a in self.model.activations.values() if states is None or a.state in states]
+        return data.draw(st.sampled_from(sorted(pool, key=lambda a: a.created)))
+
+    def _has(self, *states: str) -> bool:
+        return any(a.state in states for a in self.model.activations.values())
+
+    def _emails(self, aid: str) -> list[Email]:
+        return [m for m in self.mail.delivered if f"a={aid}&" in m.text]
+
+    def _codes(self, aid: str) -> list[str]:
+        ids = {m.id for m in self.store.outbox_of(aid)}
+        digits = self.settings.sms_code_digits
+        return [code_from(m, digits) for m in self.sms.delivered if m.message_id in ids]
+
+    def _payload_of(self, email: Email) -> str:
+        from workflow.testing.phone import payload_from
+
+        payload = payload_from(email)
+        self.secrets.add(payload.rsplit("t=", 1)[1])
+        return payload
+
+    # -- rules ---------------------------------------------------------------------------------
+
+    @rule(person=st.sampled_from([*PEOPLE, UNKNOWN]))
+    def request(self, person: str) -> None:
+        """A professional types their identifier and asks for activation."""
+        now = self.clock.now()
+        if self.model.rate_limited(person, now):
+            expected: str | None = "TooManyRequests"
+        elif person not in PEOPLE or PEOPLE[person].phone is None:
+            expected = "NotEligible"
+        else:
+            expected = None
+        result = self._call(expected, lambda: self.service.request(person, device_id="phone"))
+        if expected is None:
+            aid = result.activation_id  # type: ignore[attr-defined]
+            superseded = self.model.request(aid, person, now)
+            assert sorted(result.superseded) == sorted(superseded)  # type: ignore[attr-defined]
+            COVERAGE.hit_state(State.REQUESTED)
+
+    @rule(mail_down=st.booleans(), sms_down=st.booleans())
+    def dispatch(self, mail_down: bool, sms_down: bool) -> None:
+        """The outbox dispatcher runs, with the mail and SMS lines up or down."""
+        self.mail.down, self.sms.down = mail_down, sms_down
+        expected = self.model.dispatch(self.clock.now(), mail_down, sms_down)
+        assert self.service.dispatch() == expected
+
+    @precondition(lambda self: self._has("requested", "emailed"))
+    @rule(data=st.data(), which=st.sampled_from(["current", "old", "foreign", "garbage", "empty"]))
+    def scan(self, data: st.DataObject, which: str) -> None:
+        """The phone scans the newest QR, an older one, another activation's, or garbage."""
+        a = self._pick(data, ("requested", "emailed"))
+        now = self.clock.now()
+        mails = self._emails(a.aid)
+        others = [m for m in self.mail.delivered if f"a={a.aid}&" not in m.text and "?a=" in m.text]
+        if (which in ("current", "old") and not mails) or (which == "foreign" and not others):
+            which = "garbage"
+        payload = {"garbage": "ecps://activation?a=nope", "empty": ""}.get(which, "")
+        if which == "current":
+            payload = self._payload_of(mails[-1])
+        elif which == "old":
+            payload = self._payload_of(mails[0])
+        elif which == "foreign":
+            payload = self._payload_of(others[-1])
+        expected = self.model.precheck(a, "scan", now)
+        if expected is None:
+            generation = {"current": -1, "old": 0}.get(which)
+            right = generation is not None and a.delivered_emails[generation] == a.email_gen
+            if which in ("garbage", "empty"):
+                expected = "InvalidInput"
+            elif not right:
+                expected = "VerificationFailed"
+            else:
+                if a.state == "requested":
+                    a.take("email_sent", "emailed")
+                a.take("scan", "scanned")
+                a.token_deadline = None
+                self.model.issue_code(a, now)
+        self._call(expected, lambda: self.service.scan(a.aid, payload))
+
+    @precondition(lambda self: self._has("requested", "emailed", "scanned"))
+    @rule(data=st.data())
+    def resend(self, data: st.DataObject) -> None:
+        """The professional asks for the e-mail or the SMS again."""
+        a = self._pick(data, ("requested", "emailed", "scanned"))
+        channel = "sms" if a.state == "scanned" else "email"
+        event = f"resend_{channel}"
+        now = self.clock.now()
+        expected = self.model.precheck(a, event, now) or self.model.resend(a, channel, now)
+        call = self.service.resend_sms if channel == "sms" else self.service.resend_email
+        self._call(expected, lambda: call(a.aid))
+
+    @precondition(lambda self: self._has("scanned"))
+    @rule(data=st.data(), which=st.sampled_from(["right", "right", "wrong", "malformed", "old"]))
+    def verify_sms(self, data: st.DataObject, which: str) -> None:
+        """The app submits the SMS code: the newest, an older one, a wrong or a malformed one."""
+        a = self._pick(data, ("scanned",))
+        now = self.clock.now()
+        codes = self._codes(a.aid)
+        code, generation = "12a456", None
+        if which in ("right", "old") and codes:
+            index = -1 if which == "right" else 0
+            code, generation = codes[index], a.delivered_sms[index]
+        elif which != "malformed":
+            code = next(c for c in ("000000", "111111", "222222", "333333") if c not in codes)
+        current = generation == a.sms_gen
+        self.secrets.update(codes)
+        s = self.settings
+        expected = self.model.precheck(a, "verify_sms", now)
+        if expected is None:
+            if which == "malformed":
+                expected = "InvalidInput"
+            elif a.code_issued is None or now >= a.code_issued + s.sms_code_validity:
+                expected = "VerificationFailed"
+            elif current:
+                a.take("verify_sms", "sms_verified")
+                a.pin_deadline = now + s.pin_step_validity
+            else:
+                expected = self.model.wrong(a, "verify_sms", "sms_attempts", s.max_sms_attempts,
+                                            "scanned", "VerificationFailed")
+        self._call(expected, lambda: self.service.verify_sms(a.aid, code))
+
+    @precondition(lambda self: self._has("sms_verified"))
+    @rule(data=st.data(), pin=st.sampled_from(PINS + WEAK + ("12a4", "482")))
+    def set_pin(self, data: st.DataObject, pin: str) -> None:
+        """The professional chooses a PIN (strong, weak or malformed)."""
+        a = self._pick(data, ("sms_verified",))
+        expected = self.model.precheck(a, "set_pin", self.clock.now())
+        if expected is None:
+            if not (pin.isdigit() and len(pin) == self.settings.pin_length):
+                expected = "InvalidInput"
+            elif pin in WEAK:
+                expected = "WeakPin"
+            else:
+                a.candidate = pin
+                a.take("set_pin", "pin_set")
+        if pin in PINS:
+            self.secrets.add(pin)
+        self._call(expected, lambda: self.service.set_pin(a.aid, pin))
+
+    @precondition(lambda self: self._has("pin_set"))
+    @rule(data=st.data(), same=st.booleans())
+    def confirm_pin(self, data: st.DataObject, same: bool) -> None:
+        """The professional confirms the PIN, or types another one."""
+        a = self._pick(data, ("pin_set",))
+        pin = a.candidate if same and a.candidate else next(p for p in PINS if p != a.candidate)
+        now = self.clock.now()
+        expected = self.model.precheck(a, "confirm_pin", now)
+        if expected is None:
+            if pin == a.candidate:
+                a.pin, a.candidate = pin, None
+                a.take("confirm_pin", "active")
+                self.model.replace_older(a, now)
+            else:
+                a.candidate = None
+                expected = self.model.wrong(a, "confirm_pin", "pin_mismatches",
+                                            self.settings.max_pin_mismatches, "sms_verified", "PinMismatch")
+        self._call(expected, lambda: self.service.confirm_pin(a.aid, pin))
+
+    @precondition(lambda self: self._has("active"))
+    @rule(data=st.data(), right=st.booleans())
+    def authenticate(self, data: st.DataObject, right: bool) -> None:
+        """The professional logs in with the PIN, or a wrong one."""
+        a = self._pick(data, ("active",))
+        pin = a.pin if right and a.pin else next(p for p in PINS if p != a.pin)
+        expected = self.model.precheck(a, "authenticate", self.clock.now())
+        if expected is None:
+            if pin == a.pin:
+                a.login_failures = 0
+                a.take("authenticate", "active")
+            else:
+                expected = self.model.wrong(a, "authenticate", "login_failures",
+                                            self.settings.max_login_failures, "active", "VerificationFailed")
+        self._call(expected, lambda: self.service.authenticate(a.aid, pin))
+
+    @precondition(lambda self: bool(self.model.activations))
+    @rule(data=st.data(), now=RARELY)
+    def cancel(self, data: st.DataObject, now: bool) -> None:
+        """The professional abandons an activation (allowed only in flight), now and then."""
+        if not now:
+            return
+        a = self._pick(data)
+        expected = self.model.precheck(a, "cancel", self.clock.now())
+        if expected is None:
+            a.take("cancel", "cancelled")
+        self._call(expected, lambda: self.service.cancel(a.aid))
+
+    @precondition(lambda self: bool(self.model.activations))
+    @rule(data=st.data(), now=RARELY)
+    def revoke(self, data: st.DataObject, now: bool) -> None:
+        """The professional deletes their e-CPS (allowed only when active), now and then."""
+        if not now:
+            return
+        a = self._pick(data)
+        expected = self.model.precheck(a, "revoke", self.clock.now())
+        if expected is None:
+            a.take("revoke", "revoked")
+        self._call(expected, lambda: self.service.revoke(a.aid, reason="deleted"))
+
+    @precondition(lambda self: self._has(*IN_FLIGHT))
+    @rule(data=st.data())
+    def proceed(self, data: st.DataObject) -> None:
+        """The professional does what the app asks next, with the right inputs."""
+        a = self._pick(data, IN_FLIGHT)
+        if a.state in ("requested", "emailed") and self._emails(a.aid):
+            self.scan(data_for(a), "current")
+        elif a.state == "scanned" and self._codes(a.aid):
+            self.verify_sms(data_for(a), "right")
+        elif a.state == "sms_verified":
+            self.set_pin(data_for(a), PINS[len(a.history) % len(PINS)])
+        elif a.state == "pin_set":
+            self.confirm_pin(data_for(a), True)
+        else:
+            self.dispatch(False, False)
+
+    @precondition(lambda self: self._has(*IN_FLIGHT))
+    @rule(data=st.data(), times=st.integers(2, 8))
+    def persist(self, data: st.DataObject, times: int) -> None:
+        """The professional follows the app several steps in a row."""
+        a = self._pick(data, IN_FLIGHT)
+        for _ in range(times):
+            if a.state in IN_FLIGHT:
+                self.proceed(data_for(a))
+
+    @precondition(lambda self: self._has("scanned", "sms_verified", "active"))
+    @rule(data=st.data(), times=st.integers(1, 10))
+    def struggle(self, data: st.DataObject, times: int) -> None:
+        """The professional gets the code, the confirmation or the PIN wrong several times."""
+        a = self._pick(data, ("scanned", "sms_verified", "active"))
+        for _ in range(times):
+            if a.state == "scanned":
+                self.verify_sms(data_for(a), "wrong")
+            elif a.state == "sms_verified":
+                self.set_pin(data_for(a), PINS[0])
+                self.confirm_pin(data_for(a), False)
+            elif a.state == "active":
+                self.authenticate(data_for(a), False)
+
+    @rule(times=st.integers(1, 6), sms=st.booleans())
+    def outage(self, times: int, sms: bool) -> None:
+        """The mail or SMS line is down through several dispatcher runs with back-off waits."""
+        for attempt in range(times):
+            self.dispatch(not sms, sms)
+            self.wait(10 * 2 ** attempt)
+
+    @rule()
+    def expire_due(self) -> None:
+        """The sweeper expires every flow past its deadline."""
+        expected = self.model.expire_due(self.clock.now())
+        assert self.service.expire_due() == expected
+
+    @rule(seconds=st.sampled_from(JUMPS))
+    def wait(self, seconds: int) -> None:
+        """Time passes."""
+        self.clock.advance(timedelta(seconds=seconds))
+
+    @precondition(lambda self: self._has(*IN_FLIGHT))
+    @rule(data=st.data(), delta=st.sampled_from([-1, 0, 1]), now=st.booleans())
+    def jump_to_deadline(self, data: st.DataObject, delta: int, now: bool) -> None:
+        """Time jumps to one second before, at, or one second after a flow's deadline."""
+        if not now:
+            return
+        a = self._pick(data, IN_FLIGHT)
+        deadlines = {"flow": a.flow_deadline}
+        if a.state in ("requested", "emailed") and a.token_deadline:
+            deadlines["token"] = a.token_deadline
+        if a.state in ("sms_verified", "pin_set") and a.pin_deadline:
+            deadlines["pin_step"] = a.pin_deadline
+        name = data.draw(st.sampled_from(sorted(deadlines)))
+        target = deadlines[name] + timedelta(seconds=delta)
+        if target > self.clock.now():
+            self.clock.set(target)
+            if deadlines[name] == a.deadline():
+                COVERAGE.hit_boundary(name, delta)
+
+    # -- invariants -----------------------------------------------------------------------------
+
+    @invariant()
+    def stored_state_equals_the_model(self) -> None:
+        """Every activation's state and history equal the reference model's."""
+        now = self.clock.now()
+        for a in self.model.activations.values():
+            status = self.service.status(a.aid)
+            expected = "expired" if a.due(now) else a.state
+            assert status.state == expected, f"{a.aid}: service {status.state}, model {expected}"
+            assert [(s.event, s.source, s.dest) for s in status.history] == a.history
+            for source, event, outcome in a.edges:
+                COVERAGE.hit_edge(source, event, outcome)
+            a.edges.clear()
+            COVERAGE.hit_state(status.state)
+
+    @invariant()
+    def an_active_credential_passed_every_step_in_order(self) -> None:
+        """`active` implies request, email_sent, scan, verify_sms, set_pin, confirm_pin in order."""
+        for a in self.model.activations.values():
+            if a.state in ("active", "revoked") and any(e == "confirm_pin" and d == "active"
+                                                         for e, _, d in a.history):
+                events = iter(e for e, _, _ in a.history)
+                assert all(step in events for step in MAIN_PATH), a.history
+
+    @invariant()
+    def counters_never_pass_their_bounds(self) -> None:
+        """Attempts, mismatches, login failures and resends stay within their settings."""
+        s = self.settings
+        for a in self.model.activations.values():
+            stored = self.store.get(a.aid)
+            assert stored is not None
+            assert stored.sms_attempts <= s.max_sms_attempts
+            assert stored.pin_mismatches <= s.max_pin_mismatches
+            assert stored.login_failures <= s.max_login_failures
+            assert max(stored.email_resends, stored.sms_resends) <= s.max_resends
+
+    @invariant()
+    def terminal_states_absorb(self) -> None:
+        """A terminal activation's history ends with the step that made it terminal."""
+        for a in self.model.activations.values():
+            status = self.service.status(a.aid)
+            if status.state in ("expired", "locked", "cancelled", "failed", "revoked") and status.history:
+                last = status.history[-1]
+                assert status.state in (last.dest, "expired")
+
+    @invariant()
+    def no_raw_secret_anywhere(self) -> None:
+        """No QR token, SMS code or PIN in stored records, outbox, audit, logs or error texts."""
+        people = set(PEOPLE) | {e.email or "" for e in PEOPLE.values()} | {
+            e.phone or "" for e in PEOPLE.values()}
+        plain = " ".join(self.texts + self.logs.lines)
+        for aid in self.model.activations:
+            stored = self.store.get(aid)
+            assert stored is not None
+            record = asdict(stored)
+            for opaque in ("id", "subject", "token_digest", "code_digest", "pin_candidate", "pin_hash",
+                           "audit_head", "contacts"):
+                record.pop(opaque)
+            plain += repr(record) + repr(record["history"])
+            plain += " ".join(f"{e.action} {e.outcome} {e.reason}" for e in self.store.audit_trail(aid))
+            plain += " ".join(m.payload.decode("latin-1") + m.last_error for m in self.store.outbox_of(aid))
+        for secret in self.secrets | (people - {""}):
+            assert secret not in plain, "a secret or a full contact is readable"
+
