@@ -22,6 +22,8 @@ class Requirement:
 
 
 _RULES = (
+    # §1 what it is
+    ("REQ-1-WORDING", "§1", "user-facing texts arrive in their French wording, intact (UTF-8 end to end)"),
     # §3 the workflow definition
     ("REQ-3-CHECK-ORDER", "§3", "checks run in order: exists, lazy expiry, state allows, input, guard"),
     ("REQ-3-DEADLINES", "§3", "deadlines are exclusive (now >= deadline is over) and expire lazily"),
@@ -48,6 +50,7 @@ _RULES = (
     ("REQ-5-NO-LEAK", "§5", "no secret and no full e-mail, phone or identifier in logs, errors, audit"),
     ("REQ-5-AUDIT", "§5", "every transition and refusal appends an audit event, hash-chained by seq"),
     ("REQ-5-SINGLE-USE", "§5", "tokens and codes are single use, also under concurrency"),
+    ("REQ-5-HEADERS", "§5", "directory data (e-mail, name) never becomes an extra mail header"),
     # §6 reliability
     ("REQ-6-ATOMIC", "§6", "an event is one transaction: writes, outbox and audit together or nothing"),
     ("REQ-6-CAS", "§6", "compare-and-set on the version: a stale write raises ConcurrencyConflict"),
