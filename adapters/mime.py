@@ -56,10 +56,12 @@ def message_key(email: Email) -> str:
 
 def build(email: Email, *, sender: Address, now: datetime, key: str = "",
           domain: str = MESSAGE_ID_DOMAIN) -> EmailMessage:
-    """The MIME message of `email` (`key`: its `message_key`, computed when not given)."""
+    """The MIME message of `email` from `sender` (its display name unless `email.sender_name`);
+    `key` is the `message_key`, computed when not given."""
     msg = EmailMessage(policy=POLICY)
     msg["MIME-Version"] = "1.0"
-    msg["From"] = sender
+    name = _one_line(email.sender_name)[:120] or sender.display_name
+    msg["From"] = Address(display_name=name, addr_spec=sender.addr_spec)
     msg["To"] = Address(addr_spec=recipient(email.to))
     msg["Subject"] = _CONTROL.sub(" ", email.subject).strip()
     msg["Date"] = format_datetime(now)
