@@ -132,7 +132,7 @@ class Driver:
         aid = svc.request(nid, device_id="phone-1").activation_id
         path = ["requested", "emailed", "scanned", "sms_verified", "pin_set", "active"]
         steps = [
-            lambda: svc.dispatch(),
+            svc.dispatch,
             lambda: (svc.scan(aid, self.payload(aid)), svc.dispatch()),
             lambda: svc.verify_sms(aid, self.code()),
             lambda: svc.set_pin(aid, pin),

@@ -1,0 +1,163 @@
+"""Security rules of DESIGN.md §5: identifiers, secrets, PIN policy and hashing, masking, at rest."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict
+from datetime import timedelta
+
+import pytest
+
+from tests.conftest import NID, Driver, fast_settings
+from workflow import ActivationService, ConcurrencyConflict, Settings, State, TransitionNotAllowed
+from workflow.security import (
+    Keyring,
+    check_pin_policy,
+    luhn_ok,
+    mask_email,
+    mask_phone,
+    new_token,
+    validate_identifier,
+)
+
+
+def test_luhn_key_of_the_sandbox_identity() -> None:
+    """The sandbox identity 899700366240 carries a right Luhn key over its RPPS."""
+    assert luhn_ok("99700366240")
+    assert not luhn_ok("99700366241")
+    assert validate_identifier("899700366240") == "899700366240"
+
+
+def test_tokens_are_long_url_safe_and_unique() -> None:
+    """QR tokens hold at least 128 bits, URL-safe base64 without padding."""
+    tokens = {new_token() for _ in range(200)}
+    assert len(tokens) == 200
+    assert all(len(t) >= 22 and "=" not in t and "+" not in t and "/" not in t for t in tokens)
+
+
+def test_masking() -> None:
+    """Contacts are shown masked as in the app."""
+    assert mask_email("jane.doe@domain.fr") == "ja****@domain.fr"
+    assert mask_phone("0612345678") == "06****78"
+
+
+def test_pin_policy_accepts_ordinary_pins() -> None:
+    """A PIN without a pattern is accepted."""
+    check_pin_policy("4821")
+    check_pin_policy("739154")
+
+
+def test_pins_are_hashed_salted_and_peppered(settings: Settings) -> None:
+    """The PIN hash is argon2id, salted (two hashes differ) and bound to the activation."""
+    keys = Keyring(settings)
+    first, second = keys.hash_pin("a1", "4821"), keys.hash_pin("a1", "4821")
+    assert first.startswith("$argon2id$")
+    assert first != second
+    assert "4821" not in first
+    assert keys.verify_pin(first, "a1", "4821")
+    assert not keys.verify_pin(first, "a1", "4822")
+    assert not keys.verify_pin(first, "a2", "4821")
+    assert not Keyring(fast_settings(secret_key="another-key-" + "x" * 20)).verify_pin(first, "a1", "4821")
+
+
+def test_sealed_data_needs_the_server_key(settings: Settings) -> None:
+    """Ciphertext opens with the same key and fails clearly with another one."""
+    blob = Keyring(settings).seal(b"jane.doe@domain.fr")
+    assert b"jane" not in blob
+    assert Keyring(settings).unseal(blob) == b"jane.doe@domain.fr"
+    from workflow import StorageError
+
+    with pytest.raises(StorageError):
+        Keyring(fast_settings(secret_key="another-key-" + "x" * 20)).unseal(blob)
+
+
+@pytest.mark.parametrize("bad", [
+    {"sms_code_validity": timedelta(minutes=11)}, {"pin_length": 3}, {"pin_length": 13},
+    {"sms_code_digits": 5}, {"secret_key": "short"}, {"max_sms_attempts": 0},
+    {"flow_validity": timedelta(0)}, {"deep_link_base": "not a uri"},
+])
+def test_invalid_settings_raise_value_error(bad: dict[str, object]) -> None:
+    """Settings outside their allowed ranges raise ValueError when constructed."""
+    with pytest.raises(ValueError, match="invalid Settings"):
+        fast_settings(**bad)
+
+
+def test_secret_key_never_appears_in_repr() -> None:
+    """The server key is not shown by repr(Settings)."""
+    assert "super-secret-value" not in repr(Settings(secret_key="super-secret-value-123"))
+
+
+def test_nothing_secret_at_rest_after_a_whole_flow(driver: Driver) -> None:
+    """After a whole activation no token, code, PIN or full contact is readable in the store."""
+    svc = driver.service
+    aid = driver.reach("scanned")
+    token = driver.payload(aid).split("t=")[1]
+    code = driver.code()
+    svc.verify_sms(aid, code)
+    svc.set_pin(aid, "4821")
+    svc.confirm_pin(aid, "4821")
+    stored = svc.store.get(aid)
+    assert stored is not None
+    record = asdict(stored)
+    dump = repr(record) + repr(svc.store.outbox_of(aid)) + repr(svc.store.audit_trail(aid))
+    for secret in (token, NID, "jane.doe@domain.fr", "0612345678"):
+        assert secret not in dump
+    for field in ("masked_email", "masked_phone", "device_id", "history", "closed_reason"):
+        assert code not in repr(record[field])
+        assert "4821" not in repr(record[field])
+    assert all(m.payload == b"" for m in svc.store.outbox_of(aid))
+
+
+def test_concurrent_right_codes_succeed_once(driver: Driver) -> None:
+    """16 threads submit the right code at once: one succeeds, the others are refused cleanly."""
+    svc: ActivationService = driver.service
+    aid = driver.reach("scanned")
+    code = driver.code()
+    outcomes: list[str] = []
+    barrier = threading.Barrier(16)
+
+    def submit() -> None:
+        barrier.wait()
+        try:
+            svc.verify_sms(aid, code)
+            outcomes.append("ok")
+        except (TransitionNotAllowed, ConcurrencyConflict) as exc:
+            outcomes.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=submit) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("ok") == 1
+    assert len(outcomes) == 16
+    assert svc.status(aid).state == State.SMS_VERIFIED
+    assert [s.event for s in svc.status(aid).history].count("verify_sms") == 1
+
+
+def test_concurrent_wrong_codes_are_all_counted(driver: Driver) -> None:
+    """50 concurrent wrong codes: exactly 5 are counted and the activation ends locked."""
+    svc: ActivationService = driver.service
+    aid = driver.reach("scanned")
+    right = driver.code()
+    wrong = "000000" if right != "000000" else "111111"
+    outcomes: list[str] = []
+    barrier = threading.Barrier(50)
+
+    def submit() -> None:
+        barrier.wait()
+        try:
+            svc.verify_sms(aid, wrong)
+        except Exception as exc:
+            outcomes.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=submit) for _ in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("VerificationFailed") == 4
+    assert outcomes.count("ActivationLocked") == 46
+    history = svc.status(aid).history
+    assert sum(s.event == "verify_sms" for s in history) == 5
+    assert svc.status(aid).state == State.LOCKED
