@@ -1,0 +1,5 @@
+"""`python -m adapters.cli` runs `ecps`."""
+
+from adapters.cli import main
+
+main()
