@@ -7,6 +7,7 @@ from workflow.testing.machine import ActivationMachine
 from workflow.testing.phone import code_from, payload_from
 from workflow.testing.requirements import REQUIREMENTS, requirement
 from workflow.testing.sink_contract import EventSinkContract
+from workflow.testing.store_contract import StoreContract
 
 __all__ = [
     "COVERAGE",
@@ -19,6 +20,7 @@ __all__ = [
     "FaultyMailer",
     "FaultySms",
     "FaultyStore",
+    "StoreContract",
     "code_from",
     "payload_from",
     "requirement",

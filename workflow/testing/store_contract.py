@@ -1,0 +1,426 @@
+"""`StoreContract`: the tests every `Store` passes; subclass it with your store's factory.
+
+    class TestMyStore(StoreContract):
+        def make_store(self): return MyStore(...)      # a fresh, empty store
+        def close_store(self, store): store.close()      # optional clean-up
+
+A subclass that needs pytest fixtures (a temporary path, a database URL) can instead
+override the `store` fixture and yield its store.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from workflow.definition import DEFINITION, State
+from workflow.domain import (
+    Activation,
+    AuditEvent,
+    Change,
+    Channel,
+    Delivery,
+    MessageKind,
+    OutboxMessage,
+    Step,
+    Write,
+)
+from workflow.errors import ConcurrencyConflict
+from workflow.ports import Store
+
+__all__ = ["StoreContract", "sample_activation", "sample_audit", "sample_message"]
+
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+LEASE = timedelta(seconds=60)
+_SERIAL = itertools.count(1)  # ids stay unique across the examples that share one store
+
+
+def sample_activation(aid: str = "act-1", *, subject: str = "subject-a", state: State = State.EMAILED,
+                      created: datetime = T0, **fields: object) -> Activation:
+    """A plausible stored activation (no secret, no contact in clear)."""
+    a = Activation(id=aid, subject=subject, state=state, created_at=created,
+                   flow_deadline=created + timedelta(hours=24), contacts=b"\x00sealed\xff" * 4,
+                   masked_email="ja****@domain.fr", masked_phone="06****78", device_id="phone-1",
+                   step_deadline=created + timedelta(hours=1), token_digest="d" * 64,
+                   email_generation=1, last_email_at=created,
+                   history=[Step("request", None, State.REQUESTED, created)])
+    for name, value in fields.items():
+        setattr(a, name, value)
+    return a
+
+
+def sample_message(mid: str = "msg-1", *, aid: str = "act-1", due: datetime = T0,
+                   created: datetime = T0, **fields: object) -> OutboxMessage:
+    """A pending activation e-mail for `aid`, due at `due`."""
+    m = OutboxMessage(id=mid, activation_id=aid, kind=MessageKind.ACTIVATION_EMAIL,
+                      channel=Channel.EMAIL, generation=1, payload=b"\x01ciphertext\x00",
+                      created_at=created, due_at=due)
+    for name, value in fields.items():
+        setattr(m, name, value)
+    return m
+
+
+def sample_audit(aid: str = "act-1", seq: int = 1, *, at: datetime = T0,
+                 action: str = "request") -> AuditEvent:
+    """An audit event of `aid` numbered `seq`."""
+    return AuditEvent(aid, "subject-a", seq, at, "app", action, "ok", "", "", "requested",
+                      f"prev-{seq - 1}", f"hash-{seq}")
+
+
+def _insert(store: Store, *activations: Activation) -> None:
+    store.commit(Change(tuple(Write(a, None) for a in activations)))
+
+
+def _update(store: Store, a: Activation, **fields: object) -> Activation:
+    expected = a.version
+    changed = replace(a, history=list(a.history), version=a.version + 1)
+    for name, value in fields.items():
+        setattr(changed, name, value)
+    store.commit(Change((Write(changed, expected),)))
+    return changed
+
+
+def _texts() -> st.SearchStrategy[str]:
+    return st.text(st.characters(codec="utf-8", exclude_characters="\x00"),
+                   max_size=40)
+
+
+def _times() -> st.SearchStrategy[datetime]:
+    return st.datetimes(datetime(2000, 1, 1), datetime(2200, 1, 1), timezones=st.just(UTC))
+
+
+class StoreContract:
+    """What the service relies on from a store; pytest runs it in each `Test...` subclass."""
+
+    def make_store(self) -> Store:
+        """A fresh, empty store."""
+        raise NotImplementedError
+
+    def close_store(self, store: Store) -> None:
+        """Release what `make_store` opened (calls `close()` when the store has one)."""
+        close: Callable[[], None] | None = getattr(store, "close", None)
+        if close is not None:
+            close()
+
+    @pytest.fixture
+    def store(self) -> Iterator[Store]:
+        """The store under test."""
+        store = self.make_store()
+        yield store
+        self.close_store(store)
+
+    # -- basics -------------------------------------------------------------------------------
+
+    def test_the_store_implements_the_port(self, store: Store) -> None:
+        """The store is a `Store` (it has every method of the port)."""
+        assert isinstance(store, Store)
+
+    def test_an_unknown_id_reads_as_none(self, store: Store) -> None:
+        """`get` of an id never stored is None, and the other reads are empty."""
+        assert store.get("nope") is None
+        assert store.outbox_of("nope") == []
+        assert store.audit_trail("nope") == []
+        assert store.list_activations() == []
+
+    def test_an_activation_reads_back_equal_field_by_field(self, store: Store) -> None:
+        """Every field, the history included, reads back as it was written."""
+        a = sample_activation(
+            state=State.PIN_SET, code_digest="c" * 64, code_issued_at=T0 + timedelta(seconds=1),
+            sms_generation=2, last_sms_at=T0 + timedelta(seconds=2), pin_candidate="$argon2id$x",
+            pin_hash="", email_resends=1, sms_resends=2, sms_attempts=3, pin_mismatches=1,
+            login_failures=0, audit_seq=7, audit_head="h" * 64, closed_reason="",
+            history=[Step("request", None, State.REQUESTED, T0),
+                     Step("email_sent", State.REQUESTED, State.EMAILED, T0 + timedelta(seconds=5)),
+                     Step("scan", State.EMAILED, State.SCANNED, T0 + timedelta(minutes=1)),
+                     Step("verify_sms", State.SCANNED, State.SMS_VERIFIED,
+                          T0 + timedelta(minutes=2, microseconds=123456)),
+                     Step("set_pin", State.SMS_VERIFIED, State.PIN_SET, T0 + timedelta(minutes=3))])
+        _insert(store, a)
+        assert store.get(a.id) == a
+
+    @settings(max_examples=25, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                     HealthCheck.differing_executors])
+    @given(data=st.data())
+    def test_any_activation_round_trips(self, store: Store, data: st.DataObject) -> None:
+        """Arbitrary text, bytes, counters and UTC times (to the microsecond) read back equal."""
+        created = data.draw(_times())
+        history = data.draw(st.lists(st.tuples(_texts(), st.sampled_from(list(State)), _times()),
+                                     max_size=5))
+        a = sample_activation(
+            f"act-{next(_SERIAL)}", subject=data.draw(_texts()), created=created,
+            state=data.draw(st.sampled_from(list(State))), contacts=data.draw(st.binary(max_size=64)),
+            device_id=data.draw(_texts()), masked_email=data.draw(_texts()),
+            step_deadline=data.draw(st.none() | _times()),
+            sms_attempts=data.draw(st.integers(0, 1000)), version=data.draw(st.integers(0, 10**6)),
+            history=[Step(e, None if i == 0 else s, s, at) for i, (e, s, at) in enumerate(history)])
+        _insert(store, a)
+        got = store.get(a.id)
+        assert got == a
+        assert got is not None
+        times = [got.created_at, got.flow_deadline, got.step_deadline, *(s.at for s in got.history)]
+        assert all(t.utcoffset() == timedelta(0) for t in times if t is not None)
+
+    def test_reads_are_copies(self, store: Store) -> None:
+        """Changing what a read returned, or what was committed, changes nothing stored."""
+        a = sample_activation()
+        _insert(store, a)
+        a.state, a.sms_attempts = State.LOCKED, 4
+        a.history.append(Step("scan", State.EMAILED, State.SCANNED, T0))
+        got = store.get("act-1")
+        assert got is not None
+        got.version, got.masked_email = 99, "changed"
+        got.history.clear()
+        again = store.get("act-1")
+        assert again == sample_activation()
+        (found,) = store.find("subject-a", {State.EMAILED})
+        found.history.clear()
+        assert store.get("act-1") == sample_activation()
+        message = sample_message()
+        store.commit(Change(outbox=(message,)))
+        message.attempts = 5
+        (claimed,) = store.claim_outbox(T0, 10, LEASE)
+        claimed.status = Delivery.SENT
+        assert store.outbox_of("act-1")[0].attempts == 0
+        assert store.outbox_of("act-1")[0].status == Delivery.PENDING
+
+    def test_times_come_back_aware_utc_and_exact(self, store: Store) -> None:
+        """A UTC time reads back aware, in UTC, to the microsecond."""
+        created = datetime(2026, 3, 1, 10, 30, 15, 987654, tzinfo=UTC)
+        _insert(store, sample_activation(created=created))
+        got = store.get("act-1")
+        assert got is not None
+        assert got.created_at == created
+        assert got.created_at.utcoffset() == timedelta(0)
+        assert got.created_at.microsecond == 987654
+        assert store.requests_since("subject-a", created) == [created]
+
+    # -- atomic commit and compare-and-set ----------------------------------------------------
+
+    def test_an_empty_change_commits(self, store: Store) -> None:
+        """Committing nothing is allowed and changes nothing."""
+        store.commit(Change())
+        assert store.list_activations() == []
+
+    def test_compare_and_set_on_the_version(self, store: Store) -> None:
+        """An update with the stored version applies; one with an older version conflicts."""
+        a = sample_activation()
+        _insert(store, a)
+        b = _update(store, a, state=State.SCANNED, sms_attempts=1)
+        assert store.get("act-1") == b
+        stale = replace(a, history=list(a.history), version=a.version + 1, state=State.CANCELLED)
+        with pytest.raises(ConcurrencyConflict):
+            store.commit(Change((Write(stale, a.version),)))
+        assert store.get("act-1") == b
+
+    def test_an_update_of_a_missing_activation_conflicts(self, store: Store) -> None:
+        """Compare-and-set on an id never stored is a conflict, not an insert."""
+        with pytest.raises(ConcurrencyConflict):
+            store.commit(Change((Write(sample_activation(version=1), 0),)))
+        assert store.get("act-1") is None
+
+    def test_inserting_an_existing_id_conflicts_and_applies_nothing(self, store: Store) -> None:
+        """A second insert of one id conflicts; its outbox and audit rows are not applied."""
+        _insert(store, sample_activation())
+        again = sample_activation(state=State.SCANNED)
+        with pytest.raises(ConcurrencyConflict):
+            store.commit(Change((Write(again, None),), (sample_message(),), (sample_audit(),)))
+        assert store.get("act-1") == sample_activation()
+        assert store.outbox_of("act-1") == []
+        assert store.audit_trail("act-1") == []
+
+    def test_a_change_applies_whole_or_not_at_all(self, store: Store) -> None:
+        """One stale write in a change leaves every other write, message and event unapplied."""
+        a, b = sample_activation("act-a"), sample_activation("act-b", subject="subject-b")
+        _insert(store, a, b)
+        _update(store, b, sms_attempts=1)  # b moves on: the change below holds a stale b
+        new_a = replace(a, history=list(a.history), version=1, state=State.SCANNED)
+        stale_b = replace(b, history=list(b.history), version=1, state=State.CANCELLED)
+        fresh = sample_activation("act-c")
+        change = Change((Write(new_a, 0), Write(fresh, None), Write(stale_b, 0)),
+                        (sample_message(aid="act-a"),), (sample_audit("act-a", 1),))
+        with pytest.raises(ConcurrencyConflict):
+            store.commit(change)
+        assert store.get("act-a") == a
+        assert store.get("act-c") is None
+        assert store.outbox_of("act-a") == []
+        assert store.audit_trail("act-a") == []
+        store.commit(Change((Write(new_a, 0), Write(fresh, None))))
+        assert store.get("act-a") == new_a
+        assert store.get("act-c") == fresh
+
+    def test_concurrent_writers_of_one_version_have_one_winner(self, store: Store) -> None:
+        """Eight threads compare-and-set from the same version: one wins, seven conflict."""
+        a = sample_activation()
+        _insert(store, a)
+        barrier, outcomes = threading.Barrier(8), []
+
+        def attempt(n: int) -> None:
+            mine = replace(a, history=list(a.history), version=1, sms_attempts=n)
+            barrier.wait()
+            try:
+                store.commit(Change((Write(mine, 0),), audit=(sample_audit(seq=n),)))
+                outcomes.append(("won", n))
+            except ConcurrencyConflict:
+                outcomes.append(("lost", n))
+
+        threads = [threading.Thread(target=attempt, args=(n,)) for n in range(1, 9)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        winners = [n for kind, n in outcomes if kind == "won"]
+        assert len(winners) == 1
+        assert len(outcomes) == 8
+        stored = store.get("act-1")
+        assert stored is not None
+        assert (stored.version, stored.sms_attempts) == (1, winners[0])
+        assert [e.seq for e in store.audit_trail("act-1")] == winners
+
+    # -- lookups --------------------------------------------------------------------------------
+
+    def test_find_filters_by_subject_and_state(self, store: Store) -> None:
+        """`find` returns the subject's activations in the given states, and nothing else."""
+        _insert(store, sample_activation("a1"), sample_activation("a2", state=State.ACTIVE),
+                sample_activation("a3", state=State.CANCELLED),
+                sample_activation("b1", subject="subject-b"))
+        assert {a.id for a in store.find("subject-a", DEFINITION.in_flight)} == {"a1"}
+        assert {a.id for a in store.find("subject-a", {State.ACTIVE, State.CANCELLED})} == {"a2", "a3"}
+        assert store.find("subject-a", set()) == []
+        assert store.find("subject-c", set(State)) == []
+
+    def test_requests_since_counts_from_the_bound_inclusive(self, store: Store) -> None:
+        """Creation times at or after `since`, oldest first, of that subject only."""
+        times = [T0 + timedelta(hours=h) for h in (5, 1, 3)]
+        _insert(store, *(sample_activation(f"a{i}", created=t) for i, t in enumerate(times)),
+                sample_activation("b", subject="subject-b", created=T0 + timedelta(hours=4)))
+        assert store.requests_since("subject-a", T0 + timedelta(hours=1)) == sorted(times)
+        assert store.requests_since("subject-a", T0 + timedelta(hours=3)) == sorted(times)[1:]
+        assert store.requests_since("subject-a", T0 + timedelta(hours=6)) == []
+
+    def test_list_activations_newest_first(self, store: Store) -> None:
+        """The most recently created come first, up to `limit`."""
+        _insert(store, *(sample_activation(f"a{i}", created=T0 + timedelta(minutes=i))
+                         for i in range(5)))
+        assert [a.id for a in store.list_activations(3)] == ["a4", "a3", "a2"]
+        assert len(store.list_activations()) == 5
+
+    # -- expiry -------------------------------------------------------------------------------
+
+    def test_due_for_expiry_is_inclusive_ordered_and_limited(self, store: Store) -> None:
+        """Activations whose deadline is at or before `now`, soonest first, at most `limit`."""
+        soon = sample_activation("soon", step_deadline=T0 + timedelta(minutes=5))
+        now_due = sample_activation("now", step_deadline=T0 + timedelta(minutes=10))
+        later = sample_activation("later", step_deadline=T0 + timedelta(minutes=11))
+        flow = sample_activation("flow", step_deadline=None, flow_deadline=T0 + timedelta(minutes=7))
+        done = sample_activation("done", state=State.ACTIVE, step_deadline=None,
+                                 flow_deadline=T0 - timedelta(days=1))
+        _insert(store, later, now_due, done, flow, soon)
+        at = T0 + timedelta(minutes=10)
+        assert store.due_for_expiry(at, 10) == ["soon", "flow", "now"]
+        assert store.due_for_expiry(at, 2) == ["soon", "flow"]
+        assert store.due_for_expiry(T0, 10) == []
+
+    def test_due_for_expiry_follows_updates(self, store: Store) -> None:
+        """A deadline moved by an update, or a flow that ended, is what expiry sees."""
+        a = sample_activation(step_deadline=T0 + timedelta(minutes=5))
+        _insert(store, a)
+        at = T0 + timedelta(minutes=5)
+        assert store.due_for_expiry(at, 10) == ["act-1"]
+        b = _update(store, a, step_deadline=T0 + timedelta(minutes=30))
+        assert store.due_for_expiry(at, 10) == []
+        _update(store, b, state=State.EXPIRED, step_deadline=None)
+        assert store.due_for_expiry(T0 + timedelta(days=2), 10) == []
+
+    # -- outbox ---------------------------------------------------------------------------------
+
+    def test_outbox_messages_are_upserted_by_id(self, store: Store) -> None:
+        """Committing a message id again replaces it; `outbox_of` keeps one, oldest first."""
+        first = sample_message("m1")
+        second = sample_message("m2", created=T0 + timedelta(seconds=1))
+        store.commit(Change(outbox=(first, second)))
+        sent = replace(first, status=Delivery.SENT, payload=b"", attempts=1)
+        store.commit(Change(outbox=(sent,)))
+        assert store.outbox_of("act-1") == [sent, second]
+        assert store.outbox_of("other") == []
+
+    def test_claim_takes_due_pending_messages_oldest_due_first(self, store: Store) -> None:
+        """Only pending messages due by `now` are claimed, soonest due first, at most `limit`."""
+        messages = [sample_message("late", due=T0 + timedelta(seconds=30)),
+                    sample_message("first", due=T0 - timedelta(seconds=20)),
+                    sample_message("second", due=T0 - timedelta(seconds=10)),
+                    sample_message("now", due=T0),
+                    sample_message("sent", due=T0 - timedelta(hours=1), status=Delivery.SENT),
+                    sample_message("dropped", due=T0 - timedelta(hours=1), status=Delivery.DROPPED),
+                    sample_message("gone", due=T0 - timedelta(hours=1), status=Delivery.ABANDONED)]
+        store.commit(Change(outbox=tuple(messages)))
+        assert [m.id for m in store.claim_outbox(T0, 2, LEASE)] == ["first", "second"]
+        assert [m.id for m in store.claim_outbox(T0, 10, LEASE)] == ["now"]
+        assert store.claim_outbox(T0, 10, LEASE) == []
+
+    def test_a_claim_holds_for_its_lease(self, store: Store) -> None:
+        """A claimed message is not handed out again before its lease ends, and is after."""
+        store.commit(Change(outbox=(sample_message(),)))
+        (claimed,) = store.claim_outbox(T0, 10, LEASE)
+        assert claimed.claimed_until == T0 + LEASE
+        assert store.outbox_of("act-1")[0].claimed_until == T0 + LEASE
+        assert store.claim_outbox(T0 + LEASE - timedelta(microseconds=1), 10, LEASE) == []
+        (again,) = store.claim_outbox(T0 + LEASE, 10, LEASE)
+        assert again.id == claimed.id
+        assert again.claimed_until == T0 + 2 * LEASE
+
+    def test_a_rescheduled_message_waits_for_its_new_due_time(self, store: Store) -> None:
+        """A retry committed with a later due time and no claim is claimed only once due."""
+        store.commit(Change(outbox=(sample_message(),)))
+        (claimed,) = store.claim_outbox(T0, 10, LEASE)
+        retry = replace(claimed, attempts=1, claimed_until=None, due_at=T0 + timedelta(seconds=10),
+                        last_error="DeliveryFailed")
+        store.commit(Change(outbox=(retry,)))
+        assert store.claim_outbox(T0 + timedelta(seconds=9), 10, LEASE) == []
+        (again,) = store.claim_outbox(T0 + timedelta(seconds=10), 10, LEASE)
+        assert (again.attempts, again.last_error) == (1, "DeliveryFailed")
+
+    def test_concurrent_claims_never_share_a_message(self, store: Store) -> None:
+        """Six threads claiming at once split sixty messages without overlap."""
+        store.commit(Change(outbox=tuple(sample_message(f"m{i:02d}", created=T0 + timedelta(
+            microseconds=i)) for i in range(60))))
+        barrier, claims = threading.Barrier(6), list[str]()
+
+        def claim() -> None:
+            barrier.wait()
+            while batch := store.claim_outbox(T0, 4, LEASE):
+                claims.extend(m.id for m in batch)
+
+        threads = [threading.Thread(target=claim) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(claims) == [f"m{i:02d}" for i in range(60)]
+
+    # -- audit ----------------------------------------------------------------------------------
+
+    def test_audit_events_are_appended_and_read_by_seq(self, store: Store) -> None:
+        """Each activation's trail holds its events in `seq` order, across commits."""
+        store.commit(Change(audit=(sample_audit(seq=1), sample_audit("other", 1))))
+        store.commit(Change(audit=(sample_audit(seq=3, action="scan"),
+                                   sample_audit(seq=2, action="email_sent"))))
+        assert [(e.seq, e.action) for e in store.audit_trail("act-1")] == [
+            (1, "request"), (2, "email_sent"), (3, "scan")]
+        assert store.audit_trail("act-1")[0] == sample_audit(seq=1)
+        assert [e.activation_id for e in store.audit_trail("other")] == ["other"]
+
+    def test_request_refusals_share_the_empty_activation_id(self, store: Store) -> None:
+        """Several refusal events with activation id "" and seq 0 are all kept, in order."""
+        refusals = tuple(replace(sample_audit("", 0, action="request"), reason=f"refused {i}",
+                                 hash=f"h{i}") for i in range(3))
+        store.commit(Change(audit=refusals[:2]))
+        store.commit(Change(audit=refusals[2:]))
+        assert store.audit_trail("") == list(refusals)
