@@ -86,10 +86,14 @@ class Verdict:
     observed: tuple[object, ...]
     order: tuple[int, ...] = ()
     replays: int = 0
+    gave_up: bool = False
 
     def explain(self) -> str:
         """The calls with their results, and the serial order found (or that none was)."""
-        lines = [f"{'linearizable' if self.ok else 'NOT linearizable'} after {self.replays} replays"]
+        verdict = "linearizable" if self.ok else "NO serial order found"
+        if self.gave_up:
+            verdict = "search gave up (raise max_replays)"
+        lines = [f"{verdict} after {self.replays} replays"]
         lines += [f"  #{r.index} thread {r.thread}: {r.op} -> {r.result}" for r in self.records]
         if self.ok:
             lines.append(f"  serial order: {', '.join(f'#{i}' for i in self.order)}")
@@ -237,27 +241,36 @@ def run_concurrently(store: Store, scenario: Scenario, settings: Settings) -> tu
     return sorted(records, key=lambda r: r.index), env
 
 
-def check_linearizable(store: StoreFactory, scenario: Scenario, *, reference: StoreFactory,
-                       settings: Settings | None = None, max_replays: int = 5000) -> Verdict:
-    """Run `scenario` on a store from `store`; search a serial order on stores from `reference`."""
+def replay(start: str, ops: Sequence[str], reference: StoreFactory,
+           settings: Settings | None = None) -> tuple[list[str], tuple[object, ...]]:
+    """Run `ops` one after the other from `start` on a fresh store: each result, and the final view."""
+    env = _prepare(reference(), start, settings or default_settings())
+    return [_call(env, op) for op in ops], _observe(env)
+
+
+def linearize(records: Sequence[Record], observed: tuple[object, ...], start: str, *,
+              reference: StoreFactory, settings: Settings | None = None,
+              max_replays: int = 5000) -> Verdict:
+    """Search a serial order of `records`, respecting real time, that gives their results and `observed`.
+
+    A call that lost a race with `ConcurrencyConflict` must have changed nothing and is left out.
+    """
     settings = settings or default_settings()
-    records, env = run_concurrently(store(), scenario, settings)
-    observed = _observe(env)
-    # A call that lost a race with ConcurrencyConflict must have changed nothing: leave it out.
     calls = [r for r in records if r.result != "ConcurrencyConflict"]
-    replays = 0
+    replays, gave_up = 0, False
 
     def search(prefix: list[Record], rest: list[Record]) -> list[Record] | None:
-        nonlocal replays
+        nonlocal replays, gave_up
         tried: set[tuple[str, str]] = set()
         for c in sorted(rest, key=lambda r: r.end):
             if any(o.end < c.start for o in rest if o is not c) or (c.op, c.result) in tried:
                 continue  # something not yet placed finished before c began, or a twin was tried
             if replays >= max_replays:
+                gave_up = True
                 return None
             tried.add((c.op, c.result))
             replays += 1
-            ref = _prepare(reference(), scenario.start, settings)
+            ref = _prepare(reference(), start, settings)
             results = [_call(ref, r.op) for r in [*prefix, c]]
             if results[-1] != c.result:
                 continue
@@ -274,10 +287,18 @@ def check_linearizable(store: StoreFactory, scenario: Scenario, *, reference: St
     if calls:
         order = search([], calls)
     else:  # every call lost a race: nothing may have changed
-        untouched = _observe(_prepare(reference(), scenario.start, settings)) == observed
-        order = [] if untouched else None
+        order = [] if replay(start, [], reference, settings)[1] == observed else None
     return Verdict(order is not None, tuple(records), observed,
-                   tuple(r.index for r in order or ()), replays)
+                   tuple(r.index for r in order or ()), replays, gave_up)
+
+
+def check_linearizable(store: StoreFactory, scenario: Scenario, *, reference: StoreFactory,
+                       settings: Settings | None = None, max_replays: int = 5000) -> Verdict:
+    """Run `scenario` on a store from `store`; search a serial order on stores from `reference`."""
+    settings = settings or default_settings()
+    records, env = run_concurrently(store(), scenario, settings)
+    return linearize(records, _observe(env), scenario.start, reference=reference, settings=settings,
+                     max_replays=max_replays)
 
 
 def assert_linearizable(store: StoreFactory, scenario: Scenario, *, reference: StoreFactory,
