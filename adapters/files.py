@@ -15,7 +15,7 @@ import threading
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
-from typing import TextIO, cast
+from typing import TextIO
 
 import zxingcpp
 from PIL import Image
@@ -109,7 +109,7 @@ def latest_eml(folder: str | os.PathLike[str]) -> Path | None:
 
 def read_eml(path: str | os.PathLike[str]) -> EmailMessage:
     """The parsed e-mail in `path`."""
-    return cast(EmailMessage, message_from_bytes(Path(path).read_bytes(), policy=policy.default))
+    return message_from_bytes(Path(path).read_bytes(), policy=policy.default)
 
 
 def decode_qr(png: bytes) -> list[str]:

@@ -90,14 +90,22 @@ class SmtpMailer:
         return smtp
 
 
+_REFUSALS: tuple[tuple[type[smtplib.SMTPResponseException], str], ...] = (
+    (smtplib.SMTPAuthenticationError, "refused the login"),
+    (smtplib.SMTPSenderRefused, "refused the sender"),
+    (smtplib.SMTPDataError, "refused the message"),
+    (smtplib.SMTPConnectError, "refused the connection"),
+    (smtplib.SMTPHeloError, "refused the greeting"),
+)
+
+
 def _translate(exc: Exception) -> SmtpError:
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         codes = [code for code, _ in exc.recipients.values()]
         return _by_code(codes[0] if codes else -1, "refused the recipient")
-    if isinstance(exc, smtplib.SMTPAuthenticationError):
-        return _by_code(exc.smtp_code, "refused the login")
     if isinstance(exc, smtplib.SMTPResponseException):
-        return _by_code(exc.smtp_code, f"answered {type(exc).__name__}")
+        what = next((w for kind, w in _REFUSALS if isinstance(exc, kind)), "refused a command")
+        return _by_code(exc.smtp_code, what)
     if isinstance(exc, smtplib.SMTPNotSupportedError):
         return SmtpError("the SMTP server lacks a required extension (STARTTLS or AUTH)", False)
     if isinstance(exc, ssl.SSLCertVerificationError):

@@ -1,0 +1,88 @@
+"""The mailer contract over the memory fake, the SMTP mailer (plain, STARTTLS + login, implicit
+TLS + login, against a local aiosmtpd server) and the file mailer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from adapters.files import FileMailer
+from adapters.memory import MemoryMailer
+from adapters.smtp import Security, SmtpMailer
+from tests.integration.smtp_stub import SmtpStub, free_port, make_cert
+from workflow.messages import Email
+from workflow.ports import Mailer
+from workflow.testing.port_contracts import MailerContract
+
+
+class TestMemoryMailer(MailerContract):
+    """The fake records `Email` values."""
+
+    def make_mailer(self) -> Mailer:
+        return MemoryMailer()
+
+    def delivered(self, mailer: Mailer) -> Sequence[Email | bytes]:
+        assert isinstance(mailer, MemoryMailer)
+        return list(mailer.sent)
+
+
+class TestSmtpMailer(MailerContract):
+    """A local relay: plain SMTP, no login."""
+
+    security: Security = "none"
+    login: tuple[str, str] | None = None
+
+    @pytest.fixture(autouse=True)
+    def _server(self, tmp_path: Path) -> Iterator[None]:
+        cert = make_cert(tmp_path) if self.security != "none" else None
+        self.server = SmtpStub(security=self.security, login=self.login, cert=cert).start()
+        yield
+        self.server.stop()
+
+    def make_mailer(self) -> Mailer:
+        username, password = self.login or (None, None)
+        return SmtpMailer(self.server.host, self.server.port, security=self.security,
+                          username=username, password=password, timeout=5,
+                          ssl_context=self.server.client_context)
+
+    def delivered(self, mailer: Mailer) -> Sequence[Email | bytes]:
+        return [r.data for r in self.server.received]
+
+    def make_unreachable_mailer(self) -> Mailer | None:
+        return SmtpMailer("127.0.0.1", free_port(), timeout=2)
+
+
+class TestSmtpMailerStarttlsLogin(TestSmtpMailer):
+    """A submission server: STARTTLS required, then login."""
+
+    security: Security = "starttls"
+    login = ("ecps", "s3cret-Passw0rd")
+
+
+class TestSmtpMailerImplicitTlsLogin(TestSmtpMailer):
+    """A server with implicit TLS (port 465 style), then login."""
+
+    security: Security = "tls"
+    login = ("ecps", "s3cret-Passw0rd")
+
+
+class TestFileMailer(MailerContract):
+    """`.eml` files in a folder."""
+
+    @pytest.fixture(autouse=True)
+    def _folder(self, tmp_path: Path) -> None:
+        self.folder = tmp_path / "mail"
+
+    def make_mailer(self) -> Mailer:
+        return FileMailer(self.folder)
+
+    def delivered(self, mailer: Mailer) -> Sequence[Email | bytes]:
+        files = sorted(self.folder.glob("*.eml"), key=lambda p: p.stat().st_mtime_ns)
+        return [p.read_bytes() for p in files]
+
+    def make_unreachable_mailer(self) -> Mailer | None:
+        blocker = self.folder.parent / "not-a-folder"
+        blocker.write_text("a file where the mail folder should be")
+        return FileMailer(blocker / "mail")
