@@ -11,8 +11,8 @@ from workflow.testing.store_contract import StoreContract
 
 __all__ = [
     "COVERAGE",
-    "ActivationMachine",
     "REQUIREMENTS",
+    "ActivationMachine",
     "Coverage",
     "EventSinkContract",
     "FakeClock",
