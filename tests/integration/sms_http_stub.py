@@ -10,6 +10,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
 from urllib.parse import parse_qs, urlsplit
 
 from workflow.messages import Sms
@@ -67,7 +68,8 @@ class HttpStub:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.02,),
+                                        daemon=True)
 
     @property
     def url(self) -> str:
@@ -79,7 +81,7 @@ class HttpStub:
         with self._lock:
             self.script.extend(answers)
 
-    def start(self) -> HttpStub:
+    def start(self) -> Self:
         """Start serving."""
         self._thread.start()
         return self
