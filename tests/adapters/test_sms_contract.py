@@ -4,7 +4,7 @@ against a local server, plain and with the auto-fill lines (SMS Retriever hash, 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -54,7 +54,8 @@ class TestFileSms(SmsContract):
 class TestHttpSmsGateway(SmsContract):
     """JSON POST to a local gateway that accepts everything."""
 
-    options: ClassVar[Mapping[str, str]] = {}
+    app_hash: ClassVar[str | None] = None
+    webotp_domain: ClassVar[str | None] = None
 
     @pytest.fixture(autouse=True)
     def _server(self) -> Iterator[None]:
@@ -63,7 +64,8 @@ class TestHttpSmsGateway(SmsContract):
         self.server.stop()
 
     def make_gateway(self) -> SmsGateway:
-        return HttpSmsGateway(self.server.url + "/sms", "gateway-token", timeout=5, **self.options)
+        return HttpSmsGateway(self.server.url + "/sms", "gateway-token", timeout=5,
+                              app_hash=self.app_hash, webotp_domain=self.webotp_domain)
 
     def delivered(self, gateway: SmsGateway) -> Sequence[Sms]:
         return [sms_of(r) for r in self.server.requests]
@@ -78,5 +80,6 @@ class TestHttpSmsGateway(SmsContract):
 class TestHttpSmsGatewayWithAutofill(TestHttpSmsGateway):
     """The same gateway adding the app hash and the WebOTP line (which repeats the code)."""
 
-    options: ClassVar[Mapping[str, str]] = {"app_hash": "FA+9qCX9VSu", "webotp_domain": "ecps.sante.example.fr"}
+    app_hash = "FA+9qCX9VSu"
+    webotp_domain = "ecps.sante.example.fr"
     code_occurrences = 2
