@@ -15,6 +15,7 @@ from datetime import timedelta
 from enum import StrEnum
 
 from workflow.definition import (
+    Counter,
     Deadline,
     Definition,
     Edge,
@@ -44,11 +45,11 @@ class Property(StrEnum):
 
 
 CLAIMS: dict[Property, str] = {
-    Property.WELL_FORMED: "the data is consistent (known states, counters, settings, implied events)",
+    Property.WELL_FORMED: "the data is consistent (states, counters, settings)",
     Property.REACHABLE: "every state is reachable",
-    Property.NO_TRAP: "every non-terminal state can still reach a terminal one",
-    Property.EXPIRY: "every in-flight state has an expiry edge and a running deadline",
-    Property.MAIN_PATH: "every path to the last main state passes the main steps in order",
+    Property.NO_TRAP: "every non-terminal state can reach a terminal one",
+    Property.EXPIRY: "every in-flight state has an expire edge and a deadline",
+    Property.MAIN_PATH: "every path to the goal passes the main steps in order",
     Property.ABSORBING: "terminal states absorb (no outgoing edge)",
     Property.DETERMINISTIC: "each (state, event, guard outcome) has one target",
     Property.BOUNDED: "counters never pass their bound",
@@ -75,11 +76,12 @@ class Result:
     ok: bool
     detail: str = ""
     counterexample: tuple[str, ...] | None = None
+    claim: str = ""
+    """What the property asserts, as a sentence (`CLAIMS[name]` unless given)."""
 
-    @property
-    def claim(self) -> str:
-        """What the property asserts, as a sentence."""
-        return CLAIMS[self.name]
+    def __post_init__(self) -> None:
+        if not self.claim:
+            object.__setattr__(self, "claim", CLAIMS[self.name])
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,15 +108,30 @@ class Report:
         """The verdict on `prop`."""
         return next(r for r in self.results if r.name == prop)
 
+    def as_dict(self) -> dict[str, object]:
+        """The report as JSON-ready data (for `--json` output)."""
+        return {
+            "definition": self.definition, "ok": self.ok,
+            "states_explored": self.states_explored,
+            "transitions_explored": self.transitions_explored,
+            "seconds": round(self.seconds, 6),
+            "properties": [
+                {"name": str(r.name), "ok": r.ok, "claim": r.claim, "detail": r.detail,
+                 "counterexample": list(r.counterexample) if r.counterexample is not None
+                 else None}
+                for r in self.results
+            ],
+        }
+
     def render(self) -> str:
         """A plain-text table of the properties, then each failure's counter-example."""
         width = max(len(p) for p in Property)
         lines = [
             f"Model check of {self.definition!r}: {self.states_explored} states and "
-            f"{self.transitions_explored} transitions explored in {self.seconds:.3f} s",
+            f"{self.transitions_explored} transitions in {self.seconds:.3f} s",
             "",
             f"  {'property':<{width}}  result  claim",
-            f"  {'-' * width}  ------  {'-' * 60}",
+            f"  {'-' * width}  ------  {'-' * 55}",
         ]
         for r in self.results:
             lines.append(f"  {r.name:<{width}}  {'PASS' if r.ok else 'FAIL':<6}  {r.claim}")
@@ -144,13 +161,14 @@ class _Config:
 class _Space:
     """The explored graph with BFS parents (so paths from the start are shortest)."""
 
-    start: _Config
+    start: _Config | None
     parent: dict[_Config, tuple[_Config, str] | None] = field(default_factory=dict)
     moves: dict[_Config, list[tuple[str, _Config]]] = field(default_factory=dict)
     overflow: dict[_Config, str] = field(default_factory=dict)
     shortcut: dict[_Config, None] = field(default_factory=dict)
     ticked: dict[tuple[str, State], _Config] = field(default_factory=dict)
     transitions: int = 0
+    broken: str = ""
 
     def path(self, config: _Config, *more: str) -> tuple[str, ...]:
         """The events from the creating `request` to `config`, then `more`."""
@@ -267,8 +285,10 @@ def check(definition: Definition, workflow: Workflow | None = None,
     """
     began = time.perf_counter()
     settings = settings or Settings(secret_key=_CHECK_KEY)
-    model = _Model(definition, settings, reduce)
-    space = _explore(model)
+    try:
+        space = _explore(_Model(definition, settings, reduce))
+    except Exception as exc:  # judge what can be judged without the state space
+        space = _Space(None, broken=f"{type(exc).__name__}: {exc}")
     checks: list[Callable[[], Result]] = [
         lambda: _well_formed(definition, settings),
         lambda: _reachable(definition, space),
@@ -281,7 +301,7 @@ def check(definition: Definition, workflow: Workflow | None = None,
         lambda: _deadlines(definition, settings, space),
         lambda: _machine(definition, workflow, space),
     ]
-    results = [_guarded(prop, run) for prop, run in zip(Property, checks, strict=True)]
+    results = [_guarded(prop, run, space) for prop, run in zip(Property, checks, strict=True)]
     return Report(str(definition.name), tuple(results), len(space.parent), space.transitions,
                   time.perf_counter() - began)
 
@@ -336,7 +356,9 @@ def _explore(model: _Model) -> _Space:
 # -- the properties -----------------------------------------------------------------------
 
 
-def _guarded(prop: Property, run: Callable[[], Result]) -> Result:
+def _guarded(prop: Property, run: Callable[[], Result], space: _Space) -> Result:
+    if space.broken and prop not in (Property.WELL_FORMED, Property.MACHINE):
+        return Result(prop, False, f"the state space could not be explored: {space.broken}")
     try:
         return run()
     except Exception as exc:  # a broken definition must still get a verdict, not a crash
@@ -350,8 +372,22 @@ def _well_formed(d: Definition, settings: Settings) -> Result:
         if first is None or not d.allows(first.dest, i.event):
             problems.append(f"implied {i.first} then {i.event} is not a path from {i.state}")
     for c in d.counters:
-        if not isinstance(getattr(settings, c.bound, None), int):
+        if not isinstance(c, Counter):
+            problems.append(f"{c!r} is not a Counter")
+        elif not isinstance(getattr(settings, c.bound, None), int):
             problems.append(f"counter {c.name}: Settings has no integer {c.bound!r}")
+    for dl in d.deadlines:
+        if not isinstance(dl, Deadline):
+            problems.append(f"{dl!r} is not a Deadline")
+            continue
+        if set(dl.states) - set(d.states):
+            problems.append(f"deadline {dl.name} covers unknown states")
+        if not dl.starts or not all(isinstance(e, Event) for e in dl.starts):
+            problems.append(f"deadline {dl.name} must start on known events")
+    for kind, names in (("counter", [getattr(c, "name", c) for c in d.counters]),
+                        ("deadline", [getattr(x, "name", x) for x in d.deadlines])):
+        if len(names) != len(set(names)):
+            problems.append(f"two {kind}s share a name")
     return _verdict(Property.WELL_FORMED, problems)
 
 
@@ -405,13 +441,15 @@ def _expiry(d: Definition, space: _Space) -> Result:
 
 
 def _main_path(d: Definition, space: _Space) -> Result:
+    claim = (f"every path to {d.main_path[-1]} passes the {len(d.main_path) - 1} main steps "
+             "in order") if d.main_path else ""
     if not space.shortcut:
-        return Result(Property.MAIN_PATH, True)
+        return Result(Property.MAIN_PATH, True, claim=claim)
     first = next(iter(space.shortcut))
     steps = " → ".join(map(str, d.main_path))
     return Result(Property.MAIN_PATH, False,
                   f"{first.state} is reached without passing {steps} in order",
-                  space.path(first))
+                  space.path(first), claim)
 
 
 def _absorbing(d: Definition, space: _Space) -> Result:

@@ -138,6 +138,7 @@ def specimens() -> list[Specimen]:
         Specimen(
             "auto-transitions", "the machine was built with auto_transitions on", Property.MACHINE,
             DEFINITION, workflow=Workflow(DEFINITION, auto_transitions=True),
+            counterexample=("request", "to_active"),
         ),
         Specimen(
             "patched-machine", "an edge was added to the built machine", Property.MACHINE,

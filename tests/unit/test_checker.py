@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import fields
 
 import pytest
 
 from tests.conftest import fast_settings
-from tests.unit.checker_zoo import SHORTCUT, Specimen, edge_of, specimens, without
+from tests.unit.checker_zoo import SHORTCUT, Specimen, edge_of, specimens, variant, without
 from workflow import WORKFLOW
 from workflow.checker import CLAIMS, Property, Report, check, load_definition, main
 from workflow.definition import DEFINITION, Definition, Edge, Event, Outcome, State
@@ -147,11 +148,35 @@ def test_garbage_definition_gets_verdicts_not_a_crash() -> None:
     assert "limbo" in report.result(Property.WELL_FORMED).detail
 
 
+def test_unexplorable_definition_still_gets_a_report() -> None:
+    """Data the explorer cannot read fails well-formedness and the space-based properties."""
+    report = check(variant(deadlines=(object(),)))
+    assert report.states_explored == 0
+    assert Property.WELL_FORMED in report.failed
+    assert "could not be explored" in report.result(Property.REACHABLE).detail
+    assert report.result(Property.MACHINE).ok
+
+
+def test_report_as_dict_is_json_ready() -> None:
+    """`as_dict()` gives every verdict and counter-example as plain JSON data."""
+    data = check(SHORTCUT).as_dict()
+    assert json.loads(json.dumps(data)) == data
+    assert data["ok"] is False
+    verdicts = {p["name"]: p for p in data["properties"]}  # type: ignore[attr-defined]
+    assert set(verdicts) == {str(p) for p in Property}
+    assert verdicts["main-path"]["counterexample"] == ["request", "email_sent", "confirm_pin"]
+    assert verdicts["reachable"]["ok"] is True
+
+
 def test_every_property_has_a_claim() -> None:
     """Each property states what it proves, and the table names them all."""
-    text = check(DEFINITION).render()
-    for prop in Property:
-        assert CLAIMS[prop] in text
+    report = check(DEFINITION)
+    text = report.render()
+    for result in report.results:
+        assert result.claim in text
+        assert result.claim == CLAIMS[result.name] or result.name == Property.MAIN_PATH
+    assert report.result(Property.MAIN_PATH).claim == (
+        "every path to active passes the 5 main steps in order")
     assert text.endswith(f"all {len(Property)} properties hold")
 
 
