@@ -84,7 +84,11 @@ def load(path: str | os.PathLike[str] | None = None, *, environ: Mapping[str, st
     where = path if path is not None else env.get(CONFIG_ENV) or None
     file_values = _toml_values(Path(where), table) if where is not None else {}
     env_values = _env_values(env)
-    extra = {name: (value, "overrides") for name, value in (overrides or {}).items()}
+    extra = {name: (value, f"overrides: {name}") for name, value in (overrides or {}).items()}
+    if "secret_key" in extra:  # an explicit key wins over every other source of it
+        for values in (file_values, env_values):
+            values.pop("secret_key", None)
+            values.pop("secret_key_file", None)
     return _build(file_values, {**env_values, **extra})
 
 
@@ -179,7 +183,7 @@ def _build(file_values: Sourced, env_values: Sourced) -> Settings:
 def _convert(name: str, raw: object) -> object:
     kind = _FIELDS[name]
     if name in SECRET_FIELDS:
-        if not isinstance(raw, str) or not raw:
+        if not isinstance(raw, (str, bytes)) or not raw:
             raise ValueError("expected the key as non-empty text")
         return raw
     if kind == "timedelta":
