@@ -1,0 +1,142 @@
+"""Message templates: French by default (the leaflet's wording), English shipped, hosts' own refused early."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from adapters.memory import MemoryMailer, MemorySms, MemoryStore, StaticDirectory
+from tests.conftest import NID, Driver, fast_settings, people
+from workflow import ActivationService, InvalidInput, State, messages
+from workflow.messages import QR_CONTENT_ID
+from workflow.templates import ENGLISH, FRENCH, TEMPLATES, EmailTemplate, Templates
+from workflow.testing import code_from, payload_from
+
+PAYLOAD = "ecps://activation?a=abcDEF123456ghij&t=" + "T" * 43
+
+
+def service(templates: Templates | None = None, **settings: object) -> tuple[ActivationService, Driver]:
+    """A memory service with `templates`."""
+    mailer, sms = MemoryMailer(), MemorySms()
+    svc = ActivationService(store=MemoryStore(), mailer=mailer, sms=sms,
+                            directory=StaticDirectory(people()), settings=fast_settings(**settings),
+                            templates=templates)
+    return svc, Driver(svc, mailer, sms)
+
+
+@pytest.mark.parametrize("name", ["Dr Jane Doe", "", "O'Brien <b>&"])
+def test_the_french_default_is_the_leaflet_wording_of_messages_py(name: str) -> None:
+    """FRENCH renders exactly what workflow.messages builds (subject, text, HTML, QR)."""
+    ours = FRENCH.activation_email("jane.doe@domain.fr", name, PAYLOAD, 60)
+    theirs = messages.activation_email("jane.doe@domain.fr", name, PAYLOAD, 60)
+    assert (ours.subject, ours.text, ours.html, ours.attachments) == (
+        theirs.subject, theirs.text, theirs.html, theirs.attachments)
+    notice, old = FRENCH.replacement_notice("x@y.fr", name), messages.replacement_notice("x@y.fr", name)
+    assert (notice.subject, notice.text, notice.html) == (old.subject, old.text, old.html)
+    assert FRENCH.sms_text("482193", 5) == messages.sms_code_text("482193", 5)
+    assert TEMPLATES["fr"] is FRENCH
+
+
+def test_a_service_without_templates_sends_french() -> None:
+    """The default service's e-mail and SMS are the French ones."""
+    svc, driver = service()
+    aid = driver.reach("scanned")
+    assert driver.mailer.sent[0].subject == "Activation de votre e-CPS"
+    assert driver.sms.sent[0].text.startswith("e-CPS : votre code de validation est")
+    assert svc.status(aid).state == State.SCANNED
+
+
+def test_english_templates_reach_the_professional_with_sender_and_link() -> None:
+    """With ENGLISH the e-mail and SMS are in English, carry the sender name, link and code."""
+    svc, driver = service(ENGLISH)
+    aid = driver.reach("scanned")
+    mail, text = driver.mailer.sent[0], driver.sms.sent[0]
+    assert (mail.subject, mail.sender_name) == ("Activate your e-CPS", "e-CPS")
+    assert mail.text.startswith("Hello Dr Jane Doe,\n\nYou asked to activate your e-CPS.")
+    assert f'src="cid:{QR_CONTENT_ID}"' in mail.html
+    assert 'lang="en"' in mail.html
+    assert payload_from(mail) in mail.text
+    assert text.text.startswith("e-CPS: your verification code is ")
+    svc.verify_sms(aid, code_from(text))
+    assert svc.status(aid).state == State.SMS_VERIFIED
+
+
+def test_values_are_escaped_in_html_only() -> None:
+    """A name with markup is escaped in the HTML part and verbatim in the text part."""
+    mail = ENGLISH.activation_email("a@b.fr", "<i>Jo</i> & Co", PAYLOAD, 60)
+    assert "Hello <i>Jo</i> & Co," in mail.text
+    assert "Hello &lt;i&gt;Jo&lt;/i&gt; &amp; Co," in mail.html
+    assert PAYLOAD.replace("&", "&amp;") in mail.html
+
+
+def test_a_host_variant_keeps_the_rest_of_the_language() -> None:
+    """replace() of one field keeps every other text; an empty notice HTML is made of the text."""
+    acme = replace(ENGLISH, sender_name="Acme Health",
+                   replacement=EmailTemplate("Your ${sender} e-CPS was replaced",
+                                             "${greeting}\n\nNew phone.\n"))
+    notice = acme.replacement_notice("a@b.fr", "")
+    assert (notice.subject, notice.sender_name) == ("Your Acme Health e-CPS was replaced", "Acme Health")
+    assert notice.html == '<!doctype html><html lang="en"><body><p>Hello,</p><p>New phone.</p></body></html>'
+    assert acme.activation == ENGLISH.activation
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"activation": replace(ENGLISH.activation, text="Scan the attached code.")},
+     r"activation.text must contain \$\{link\}"),
+    ({"activation": replace(ENGLISH.activation, html="<p><a href='${link}'>go</a></p>")},
+     r"activation.html must contain \$\{qr_src\}: the QR image"),
+    ({"activation": replace(ENGLISH.activation, html="")}, "activation.html must be given"),
+    ({"sms": "Welcome to e-CPS"}, r"sms must contain \$\{code\}: the SMS code would be dropped"),
+    ({"greeting": "Dear ${title} ${name},"}, r"greeting uses unknown placeholder \$\{title\}"),
+    ({"activation": replace(ENGLISH.activation, subject="Your link ${link}")},
+     "it would put the secret activation link there"),
+    ({"sms": "${code} costs 5$"}, "stray '\\$'"),
+    ({"deep_link_base": "https://x.example/ecps?x=1"}, "deep_link_base must be a URI"),
+    ({"sender_name": "Acme\nBcc: x@y"}, "sender_name must be one line"),
+])
+def test_a_broken_template_is_refused_when_built(change: dict[str, object], message: str) -> None:
+    """Dropping the QR, the link or the code, or naming an unknown placeholder, is a ValueError at once."""
+    with pytest.raises(ValueError, match=message):
+        replace(ENGLISH, **change)  # type: ignore[arg-type]
+
+
+def test_an_sms_whose_code_is_not_alone_is_refused_when_the_service_is_built() -> None:
+    """Another number of the code's length in the SMS is refused by the service's constructor."""
+    crowded = replace(ENGLISH, sms="Code ${code}. Help: 123456.")
+    with pytest.raises(ValueError, match="only number of 6 digits"):
+        service(crowded)
+    glued = replace(ENGLISH, sms="Code ${code}9")
+    with pytest.raises(ValueError, match="only number"):
+        service(glued)
+    _, driver = service(crowded, sms_code_digits=8)
+    driver.reach("scanned")
+    assert code_from(driver.sms.sent[0], 8)
+
+
+def test_the_deep_link_base_of_the_templates_is_used_and_accepted() -> None:
+    """A host link base goes into the e-mail and scan accepts it; the default base is refused."""
+    svc, driver = service(replace(ENGLISH, deep_link_base="https://acme.example/ecps/activate"))
+    aid = svc.request(NID).activation_id
+    svc.dispatch()
+    payload = payload_from(driver.mailer.sent[0])
+    assert payload.startswith("https://acme.example/ecps/activate?a=")
+    with pytest.raises(InvalidInput):
+        svc.scan(aid, "ecps://activation?" + payload.split("?", 1)[1])
+    svc.scan(aid, payload)
+    assert svc.status(aid).state == State.SCANNED
+
+
+def test_the_service_refuses_templates_of_the_wrong_type() -> None:
+    """Passing something else than Templates is a TypeError."""
+    with pytest.raises(TypeError, match="Templates"):
+        service({"sms": "x"})  # type: ignore[arg-type]
+
+
+def test_every_shipped_language_passes_the_service_checks() -> None:
+    """Each shipped template set builds a service for every allowed SMS code length."""
+    for templates in TEMPLATES.values():
+        for digits in (6, 7, 8):
+            _, driver = service(templates, sms_code_digits=digits)
+            driver.reach("scanned")
+            assert code_from(driver.sms.sent[0], digits)
