@@ -24,7 +24,7 @@ BENCHMARKS: dict[str, str] = {
 }
 
 
-class BenchmarksUnavailable(RuntimeError):
+class BenchmarksUnavailable(FileNotFoundError):
     """The `benchmarks/` folder of a source checkout cannot be found."""
 
 

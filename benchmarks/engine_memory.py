@@ -190,7 +190,8 @@ def machine_memory(count: int) -> float:
 
 # -- the benchmark -------------------------------------------------------------------------------
 
-def run(quick: bool = False, flows: int | None = None, rounds: int | None = None) -> Result:
+def run(quick: bool = False, flows: int | None = None, rounds: int | None = None,
+        activations: int | None = None) -> Result:
     """The engine in memory against a dict machine, a bare trigger and a Machine per activation."""
     flows = flows or (20 if quick else 400)
     rounds = rounds or (3 if quick else 7)
@@ -231,7 +232,7 @@ def run(quick: bool = False, flows: int | None = None, rounds: int | None = None
     hash_us = timed(lambda: keys.hash_pin("aid", PIN), 200 if not quick else 20) * 1e6
     verify_us = timed(lambda: keys.verify_pin(stored, "aid", PIN), 200 if not quick else 20) * 1e6
 
-    memory_count = 200 if quick else 2000
+    memory_count = activations or (200 if quick else 2000)
     whole, records = store_memory(memory_count)
     per_machine = machine_memory(memory_count)
 

@@ -123,8 +123,8 @@ def _spawn(target: Any, args_of: list[tuple[Any, ...]], barrier: Barrier, out: A
 
 
 def _rate(found: list[dict[str, Any]]) -> float:
-    events = sum(f["events"] for f in found)
-    return events / (max(f["end"] for f in found) - min(f["start"] for f in found))
+    events = float(sum(f["events"] for f in found))
+    return events / float(max(f["end"] for f in found) - min(f["start"] for f in found))
 
 
 def level(workers: int, admin_url: str, url: str, raw_schema: str, flows: int, logins: int,
