@@ -1,8 +1,7 @@
 """`SqlStore`: the durable `Store` on SQLite (embedded default) or PostgreSQL (psycopg 3).
 
-Tables are SQLModel's (`adapters.sql_schema`). Every method is one transaction on one
-engine per store; the hot path (`get`, `commit`) runs SQLAlchemy Core statements compiled
-once for the engine's dialect straight on the pooled driver connection.
+Tables are SQLModel's (`adapters.sql_schema`); statements are SQLAlchemy Core, compiled once
+per store for its dialect and run on pooled driver connections, one transaction per call.
 """
 
 from __future__ import annotations
@@ -14,12 +13,12 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Engine, Table, bindparam, create_engine, event, or_, select, update
+from sqlalchemy import Engine, bindparam, create_engine, event, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Dialect, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
-from sqlalchemy.sql import ClauseElement, Executable
+from sqlalchemy.sql import ClauseElement, Select
 
 from adapters import sql_codec as codec
 from adapters.sql_schema import ACTIVATIONS, AUDIT, OUTBOX, UtcDateTime, ensure_schema
@@ -38,8 +37,9 @@ class SqlStore:
     SQLite runs in WAL mode with a busy timeout and takes the write lock when a write
     begins (`BEGIN IMMEDIATE`), so concurrent writers queue instead of failing;
     `synchronous="NORMAL"` survives process crashes, `"FULL"` also power loss. PostgreSQL
-    honours the URL's options (e.g. `?options=-csearch_path%3Dschema`). The schema is
-    created on first use, and a database of another schema version is refused.
+    honours the URL's options (e.g. `?options=-csearch_path%3Dschema`) and claims outbox
+    rows with `FOR UPDATE SKIP LOCKED`. The schema is created on first use; a database of
+    another schema version is refused with `StorageError`.
     """
 
     def __init__(self, url: str, *, pool_size: int = 8, busy_timeout: float = 30.0,
@@ -65,113 +65,92 @@ class SqlStore:
                                   synchronous.upper(), echo)
         except (SQLAlchemyError, ImportError) as exc:
             raise StorageError(f"cannot open {self.where}: {type(exc).__name__}") from exc
-        dialect = self.engine.dialect
-        self._driver_error: type[Exception] = dialect.loaded_dbapi.Error
-        insert = sqlite.insert if self._sqlite else postgresql.insert
-        upsert = insert(_O)
-        self._get = _Compiled(select(_A).where(_A.c.id == bindparam("id")), dialect, _A)
-        self._insert = _Compiled(
-            insert(_A).on_conflict_do_nothing(index_elements=["id"]).returning(_A.c.version),
-            dialect, _A, [c.name for c in _A.columns])
-        self._update = _Compiled(
-            update(_A).where(_A.c.id == bindparam("w_id"), _A.c.version == bindparam("w_expected")),
-            dialect, _A, [c.name for c in _A.columns if c.name != "id"])
-        self._upsert = _Compiled(
-            upsert.on_conflict_do_update(index_elements=["id"], set_={
-                c.name: upsert.excluded[c.name] for c in _O.columns if c.name not in ("n", "id")}),
-            dialect, _O, [c.name for c in _O.columns if c.name != "n"])
-        self._append = _Compiled(_U.insert(), dialect, _U,
-                                 [c.name for c in _U.columns if c.name != "n"])
+        self._driver_error: type[Exception] = self.engine.dialect.loaded_dbapi.Error
+        self._sql = _Statements(self.engine.dialect)
 
-    # -- the hot path: compiled statements on the driver connection ----------------------
+    # -- reads --------------------------------------------------------------------------------
 
     def get(self, activation_id: str) -> Activation | None:
         with self._driver("get", write=False) as cursor:
-            cursor.execute(self._get.sql, self._get.params({"id": activation_id}))
-            found = cursor.fetchone()
-        return None if found is None else codec.activation(self._get.row(found))
+            rows = self._sql.get.rows(cursor, id=activation_id)
+        return codec.activation(rows[0]) if rows else None
+
+    def find(self, subject: str, states: Collection[State]) -> list[Activation]:
+        if not states:
+            return []
+        names = {f"s{i}": str(s) for i, s in enumerate(sorted(states))}
+        with self._driver("find", write=False) as cursor:
+            rows = self._sql.find(len(names)).rows(cursor, subject=subject, **names)
+        return [codec.activation(r) for r in rows]
+
+    def requests_since(self, subject: str, since: datetime) -> list[datetime]:
+        with self._driver("requests_since", write=False) as cursor:
+            rows = self._sql.requests_since.rows(cursor, subject=subject, since=since)
+        return [r["created_at"] for r in rows]
+
+    def due_for_expiry(self, now: datetime, limit: int) -> list[str]:
+        with self._driver("due_for_expiry", write=False) as cursor:
+            rows = self._sql.due.rows(cursor, now=now, limit=limit)
+        return [r["id"] for r in rows]
+
+    def outbox_of(self, activation_id: str) -> list[OutboxMessage]:
+        with self._driver("outbox_of", write=False) as cursor:
+            rows = self._sql.outbox_of.rows(cursor, activation_id=activation_id)
+        return [codec.outbox(r) for r in rows]
+
+    def audit_trail(self, activation_id: str) -> list[AuditEvent]:
+        with self._driver("audit_trail", write=False) as cursor:
+            rows = self._sql.audit_trail.rows(cursor, activation_id=activation_id)
+        return [codec.audit(r) for r in rows]
+
+    def list_activations(self, limit: int = 100) -> list[Activation]:
+        with self._driver("list_activations", write=False) as cursor:
+            rows = self._sql.newest.rows(cursor, limit=limit)
+        return [codec.activation(r) for r in rows]
+
+    # -- writes -------------------------------------------------------------------------------
 
     def commit(self, change: Change) -> None:
+        sql = self._sql
         writes = sorted(change.writes, key=lambda w: w.activation.id)  # one lock order
         outbox = {m.id: m for m in change.outbox}.values()
         with self._driver("commit", write=True) as cursor:
             for w in writes:
                 row = codec.activation_row(w.activation)
                 if w.expected_version is None:
-                    cursor.execute(self._insert.sql, self._insert.params(row))
-                    done = len(cursor.fetchall())
+                    done = len(sql.insert.rows(cursor, **row))
                 else:
-                    row["w_id"], row["w_expected"] = row["id"], w.expected_version
-                    cursor.execute(self._update.sql, self._update.params(row))
-                    done = cursor.rowcount
+                    done = sql.update.run(cursor, w_id=row["id"], w_expected=w.expected_version, **row)
                 if done != 1:
                     raise ConcurrencyConflict(f"activation {w.activation.id} changed meanwhile")
             if outbox:
-                cursor.executemany(self._upsert.sql,
-                                   [self._upsert.params(codec.outbox_row(m)) for m in outbox])
+                sql.upsert.run_many(cursor, [codec.outbox_row(m) for m in outbox])
             if change.audit:
-                cursor.executemany(self._append.sql,
-                                   [self._append.params(codec.audit_row(e)) for e in change.audit])
-
-    # -- the other reads and the outbox claim: Core on an SQLAlchemy connection -------------
-
-    def find(self, subject: str, states: Collection[State]) -> list[Activation]:
-        if not states:
-            return []
-        query = (select(_A).where(_A.c.subject == subject, _A.c.state.in_([str(s) for s in states]))
-                 .order_by(_A.c.created_at, _A.c.id))
-        return [codec.activation(r) for r in self._rows("find", query)]
-
-    def requests_since(self, subject: str, since: datetime) -> list[datetime]:
-        query = (select(_A.c.created_at).where(_A.c.subject == subject, _A.c.created_at >= since)
-                 .order_by(_A.c.created_at))
-        return [r["created_at"] for r in self._rows("requests_since", query)]
-
-    def due_for_expiry(self, now: datetime, limit: int) -> list[str]:
-        query = select(_A.c.id).where(_A.c.due_at <= now).order_by(_A.c.due_at, _A.c.id).limit(limit)
-        return [r["id"] for r in self._rows("due_for_expiry", query)]
-
-    def outbox_of(self, activation_id: str) -> list[OutboxMessage]:
-        query = (select(_O).where(_O.c.activation_id == activation_id)
-                 .order_by(_O.c.created_at, _O.c.n))
-        return [codec.outbox(r) for r in self._rows("outbox_of", query)]
-
-    def audit_trail(self, activation_id: str) -> list[AuditEvent]:
-        query = select(_U).where(_U.c.activation_id == activation_id).order_by(_U.c.seq, _U.c.n)
-        return [codec.audit(r) for r in self._rows("audit_trail", query)]
-
-    def list_activations(self, limit: int = 100) -> list[Activation]:
-        query = select(_A).order_by(_A.c.created_at.desc(), _A.c.id.desc()).limit(limit)
-        return [codec.activation(r) for r in self._rows("list_activations", query)]
+                sql.append.run_many(cursor, [codec.audit_row(e) for e in change.audit])
 
     def claim_outbox(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxMessage]:
-        due = (select(_O.c.n)
-               .where(_O.c.status == str(Delivery.PENDING), _O.c.due_at <= now,
-                      or_(_O.c.claimed_until.is_(None), _O.c.claimed_until <= now))
-               .order_by(_O.c.due_at, _O.c.created_at, _O.c.n).limit(limit))
-        if not self._sqlite:
-            due = due.with_for_update(skip_locked=True)
-        with self._core("claim_outbox", write=True) as conn:
-            picked = list(conn.execute(due).scalars())
-            if not picked:
-                return []
-            claim = (update(_O).where(_O.c.n.in_(picked)).values(claimed_until=now + lease)
-                     .returning(*_O.columns))
-            rows = conn.execute(claim).mappings().all()
-        ordered = sorted(rows, key=lambda r: (r["due_at"], r["created_at"], r["n"]))
-        return [codec.outbox(r) for r in ordered]
+        with self._driver("claim_outbox", write=True) as cursor:
+            rows = self._sql.claim.rows(cursor, now=now, until=now + lease, limit=limit)
+        rows.sort(key=lambda r: (r["due_at"], r["created_at"], r["n"]))
+        return [codec.outbox(r) for r in rows]
 
-    # -- lifecycle ------------------------------------------------------------------------
+    # -- lifecycle ----------------------------------------------------------------------------
 
     def ensure_schema(self) -> None:
         """Create the schema in an empty database, else check that it is this release's."""
         if self._ready:
             return
         with self._ready_lock:
-            if not self._ready:
-                with self._core("open the database", write=True, check=False) as conn:
+            if self._ready:
+                return
+            try:
+                with self._serial, self.engine.connect() as conn, conn.begin():
+                    if self._sqlite:
+                        conn.exec_driver_sql("BEGIN IMMEDIATE")
                     ensure_schema(conn, self.where)
-                self._ready = True
+            except SQLAlchemyError as exc:
+                raise self._translate("open the database", getattr(exc, "orig", exc)) from exc
+            self._ready = True
 
     def close(self) -> None:
         """Close every pooled connection; the store reconnects if used again."""
@@ -187,39 +166,21 @@ class SqlStore:
     def __repr__(self) -> str:
         return f"SqlStore({self.where!r})"
 
-    # -- plumbing -------------------------------------------------------------------------
-
-    def _rows(self, what: str, query: Executable) -> list[Mapping[Any, Any]]:
-        with self._core(what, write=False) as conn:
-            return list(conn.execute(query).mappings().all())
-
-    @contextmanager
-    def _core(self, what: str, *, write: bool, check: bool = True) -> Iterator[Connection]:
-        if check:
-            self.ensure_schema()
-        try:
-            with self._serial, self.engine.connect() as conn:
-                if not write:
-                    yield conn
-                    return
-                with conn.begin():
-                    if self._sqlite:
-                        conn.exec_driver_sql("BEGIN IMMEDIATE")
-                    yield conn
-        except SQLAlchemyError as exc:
-            raise self._translate(what, exc, getattr(exc, "orig", None)) from exc
-        except (ValueError, TypeError) as exc:
-            raise _unreadable(what, exc) from exc
+    # -- plumbing -----------------------------------------------------------------------------
 
     @contextmanager
     def _driver(self, what: str, *, write: bool) -> Iterator[Any]:
+        """A driver cursor in one transaction (reads: autocommit on PostgreSQL), errors translated."""
         self.ensure_schema()
         with self._serial:
             try:
                 conn = self.engine.raw_connection()
             except SQLAlchemyError as exc:
-                raise self._translate(what, exc, getattr(exc, "orig", None)) from exc
+                raise self._translate(what, getattr(exc, "orig", exc)) from exc
+            driver: Any = conn.driver_connection
             try:
+                if not self._sqlite:
+                    driver.autocommit = not write
                 cursor = conn.cursor()
                 if write and self._sqlite:
                     cursor.execute("BEGIN IMMEDIATE")
@@ -227,54 +188,130 @@ class SqlStore:
                 if write:
                     conn.commit()
             except BaseException as exc:
-                _quietly(conn.rollback)
+                with suppress(Exception):
+                    conn.rollback()
                 if isinstance(exc, self._driver_error):
-                    if not self._sqlite and getattr(exc, "sqlstate", None) is None:
+                    if not self._sqlite and getattr(driver, "closed", False):
                         conn.invalidate()  # the server connection is gone
-                    raise self._translate(what, exc, exc) from exc
+                    raise self._translate(what, exc) from exc
                 if isinstance(exc, (ValueError, TypeError)):
-                    raise _unreadable(what, exc) from exc
+                    raise StorageError(f"{what}: a value cannot be stored or read "
+                                       f"({type(exc).__name__}: {exc})") from exc
                 raise
             finally:
+                if not self._sqlite:
+                    with suppress(Exception):
+                        driver.autocommit = False
                 conn.close()
 
-    def _translate(self, what: str, exc: BaseException, orig: object) -> Exception:
-        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-            return StorageError(f"{what}: lost the connection to {self.where}")
-        state = getattr(orig, "sqlstate", None)
-        if state in _RETRYABLE:
+    def _translate(self, what: str, exc: object) -> Exception:
+        if getattr(exc, "sqlstate", None) in _RETRYABLE:
             return ConcurrencyConflict(f"{what}: the database refused a concurrent change")
-        return StorageError(f"{what} failed on {self.where}: {_reason(orig or exc)}")
+        return StorageError(f"{what} failed on {self.where}: {_reason(exc)}")
 
 
 class _Compiled:
-    """A Core statement compiled once for a dialect, with the table's value conversions."""
+    """A Core statement compiled once for a dialect; runs on a driver cursor, converting times."""
 
-    def __init__(self, statement: ClauseElement, dialect: Dialect, table: Table,
+    def __init__(self, statement: ClauseElement, dialect: Dialect,
                  keys: list[str] | None = None) -> None:
         compiled = statement.compile(dialect=dialect, column_keys=keys)
         self.sql = str(compiled)
-        self.order: list[str] | None = list(getattr(compiled, "positiontup", None) or []) or None
-        if dialect.paramstyle not in ("qmark", "pyformat", "named"):
-            raise StorageError(f"unsupported driver parameter style {dialect.paramstyle}")
         self.dialect = dialect
-        self.columns = [c.name for c in table.columns]
-        self.times = {c.name: c.type for c in table.columns if isinstance(c.type, UtcDateTime)}
+        self.order: list[str] | None = list(getattr(compiled, "positiontup", None) or []) or None
+        binds = getattr(compiled, "binds", {})
+        self.defaults = {name: b.value for name, b in binds.items()
+                         if not b.required and b.callable is None and b.value is not None}
+        self.times = {name: b.type for name, b in binds.items() if isinstance(b.type, UtcDateTime)}
+        exported = getattr(statement, "exported_columns", ())
+        self.columns = [c.name for c in exported]
+        self.result_times = {c.name: c.type for c in exported if isinstance(c.type, UtcDateTime)}
 
     def params(self, values: Mapping[str, Any]) -> Any:
-        """Driver parameters for `values` (times in the stored form)."""
-        bound = dict(values)
+        bound = {**self.defaults, **values}
         for name, kind in self.times.items():
             if name in bound:
                 bound[name] = kind.process_bind_param(bound[name], self.dialect)
         return bound if self.order is None else [bound[name] for name in self.order]
 
-    def row(self, found: Any) -> dict[str, Any]:
-        """A fetched row by column name, times aware UTC."""
-        row = dict(zip(self.columns, found, strict=True))
-        for name, kind in self.times.items():
-            row[name] = kind.process_result_value(row[name], self.dialect)
-        return row
+    def run(self, cursor: Any, **values: Any) -> int:
+        """Execute; the number of rows changed."""
+        cursor.execute(self.sql, self.params(values))
+        count: int = cursor.rowcount
+        return count
+
+    def run_many(self, cursor: Any, rows: list[dict[str, Any]]) -> None:
+        """Execute once per row of values."""
+        cursor.executemany(self.sql, [self.params(r) for r in rows])
+
+    def rows(self, cursor: Any, **values: Any) -> list[dict[str, Any]]:
+        """Execute; the rows returned, by column name, times aware UTC."""
+        cursor.execute(self.sql, self.params(values))
+        found = []
+        for raw in cursor.fetchall():
+            row = dict(zip(self.columns, raw, strict=True))
+            for name, kind in self.result_times.items():
+                try:
+                    row[name] = kind.process_result_value(row[name], self.dialect)
+                except ValueError as exc:
+                    ident = row.get("id") or row.get("activation_id") or "?"
+                    raise StorageError(f"row {ident}: unreadable time in {name}; the database "
+                                       "is damaged") from exc
+            found.append(row)
+        return found
+
+
+class _Statements:
+    """Every statement the store runs, compiled for one dialect."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        is_sqlite = dialect.name == "sqlite"
+        insert = sqlite.insert if is_sqlite else postgresql.insert
+        every = [c.name for c in _A.columns]
+        self.get = _Compiled(select(_A).where(_A.c.id == bindparam("id")), dialect)
+        self.insert = _Compiled(insert(_A).on_conflict_do_nothing(index_elements=["id"])
+                                .returning(_A.c.version), dialect, every)
+        self.update = _Compiled(update(_A).where(_A.c.id == bindparam("w_id"),
+                                                 _A.c.version == bindparam("w_expected")),
+                                dialect, [c for c in every if c != "id"])
+        upsert = insert(_O)
+        self.upsert = _Compiled(upsert.on_conflict_do_update(index_elements=["id"], set_={
+            c.name: upsert.excluded[c.name] for c in _O.columns if c.name not in ("n", "id")}),
+            dialect, [c.name for c in _O.columns if c.name != "n"])
+        self.append = _Compiled(_U.insert(), dialect, [c.name for c in _U.columns if c.name != "n"])
+        self.requests_since = _Compiled(
+            select(_A.c.created_at).where(_A.c.subject == bindparam("subject"),
+                                          _A.c.created_at >= bindparam("since"))
+            .order_by(_A.c.created_at), dialect)
+        self.due = _Compiled(select(_A.c.id).where(_A.c.due_at <= bindparam("now"))
+                             .order_by(_A.c.due_at, _A.c.id).limit(bindparam("limit")), dialect)
+        self.outbox_of = _Compiled(select(_O).where(_O.c.activation_id == bindparam("activation_id"))
+                                   .order_by(_O.c.created_at, _O.c.n), dialect)
+        self.audit_trail = _Compiled(select(_U).where(_U.c.activation_id == bindparam("activation_id"))
+                                     .order_by(_U.c.seq, _U.c.n), dialect)
+        self.newest = _Compiled(select(_A).order_by(_A.c.created_at.desc(), _A.c.id.desc())
+                                .limit(bindparam("limit")), dialect)
+        due: Select[Any] = (
+            select(_O.c.n)
+            .where(_O.c.status == str(Delivery.PENDING), _O.c.due_at <= bindparam("now"),
+                   or_(_O.c.claimed_until.is_(None), _O.c.claimed_until <= bindparam("now")))
+            .order_by(_O.c.due_at, _O.c.created_at, _O.c.n).limit(bindparam("limit")))
+        if not is_sqlite:
+            due = due.with_for_update(skip_locked=True)
+        self.claim = _Compiled(update(_O).where(_O.c.n.in_(due))
+                               .values(claimed_until=bindparam("until")).returning(*_O.columns),
+                               dialect)
+        self._find: dict[int, _Compiled] = {}
+
+    def find(self, count: int) -> _Compiled:
+        """The query for a subject's activations in `count` states (bound as s0, s1, ...)."""
+        if count not in self._find:
+            states: list[Any] = [bindparam(f"s{i}") for i in range(count)]
+            self._find[count] = _Compiled(
+                select(_A).where(_A.c.subject == bindparam("subject"), _A.c.state.in_(states))
+                .order_by(_A.c.created_at, _A.c.id), self.dialect)
+        return self._find[count]
 
 
 def _engine(url: str, is_sqlite: bool, memory: bool, pool_size: int, busy_timeout: float,
@@ -301,18 +338,8 @@ def _engine(url: str, is_sqlite: bool, memory: bool, pool_size: int, busy_timeou
     return engine
 
 
-def _unreadable(what: str, exc: Exception) -> StorageError:
-    return StorageError(f"{what}: a stored value is unreadable or a value cannot be stored "
-                        f"({type(exc).__name__}); the database may be damaged")
-
-
 def _reason(exc: object) -> str:
     """The driver's error kind and first line, never the statement or its parameters."""
     text = str(exc).strip()
     first = text.splitlines()[0][:200] if text else ""
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-
-
-def _quietly(action: Any) -> None:
-    with suppress(Exception):  # the connection is being discarded anyway
-        action()
