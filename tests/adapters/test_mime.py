@@ -1,0 +1,95 @@
+"""The MIME form shared by the SMTP and file mailers: layout, inline QR by Content-ID, UTF-8
+headers, a Message-ID derived from the outbox message id."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+
+import pytest
+
+from adapters.mime import DEFAULT_SENDER, build, message_key, recipient, sender_address
+from workflow.errors import DeliveryFailed
+from workflow.messages import Email
+from workflow.templates import FRENCH
+
+PAYLOAD = "ecps://activation?a=abcdefgh12&t=" + "Q" * 43
+NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+def _round_trip(email: Email) -> EmailMessage:
+    raw = build(email, sender=sender_address(DEFAULT_SENDER), now=NOW).as_bytes()
+    assert raw.isascii()
+    return message_from_bytes(raw, policy=policy.default)
+
+
+def _tree(part: EmailMessage) -> object:
+    if part.is_multipart():
+        return (part.get_content_type(), [_tree(p) for p in part.iter_parts()])  # type: ignore[arg-type]
+    return (part.get_content_type(), part.get_content_disposition(), part.get("Content-ID"))
+
+
+def test_the_activation_email_layout() -> None:
+    """mixed > related(alternative(text, html), inline PNG by Content-ID) + the PNG attached."""
+    message = _round_trip(replace(FRENCH.activation_email("a@b.fr", "J", PAYLOAD, 60),
+                                  message_id="m1"))
+    assert _tree(message) == ("multipart/mixed", [
+        ("multipart/related", [
+            ("multipart/alternative", [("text/plain", None, None), ("text/html", None, None)]),
+            ("image/png", "inline", "<qr-activation>"),
+        ]),
+        ("image/png", "attachment", None),
+    ])
+
+
+def test_an_email_without_attachments_is_a_plain_alternative() -> None:
+    """The notice is multipart/alternative(text, html), nothing more."""
+    message = _round_trip(FRENCH.replacement_notice("a@b.fr", "J"))
+    assert _tree(message) == ("multipart/alternative",
+                              [("text/plain", None, None), ("text/html", None, None)])
+
+
+def test_headers_are_utf8_encoded_and_complete() -> None:
+    """Accents survive in Subject and From; Date, Message-ID, MIME-Version, Auto-Submitted are set."""
+    email = replace(FRENCH.replacement_notice("a@b.fr", "J"), message_id="m1",
+                    sender_name="Agence du Numérique en Santé")
+    message = _round_trip(email)
+    assert str(message["Subject"]) == "Votre e-CPS a été remplacée"
+    assert message["From"].addresses[0].display_name == "Agence du Numérique en Santé"
+    assert message["Date"].datetime == NOW
+    assert str(message["Message-ID"]) == "<m1@ecps-workflow>"
+    assert str(message["MIME-Version"]) == "1.0"
+    assert str(message["Auto-Submitted"]) == "auto-generated"
+
+
+def test_the_message_id_is_stable_per_outbox_message() -> None:
+    """The same id gives the same Message-ID; odd ids are hashed, stably; none gives a fresh one."""
+    email = FRENCH.replacement_notice("a@b.fr", "J")
+    assert message_key(replace(email, message_id="abc")) == "abc"
+    odd = replace(email, message_id="a b\r\nc")
+    assert message_key(odd) == message_key(odd) != "a b\r\nc"
+    assert len(message_key(odd)) == 32
+    assert message_key(email) != message_key(email)
+
+
+@pytest.mark.parametrize("to", ["jane.doe@domain.fr", "j.o'brien+ecps@sub.domain.fr"])
+def test_a_plain_address_is_a_recipient(to: str) -> None:
+    """Ordinary addresses pass unchanged."""
+    assert recipient(to) == to
+
+
+@pytest.mark.parametrize("to", ["", "x", "a@b", "a@b.fr\r\n", "<a@b.fr>", "a@b.fr;c@d.fr", "a@@b.fr"])
+def test_anything_else_is_a_permanent_failure(to: str) -> None:
+    """Not one plain address: `DeliveryFailed(transient=False)`."""
+    with pytest.raises(DeliveryFailed) as caught:
+        recipient(to)
+    assert not caught.value.transient
+
+
+def test_the_sender_setting_keeps_its_display_name() -> None:
+    """`"Name <addr>"` and a bare address both work."""
+    assert str(sender_address("Équipe e-CPS <ne-pas-repondre@sante.fr>")) == \
+        "Équipe e-CPS <ne-pas-repondre@sante.fr>"
+    assert sender_address("x@y.fr").addr_spec == "x@y.fr"
