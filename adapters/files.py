@@ -131,4 +131,8 @@ def _write(path: Path, data: bytes) -> None:
     """Write `data` to `path` atomically, readable by the owner only."""
     with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".tmp-", delete=False) as tmp:
         tmp.write(data)
-    os.replace(tmp.name, path)
+    try:
+        os.replace(tmp.name, path)
+    except OSError:
+        os.unlink(tmp.name)
+        raise
