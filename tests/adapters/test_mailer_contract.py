@@ -86,3 +86,16 @@ class TestFileMailer(MailerContract):
         blocker = self.folder.parent / "not-a-folder"
         blocker.write_text("a file where the mail folder should be")
         return FileMailer(blocker / "mail")
+
+
+def test_every_port_contract_test_names_its_requirement() -> None:
+    """Each test of the three port contracts carries at least one known DESIGN.md requirement id."""
+    from workflow.testing import DirectoryContract, SmsContract
+    from workflow.testing.requirements import REQUIREMENTS, contract_tests
+
+    for contract in (MailerContract, SmsContract, DirectoryContract):
+        tests = list(contract_tests(contract))
+        assert len(tests) >= 5
+        for name, ids in tests:
+            assert ids, f"{contract.__name__}.{name} names no requirement"
+            assert set(ids) <= set(REQUIREMENTS)
