@@ -14,6 +14,7 @@ from fastapi import FastAPI, Header, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
+from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters.api.idempotency import (
@@ -22,6 +23,7 @@ from adapters.api.idempotency import (
     KeyReused,
     MemoryIdempotency,
     Saved,
+    SqlIdempotency,
 )
 from adapters.api.schemas import (
     AuthenticatedOut,
@@ -86,6 +88,7 @@ _MEANING = {
 STEP_ERRORS = _error_responses(400, 404, 409, 410, 422, 423, 429, 503)
 IdPath = Annotated[str, Path(min_length=1, max_length=128, description="the activation id")]
 KeyHeader = Annotated[str | None, Header(
+    min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$",
     description="Any text (1-255 visible ASCII characters) unique to this request: "
                 "a retry with the same key gets the first answer back.")]
 
@@ -169,11 +172,24 @@ class Runner:
         return answer
 
 
+def default_idempotency(service: ActivationService) -> IdempotencyStore:
+    """The answers table in the store's own database when it has one, else memory."""
+    engine = getattr(service.store, "engine", None)
+    if isinstance(engine, Engine):
+        return SqlIdempotency(engine)
+    return MemoryIdempotency()
+
+
 def create_app(service: ActivationService, *, idempotency: IdempotencyStore | None = None,
                dispatch_every: float | None = 1.0) -> FastAPI:
-    """The API over `service`; a background thread dispatches the outbox and expires due
-    activations every `dispatch_every` seconds while the app runs (None: no thread)."""
-    keys = idempotency if idempotency is not None else MemoryIdempotency()
+    """The API over `service`.
+
+    `idempotency` keeps the answers replayed for an `Idempotency-Key` (default: a table in
+    the store's database, or memory for a store without one); a background thread
+    dispatches the outbox and expires due activations every `dispatch_every` seconds while
+    the app runs (None: no thread).
+    """
+    keys = idempotency if idempotency is not None else default_idempotency(service)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -2,8 +2,9 @@
 
 `MemoryIdempotency` lives as long as its app; `SqlIdempotency` keeps the answers in a small
 table (`ecps_idempotency`) of the service's database, so they survive restarts and are
-shared by several server processes. Keys are kept 24 hours. Bodies are never stored, only a
-keyed fingerprint of them, and answers hold no secret.
+shared by several server processes (`create_app` picks it when the store is a `SqlStore`).
+Keys are kept 24 hours. Bodies are never stored, only a keyed fingerprint of them, and
+answers hold no secret.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Protocol
 
 from sqlalchemy import (
     Column,
+    Engine,
     Float,
     Integer,
     LargeBinary,
@@ -124,11 +126,16 @@ _TABLE = Table(
 
 
 class SqlIdempotency:
-    """Answers kept in the `ecps_idempotency` table of the database at `url`."""
+    """Answers kept in the `ecps_idempotency` table of a database.
 
-    def __init__(self, url: str) -> None:
+    Give it the engine of the service's `SqlStore` (`store.engine`), so it shares the store's
+    connections and their settings (SQLite busy timeout, WAL), or a database URL.
+    """
+
+    def __init__(self, database: Engine | str) -> None:
         try:
-            self._engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+            self._engine = database if isinstance(database, Engine) else create_engine(
+                database.replace("postgresql://", "postgresql+psycopg://", 1))
             _META.create_all(self._engine)
         except SQLAlchemyError as exc:
             raise StorageError(f"idempotency table unavailable ({type(exc).__name__})") from exc
@@ -177,6 +184,3 @@ class SqlIdempotency:
         except SQLAlchemyError as exc:
             raise StorageError(f"idempotency table unavailable ({type(exc).__name__})") from exc
 
-    def close(self) -> None:
-        """Release the database connections."""
-        self._engine.dispose()

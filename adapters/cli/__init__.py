@@ -9,7 +9,6 @@ import os
 import sys
 from pathlib import Path
 
-import click
 import typer
 
 from adapters.cli import context
@@ -68,11 +67,12 @@ def root(
 
 
 def _register() -> None:
-    from adapters.cli import demo, flow, ops
+    from adapters.cli import config, demo, flow, ops
 
     demo.register(app)
     flow.register(app)
     ops.register(app)
+    config.register(app)
 
 
 _register()
@@ -81,20 +81,11 @@ _register()
 def main(argv: list[str] | None = None) -> None:
     """Run `ecps`; exit with the code of the error kind when a command fails."""
     try:
-        code = app(args=argv, prog_name="ecps", standalone_mode=False)
-    except click.exceptions.Abort:
-        typer.echo("aborted", err=True)
-        sys.exit(130)
+        app(args=argv, prog_name="ecps")  # usage errors exit 2 here, with their message
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except WorkflowError as exc:
-        sys.exit(context.CURRENT.out.error(exc))
-    except Exception as exc:  # configuration (ECPS_* settings), files, Graphviz...
-        if os.environ.get("ECPS_DEBUG"):
+    except Exception as exc:  # a refusal, a configuration error, Graphviz missing...
+        if os.environ.get("ECPS_DEBUG") and not isinstance(exc, WorkflowError):
             raise
         sys.exit(context.CURRENT.out.error(exc))
-    sys.exit(code if isinstance(code, int) else 0)

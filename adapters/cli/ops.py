@@ -149,12 +149,11 @@ def serve(
     """
     import uvicorn
 
-    from adapters.api import SqlIdempotency, create_app
+    from adapters.api import create_app
 
     e = env(database, state_dir, False)
     svc = e.service()
-    app = create_app(svc, idempotency=SqlIdempotency(e.url),
-                     dispatch_every=dispatch_every or None)
+    app = create_app(svc, dispatch_every=dispatch_every or None)
     e.out.err.print(f"e-CPS activation API on http://{host}:{port} (docs: /docs); "
                     f"database {_safe_url(e.url)}")
     uvicorn.run(app, host=host, port=port, log_level=log_level)

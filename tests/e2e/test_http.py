@@ -1,0 +1,222 @@
+"""The HTTP API end to end: a whole activation, every error status, idempotency keys."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from adapters.api import create_app
+from adapters.bootstrap import build_service
+from adapters.memory import MemoryMailer, MemorySms
+from tests.conftest import fast_settings
+from workflow import ActivationService
+from workflow.testing import FakeClock, code_from, payload_from
+
+NID = "899700366240"
+ERROR_FIELDS = {"kind", "message", "field", "attempts_left", "retry_after", "state", "event"}
+
+
+class Phone:
+    """A service on the embedded SQLite store, with a phone that reads what was sent."""
+
+    def __init__(self, folder: Path, **settings: Any) -> None:
+        self.clock = FakeClock()
+        self.mail, self.sms = MemoryMailer(), MemorySms()
+        self.svc: ActivationService = build_service(
+            state_dir=folder, mailer=self.mail, sms=self.sms, clock=self.clock,
+            settings=fast_settings(**settings))
+
+    def payload(self) -> str:
+        """The QR payload of the last e-mail, once delivered."""
+        self.svc.dispatch()
+        return payload_from(self.mail.sent[-1])
+
+    def code(self) -> str:
+        """The code of the last SMS, once delivered."""
+        self.svc.dispatch()
+        return code_from(self.sms.sent[-1])
+
+
+@pytest.fixture
+def phone(tmp_path: Path) -> Phone:
+    """A fresh service and phone."""
+    return Phone(tmp_path)
+
+
+@pytest.fixture
+def client(phone: Phone) -> Iterator[TestClient]:
+    """The API over the phone's service, without the background dispatcher."""
+    app = create_app(phone.svc, dispatch_every=None)
+    with TestClient(app) as c:
+        yield c
+
+
+def start(client: TestClient) -> str:
+    """A new activation of the demo professional; its id."""
+    r = client.post("/activations", json={"national_id": NID, "device_id": "phone-1"})
+    assert r.status_code == 201, r.text
+    return str(r.json()["activation_id"])
+
+
+def error(r: Any, status: int, kind: str) -> dict[str, Any]:
+    """The error body of `r`, checked to have `status`, `kind` and the stable shape."""
+    assert r.status_code == status, r.text
+    detail: dict[str, Any] = r.json()["error"]
+    assert set(detail) == ERROR_FIELDS
+    assert detail["kind"] == kind
+    return detail
+
+
+def test_a_whole_activation_over_http(client: TestClient, phone: Phone) -> None:
+    """POST each step in order: the e-CPS ends active, logs in, and its path can be drawn."""
+    r = client.post("/activations", json={"national_id": NID})
+    assert r.status_code == 201
+    aid = r.json()["activation_id"]
+    assert r.headers["location"] == f"/activations/{aid}"
+    assert (r.json()["masked_email"], r.json()["masked_phone"]) == ("ja****@domain.fr", "06****78")
+    assert client.post(f"/activations/{aid}/scan",
+                       json={"qr_payload": phone.payload()}).json()["state"] == "scanned"
+    assert client.post(f"/activations/{aid}/sms",
+                       json={"code": phone.code()}).json()["state"] == "sms_verified"
+    assert client.post(f"/activations/{aid}/pin", json={"pin": "4821"}).json()["state"] == "pin_set"
+    confirmed = client.post(f"/activations/{aid}/pin/confirm", json={"pin": "4821"}).json()
+    assert confirmed["state"] == "active"
+    assert confirmed["steps"][0] | {"at": None} == {"event": "confirm_pin", "source": "pin_set",
+                                                   "dest": "active", "at": None}
+    assert client.post(f"/activations/{aid}/authenticate", json={"pin": "4821"}).json() == {
+        "activation_id": aid, "authenticated": True}
+    status = client.get(f"/activations/{aid}").json()
+    assert [s["dest"] for s in status["history"]] == [
+        "requested", "emailed", "scanned", "sms_verified", "pin_set", "active", "active"]
+    svg = client.get(f"/activations/{aid}/diagram.svg")
+    assert svg.headers["content-type"].startswith("image/svg+xml")
+    assert b"<svg" in svg.content
+    assert client.get("/healthz").json() == {"status": "ok", "database": "ok"}
+    assert client.post(f"/activations/{aid}/revoke", json={"reason": "lost"}).json()["state"] \
+        == "revoked"
+
+
+def test_every_error_answers_its_status_and_a_stable_body(client: TestClient, phone: Phone) -> None:
+    """400, 404, 409, 410, 422, 423 and 429 (with Retry-After) each name their kind."""
+    error(client.post("/activations", json={"national_id": "12345"}), 400, "invalid_identifier")
+    error(client.post("/activations", json={"nid": NID}), 400, "invalid_input")
+    error(client.post("/activations", json={"national_id": "810000090125"}), 422, "not_eligible")
+    error(client.get("/activations/unknown-id"), 404, "not_found")
+    aid = start(client)
+    detail = error(client.post(f"/activations/{aid}/pin", json={"pin": "4821"}), 409,
+                   "not_allowed")
+    assert (detail["state"], detail["event"]) == ("requested", "set_pin")
+    phone.svc.dispatch()
+    too_soon = client.post(f"/activations/{aid}/email/resend")
+    assert error(too_soon, 429, "too_many_requests")["retry_after"] == 60
+    assert too_soon.headers["retry-after"] == "60"
+    client.post(f"/activations/{aid}/scan", json={"qr_payload": phone.payload()})
+    right = phone.code()
+    wrong = "000000" if right != "000000" else "111111"
+    error(client.post(f"/activations/{aid}/sms", json={"code": "12ab56"}), 400, "invalid_input")
+    for left in (4, 3, 2, 1):
+        r = client.post(f"/activations/{aid}/sms", json={"code": wrong})
+        assert error(r, 422, "verification_failed")["attempts_left"] == left
+        assert wrong not in r.text
+    error(client.post(f"/activations/{aid}/sms", json={"code": wrong}), 423, "locked")
+    error(client.post(f"/activations/{aid}/sms", json={"code": right}), 423, "locked")
+    late = start(client)
+    phone.clock.advance(timedelta(hours=2))
+    error(client.post(f"/activations/{late}/cancel"), 410, "expired")
+    assert client.get(f"/activations/{late}").json()["state"] == "expired"
+
+
+def test_pin_errors_never_echo_the_pin(client: TestClient, phone: Phone) -> None:
+    """A weak PIN, a mismatch and a malformed PIN are refused without the PIN in the answer."""
+    aid = start(client)
+    client.post(f"/activations/{aid}/scan", json={"qr_payload": phone.payload()})
+    client.post(f"/activations/{aid}/sms", json={"code": phone.code()})
+    weak = client.post(f"/activations/{aid}/pin", json={"pin": "1234"})
+    assert error(weak, 400, "weak_pin")["field"] == "pin"
+    assert "1234" not in weak.text
+    typed = client.post(f"/activations/{aid}/pin", json={"pin": 95173})
+    assert error(typed, 400, "invalid_input")["field"] == "pin"
+    assert "95173" not in typed.text
+    client.post(f"/activations/{aid}/pin", json={"pin": "4821"})
+    mismatch = client.post(f"/activations/{aid}/pin/confirm", json={"pin": "4822"})
+    assert error(mismatch, 422, "pin_mismatch")["attempts_left"] == 2
+    assert "4822" not in mismatch.text
+    assert "4821" not in mismatch.text
+
+
+def test_an_idempotency_key_replays_the_first_answer_without_a_second_effect(
+        client: TestClient, phone: Phone) -> None:
+    """Same key and body: same answer, one activation; same key, other body: 409."""
+    key = {"Idempotency-Key": "req-1"}
+    first = client.post("/activations", json={"national_id": NID}, headers=key)
+    again = client.post("/activations", json={"national_id": NID}, headers=key)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.headers["location"] == first.headers["location"]
+    assert len(phone.svc.store.list_activations()) == 1
+    other = client.post("/activations", json={"national_id": "810100000008"}, headers=key)
+    error(other, 409, "idempotency_key_reused")
+    aid = first.json()["activation_id"]
+    scan = {"Idempotency-Key": "scan-1"}
+    payload = {"qr_payload": phone.payload()}
+    once = client.post(f"/activations/{aid}/scan", json=payload, headers=scan)
+    twice = client.post(f"/activations/{aid}/scan", json=payload, headers=scan)
+    assert once.json() == twice.json()
+    assert once.status_code == 200
+    assert [s["event"] for s in client.get(f"/activations/{aid}").json()["history"]].count(
+        "scan") == 1
+    error(client.post(f"/activations/{aid}/scan", json=payload), 409, "not_allowed")
+    error(client.post(f"/activations/{aid}/cancel", headers={"Idempotency-Key": "k" * 256}), 400,
+          "invalid_input")
+
+
+def test_idempotency_keys_survive_a_restart(tmp_path: Path) -> None:
+    """Answers kept in the store's database are replayed by a new server process's app."""
+    key = {"Idempotency-Key": "restart-1"}
+    before = Phone(tmp_path)
+    with TestClient(create_app(before.svc, dispatch_every=None)) as first:
+        answer = first.post("/activations", json={"national_id": NID}, headers=key).json()
+    after = Phone(tmp_path)  # a new service on the same database, as after a restart
+    with TestClient(create_app(after.svc, dispatch_every=None)) as second:
+        again = second.post("/activations", json={"national_id": NID}, headers=key)
+    assert again.json() == answer
+    assert again.headers["idempotent-replayed"] == "true"
+    assert len(after.svc.store.list_activations()) == 1
+
+
+def test_the_server_dispatches_in_the_background(phone: Phone) -> None:
+    """With the background dispatcher on, the e-mail leaves without anyone calling dispatch."""
+    with TestClient(create_app(phone.svc, dispatch_every=0.05)) as c:
+        aid = start(c)
+        deadline = time.monotonic() + 10
+        while c.get(f"/activations/{aid}").json()["state"] != "emailed":
+            assert time.monotonic() < deadline, "the e-mail was never dispatched"
+            time.sleep(0.05)
+    assert re.search(r"ecps://\S+", phone.mail.sent[0].text)
+
+
+def test_the_openapi_schema_documents_every_route_and_error(client: TestClient) -> None:
+    """Each route of the issue is in the OpenAPI schema with its error statuses."""
+    spec = client.get("/openapi.json").json()
+    paths = spec["paths"]
+    for route in ("/activations", "/activations/{activation_id}/scan",
+                  "/activations/{activation_id}/sms", "/activations/{activation_id}/sms/resend",
+                  "/activations/{activation_id}/email/resend", "/activations/{activation_id}/pin",
+                  "/activations/{activation_id}/pin/confirm",
+                  "/activations/{activation_id}/authenticate",
+                  "/activations/{activation_id}/cancel"):
+        assert "post" in paths[route], route
+        params = {p["name"].lower() for p in paths[route]["post"].get("parameters", [])}
+        assert "idempotency-key" in params
+    assert set(paths["/activations/{activation_id}/sms"]["post"]["responses"]) >= {
+        "200", "400", "404", "409", "410", "422", "423", "429"}
+    assert "get" in paths["/activations/{activation_id}/diagram.svg"]
+    assert "get" in paths["/healthz"]
