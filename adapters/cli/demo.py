@@ -128,9 +128,10 @@ def _intro(d: Demo) -> None:
     c = d.console
     c.print(Panel(Text.assemble(
         ("e-CPS activation", "bold"), " without a CPS card, end to end, on embedded defaults.\n",
-        ("The console plays the professional's phone: it reads the e-mail's QR code, the SMS "
-         "code, and types the PIN.", "dim")), title="ecps demo", title_align="left",
-        border_style="cyan", expand=False))
+        ("You play the professional: type the identifier, scan, enter the PINs."
+         if d.interactive else "The console plays the professional's phone: it reads the "
+         "e-mail's QR code and the SMS code, and types the PIN.", "dim")),
+        title="ecps demo", title_align="left", border_style="cyan", expand=False))
     key = d.state.key
     c.print(Text.assemble(("  state folder  ", "dim"), d.path(d.state.root),
                           ("  (server key ", "dim"), key.name, (" mode 0600)", "dim")))
@@ -205,7 +206,7 @@ def _ask_identifier(d: Demo, default: str) -> str:
     if not d.interactive:
         return default
     while True:
-        nid = Prompt.ask("    identifiant national", default=default, console=d.console)
+        nid = Prompt.ask("   identifiant national", default=default, console=d.console)
         try:
             checked = security.validate_identifier(nid, check_luhn=d.svc.settings.check_rpps_luhn)
             entry = d.svc.directory.lookup(checked)
@@ -216,8 +217,8 @@ def _ask_identifier(d: Demo, default: str) -> str:
             continue
         email = security.mask_email(security.clean_email(entry.email))
         phone = security.mask_phone(security.clean_phone(entry.phone))
-        d.say(f"    the e-mail goes to {email} and the SMS to {phone}")
-        if Confirm.ask("    are these your contacts? send the request", default=True,
+        d.say(f"   the e-mail goes to {email} and the SMS to {phone}")
+        if Confirm.ask("   are these your contacts? send the request", default=True,
                        console=d.console):
             return checked
         raise typer.Exit(0)
@@ -231,7 +232,7 @@ def _interactive_scan(d: Demo, payload: str) -> str:
     buffer = io.StringIO()
     qr.print_ascii(out=buffer, invert=True)
     d.console.print(Text(buffer.getvalue(), no_wrap=True, overflow="ignore"))
-    typed = Prompt.ask("    scan it, then press Enter (or paste the link your camera read)",
+    typed = Prompt.ask("   scan it, then press Enter (or paste the link your camera read)",
                        default="", show_default=False, console=d.console)
     return typed.strip() or payload
 
@@ -240,7 +241,7 @@ def _verify_code(d: Demo, aid: str, code: str) -> None:
     while True:
         typed = code
         if d.interactive:
-            typed = Prompt.ask("    code received by SMS", default=code, console=d.console)
+            typed = Prompt.ask("   code received by SMS", default=code, console=d.console)
         d.say(Text.assemble("   the app submits the code ", (typed, "bold")))
         try:
             d.svc.verify_sms(aid, typed)
@@ -254,13 +255,11 @@ def _verify_code(d: Demo, aid: str, code: str) -> None:
 
 
 def _choose_pin(d: Demo, aid: str) -> str:
-    length = d.svc.settings.pin_length
     while True:
         if d.interactive:
-            pin = ask_secret("    choose your PIN")
-            again = ask_secret("    type it again")
+            pin = ask_secret("   choose your PIN")
         else:
-            pin = again = _random_pin(length)
+            pin = _random_pin(d.svc.settings.pin_length)
             d.say(Text.assemble("   PIN chosen at random: ", (pin, "bold"),
                                 ("  (kept only as a salted argon2id hash)", "dim")))
         try:
@@ -268,6 +267,7 @@ def _choose_pin(d: Demo, aid: str) -> str:
         except (WeakPin, InvalidInput) as exc:
             d.say(Text(f"   {exc}", style="red"))
             continue
+        again = ask_secret("   type it again") if d.interactive else pin
         try:
             d.svc.confirm_pin(aid, again)
             return pin
@@ -277,7 +277,7 @@ def _choose_pin(d: Demo, aid: str) -> str:
 
 def _login(d: Demo, aid: str, pin: str) -> None:
     while True:
-        typed = ask_secret("    PIN to log in") if d.interactive else pin
+        typed = ask_secret("   PIN to log in") if d.interactive else pin
         try:
             d.svc.authenticate(aid, typed)
             d.say(Text("   authenticated", style="bold green"))
@@ -347,7 +347,7 @@ def _outro(d: Demo, aid: str, seconds: float) -> None:
             Text("  next:", style="dim"),
             Text(f"    ecps status {aid}{hint_db}", style="dim"),
             Text(f"    ecps audit verify{hint_db}", style="dim"),
-            Text("    ecps demo --interactive", style="dim"),
+            *([] if d.interactive else [Text("    ecps demo --interactive", style="dim")]),
         ))
     d.out.emit(data, render)
 

@@ -244,3 +244,15 @@ def test_check_diagram_and_help(workdir: Path, capsys: pytest.CaptureFixture[str
     assert "ecps demo" in text
     for kind in all_kinds():
         assert kind.name in text
+
+
+def test_interactive_demo_asks_as_the_app_does(ecps: Ecps) -> None:
+    """`demo --interactive` asks the identifier, confirmation, scan, code and PINs; a weak PIN is refused."""
+    answers = "\n".join([NID, "y", "", "", "1234", "4821", "4821", "4821"]) + "\n"
+    done = ecps("demo", "--interactive", input=answers)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "are these your contacts?" in out
+    assert "█" in out  # the QR code drawn in the terminal
+    assert "ascending or descending run" in out
+    assert "ACTIVE" in out
