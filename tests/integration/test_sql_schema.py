@@ -1,0 +1,374 @@
+"""SqlStore's schema: created on first use, versioned, indexed for every lookup, and refused
+(with a clear `StorageError`, never silent damage) when it is not this release's or a row is damaged.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from dataclasses import fields
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, event, inspect, text
+
+from adapters.memory import MemoryMailer, MemorySms, StaticDirectory
+from adapters.sql import SqlStore
+from adapters.sql_schema import ACTIVATIONS, SCHEMA_VERSION
+from tests.conftest import NID, Driver, fast_settings, people
+from workflow import ActivationService, State
+from workflow.definition import DEFINITION
+from workflow.domain import Activation, Change, Write
+from workflow.errors import StorageError
+from workflow.testing import FakeClock
+from workflow.testing.store_contract import T0, sample_activation, sample_message
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database: an SQLite file, or a PostgreSQL schema."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ecps.db'}"
+    pg: str = request.getfixturevalue("pg_url")
+    return pg
+
+
+@pytest.fixture
+def store(url: str) -> Iterator[SqlStore]:
+    """A store on the fresh database."""
+    with SqlStore(url) as s:
+        yield s
+
+
+def _sql(url: str, *statements: str) -> list[Any]:
+    """Run raw SQL on the database behind `url` (as an operator or a broken tool would)."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            results = [conn.execute(text(s)) for s in statements]
+            return [r.all() if r.returns_rows else None for r in results]
+    finally:
+        engine.dispose()
+
+
+def _service(store: Any, clock: FakeClock) -> tuple[ActivationService, Driver]:
+    mailer, sms = MemoryMailer(), MemorySms()
+    svc = ActivationService(store=store, mailer=mailer, sms=sms,
+                            directory=StaticDirectory(people()), clock=clock,
+                            settings=fast_settings())
+    return svc, Driver(svc, mailer, sms)
+
+
+# -- creation and version ---------------------------------------------------------------------
+
+
+def _tables(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_the_schema_is_created_on_first_use_with_its_version(url: str) -> None:
+    """Constructing touches nothing; the first call creates the tables and records the version."""
+    with SqlStore(url) as store:
+        assert _tables(url) == set()
+        assert store.get("nope") is None
+        assert _tables(url) == {"ecps_meta", "ecps_activation", "ecps_outbox", "ecps_audit"}
+        (rows,) = _sql(url, "SELECT key, value FROM ecps_meta")
+        assert rows == [("schema_version", SCHEMA_VERSION)]
+        store.ensure_schema()  # idempotent
+    with SqlStore(url) as again:
+        assert again.list_activations() == []
+
+
+def test_first_use_by_many_stores_at_once_creates_one_schema(url: str) -> None:
+    """Six stores opening a fresh database together all succeed and record one version."""
+    stores = [SqlStore(url) for _ in range(6)]
+    barrier, errors = threading.Barrier(6), list[BaseException]()
+
+    def first_use(s: SqlStore) -> None:
+        barrier.wait()
+        try:
+            s.ensure_schema()
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=first_use, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for s in stores:
+        s.close()
+    assert errors == []
+    assert _sql(url, "SELECT count(*) FROM ecps_meta") == [[(1,)]]
+
+
+@pytest.mark.parametrize("version", ["0", "2", "garbage"])
+def test_another_schema_version_is_refused_untouched(url: str, store: SqlStore,
+                                                     version: str) -> None:
+    """A database of an older or newer schema version gives a clear error and stays as it was."""
+    store.commit(Change((Write(sample_activation(), None),)))
+    _sql(url, f"UPDATE ecps_meta SET value = '{version}'")
+    with SqlStore(url) as other, pytest.raises(StorageError, match="schema version") as caught:
+        other.get("act-1")
+    assert repr(version) in str(caught.value)
+    assert repr(SCHEMA_VERSION) in str(caught.value)
+    assert _sql(url, "SELECT value FROM ecps_meta", "SELECT count(*) FROM ecps_activation") == [
+        [(version,)], [(1,)]]
+
+
+def test_tables_without_a_version_are_refused(url: str) -> None:
+    """Tables of ours with no recorded version (not made by this release) are left alone."""
+    _sql(url, "CREATE TABLE ecps_activation (id VARCHAR(10) PRIMARY KEY)")
+    with SqlStore(url) as store, pytest.raises(StorageError, match="without a schema version"):
+        store.get("x")
+    assert _sql(url, "SELECT count(*) FROM ecps_activation") == [[(0,)]]
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    ("ALTER TABLE ecps_activation DROP COLUMN device_id", r"lacks columns \['device_id'\]"),
+    ("DROP TABLE ecps_audit", r"ecps_audit is missing")])
+def test_a_missing_column_or_table_is_reported(url: str, store: SqlStore, damage: str,
+                                               message: str) -> None:
+    """A damaged schema (a dropped column, a dropped table) is named in the error."""
+    store.ensure_schema()
+    _sql(url, damage)
+    with SqlStore(url) as other, pytest.raises(StorageError, match=message):
+        other.get("x")
+
+
+def test_other_tables_in_the_database_are_fine(url: str) -> None:
+    """A database shared with another application's tables is used as is."""
+    _sql(url, "CREATE TABLE other_app (x INTEGER)")
+    with SqlStore(url) as store:
+        store.commit(Change((Write(sample_activation(), None),)))
+        assert store.get("act-1") == sample_activation()
+
+
+def test_every_activation_field_has_a_column() -> None:
+    """The activation table stores every field of `Activation`, plus its derived `due_at`."""
+    columns = {c.name for c in ACTIVATIONS.columns}
+    assert {f.name for f in fields(Activation)} | {"due_at"} == columns
+
+
+# -- indexes ----------------------------------------------------------------------------------
+
+
+def _every_lookup(store: SqlStore) -> None:
+    a = sample_activation()
+    store.commit(Change((Write(a, None),), (sample_message(),)))
+    store.get("act-1")
+    store.find("subject-a", DEFINITION.in_flight)
+    store.find("subject-a", {State.ACTIVE})
+    store.requests_since("subject-a", T0)
+    store.due_for_expiry(T0, 10)
+    store.outbox_of("act-1")
+    store.audit_trail("act-1")
+    store.list_activations(10)
+    store.claim_outbox(T0, 10, timedelta(seconds=60))
+    changed = sample_activation(version=1, state=State.SCANNED)
+    store.commit(Change((Write(changed, 0),)))
+
+
+def test_every_lookup_of_the_store_uses_an_index_on_sqlite(tmp_path: Path) -> None:
+    """No statement the store runs scans a whole table (EXPLAIN QUERY PLAN of each)."""
+    path = tmp_path / "ecps.db"
+    seen: list[str] = []
+    with SqlStore(f"sqlite:///{path}") as store:
+
+        @event.listens_for(store.engine, "connect")
+        def _trace(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.set_trace_callback(seen.append)
+
+        store.ensure_schema()
+        _every_lookup(store)
+    queries = {s for s in seen if s.split()[0].upper() in ("SELECT", "UPDATE")
+               and "ecps_" in s and "sqlite_master" not in s and "ecps_meta" not in s}
+    assert len(queries) >= 10
+    plans = sqlite3.connect(path)
+    for query in queries:
+        plan = [row[3] for row in plans.execute(f"EXPLAIN QUERY PLAN {query}")]
+        full_scans = [p for p in plan if p.startswith("SCAN ecps_") and " USING " not in p]
+        assert full_scans == [], f"{query}\n{plan}"
+    plans.close()
+
+
+@pytest.mark.postgres
+def test_every_lookup_of_the_store_uses_an_index_on_postgresql(pg_url: str) -> None:
+    """With sequential scans disabled, no plan of the store's statements needs one."""
+    import psycopg
+
+    seen: list[tuple[str, Any]] = []
+    with SqlStore(pg_url) as store:
+
+        @event.listens_for(store.engine, "connect")
+        def _capture(dbapi_connection: Any, _record: Any) -> None:
+            class Capturing(psycopg.Cursor[Any]):
+                def execute(self, query: Any, params: Any = None, **kw: Any) -> Any:
+                    seen.append((str(query), params))
+                    return super().execute(query, params, **kw)
+
+            dbapi_connection.cursor_factory = Capturing
+
+        store.ensure_schema()
+        store.close()  # reconnect through the capturing cursor
+        _every_lookup(store)
+        queries = [(q, p) for q, p in seen if q.split()[0].upper() in ("SELECT", "UPDATE")
+                   and "ecps_" in q and "ecps_meta" not in q and "pg_catalog" not in q]
+        assert len(queries) >= 10
+        engine = create_engine(pg_url)
+        with engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            raw.execute("SET enable_seqscan = off")
+            for query, params in queries:
+                plan = "\n".join(r[0] for r in raw.execute(f"EXPLAIN {query}", params).fetchall())
+                assert "Seq Scan" not in plan, f"{query}\n{plan}"
+            raw.rollback()
+        engine.dispose()
+
+
+# -- damaged rows -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("column", "value"), [
+    ("state", "'bogus'"), ("history", "'[[\"request\"'"), ("history", "'{}'"),
+    ("history", "'[[\"request\", null, \"nowhere\", \"2026-01-05T09:00:00+00:00\"]]'")])
+def test_a_damaged_activation_row_is_a_clear_error_mid_flow(url: str, store: SqlStore,
+                                                            column: str, value: str) -> None:
+    """A corrupted activation row makes the next event fail cleanly and changes nothing."""
+    svc, driver = _service(store, FakeClock())
+    aid = driver.reach("scanned")
+    code = driver.code()
+    _sql(url, f"UPDATE ecps_activation SET {column} = {value} WHERE id = '{aid}'")
+    before = _sql(url, "SELECT version, sms_attempts FROM ecps_activation",
+                  "SELECT count(*) FROM ecps_audit", "SELECT count(*) FROM ecps_outbox")
+    with pytest.raises(StorageError, match=rf"activation {aid}.*unreadable") as caught:
+        svc.verify_sms(aid, code)
+    assert caught.value.__cause__ is not None
+    with pytest.raises(StorageError):
+        svc.status(aid)
+    after = _sql(url, "SELECT version, sms_attempts FROM ecps_activation",
+                 "SELECT count(*) FROM ecps_audit", "SELECT count(*) FROM ecps_outbox")
+    assert after == before
+
+
+def test_a_damaged_older_flow_stops_a_new_request_before_anything_is_written(
+        url: str, store: SqlStore) -> None:
+    """A request that meets a corrupted older flow of the same identifier writes nothing."""
+    svc, driver = _service(store, FakeClock())
+    aid = driver.reach("emailed")
+    _sql(url, f"UPDATE ecps_activation SET history = '{{}}' WHERE id = '{aid}'")
+    with pytest.raises(StorageError, match="unreadable"):
+        svc.request(NID)
+    assert _sql(url, "SELECT count(*) FROM ecps_activation") == [[(1,)]]
+
+
+def test_a_damaged_time_on_sqlite_is_a_clear_error(tmp_path: Path) -> None:
+    """Unparseable stored time text is reported with the row's id, not a crash."""
+    url = f"sqlite:///{tmp_path / 'ecps.db'}"
+    with SqlStore(url) as store:
+        store.commit(Change((Write(sample_activation(), None),)))
+        _sql(url, "UPDATE ecps_activation SET created_at = 'yesterday-ish'")
+        with pytest.raises(StorageError, match=r"act-1.*created_at"):
+            store.get("act-1")
+
+
+def test_a_damaged_outbox_row_is_a_clear_error(url: str, store: SqlStore) -> None:
+    """An outbox row of an unknown kind fails the dispatch cleanly and sends nothing."""
+    svc, driver = _service(store, FakeClock())
+    svc.request(NID)
+    _sql(url, "UPDATE ecps_outbox SET kind = 'pigeon'")
+    with pytest.raises(StorageError, match="unreadable"):
+        svc.dispatch()
+    assert driver.mailer.sent == []
+
+
+# -- times, connections and URLs --------------------------------------------------------------
+
+
+def test_times_of_any_offset_are_stored_as_utc(store: SqlStore) -> None:
+    """A time written with a +02:00 offset reads back as the same instant, in UTC."""
+    summer = timezone(timedelta(hours=2))
+    created = datetime(2026, 6, 1, 11, 0, 0, 250000, tzinfo=summer)
+    store.commit(Change((Write(sample_activation(created=created), None),)))
+    got = store.get("act-1")
+    assert got is not None
+    assert got.created_at == created
+    assert got.created_at.tzinfo == UTC
+    assert got.history[0].at.tzinfo == UTC
+    assert store.requests_since("subject-a", datetime(2026, 6, 1, 9, 0, tzinfo=UTC)) == [created]
+
+
+def test_a_naive_time_is_refused_and_nothing_is_written(store: SqlStore) -> None:
+    """A time without a timezone cannot be stored: `StorageError`, and the change is not applied."""
+    naive = sample_activation(created=datetime(2026, 1, 5, 9, 0))
+    with pytest.raises(StorageError, match="timezone-aware"):
+        store.commit(Change((Write(naive, None),)))
+    assert store.get("act-1") is None
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
+    """The SQLite file is in WAL mode, so readers never block the writer."""
+    path = tmp_path / "ecps.db"
+    with SqlStore(f"sqlite:///{path}") as store:
+        store.ensure_schema()
+        assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_an_in_memory_sqlite_store_is_shared_by_threads() -> None:
+    """`sqlite://` keeps one database for the store, safe to use from several threads."""
+    with SqlStore("sqlite://") as store:
+        threads = [threading.Thread(target=lambda i=i: store.commit(Change((Write(
+            sample_activation(f"a{i}"), None),)))) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(store.list_activations()) == 8
+
+
+@pytest.mark.postgres
+def test_the_search_path_of_the_url_is_honoured(pg_url: str) -> None:
+    """Tables go to the schema named by the URL's `search_path` option."""
+    schema = pg_url.rsplit("%3D", 1)[1]
+    with SqlStore(pg_url) as store:
+        store.ensure_schema()
+    (rows,) = _sql(pg_url, "SELECT table_schema, table_name FROM information_schema.tables "
+                           "WHERE table_name LIKE 'ecps_%' AND table_schema = current_schema()")
+    assert sorted(rows) == [(schema, t) for t in
+                            ("ecps_activation", "ecps_audit", "ecps_meta", "ecps_outbox")]
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql+psycopg://ecps:s3cret-pw@127.0.0.1:1/nowhere?connect_timeout=2",
+    "sqlite:////nonexistent-dir/for/sure/ecps.db"])
+def test_an_unreachable_database_is_a_storage_error_without_the_password(url: str) -> None:
+    """A database that cannot be opened raises `StorageError`, and never shows a password."""
+    with SqlStore(url) as store, pytest.raises(StorageError) as caught:
+        store.get("x")
+    assert "s3cret" not in str(caught.value)
+    assert "s3cret" not in repr(store)
+
+
+@pytest.mark.parametrize("url", ["mysql://u@h/db", "not a url", "oracle+cx_oracle://h/db"])
+def test_an_unsupported_url_is_refused_when_constructed(url: str) -> None:
+    """Only SQLite and PostgreSQL URLs are accepted."""
+    with pytest.raises(ValueError, match=r"URL|supports"):
+        SqlStore(url)
+
+
+def test_the_sqlite_durability_setting_is_checked(tmp_path: Path) -> None:
+    """`synchronous` takes SQLite's levels and is applied to every connection."""
+    with pytest.raises(ValueError, match="synchronous"):
+        SqlStore(f"sqlite:///{tmp_path / 'a.db'}", synchronous="SOMETIMES")
+    with SqlStore(f"sqlite:///{tmp_path / 'a.db'}", synchronous="full") as store:
+        store.ensure_schema()
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
