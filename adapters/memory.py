@@ -6,7 +6,7 @@ They keep the same contracts as the real adapters (`workflow.testing` checks bot
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -107,10 +107,11 @@ class MemorySms:
 
 
 class StaticDirectory:
-    """A directory held in memory, keyed by identifier."""
+    """A directory held in memory: entries (or a mapping of identifier to entry)."""
 
-    def __init__(self, entries: Iterable[DirectoryEntry] = ()) -> None:
-        self._entries = {e.national_id: e for e in entries}
+    def __init__(self, entries: Iterable[DirectoryEntry] | Mapping[str, DirectoryEntry] = ()) -> None:
+        values = entries.values() if isinstance(entries, Mapping) else entries
+        self._entries = {e.national_id: e for e in values}
 
     def lookup(self, national_id: str) -> DirectoryEntry | None:
         return self._entries.get(national_id)

@@ -133,7 +133,11 @@ class AdapterError(WorkflowError):
 
 
 class DeliveryFailed(AdapterError):
-    """A mailer or SMS gateway could not deliver a message."""
+    """A mailer or SMS gateway could not deliver a message; `retry_after` (s) if it said when."""
+
+    def __init__(self, message: str, transient: bool = True, *, retry_after: int | None = None) -> None:
+        super().__init__(message, transient)
+        self.retry_after = retry_after
 
 
 class DirectoryUnavailable(AdapterError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from workflow.definition import Event, State
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ecps.outbox")
 RETRIES = 64
+MAX_RETRY_AFTER = timedelta(hours=1)
 
 
 class Dispatcher:
@@ -96,8 +97,11 @@ class Dispatcher:
         log.warning("outbox %s: attempt %d failed (%s)", message.id, attempts,
                     "transient" if exc.transient else "permanent")
         if exc.transient and attempts < s.delivery_attempts:
-            retry = replace(message, attempts=attempts, claimed_until=None,
-                            due_at=now + s.delivery_backoff * 2 ** (attempts - 1),
+            wait = s.delivery_backoff * 2 ** (attempts - 1)
+            asked = getattr(exc, "retry_after", None)
+            if isinstance(asked, int) and asked > 0:
+                wait = max(wait, min(timedelta(seconds=asked), MAX_RETRY_AFTER))
+            retry = replace(message, attempts=attempts, claimed_until=None, due_at=now + wait,
                             last_error=type(exc).__name__)
             self._commit_outbox(retry)
             return

@@ -64,13 +64,14 @@ class ActivationService:
         mailer: Mailer,
         sms: SmsGateway,
         directory: Directory,
-        settings: Settings,
+        settings: Settings | None = None,
         clock: Clock | None = None,
         workflow: Workflow = WORKFLOW,
         listeners: Iterable[Listener] = (),
         sink: EventSink | None = None,
         templates: Templates | None = None,
     ) -> None:
+        settings = Settings() if settings is None else settings
         ports = {"store": (store, Store), "mailer": (mailer, Mailer), "sms": (sms, SmsGateway),
                  "directory": (directory, Directory), "settings": (settings, Settings)}
         for name, (value, kind) in ports.items():

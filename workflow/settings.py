@@ -1,10 +1,14 @@
 """Tunable limits of the workflow, validated when constructed.
 
 Defaults follow DESIGN.md §3; `Settings(secret_key=...)` is all a deployment must give.
+Without a key, an ephemeral random one is made (and a warning logged): what it seals does
+not survive the process.
 """
 
 from __future__ import annotations
 
+import logging
+import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -15,7 +19,7 @@ MIN_KEY_BYTES = 16
 class Settings:
     """Every limit, deadline and policy of an activation (all overridable)."""
 
-    secret_key: bytes | str = field(repr=False)
+    secret_key: bytes | str | None = field(default=None, repr=False)
     pin_length: int = 4
     sms_code_digits: int = 6
     sms_code_validity: timedelta = timedelta(minutes=5)
@@ -39,6 +43,11 @@ class Settings:
     argon2_parallelism: int = 4
 
     def __post_init__(self) -> None:
+        if self.secret_key is None:
+            logging.getLogger("ecps.settings").warning(
+                "Settings without secret_key: using an ephemeral random key; "
+                "data sealed with it cannot be read after a restart")
+            object.__setattr__(self, "secret_key", secrets.token_bytes(32))
         for problem in _problems(self):
             raise ValueError(f"invalid Settings: {problem}")
 
@@ -48,7 +57,9 @@ class Settings:
         return _key_bytes(self.secret_key)
 
 
-def _key_bytes(secret_key: bytes | str) -> bytes:
+def _key_bytes(secret_key: bytes | str | None) -> bytes:
+    if secret_key is None:
+        return b""
     return secret_key.encode() if isinstance(secret_key, str) else bytes(secret_key)
 
 
