@@ -3,8 +3,8 @@
 Defaults need no setup: a state folder (`./.ecps/`) holds the SQLite database, the server
 key (made once, mode 0600), the e-mails (`.eml` + QR PNG) and the SMS file; the directory is
 the shipped file of fictional professionals. The environment overrides: `ECPS_DATABASE_URL`,
-`ECPS_SECRET_KEY`, `ECPS_STATE_DIR`, `ECPS_DIRECTORY` and `ECPS_<SETTING>` for any `Settings`
-field (durations in seconds).
+`ECPS_STATE_DIR`, `ECPS_DIRECTORY`, and every setting through `workflow.config`
+(`ECPS_SECRET_KEY` or `ECPS_SECRET_KEY_FILE`, `ECPS_<SETTING>`, a TOML file in `ECPS_CONFIG`).
 """
 
 from __future__ import annotations
@@ -14,11 +14,10 @@ import os
 import secrets
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
-from datetime import timedelta
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from workflow import ActivationService, Settings
+from workflow import ActivationService, Settings, config
 from workflow.errors import StorageError
 from workflow.ports import Clock, Directory, Mailer, SmsGateway
 
@@ -86,11 +85,8 @@ def resolve_database_url(url: str | None = None, state: StateDir | None = None,
     return f"sqlite:///{(state or resolve_state_dir(environ=env)).database}"
 
 
-def server_key(state: StateDir, environ: Mapping[str, str] | None = None) -> str:
-    """`ECPS_SECRET_KEY`, else the state folder's key, generated once with mode 0600."""
-    env = os.environ if environ is None else environ
-    if env.get("ECPS_SECRET_KEY"):
-        return env["ECPS_SECRET_KEY"]
+def server_key(state: StateDir) -> str:
+    """The state folder's server key, generated once (mode 0600) when it does not exist."""
     state.create()
     try:
         return _read_key(state.key)
@@ -120,36 +116,19 @@ def _read_key(path: Path) -> str:
     return key
 
 
-def settings_from_env(secret_key: str | bytes, environ: Mapping[str, str] | None = None,
-                      base: Settings | None = None) -> Settings:
-    """`base` (or the defaults) with `secret_key` and every `ECPS_<FIELD>` override applied."""
+def load_settings(state: StateDir, secret_key: str | bytes | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """`workflow.config.load()` (`$ECPS_CONFIG` file, `ECPS_*` variables) with the server key:
+    `secret_key`, else the configured one, else the state folder's key file."""
     env = os.environ if environ is None else environ
-    start = base or Settings(secret_key=secret_key)
-    changes: dict[str, object] = {"secret_key": secret_key}
-    for f in fields(Settings):
-        raw = env.get(f"ECPS_{f.name.upper()}")
-        if raw is None or f.name == "secret_key":
-            continue
-        current = getattr(start, f.name)
-        try:
-            changes[f.name] = _parse(raw, current)
-        except ValueError as exc:
-            raise ValueError(f"ECPS_{f.name.upper()}={raw!r}: {exc}") from exc
-    return replace(start, **changes)  # type: ignore[arg-type]
-
-
-def _parse(raw: str, current: object) -> object:
-    if isinstance(current, bool):
-        if raw.lower() in {"1", "true", "yes", "on"}:
-            return True
-        if raw.lower() in {"0", "false", "no", "off"}:
-            return False
-        raise ValueError("expected true or false")
-    if isinstance(current, int):
-        return int(raw)
-    if isinstance(current, timedelta):
-        return timedelta(seconds=float(raw))
-    return raw
+    if secret_key is not None:
+        return config.load(environ=env, overrides={"secret_key": secret_key})
+    try:
+        return config.load(environ=env)
+    except config.ConfigError as exc:
+        if not any("secret key is missing" in p for p in exc.problems):
+            raise
+    return config.load(environ=env, overrides={"secret_key": server_key(state)})
 
 
 def build_service(
@@ -166,7 +145,7 @@ def build_service(
     """An `ActivationService` on real adapters; every argument overrides one default.
 
     `settings` given whole is used as it is (with `secret_key` if that is given too);
-    otherwise the defaults with the `ECPS_*` environment overrides and the server key.
+    otherwise `load_settings()`: the configuration file and `ECPS_*` variables.
     """
     from adapters.directory import FileDirectory
     from adapters.files import FileMailer, FileSms
@@ -177,7 +156,7 @@ def build_service(
     if url.startswith("sqlite:") or mailer is None or sms is None:
         state.create()
     if settings is None:
-        settings = settings_from_env(secret_key or server_key(state))
+        settings = load_settings(state, secret_key)
     elif secret_key is not None:
         settings = replace(settings, secret_key=secret_key)
     env_directory = os.environ.get("ECPS_DIRECTORY")

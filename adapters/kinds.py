@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from workflow.config import ConfigError
 from workflow.errors import (
     ActivationExpired,
     ActivationLocked,
@@ -39,11 +40,11 @@ class Kind:
     meaning: str
 
 
-FAILED = Kind("failed", 1, 500, "a check found a problem (check, audit verify) or an unexpected error")
-USAGE = Kind("usage", 2, 400, "wrong command line (unknown option, missing argument)")
+FAILED = Kind("failed", 1, 500, "a check failed (check, audit verify), or a crash")
+USAGE = Kind("usage", 2, 400, "wrong command line (unknown option...)")
 
 # Most specific first: the first class an error is an instance of names its kind.
-KINDS: tuple[tuple[type[WorkflowError], Kind], ...] = (
+KINDS: tuple[tuple[type[Exception], Kind], ...] = (
     (InvalidIdentifier, Kind("invalid_identifier", 4, 400, "not a well-formed identifiant national")),
     (WeakPin, Kind("weak_pin", 5, 400, "the PIN is refused by the PIN policy")),
     (InvalidInput, Kind("invalid_input", 3, 400, "a malformed argument (code, PIN, QR payload...)")),
@@ -61,6 +62,7 @@ KINDS: tuple[tuple[type[WorkflowError], Kind], ...] = (
     (StorageError, Kind("storage_error", 17, 503, "the database failed or cannot be read")),
     (AdapterError, Kind("adapter_error", 18, 502, "another outside service failed")),
     (DefinitionError, Kind("definition_error", 19, 500, "a workflow definition is inconsistent")),
+    (ConfigError, Kind("config_error", 21, 500, "invalid settings (ECPS_* variables, ECPS_CONFIG)")),
 )
 WORKFLOW_ERROR = Kind("workflow_error", 20, 500, "any other refusal of the engine")
 

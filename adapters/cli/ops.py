@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import Progress
+from rich.table import Table
 from rich.text import Text
 
 from adapters.cli.context import Database, Json, StateDirOpt, env
@@ -16,6 +17,32 @@ from workflow import audit
 from workflow.errors import InvalidInput
 
 audit_app = typer.Typer(help="Check the tamper-evident audit trail.", no_args_is_help=True)
+config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
+
+
+@config_app.command("show")
+def config_show(database: Database = None, state_dir: StateDirOpt = None,
+                json: Json = False) -> None:
+    """Print every setting in force (the server key redacted) and where the state lives.
+
+    Settings come from the TOML file in ECPS_CONFIG, then ECPS_<SETTING> variables
+    (e.g. ECPS_PIN_LENGTH=6, ECPS_SMS_CODE_VALIDITY=3m).
+    """
+    from adapters.bootstrap import load_settings
+    from workflow.config import describe
+
+    e = env(database, state_dir, json)
+    rows = describe(load_settings(e.state))
+    where = [("state_dir", str(e.state.root)), ("database", _safe_url(e.url))]
+
+    def render(c: Console) -> None:
+        t = Table(show_edge=False, pad_edge=False)
+        t.add_column("setting")
+        t.add_column("value", style="bold")
+        for name, value in [*where, *rows]:
+            t.add_row(name, value)
+        c.print(t)
+    e.out.emit(dict([*where, *rows]), render)
 
 
 @audit_app.command("verify")
@@ -206,5 +233,6 @@ def register(app: typer.Typer) -> None:
     """Add the operator commands to `app`."""
     panel = "Operations"
     app.add_typer(audit_app, name="audit", rich_help_panel=panel)
+    app.add_typer(config_app, name="config", rich_help_panel=panel)
     for fn, name in ((diagram, "diagram"), (check, "check"), (serve, "serve"), (bench, "bench")):
         app.command(name, rich_help_panel=panel)(fn)
