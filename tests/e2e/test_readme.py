@@ -1,0 +1,33 @@
+"""The README stays true: its Quick start, its exit code table and its configuration table."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import fields
+
+from adapters.kinds import all_kinds
+from tests.e2e.conftest import ROOT
+from workflow import Settings
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_quick_start_is_the_two_commands() -> None:
+    """The Quick start block holds exactly the install-and-demo and install-and-test commands."""
+    block = re.search(r"## Quick start\s+```bash\n(.*?)```", README, re.S)
+    assert block is not None
+    assert block.group(1).strip().splitlines() == [
+        "pip install . && ecps demo", "pip install '.[test]' && pytest -q"]
+
+
+def test_exit_code_table_matches_the_cli() -> None:
+    """Every error kind appears with its exit code and HTTP status, as the CLI and API use them."""
+    rows = set(re.findall(r"^\| (\d+) \| `(\w+)` \| (\d+) \|", README, re.M))
+    assert rows == {(str(k.exit_code), k.name, str(k.http_status)) for k in all_kinds()}
+
+
+def test_configuration_table_names_every_setting() -> None:
+    """Each `Settings` field has a row in the configuration table."""
+    table = README.split("## Configuration", 1)[1].split("## Security notes", 1)[0]
+    for f in fields(Settings):
+        assert f"`{f.name}`" in table, f.name
