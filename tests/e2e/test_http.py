@@ -26,11 +26,11 @@ ERROR_FIELDS = {"kind", "message", "field", "attempts_left", "retry_after", "sta
 class Phone:
     """A service on the embedded SQLite store, with a phone that reads what was sent."""
 
-    def __init__(self, folder: Path, **settings: Any) -> None:
+    def __init__(self, folder: Path, database_url: str | None = None, **settings: Any) -> None:
         self.clock = FakeClock()
         self.mail, self.sms = MemoryMailer(), MemorySms()
         self.svc: ActivationService = build_service(
-            state_dir=folder, mailer=self.mail, sms=self.sms, clock=self.clock,
+            database_url, state_dir=folder, mailer=self.mail, sms=self.sms, clock=self.clock,
             settings=fast_settings(**settings))
 
     def payload(self) -> str:

@@ -19,10 +19,12 @@ from tests.e2e.test_http import NID, Phone
 THREADS = 8
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[Phone, str]]:
-    """A uvicorn server on a free loopback port over a phone's service; (phone, base URL)."""
-    phone = Phone(tmp_path)
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Phone, str]]:
+    """A uvicorn server on a free loopback port over a phone's service (SQLite file or
+    PostgreSQL); (phone, base URL)."""
+    url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
+    phone = Phone(tmp_path, url)
     app = create_app(phone.svc, dispatch_every=None)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
