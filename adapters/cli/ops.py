@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from adapters.cli.context import Database, Json, StateDirOpt, env
+from adapters.cli.output import jsonable
 from workflow import audit
 from workflow.errors import InvalidInput
 
@@ -148,7 +149,8 @@ def check(
     with out.err.status("exploring the definition's state space...", spinner="dots") \
             if not out.json_mode else _null():
         report = run_check(load_definition(definition))
-    out.emit(report, lambda c: c.print(Text(report.render())))
+    data = {**jsonable(report), "ok": report.ok}
+    out.emit(data, lambda c: c.print(Text(report.render()), soft_wrap=True))
     if not report.ok:
         raise typer.Exit(1)
 
@@ -226,7 +228,7 @@ def bench(
         options = {"pg_url": pg_url} if pg_url else {}
         results = benchmarks.run(chosen, quick, options=options, progress=started)
     out.emit({"machine": benchmarks.machine(), "results": [r.to_dict() for r in results]},
-             lambda c: c.print(Text("\n\n".join(r.table() for r in results))))
+             lambda c: c.print(Text("\n\n".join(r.table() for r in results)), soft_wrap=True))
 
 
 def register(app: typer.Typer) -> None:

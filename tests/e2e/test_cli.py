@@ -235,6 +235,8 @@ def test_check_diagram_and_help(workdir: Path, capsys: pytest.CaptureFixture[str
     """`check` proves the shipped definition, `diagram` writes its files, `--help` lists exit codes."""
     assert run_main("check") == 0
     assert "properties hold" in capsys.readouterr().out
+    assert run_main("check", "--definition", "tests.e2e.broken_definition:SHORTCUT") == 1
+    assert "counter-example" in capsys.readouterr().out
     assert run_main("diagram", "--format", "mermaid", "--out", "d") == 0
     assert "stateDiagram-v2" in (workdir / "d" / "activation.mmd").read_text()
     capsys.readouterr()
