@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine, bindparam, create_engine, event, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql import ClauseElement, Select
@@ -46,22 +46,16 @@ class SqlStore:
                  synchronous: str = "NORMAL", echo: bool = False) -> None:
         if synchronous.upper() not in _SYNCHRONOUS:
             raise ValueError(f"synchronous must be one of {', '.join(_SYNCHRONOUS)}")
-        try:
-            parsed = make_url(url)
-        except ArgumentError as exc:
-            raise ValueError("not a database URL (sqlite:///path or "
-                             "postgresql+psycopg://...)") from exc
+        parsed = _url(url)
         self.dialect_name = parsed.get_backend_name()
         self.where = parsed.render_as_string(hide_password=True)
-        if self.dialect_name not in ("sqlite", "postgresql"):
-            raise ValueError(f"SqlStore supports sqlite and postgresql, not {self.dialect_name!r}")
         self._sqlite = self.dialect_name == "sqlite"
         memory = self._sqlite and parsed.database in (None, "", ":memory:")
         self._serial: AbstractContextManager[Any] = threading.RLock() if memory else nullcontext()
         self._ready = False
         self._ready_lock = threading.Lock()
         try:
-            self.engine = _engine(url, self._sqlite, memory, pool_size, busy_timeout,
+            self.engine = _engine(parsed, self._sqlite, memory, pool_size, busy_timeout,
                                   synchronous.upper(), echo)
         except (SQLAlchemyError, ImportError) as exc:
             raise StorageError(f"cannot open {self.where}: {type(exc).__name__}") from exc
@@ -314,7 +308,22 @@ class _Statements:
         return self._find[count]
 
 
-def _engine(url: str, is_sqlite: bool, memory: bool, pool_size: int, busy_timeout: float,
+def _url(url: str) -> URL:
+    """The URL with its driver: pysqlite for SQLite, psycopg 3 for PostgreSQL (the only ones)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ValueError("not a database URL (sqlite:///path or postgresql+psycopg://...)") from exc
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend in ("postgresql", "postgres") and driver in ("", "psycopg"):
+        return parsed.set(drivername="postgresql+psycopg")
+    if backend == "sqlite" and driver in ("", "pysqlite"):
+        return parsed
+    raise ValueError(f"SqlStore runs on sqlite:///path or postgresql+psycopg://..., "
+                     f"not {parsed.drivername!r}")
+
+
+def _engine(url: URL, is_sqlite: bool, memory: bool, pool_size: int, busy_timeout: float,
             synchronous: str, echo: bool) -> Engine:
     if not is_sqlite:
         return create_engine(url, pool_size=pool_size, max_overflow=4 * pool_size, echo=echo)

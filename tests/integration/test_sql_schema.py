@@ -357,11 +357,21 @@ def test_an_unreachable_database_is_a_storage_error_without_the_password(url: st
     assert "s3cret" not in repr(store)
 
 
-@pytest.mark.parametrize("url", ["mysql://u@h/db", "not a url", "oracle+cx_oracle://h/db"])
+@pytest.mark.parametrize("url", ["mysql://u@h/db", "not a url", "postgresql+psycopg2://h/db",
+                                 "sqlite+aiosqlite:///x.db"])
 def test_an_unsupported_url_is_refused_when_constructed(url: str) -> None:
-    """Only SQLite and PostgreSQL URLs are accepted."""
-    with pytest.raises(ValueError, match=r"URL|supports"):
+    """Only SQLite (pysqlite) and PostgreSQL (psycopg 3) URLs are accepted."""
+    with pytest.raises(ValueError, match="URL|sqlite:///path or postgresql"):
         SqlStore(url)
+
+
+@pytest.mark.postgres
+def test_a_plain_postgresql_url_runs_on_psycopg_3(pg_url: str) -> None:
+    """`postgresql://` and `postgres://` URLs are served by psycopg 3, the driver installed."""
+    for scheme in ("postgresql://", "postgres://"):
+        with SqlStore(pg_url.replace("postgresql+psycopg://", scheme, 1)) as store:
+            assert store.engine.url.drivername == "postgresql+psycopg"
+            assert store.get("nope") is None
 
 
 def test_the_sqlite_durability_setting_is_checked(tmp_path: Path) -> None:
