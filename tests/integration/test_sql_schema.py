@@ -361,7 +361,7 @@ def test_an_unreachable_database_is_a_storage_error_without_the_password(url: st
                                  "sqlite+aiosqlite:///x.db"])
 def test_an_unsupported_url_is_refused_when_constructed(url: str) -> None:
     """Only SQLite (pysqlite) and PostgreSQL (psycopg 3) URLs are accepted."""
-    with pytest.raises(ValueError, match="URL|sqlite:///path or postgresql"):
+    with pytest.raises(ValueError, match=r"URL|sqlite:///path or postgresql"):
         SqlStore(url)
 
 
