@@ -306,9 +306,12 @@ def _add_read_routes(app: FastAPI, svc: ActivationService) -> None:
                  **_error_responses(400, 404, 503)},
              summary="The diagram of the path this activation took")
     def diagram(activation_id: IdPath) -> Response:
-        from adapters.api.diagram import activation_svg
+        from adapters.api.diagram import DiagramUnavailable, activation_svg
 
-        return Response(activation_svg(svc, activation_id), media_type="image/svg+xml")
+        try:
+            return Response(activation_svg(svc, activation_id), media_type="image/svg+xml")
+        except DiagramUnavailable as exc:
+            return _plain_error(503, "diagram_unavailable", str(exc))
 
     @app.get("/healthz", response_model=HealthOut, tags=["operations"],
              responses=_error_responses(503), summary="Liveness and database check")

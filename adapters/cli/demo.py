@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -89,21 +90,22 @@ def demo(
         "--interactive", "-i", help="Ask as the app does: identifier, confirmation, scan, PIN.")]
     = False,
     national_id: Annotated[str, typer.Option(
-        "--id", help="The fictional professional to activate.")] = DEMO_ID,
+        "--national-id", help="The fictional professional to activate.")] = DEMO_ID,
     database: Database = None, state_dir: StateDirOpt = None, json: Json = False,
 ) -> None:
     """Run one whole activation on embedded defaults, playing the phone; no setup needed.
 
     The state folder keeps the server key, the e-mails (.eml + QR PNG) and the SMS file; the
     demo's SQLite file (demo.sqlite3) starts empty at each run, so it can run again and again.
+    With --database (or ECPS_DATABASE_URL) it runs on that database as it is.
 
     Examples: [bold]ecps demo[/]   [bold]ecps demo --interactive[/]   [bold]ecps demo --json[/]
     """
     began = time.perf_counter()
     e = env(database, state_dir, json)
     state = e.state.create()
-    url = e.database
-    if url is None:
+    url = e.database or os.environ.get("ECPS_DATABASE_URL")
+    if not url:
         fresh = state.root / DEMO_DATABASE
         for leftover in state.root.glob(DEMO_DATABASE + "*"):
             leftover.unlink()
@@ -116,8 +118,9 @@ def demo(
     try:
         aid = _run(d, national_id)
     except TooManyRequests:
-        e.out.note("this database already holds 5 requests for this identifier in 24 h (the "
-                   "rate limit): run the demo without --database, or with a fresh --state-dir")
+        e.out.note(f"this database already holds {svc.settings.max_requests} requests for this "
+                   "identifier in 24 h (the rate limit): run the demo on its own database "
+                   "(no --database, no ECPS_DATABASE_URL), or with a fresh --state-dir")
         raise
     _outro(d, aid, time.perf_counter() - began)
 

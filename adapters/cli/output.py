@@ -57,7 +57,7 @@ class Output:
     def note(self, message: str) -> None:
         """A hint for people (not printed with --json)."""
         if not self.json_mode:
-            self.err.print(Text(message, style="dim"))
+            self.err.print(Text(message, style="dim"), soft_wrap=True)
 
     def error(self, error: BaseException) -> int:
         """Report `error` in one line (or as JSON) and return its exit code."""

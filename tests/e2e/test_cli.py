@@ -92,6 +92,19 @@ def test_demo_can_run_again_past_the_request_rate_limit(workdir: Path,
         assert Path(summary["files"]["email"]).is_file()
 
 
+def test_demo_on_a_given_database_says_when_the_rate_limit_is_reached(
+        workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """With --database the demo keeps its data; the sixth run in 24 h explains the limit."""
+    url = f"sqlite:///{workdir / 'kept.sqlite3'}"
+    for _ in range(5):
+        assert run_main("demo", "--database", url, "--json") == 0
+    capsys.readouterr()
+    assert run_main("demo", "--database", url) == 13
+    err = capsys.readouterr().err
+    assert "rate limit" in err
+    assert "fresh --state-dir" in err
+
+
 def test_a_whole_activation_from_the_shell(ecps: Ecps, workdir: Path) -> None:
     """request --send, scan --eml, dispatch, verify-sms, PINs on stdin, login: each step a command."""
     started = ecps("request", NID, "--send", "--json")
