@@ -395,7 +395,10 @@ class StoreContract:
 
         def claim() -> None:
             barrier.wait()
-            while batch := store.claim_outbox(T0, 4, LEASE):
+            for _ in range(60):  # bounded: a store that ignores leases must fail, not hang
+                batch = store.claim_outbox(T0, 4, LEASE)
+                if not batch:
+                    return
                 claims.extend(m.id for m in batch)
 
         threads = [threading.Thread(target=claim) for _ in range(6)]
