@@ -340,6 +340,11 @@ def _add_handlers(app: FastAPI) -> None:
     async def workflow_error(_: Request, exc: WorkflowError) -> JSONResponse:
         return error_response(exc)
 
+    @app.exception_handler(Exception)
+    async def crash(_: Request, exc: Exception) -> JSONResponse:
+        log.error("unexpected %s while answering a request", type(exc).__name__)
+        return _plain_error(500, "failed", "internal error")
+
 
 def _id(out: BaseModel) -> str:
     return str(getattr(out, "activation_id", ""))

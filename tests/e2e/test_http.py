@@ -220,3 +220,17 @@ def test_the_openapi_schema_documents_every_route_and_error(client: TestClient) 
         "200", "400", "404", "409", "410", "422", "423", "429"}
     assert "get" in paths["/activations/{activation_id}/diagram.svg"]
     assert "get" in paths["/healthz"]
+
+
+def test_an_unexpected_crash_answers_the_stable_error_body(phone: Phone,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug in an adapter answers 500 with the usual error body and nothing of the exception."""
+    def broken(_: object) -> None:
+        raise RuntimeError("secret detail 4821")
+
+    monkeypatch.setattr(phone.svc, "status", broken)
+    with TestClient(create_app(phone.svc, dispatch_every=None),
+                    raise_server_exceptions=False) as c:
+        r = c.get("/activations/some-id")
+    assert error(r, 500, "failed")["message"] == "internal error"
+    assert "4821" not in r.text
