@@ -1,0 +1,74 @@
+"""Broken mailers, SMS gateways and directories, each with one bug a real adapter could have."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from dataclasses import replace
+
+from adapters.memory import MemoryMailer, MemorySms, StaticDirectory
+from workflow.messages import DirectoryEntry, Email, Sms
+
+
+class AttachmentDroppingMailer(MemoryMailer):
+    """Sends the text and HTML but drops the attachments (the QR PNG)."""
+
+    def send(self, email: Email) -> None:
+        super().send(replace(email, attachments=()))
+
+
+class DoubleSendingMailer(MemoryMailer):
+    """Delivers every accepted e-mail twice (a retry loop that does not stop on success)."""
+
+    def send(self, email: Email) -> None:
+        super().send(email)
+        super().send(email)
+
+
+class FreshIdMailer(MemoryMailer):
+    """Gives each delivery a new Message-ID, so a receiver cannot spot a retried duplicate."""
+
+    def send(self, email: Email) -> None:
+        super().send(replace(email, message_id=secrets.token_hex(16)))
+
+
+class RawErrorMailer(MemoryMailer):
+    """Lets the socket's own error escape instead of raising `DeliveryFailed`."""
+
+    def send(self, email: Email) -> None:
+        raise ConnectionRefusedError(f"cannot reach relay for {email.to}")
+
+
+class SilentSms(MemorySms):
+    """Reports success and sends nothing."""
+
+    def send(self, sms: Sms) -> None:
+        return None
+
+
+class ReferenceAddingSms(MemorySms):
+    """Appends a six-digit delivery reference: the code is no longer the only number of its length."""
+
+    def send(self, sms: Sms) -> None:
+        super().send(replace(sms, text=f"{sms.text} Ref {secrets.randbelow(900000) + 100000}"))
+
+
+class WrongPersonDirectory(StaticDirectory):
+    """Ignores the Luhn key: a neighbour whose identifier differs only in it gets this entry."""
+
+    def __init__(self, entries: Iterable[DirectoryEntry] = ()) -> None:
+        self._all = list(entries)
+        super().__init__(self._all)
+
+    def lookup(self, national_id: str) -> DirectoryEntry | None:
+        return next((e for e in self._all if e.national_id[:11] == national_id[:11]), None)
+
+
+class BlankContactDirectory(StaticDirectory):
+    """Returns a missing contact as an empty text instead of None."""
+
+    def lookup(self, national_id: str) -> DirectoryEntry | None:
+        entry = super().lookup(national_id)
+        if entry is None:
+            return None
+        return replace(entry, email=entry.email or "", phone=entry.phone or "")

@@ -1,0 +1,150 @@
+"""Secrets at rest: drive whole flows over a store, then search what it keeps for any raw secret.
+
+Raw secrets are the QR tokens, SMS codes and PINs the phone saw, and the full e-mail, phone and
+identifier of the professional (DESIGN.md §5). A store never receives any of them in clear.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import timedelta
+
+from workflow.errors import WorkflowError
+from workflow.messages import DirectoryEntry, Email, Sms
+from workflow.ports import Store
+from workflow.service import ActivationService
+from workflow.settings import Settings
+from workflow.testing.clock import FakeClock
+from workflow.testing.phone import code_from, payload_from
+
+Dump = Callable[[Store], str | bytes]
+PEOPLE = (DirectoryEntry("899700366240", "jane.doe@domain.fr", "0612345678", "Dr Jane Doe"),
+          DirectoryEntry("810100000008", "paul.martin@clinique.fr", "0798765432", "Paul Martin"))
+PINS = ("4821", "5930")
+SHORT = 8  # PINs and SMS codes: digits that hashes and times may hold by chance inside longer words
+
+
+def at_rest_settings() -> Settings:
+    """Test settings with a cheap PIN hash."""
+    return Settings(secret_key="at-rest-key-" + "r" * 32, argon2_memory_kib=64, argon2_time_cost=1,
+                    argon2_parallelism=1)
+
+
+class _Inbox:
+    def __init__(self) -> None:
+        self.sent: list[Email | Sms] = []
+
+    def send(self, message: Email | Sms) -> None:
+        self.sent.append(message)
+
+
+class _People:
+    def lookup(self, national_id: str) -> DirectoryEntry | None:
+        return next((p for p in PEOPLE if p.national_id == national_id), None)
+
+
+def port_dump(store: Store, activation_ids: list[str]) -> str:
+    """Everything readable through the port about these activations, as text."""
+    parts = [repr(asdict(a)) for a in store.list_activations(1000)]
+    for aid in activation_ids:
+        parts.append(repr(store.get(aid)))
+        parts += [repr(m) for m in store.outbox_of(aid)]
+        parts += [repr(e) for e in store.audit_trail(aid)]
+    parts += [repr(e) for e in store.audit_trail("")]
+    return "\n".join(parts)
+
+
+def run_flows(store: Store, settings: Settings | None = None) -> tuple[set[str], list[str]]:
+    """Whole flows over `store` (resends, wrong answers, a mismatch, logins, a replacement).
+
+    Returns the raw secrets seen and the activation ids.
+    """
+    settings = settings or at_rest_settings()
+    clock, mail, phone = FakeClock(), _Inbox(), _Inbox()
+    svc = ActivationService(store=store, mailer=mail, sms=phone, directory=_People(), clock=clock,
+                            settings=settings)
+    seen: set[str] = set()
+    ids: list[str] = []
+
+    def newest(kind: type[Email] | type[Sms], box: _Inbox) -> Email | Sms:
+        return [m for m in box.sent if isinstance(m, kind)][-1]
+
+    for person in (*PEOPLE, PEOPLE[0]):  # the second flow of Jane replaces her first e-CPS
+        seen |= {person.national_id, person.email or "", person.phone or ""}
+        aid = svc.request(person.national_id, device_id="phone-1").activation_id
+        ids.append(aid)
+        svc.dispatch()
+        clock.advance(settings.resend_cooldown)
+        svc.resend_email(aid)
+        svc.dispatch()
+        payload = payload_from(newest(Email, mail))  # type: ignore[arg-type]
+        seen |= {payload, payload.rsplit("t=", 1)[1]}
+        svc.scan(aid, payload)
+        svc.dispatch()
+        code = code_from(newest(Sms, phone), settings.sms_code_digits)  # type: ignore[arg-type]
+        seen.add(code)
+        _refused(svc.verify_sms, aid, code[:-1] + str((int(code[-1]) + 1) % 10))
+        svc.verify_sms(aid, code)
+        svc.set_pin(aid, PINS[0])
+        _refused(svc.confirm_pin, aid, PINS[1])
+        svc.set_pin(aid, PINS[1])
+        svc.confirm_pin(aid, PINS[1])
+        _refused(svc.authenticate, aid, PINS[0])
+        svc.authenticate(aid, PINS[1])
+        svc.dispatch()
+        clock.advance(timedelta(minutes=1))
+    seen |= set(PINS)
+    return {s for s in seen if s}, ids
+
+
+def _refused(call: Callable[..., object], *args: object) -> None:
+    """Make a call that must be refused (a wrong answer)."""
+    try:
+        call(*args)
+    except WorkflowError:
+        return
+    raise AssertionError("a wrong answer was accepted")
+
+
+def _forms(secret: str) -> list[bytes]:
+    raw = secret.encode()
+    return [raw, raw.hex().encode(), base64.b64encode(raw).rstrip(b"="),
+            base64.urlsafe_b64encode(raw).rstrip(b"=")]
+
+
+def secrets_at_rest(make_store: Callable[[], Store], dump: Dump | None = None,
+                    settings: Settings | None = None) -> list[str]:
+    """Run whole flows over a store from `make_store`; name each raw secret found in what it keeps.
+
+    What it keeps is everything readable through the port plus `dump(store)` (e.g. every table of
+    a database, as text or bytes), or `store.dump()` when the store has one.
+    """
+    store = make_store()
+    found_secrets, ids = run_flows(store, settings)
+    kept = port_dump(store, ids).encode()
+    own: Callable[[], str | bytes] | None = getattr(store, "dump", None)
+    more = dump(store) if dump is not None else own() if own is not None else b""
+    kept += b"\n" + (more if isinstance(more, bytes) else more.encode())
+    return sorted({f"{_kind(s)} readable at rest" for s in found_secrets if _found(s, kept)})
+
+
+def _found(secret: str, kept: bytes) -> bool:
+    """Short secrets (PINs, codes) count only as a whole word; longer ones in any common encoding."""
+    if len(secret) <= SHORT:
+        return secret.encode() in set(re.findall(rb"[A-Za-z0-9]+", kept))
+    lowered = kept.lower()
+    return any(form.lower() in lowered for form in _forms(secret))
+
+
+def _kind(secret: str) -> str:
+    if "@" in secret:
+        return "full e-mail"
+    if "://" in secret:
+        return "QR payload"
+    if secret.isdigit():
+        return {4: "PIN", 6: "SMS code", 10: "full phone", 12: "full identifier"}.get(len(secret),
+                                                                                    "number")
+    return "QR token"
