@@ -1,8 +1,9 @@
 """The pytest plugin of `workflow.testing` (entry point `ecps_workflow`): Hypothesis profiles,
 `ecps_*` fixtures, requirement ids in reports and the definition-coverage summary.
 
-Profiles `dev`, `ci` and `thorough`; pick one with `--hypothesis-profile NAME` or the environment
-variable `ECPS_HYPOTHESIS_PROFILE`; without either, `ci` when `CI=true`, else `dev`.
+Profiles `dev`, `ci`, `thorough` (and `mutation`: `dev`, derandomized); pick one with
+`--hypothesis-profile NAME` or the environment variable `ECPS_HYPOTHESIS_PROFILE`; without either,
+`ci` when `CI=true`, else `dev`.
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ from workflow.testing.coverage import COVERAGE, Coverage
 from workflow.testing.requirements import REQUIREMENTS, requirements_of
 
 PROFILE_ENV = "ECPS_HYPOTHESIS_PROFILE"
-PROFILES = ("dev", "ci", "thorough")
+PROFILES = ("dev", "ci", "thorough", "mutation")
 _SLOW = [HealthCheck.too_slow]
 
 settings.register_profile("dev", max_examples=25, stateful_step_count=30, deadline=None,
                           suppress_health_check=_SLOW)
 settings.register_profile("ci", max_examples=200, stateful_step_count=50, deadline=None,
                           derandomize=True, print_blob=True, suppress_health_check=_SLOW)
+settings.register_profile("mutation", max_examples=25, stateful_step_count=30, deadline=None,
+                          derandomize=True, database=None, suppress_health_check=_SLOW)
 settings.register_profile("thorough", max_examples=2000, stateful_step_count=100, deadline=None,
                           print_blob=True, suppress_health_check=_SLOW)
 

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Mutation testing of workflow/ with mutmut 3, in a scratch copy of the committed tree (HEAD).
+#
+#   tools/mutation.sh                      # the core modules: definition security service work outbox
+#   tools/mutation.sh security work        # some modules only
+#   MUTATION_DIR=/tmp/mut tools/mutation.sh   # keep the scratch copy there (reruns reuse its cache)
+#
+# Needs mutmut 3 (`pip install -e '.[mutation]'`). Prints the score: killed / (mutants - not checked),
+# where killed counts mutants caught by a failing test or by a timeout; survivors are listed by name.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+if [ "$#" -gt 0 ]; then modules=("$@"); else modules=(definition security service work outbox); fi
+work=${MUTATION_DIR:-$(mktemp -d -t ecps-mutation.XXXXXX)}
+mkdir -p "$work"
+git -C "$root" archive HEAD | tar -x -C "$work"
+cd "$work"
+only=""
+for m in "${modules[@]}"; do only+=$'\n'"    workflow/${m}.py"; done
+cat > setup.cfg <<CFG
+[mutmut]
+source_paths = workflow/
+only_mutate =${only}
+pytest_add_cli_args_test_selection =
+    tests/unit
+    tests/property/test_machine.py
+    tests/property/test_linearizability.py
+pytest_add_cli_args =
+    -p
+    no:cacheprovider
+    -m
+    not postgres and not slow
+    --hypothesis-profile=mutation
+CFG
+if grep -q '^\[tool.mutmut\]' pyproject.toml; then
+  echo "warning: pyproject.toml has [tool.mutmut]; mutmut reads it instead of this script's settings" >&2
+fi
+export ECPS_HYPOTHESIS_PROFILE=mutation
+mutmut run --max-children "${MUTATION_JOBS:-$(nproc)}" || true
+mutmut results --all true > results.txt || true
+python3 - results.txt <<'PY'
+import collections, re, sys
+counts, survivors = collections.Counter(), []
+for line in open(sys.argv[1]):
+    m = re.match(r"\s*(\S+): (.+)$", line)
+    if m:
+        counts[m.group(2).strip()] += 1
+        if m.group(2).strip() == "survived":
+            survivors.append(m.group(1))
+killed = counts["killed"] + counts["timeout"]
+considered = sum(counts.values()) - counts["not checked"] - counts["skipped"]
+print("mutants by status:", dict(sorted(counts.items())))
+print(f"score = (killed + timeout) / (all - not checked - skipped) = {killed}/{considered}"
+      f" = {100 * killed / max(considered, 1):.1f}%")
+print("surviving mutants (mutmut show NAME):", *survivors, sep="\n  ")
+PY
+echo "scratch copy: $work"
