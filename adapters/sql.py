@@ -29,6 +29,7 @@ from workflow.errors import ConcurrencyConflict, StorageError
 _A, _O, _U = ACTIVATIONS, OUTBOX, AUDIT
 _RETRYABLE = {"40001", "40P01"}  # serialization failure, deadlock: as good as a conflict
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+_FIXED = ("id", "subject", "created_at")  # set at creation by the service
 
 
 class SqlStore:
@@ -114,7 +115,9 @@ class SqlStore:
                 if w.expected_version is None:
                     done = len(sql.insert.rows(cursor, **row))
                 else:
-                    done = sql.update.run(cursor, w_id=row["id"], w_expected=w.expected_version, **row)
+                    keys = {"w_id": row["id"], "w_expected": w.expected_version}
+                    done = (sql.update.run(cursor, **keys, **row)
+                            or sql.update_all.run(cursor, **keys, **row))
                 if done != 1:
                     raise ConcurrencyConflict(f"activation {w.activation.id} changed meanwhile")
             if outbox:
@@ -266,9 +269,14 @@ class _Statements:
         self.get = _Compiled(select(_A).where(_A.c.id == bindparam("id")), dialect)
         self.insert = _Compiled(insert(_A).on_conflict_do_nothing(index_elements=["id"])
                                 .returning(_A.c.version), dialect, every)
-        self.update = _Compiled(update(_A).where(_A.c.id == bindparam("w_id"),
-                                                 _A.c.version == bindparam("w_expected")),
-                                dialect, [c for c in every if c != "id"])
+        # `subject` and `created_at` never change in practice: leaving them out of SET spares
+        # SQLite rewriting their index entries; a write that does change them takes `update_all`.
+        by_version = update(_A).where(_A.c.id == bindparam("w_id"),
+                                      _A.c.version == bindparam("w_expected"))
+        self.update = _Compiled(by_version.where(_A.c.subject == bindparam("subject"),
+                                                 _A.c.created_at == bindparam("created_at")),
+                                dialect, [c for c in every if c not in _FIXED])
+        self.update_all = _Compiled(by_version, dialect, [c for c in every if c != "id"])
         upsert = insert(_O)
         self.upsert = _Compiled(upsert.on_conflict_do_update(index_elements=["id"], set_={
             c.name: upsert.excluded[c.name] for c in _O.columns if c.name not in ("n", "id")}),

@@ -16,16 +16,16 @@ T = TypeVar("T")
 _PLAIN = tuple(f.name for f in fields(Activation) if f.name not in ("state", "history"))
 _OUTBOX = tuple(f.name for f in fields(OutboxMessage) if f.name not in ("kind", "channel", "status"))
 _AUDIT = tuple(f.name for f in fields(AuditEvent))
+_STATES: dict[str | None, State] = {s.value: s for s in State}
+_SOURCES: dict[str | None, State | None] = {None: None, **_STATES}
 
 
 def activation_row(a: Activation) -> dict[str, Any]:
     """The column values that store `a`."""
     row = {name: getattr(a, name) for name in _PLAIN}
     row["state"] = str(a.state)
-    row["history"] = json.dumps(
-        [[s.event, None if s.source is None else str(s.source), str(s.dest),
-          s.at.astimezone(UTC).isoformat()] for s in a.history],
-        separators=(",", ":"))
+    row["history"] = json.dumps([[s.event, s.source, s.dest, _utc(s.at).isoformat()]
+                                 for s in a.history], separators=(",", ":"))
     row["due_at"] = a.due_at()
     return row
 
@@ -61,9 +61,9 @@ def _activation(row: Mapping[Any, Any]) -> Activation:
     steps = json.loads(row["history"])
     if not isinstance(steps, list):
         raise TypeError("history is not a list")
-    history = [Step(str(event), None if source is None else State(source), State(dest),
-                    _aware(datetime.fromisoformat(at))) for event, source, dest, at in steps]
-    a = Activation(state=State(row["state"]), history=history,
+    history = [Step(str(event), _SOURCES[source], _STATES[dest], _utc(datetime.fromisoformat(at)))
+               for event, source, dest, at in steps]
+    a = Activation(state=_STATES[row["state"]], history=history,
                    **{name: row[name] for name in _PLAIN})
     if not isinstance(a.contacts, bytes):
         a.contacts = bytes(a.contacts)
@@ -85,9 +85,11 @@ def _audit(row: Mapping[Any, Any]) -> AuditEvent:
     return AuditEvent(**{name: row[name] for name in _AUDIT})
 
 
-def _aware(at: datetime) -> datetime:
+def _utc(at: datetime) -> datetime:
+    if at.tzinfo is UTC:
+        return at
     if at.utcoffset() is None:
-        raise ValueError("naive time in history")
+        raise ValueError("a history time has no timezone")
     return at.astimezone(UTC)
 
 

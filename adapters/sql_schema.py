@@ -38,7 +38,7 @@ class UtcDateTime(TypeDecorator[datetime]):
             return None
         if not isinstance(value, datetime) or value.utcoffset() is None:
             raise ValueError("stored times must be timezone-aware datetimes")
-        utc = value.astimezone(UTC)
+        utc = value if value.tzinfo is UTC else value.astimezone(UTC)
         if dialect.name == "sqlite":
             return utc.replace(tzinfo=None).isoformat(" ", "microseconds")
         return utc

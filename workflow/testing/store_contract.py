@@ -220,6 +220,20 @@ class StoreContract:
             store.commit(Change((Write(stale, a.version),)))
         assert store.get("act-1") == b
 
+    def test_an_update_may_change_every_field(self, store: Store) -> None:
+        """Compare-and-set saves all fields, even those the service never changes."""
+        a = sample_activation()
+        _insert(store, a)
+        b = _update(store, a, subject="subject-z", created_at=T0 - timedelta(days=1),
+                    contacts=b"other", device_id="phone-2", masked_email="pa****@clinique.fr")
+        assert store.get("act-1") == b
+        assert store.find("subject-z", {State.EMAILED}) == [b]
+        assert store.find("subject-a", {State.EMAILED}) == []
+        stale = replace(a, history=list(a.history), version=1, subject="subject-y")
+        with pytest.raises(ConcurrencyConflict):
+            store.commit(Change((Write(stale, 0),)))
+        assert store.get("act-1") == b
+
     def test_an_update_of_a_missing_activation_conflicts(self, store: Store) -> None:
         """Compare-and-set on an id never stored is a conflict, not an insert."""
         with pytest.raises(ConcurrencyConflict):
