@@ -89,7 +89,7 @@ def _utc(at: datetime) -> datetime:
     if at.tzinfo is UTC:
         return at
     if at.utcoffset() is None:
-        raise ValueError("a history time has no timezone")
+        raise ValueError("stored times must be timezone-aware (a history step has none)")
     return at.astimezone(UTC)
 
 
