@@ -19,6 +19,9 @@ for m in "${modules[@]}"; do only+=$'\n'"    workflow/${m}.py"; done
 cat > setup.cfg <<CFG
 [mutmut]
 source_paths = workflow/
+also_copy =
+    adapters/
+    benchmarks/
 only_mutate =${only}
 pytest_add_cli_args_test_selection =
     tests/unit
