@@ -329,8 +329,9 @@ def _outro(d: Demo, aid: str, seconds: float) -> None:
                              current=st.state, stem="demo-activation", settings=d.svc.settings)
     diagram = written[0]
     d.files["diagram"] = str(diagram)
-    hint_db = "" if d.url.endswith(DEMO_DATABASE) is False else \
-        f" --database sqlite:///{d.path(Path(d.url.removeprefix('sqlite:///')))}"
+    hint_db = f" --database {_short_url(d).removeprefix('SQLite ')}"
+    if d.url.startswith("sqlite:///"):
+        hint_db = f" --database sqlite:///{d.path(Path(d.url.removeprefix('sqlite:///')))}"
     data = {"activation_id": aid, "state": st.state, "masked_email": st.masked_email,
             "masked_phone": st.masked_phone, "transitions": st.history, "files": d.files,
             "seconds": round(seconds, 3)}
@@ -348,11 +349,16 @@ def _outro(d: Demo, aid: str, seconds: float) -> None:
             c.print(Text(diagram.read_text(), style="dim"))
         c.print(Group(
             Text("  next:", style="dim"),
-            Text(f"    ecps status {aid}{hint_db}", style="dim"),
+            Text(f"    ecps status{hint_db} {_positional(aid)}", style="dim"),
             Text(f"    ecps audit verify{hint_db}", style="dim"),
             *([] if d.interactive else [Text("    ecps demo --interactive", style="dim")]),
         ))
     d.out.emit(data, render)
+
+
+def _positional(value: str) -> str:
+    """`value` as a command-line argument (after `--` when it starts like an option)."""
+    return f"-- {value}" if value.startswith("-") else value
 
 
 def _main_path(history: tuple[Step, ...]) -> str:

@@ -114,12 +114,12 @@ def test_a_whole_activation_from_the_shell(ecps: Ecps, workdir: Path) -> None:
     assert eml is not None
     assert ecps("scan", "--eml", str(eml)).returncode == 0
     assert ecps("dispatch").returncode == 0
-    assert ecps("verify-sms", aid).returncode == 0  # reads the code from .ecps/sms.txt
-    assert ecps("set-pin", aid, input="4821\n").returncode == 0
-    assert ecps("confirm-pin", aid, input="4821\n").returncode == 0
-    login = ecps("authenticate", aid, "--json", input="4821\n")
+    assert ecps("verify-sms", "--", aid).returncode == 0  # reads the code from .ecps/sms.txt
+    assert ecps("set-pin", "--", aid, input="4821\n").returncode == 0
+    assert ecps("confirm-pin", "--", aid, input="4821\n").returncode == 0
+    login = ecps("authenticate", "--json", "--", aid, input="4821\n")
     assert json.loads(login.stdout) == {"activation_id": aid, "authenticated": True}
-    status = json.loads(ecps("status", aid, "--json").stdout)
+    status = json.loads(ecps("status", "--json", "--", aid).stdout)
     assert status["state"] == "active"
     assert [s["dest"] for s in status["history"]] == [
         "requested", "emailed", "scanned", "sms_verified", "pin_set", "active", "active"]
@@ -146,32 +146,32 @@ def test_every_error_kind_reachable_from_the_shell_exits_with_its_code(workdir: 
         return advance(service(workdir / name), workdir / name, to)
 
     case("usage", 2, ["status"])
-    case("invalid_input", 3, ["verify-sms", ready("invalid_input", State.SCANNED), "12ab56"])
+    case("invalid_input", 3, ["verify-sms", "--", ready("invalid_input", State.SCANNED), "12ab56"])
     case("invalid_identifier", 4, ["request", "12345"])
-    case("weak_pin", 5, ["set-pin", ready("weak_pin", State.SMS_VERIFIED), "1111"])
+    case("weak_pin", 5, ["set-pin", "--", ready("weak_pin", State.SMS_VERIFIED), "1111"])
     case("not_eligible", 6, ["request", "810000090125"])
     case("not_found", 7, ["status", "no-such-activation"])
-    case("not_allowed", 8, ["set-pin", ready("not_allowed", State.EMAILED), "4821"])
+    case("not_allowed", 8, ["set-pin", "--", ready("not_allowed", State.EMAILED), "4821"])
     os.environ["ECPS_QR_TOKEN_VALIDITY"] = "1"
     try:
         short_lived = ready("expired", State.EMAILED)
     finally:
         del os.environ["ECPS_QR_TOKEN_VALIDITY"]
-    case("expired", 9, ["cancel", short_lived])
+    case("expired", 9, ["cancel", "--", short_lived])
     scanned = ready("locked", State.SCANNED)
     wrong = "000000" if files.read_sms_codes(workdir / "locked" / "sms.txt")[-1] != "000000" \
         else "111111"
-    case("locked", 10, ["verify-sms", scanned, wrong], ECPS_MAX_SMS_ATTEMPTS="1")
-    case("verification_failed", 11, ["verify-sms", ready("verification_failed", State.SCANNED),
+    case("locked", 10, ["verify-sms", "--", scanned, wrong], ECPS_MAX_SMS_ATTEMPTS="1")
+    case("verification_failed", 11, ["verify-sms", "--", ready("verification_failed", State.SCANNED),
                                      wrong if wrong not in files.read_sms_codes(
                                          workdir / "verification_failed" / "sms.txt") else "222222"])
-    case("pin_mismatch", 12, ["confirm-pin", ready("pin_mismatch", State.PIN_SET), "4822"])
-    case("too_many_requests", 13, ["resend-email", ready("too_many_requests", State.EMAILED)])
+    case("pin_mismatch", 12, ["confirm-pin", "--", ready("pin_mismatch", State.PIN_SET), "4822"])
+    case("too_many_requests", 13, ["resend-email", "--", ready("too_many_requests", State.EMAILED)])
     case("directory_unavailable", 16, ["request", NID], ECPS_DIRECTORY=str(workdir / "none.json"))
     case("storage_error", 17, ["list", "--database", f"sqlite:///{workdir}/no/such/folder/x.db"])
     tampered = ready("failed", State.EMAILED)
     _tamper(workdir / "failed" / "ecps.sqlite3")
-    case("failed", 1, ["audit", "verify", tampered])
+    case("failed", 1, ["audit", "verify", "--", tampered])
     time.sleep(1.05)  # the short-lived activation's QR token is now over
 
     running = {name: subprocess.Popen(
@@ -227,9 +227,9 @@ def test_scan_decodes_the_qr_png_and_status_shows_attempts_left(
     assert run_main("scan", "--png", str(png)) == 0
     assert run_main("dispatch") == 0
     code = files.read_sms_codes(state_dir / "sms.txt")[-1]
-    assert run_main("verify-sms", aid, "999999" if code != "999999" else "888888") == 11
+    assert run_main("verify-sms", "--", aid, "999999" if code != "999999" else "888888") == 11
     capsys.readouterr()
-    assert run_main("status", aid, "--json") == 0
+    assert run_main("status", "--json", "--", aid) == 0
     status = json.loads(capsys.readouterr().out)
     assert (status["state"], status["attempts_left"]) == ("scanned", 4)
 
