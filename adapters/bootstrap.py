@@ -3,8 +3,9 @@
 Defaults need no setup: a state folder (`./.ecps/`) holds the SQLite database, the server
 key (made once, mode 0600), the e-mails (`.eml` + QR PNG) and the SMS file; the directory is
 the shipped file of fictional professionals. The environment overrides: `ECPS_DATABASE_URL`,
-`ECPS_STATE_DIR`, `ECPS_DIRECTORY`, and every setting through `workflow.config`
-(`ECPS_SECRET_KEY` or `ECPS_SECRET_KEY_FILE`, `ECPS_<SETTING>`, a TOML file in `ECPS_CONFIG`).
+`ECPS_STATE_DIR`, `ECPS_SMTP_URL`, `ECPS_SMS_URL` (+ `ECPS_SMS_TOKEN`), `ECPS_DIRECTORY` (a
+file, or the FHIR API's URL + `ECPS_DIRECTORY_API_KEY`), and every setting through
+`workflow.config` (`ECPS_SECRET_KEY(_FILE)`, `ECPS_<SETTING>`, a TOML file in `ECPS_CONFIG`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from workflow import ActivationService, Settings, config
 from workflow.errors import StorageError
@@ -131,6 +134,51 @@ def load_settings(state: StateDir, secret_key: str | bytes | None = None,
     return config.load(environ=env, overrides={"secret_key": server_key(state)})
 
 
+Security = Literal["none", "starttls", "tls"]
+_SMTP_SCHEMES: dict[str, tuple[Security, int]] = {
+    "smtp": ("none", 25), "smtp+starttls": ("starttls", 587), "smtps": ("tls", 465)}
+
+
+def mailer_from_url(url: str) -> Mailer:
+    """An `SmtpMailer` from `smtp://host[:port]` (a local relay, no login),
+    `smtp+starttls://user:password@host[:587]` or `smtps://user:password@host[:465]`;
+    `?sender=Name <address>` sets the From."""
+    from adapters.smtp import SmtpMailer
+
+    parts = urlsplit(url)
+    if parts.scheme not in _SMTP_SCHEMES or not parts.hostname:
+        raise ValueError("ECPS_SMTP_URL must look like smtp://host, smtp+starttls://user:pass@host "
+                         "or smtps://user:pass@host")
+    security, port = _SMTP_SCHEMES[parts.scheme]
+    user = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else None
+    senders = parse_qs(parts.query).get("sender")
+    if senders:
+        return SmtpMailer(parts.hostname, parts.port or port, security=security,
+                          username=user, password=password, sender=senders[-1])
+    return SmtpMailer(parts.hostname, parts.port or port, security=security,
+                      username=user, password=password)
+
+
+def _adapters_from_env(state: StateDir, env: Mapping[str, str]) -> tuple[Mailer, SmsGateway,
+                                                                          Directory]:
+    """The mailer, SMS gateway and directory the environment names, else the embedded ones."""
+    from adapters.directory import FhirDirectory, FileDirectory
+    from adapters.files import FileMailer, FileSms
+    from adapters.sms_http import HttpSmsGateway
+
+    mailer: Mailer = (mailer_from_url(env["ECPS_SMTP_URL"]) if env.get("ECPS_SMTP_URL")
+                      else FileMailer(state.mail))
+    sms: SmsGateway = FileSms(state.sms, echo=False)
+    if env.get("ECPS_SMS_URL"):
+        sms = HttpSmsGateway(env["ECPS_SMS_URL"], env.get("ECPS_SMS_TOKEN", ""))
+    where = env.get("ECPS_DIRECTORY", "")
+    directory: Directory = FileDirectory(Path(where) if where else SHIPPED_DIRECTORY)
+    if where.startswith(("https://", "http://")):
+        directory = FhirDirectory(where, api_key=env.get("ECPS_DIRECTORY_API_KEY") or None)
+    return mailer, sms, directory
+
+
 def build_service(
     database_url: str | None = None,
     *,
@@ -147,8 +195,6 @@ def build_service(
     `settings` given whole is used as it is (with `secret_key` if that is given too);
     otherwise `load_settings()`: the configuration file and `ECPS_*` variables.
     """
-    from adapters.directory import FileDirectory
-    from adapters.files import FileMailer, FileSms
     from adapters.sql import SqlStore
 
     state = resolve_state_dir(state_dir)
@@ -159,13 +205,12 @@ def build_service(
         settings = load_settings(state, secret_key)
     elif secret_key is not None:
         settings = replace(settings, secret_key=secret_key)
-    env_directory = os.environ.get("ECPS_DIRECTORY")
+    env_mailer, env_sms, env_directory = _adapters_from_env(state, os.environ)
     return ActivationService(
         store=SqlStore(url),
-        mailer=mailer if mailer is not None else FileMailer(state.mail),
-        sms=sms if sms is not None else FileSms(state.sms, echo=False),
-        directory=directory if directory is not None
-        else FileDirectory(Path(env_directory) if env_directory else SHIPPED_DIRECTORY),
+        mailer=mailer if mailer is not None else env_mailer,
+        sms=sms if sms is not None else env_sms,
+        directory=directory if directory is not None else env_directory,
         clock=clock,
         settings=settings,
     )

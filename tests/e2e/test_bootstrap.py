@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from adapters.bootstrap import build_service, resolve_database_url
+from adapters.bootstrap import build_service, mailer_from_url, resolve_database_url
+from adapters.directory import FhirDirectory
 from adapters.memory import MemoryMailer, MemorySms
+from adapters.sms_http import HttpSmsGateway
+from adapters.smtp import SmtpMailer
 from adapters.sql import SqlStore
 from tests.conftest import fast_settings
 
@@ -55,3 +58,30 @@ def test_settings_variables_apply_and_explicit_settings_win(workdir: Path,
     assert svc.settings == given
     svc.request(NID)
     assert (workdir / "other" / "ecps.sqlite3").is_file()
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("smtp://relay.local", ("relay.local", 25, "none", None)),
+    ("smtp+starttls://app%40corp:s%3Dcret@mail.corp:2525", ("mail.corp", 2525, "starttls", "app@corp")),
+    ("smtps://app:pw@mail.corp", ("mail.corp", 465, "tls", "app")),
+])
+def test_an_smtp_url_picks_host_port_security_and_login(url: str,
+                                                        expected: tuple[object, ...]) -> None:
+    """ECPS_SMTP_URL's scheme sets the security and default port; the login is URL-decoded."""
+    mailer = mailer_from_url(url)
+    assert isinstance(mailer, SmtpMailer)
+    assert (mailer.host, mailer.port, mailer.security, mailer.username) == expected
+
+
+def test_the_environment_names_real_adapters(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ECPS_SMTP_URL, ECPS_SMS_URL and an http(s) ECPS_DIRECTORY replace the embedded adapters."""
+    monkeypatch.setenv("ECPS_SMTP_URL", "smtp://127.0.0.1:2525")
+    monkeypatch.setenv("ECPS_SMS_URL", "http://127.0.0.1:9/sms")
+    monkeypatch.setenv("ECPS_SMS_TOKEN", "t0ken")
+    monkeypatch.setenv("ECPS_DIRECTORY", "http://127.0.0.1:9/fhir")
+    svc = build_service()
+    assert isinstance(svc.dispatcher.mailer, SmtpMailer)
+    assert isinstance(svc.dispatcher.sms, HttpSmsGateway)
+    assert isinstance(svc.directory, FhirDirectory)
+    with pytest.raises(ValueError, match="ECPS_SMTP_URL"):
+        mailer_from_url("http://not-smtp")
