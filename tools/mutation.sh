@@ -14,14 +14,13 @@ work=${MUTATION_DIR:-$(mktemp -d -t ecps-mutation.XXXXXX)}
 mkdir -p "$work"
 git -C "$root" archive HEAD | tar -x -C "$work"
 cd "$work"
-only=""
+only="" copy=""
+for entry in *; do [ "$entry" != workflow ] && copy+=$'\n'"    ${entry}"; done
 for m in "${modules[@]}"; do only+=$'\n'"    workflow/${m}.py"; done
 cat > setup.cfg <<CFG
 [mutmut]
 source_paths = workflow/
-also_copy =
-    adapters/
-    benchmarks/
+also_copy =${copy}
 only_mutate =${only}
 pytest_add_cli_args_test_selection =
     tests/unit
