@@ -67,12 +67,11 @@ def root(
 
 
 def _register() -> None:
-    from adapters.cli import config, demo, flow, ops
+    from adapters.cli import demo, flow, ops
 
     demo.register(app)
     flow.register(app)
     ops.register(app)
-    config.register(app)
 
 
 _register()
