@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -55,8 +56,12 @@ class Env:
         """The service on the real adapters of this environment."""
         if self._service is None:
             from adapters.bootstrap import build_service
+            from adapters.files import FileSms
 
-            self._service = build_service(self.database, state_dir=self.state.root)
+            # the embedded SMS gateway also shows each SMS here, a stand-in phone (not with --json)
+            phone = None if os.environ.get("ECPS_SMS_URL") else FileSms(
+                self.state.sms, echo=not self.out.json_mode)
+            self._service = build_service(self.database, state_dir=self.state.root, sms=phone)
         return self._service
 
 

@@ -53,10 +53,17 @@ def request(
     def render(c: Console) -> None:
         c.print(_started_table(started))
         if send:
-            c.print(f"e-mail with the QR code written to [bold]{e.state.mail}[/] ({sent} sent)")
+            c.print(f"e-mail with the QR code sent to [bold]{_where(svc.dispatcher.mailer)}[/] "
+                    f"({sent} sent)")
         else:
             e.out.note("next: `ecps dispatch` sends the e-mail with the QR code")
     e.out.emit({"started": started, "sent": sent}, render)
+
+
+def _where(adapter: object) -> str:
+    """Where an adapter delivers: its file or folder, else its description."""
+    path = getattr(adapter, "folder", None) or getattr(adapter, "path", None)
+    return str(path) if path is not None else repr(adapter)
 
 
 def _started_table(s: Started) -> Table:
@@ -90,7 +97,8 @@ def dispatch(
     if not loop:
         sent = svc.dispatch(limit)
         e.out.emit({"sent": sent}, lambda c: c.print(
-            f"sent {sent} message(s); e-mails go to {e.state.mail}, SMS to {e.state.sms}"))
+            f"sent {sent} message(s); e-mails to {_where(svc.dispatcher.mailer)}, "
+            f"SMS to {_where(svc.dispatcher.sms)}"))
         return
     sent = expired = rounds = 0
     started = time.monotonic()
