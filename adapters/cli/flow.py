@@ -31,7 +31,7 @@ def ask_secret(prompt: str) -> str:
         return getpass.getpass(f"{prompt}: ")
     line = sys.stdin.readline()
     if not line:
-        raise InvalidInput(f"{prompt}: nothing on standard input", "pin")
+        raise InvalidInput(f"{prompt.strip()}: nothing on standard input", "pin")
     return line.rstrip("\r\n")
 
 
