@@ -5,6 +5,8 @@
 #   tools/mutation.sh security work        # some modules only
 #   MUTATION_DIR=/tmp/mut tools/mutation.sh   # keep the scratch copy there (reruns reuse its cache)
 #
+# The tests that judge the mutants: tests/unit (less the slow thread, benchmark and docs-example
+# runs) and the stateful property suite over memory adapters, with the derandomized `mutation` profile.
 # Needs mutmut 3 (`pip install -e '.[mutation]'`). Prints the score: killed / (mutants - not checked),
 # where killed counts mutants caught by a failing test or by a timeout; survivors are listed by name.
 set -euo pipefail
@@ -25,10 +27,12 @@ only_mutate =${only}
 pytest_add_cli_args_test_selection =
     tests/unit
     tests/property/test_machine.py
-    tests/property/test_linearizability.py
 pytest_add_cli_args =
     -p
     no:cacheprovider
+    --ignore=tests/unit/test_aio.py
+    --ignore=tests/unit/test_benchmarks_smoke.py
+    --ignore=tests/unit/test_docs_examples.py
     -m
     not postgres and not slow
     --hypothesis-profile=mutation
