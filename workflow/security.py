@@ -128,7 +128,8 @@ def new_activation_id() -> str:
 
 def new_sms_code(digits: int) -> str:
     """A fresh SMS code: HOTP over a random one-off secret, which is then forgotten."""
-    return str(pyotp.HOTP(pyotp.random_base32(), digits=digits).at(0))
+    secret = base64.b32encode(secrets.token_bytes(20)).decode()  # 160 bits, one read of the CSPRNG
+    return str(pyotp.HOTP(secret, digits=digits).at(0))
 
 
 def make_payload(base: str, activation_id: str, token: str) -> str:
