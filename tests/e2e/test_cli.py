@@ -271,3 +271,17 @@ def test_interactive_demo_asks_as_the_app_does(ecps: Ecps) -> None:
     assert "█" in out  # the QR code drawn in the terminal
     assert "ascending or descending run" in out
     assert "ACTIVE" in out
+
+
+def test_demo_without_graphviz_ends_with_the_mermaid_diagram(
+        workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Without `dot` the demo still ends with its path diagram, as Mermaid text and file."""
+    import workflow.diagrams
+
+    monkeypatch.setattr(workflow.diagrams, "dot_available", lambda: False)
+    assert run_main("demo") == 0
+    out = capsys.readouterr().out
+    diagram = workdir / ".ecps" / "diagrams" / "demo-activation.mmd"
+    assert str(diagram.relative_to(workdir)) in out
+    assert "stateDiagram-v2" in out
+    assert "stateDiagram-v2" in diagram.read_text()
