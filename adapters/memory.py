@@ -24,6 +24,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._activations: dict[str, Activation] = {}
+        self._by_subject: dict[str, list[str]] = {}  # each subject's activation ids, oldest first
         self._outbox: dict[str, OutboxMessage] = {}
         self._audit: dict[str, list[AuditEvent]] = {}
 
@@ -34,13 +35,11 @@ class MemoryStore:
 
     def find(self, subject: str, states: Collection[State]) -> list[Activation]:
         with self._lock:
-            return [copy_activation(a) for a in self._activations.values()
-                    if a.subject == subject and a.state in states]
+            return [copy_activation(a) for a in self._of(subject) if a.state in states]
 
     def requests_since(self, subject: str, since: datetime) -> list[datetime]:
         with self._lock:
-            return sorted(a.created_at for a in self._activations.values()
-                          if a.subject == subject and a.created_at >= since)
+            return sorted(a.created_at for a in self._of(subject) if a.created_at >= since)
 
     def commit(self, change: Change) -> None:
         with self._lock:
@@ -50,11 +49,21 @@ class MemoryStore:
                 if current != write.expected_version:
                     raise ConcurrencyConflict(f"activation {write.activation.id} changed meanwhile")
             for write in change.writes:
-                self._activations[write.activation.id] = copy_activation(write.activation)
+                a = write.activation
+                old = self._activations.get(a.id)
+                if old is None or old.subject != a.subject:
+                    if old is not None:
+                        self._by_subject[old.subject].remove(a.id)
+                    self._by_subject.setdefault(a.subject, []).append(a.id)
+                self._activations[a.id] = copy_activation(a)
             for message in change.outbox:
                 self._outbox[message.id] = replace(message)
             for event in change.audit:
                 self._audit.setdefault(event.activation_id, []).append(event)
+
+    def _of(self, subject: str) -> list[Activation]:
+        """The stored records of `subject` (caller holds the lock)."""
+        return [self._activations[i] for i in self._by_subject.get(subject, ())]
 
     def due_for_expiry(self, now: datetime, limit: int) -> list[str]:
         with self._lock:
