@@ -1,6 +1,7 @@
 """The HTTP API (`ecps serve`): `create_app(service)` builds the FastAPI app over a service."""
 
-from adapters.api.app import create_app, error_response
+from adapters.api.answers import error_response
+from adapters.api.app import create_app
 from adapters.api.idempotency import MemoryIdempotency, SqlIdempotency
 
 __all__ = ["MemoryIdempotency", "SqlIdempotency", "create_app", "error_response"]

@@ -1,0 +1,107 @@
+"""The answers of the HTTP API: error bodies by kind, and POSTs run under an `Idempotency-Key`."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+
+from adapters.api.idempotency import IdempotencyStore, KeyBusy, KeyReused, Saved
+from adapters.api.schemas import ErrorDetail, ErrorOut
+from adapters.kinds import kind_of
+from workflow import ActivationService
+from workflow.errors import (
+    InvalidInput,
+    TooManyRequests,
+    TransitionNotAllowed,
+    VerificationFailed,
+    WorkflowError,
+)
+
+KEPT_STATUSES = frozenset(range(200, 500)) - {409, 429}  # answers a retry gets back
+_KEY_RE = re.compile(r"[\x21-\x7e]{1,255}")
+
+
+def error_response(error: BaseException) -> JSONResponse:
+    """The JSON answer for `error` (its kind, status and safe message; no secret)."""
+    kind = kind_of(error)
+    known = isinstance(error, WorkflowError)
+    detail = ErrorDetail(kind=kind.name, message=str(error) if known else "internal error")
+    headers = {}
+    if isinstance(error, InvalidInput):
+        detail.field = error.field or None
+    if isinstance(error, VerificationFailed):
+        detail.attempts_left = error.attempts_left
+    if isinstance(error, TransitionNotAllowed):
+        detail.state, detail.event = error.state, error.event
+    if isinstance(error, TooManyRequests):
+        detail.retry_after = error.retry_after
+        headers["Retry-After"] = str(error.retry_after)
+    return JSONResponse(ErrorOut(error=detail).model_dump(mode="json"), kind.http_status,
+                        headers=headers)
+
+
+def plain_error(status: int, kind: str, message: str, **headers: str) -> JSONResponse:
+    body = ErrorOut(error=ErrorDetail(kind=kind, message=message))
+    return JSONResponse(body.model_dump(mode="json"), status, headers=headers)
+
+
+class Runner:
+    """Runs one POST: answers its error kinds, replays or reserves its `Idempotency-Key`."""
+
+    def __init__(self, service: ActivationService, keys: IdempotencyStore) -> None:
+        self.service = service
+        self.keys = keys
+
+    def __call__(self, request: Request, key: str | None, body: BaseModel | None,
+                 call: Callable[[], BaseModel], status: int = 200,
+                 headers: Callable[[BaseModel], dict[str, str]] | None = None) -> Response:
+        """The answer of `call` (or the one saved for `key`)."""
+        def execute() -> Response:
+            try:
+                out = call()
+            except WorkflowError as exc:
+                return error_response(exc)
+            return JSONResponse(out.model_dump(mode="json"), status,
+                                headers=headers(out) if headers else None)
+
+        if key is None:
+            return execute()
+        if not _KEY_RE.fullmatch(key):
+            return plain_error(400, "invalid_input",
+                                "Idempotency-Key must be 1-255 visible ASCII characters")
+        text = json.dumps(body.model_dump(mode="json") if body else None, sort_keys=True)
+        fingerprint = self.service.keys.digest("idempotency", request.method, request.url.path,
+                                               text)
+        try:
+            saved = self.keys.reserve(key, fingerprint, self.service.now().timestamp())
+        except KeyReused:
+            return plain_error(409, "idempotency_key_reused",
+                                "this Idempotency-Key was used with another request")
+        except KeyBusy:
+            return plain_error(409, "idempotency_key_busy",
+                                "a request with this Idempotency-Key is still being answered",
+                                **{"Retry-After": "1"})
+        except WorkflowError as exc:
+            return error_response(exc)
+        if saved is not None:
+            return Response(saved.body, saved.status,
+                            headers={**saved.headers, "Idempotent-Replayed": "true"},
+                            media_type="application/json")
+        try:
+            answer = execute()
+        except BaseException:
+            self.keys.release(key)
+            raise
+        if answer.status_code in KEPT_STATUSES:
+            kept = {k: v for k, v in answer.headers.items() if k.lower() == "location"}
+            self.keys.save(key, Saved(answer.status_code, bytes(answer.body), kept))
+        else:
+            self.keys.release(key)
+        return answer
+
+
