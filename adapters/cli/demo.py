@@ -6,6 +6,7 @@ import io
 import os
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -241,13 +242,21 @@ def _interactive_scan(d: Demo, payload: str) -> str:
 
 
 def _verify_code(d: Demo, aid: str, code: str) -> None:
-    while True:
+    def submit() -> None:
         typed = code
         if d.interactive:
             typed = Prompt.ask("   code received by SMS", default=code, console=d.console)
         d.say(Text.assemble("   the app submits the code ", (typed, "bold")))
+        d.svc.verify_sms(aid, typed)
+
+    _until_accepted(d, submit)
+
+
+def _until_accepted(d: Demo, attempt: Callable[[], object]) -> None:
+    """Run `attempt` until it passes; in interactive mode a wrong answer is told and asked again."""
+    while True:
         try:
-            d.svc.verify_sms(aid, typed)
+            attempt()
             return
         except ActivationLocked:
             raise
@@ -279,18 +288,9 @@ def _choose_pin(d: Demo, aid: str) -> str:
 
 
 def _login(d: Demo, aid: str, pin: str) -> None:
-    while True:
-        typed = ask_secret("   PIN to log in") if d.interactive else pin
-        try:
-            d.svc.authenticate(aid, typed)
-            d.say(Text("   authenticated", style="bold green"))
-            return
-        except ActivationLocked:
-            raise
-        except (VerificationFailed, InvalidInput) as exc:
-            if not d.interactive:
-                raise
-            d.say(Text(f"   {exc}", style="red"))
+    _until_accepted(d, lambda: d.svc.authenticate(
+        aid, ask_secret("   PIN to log in") if d.interactive else pin))
+    d.say(Text("   authenticated", style="bold green"))
 
 
 def _random_pin(length: int) -> str:
