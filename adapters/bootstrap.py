@@ -14,7 +14,7 @@ import contextlib
 import os
 import secrets
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -22,7 +22,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from workflow import ActivationService, Settings, config
 from workflow.errors import StorageError
-from workflow.ports import Clock, Directory, Mailer, SmsGateway
+from workflow.listeners import Listener
+from workflow.ports import Clock, Directory, EventSink, Mailer, SmsGateway
+from workflow.templates import Templates
 
 DEFAULT_STATE_DIR = Path(".ecps")
 SHIPPED_DIRECTORY = Path(__file__).resolve().parent / "data" / "directory.json"
@@ -189,11 +191,15 @@ def build_service(
     directory: Directory | None = None,
     clock: Clock | None = None,
     settings: Settings | None = None,
+    listeners: Iterable[Listener] = (),
+    sink: EventSink | None = None,
+    templates: Templates | None = None,
 ) -> ActivationService:
     """An `ActivationService` on real adapters; every argument overrides one default.
 
     `settings` given whole is used as it is (with `secret_key` if that is given too);
     otherwise `load_settings()`: the configuration file and `ECPS_*` variables.
+    `listeners`, `sink` and `templates` are passed to the service as they are.
     """
     from adapters.sql import SqlStore
 
@@ -213,4 +219,7 @@ def build_service(
         directory=directory if directory is not None else env_directory,
         clock=clock,
         settings=settings,
+        listeners=listeners,
+        sink=sink,
+        templates=templates,
     )

@@ -12,6 +12,7 @@ import hmac
 import itertools
 import re
 import secrets
+import string
 from urllib.parse import parse_qs, urlsplit
 
 import pyotp
@@ -121,9 +122,12 @@ def new_token() -> str:
     return secrets.token_urlsafe(TOKEN_BYTES)
 
 
+_ID_ALPHABET = string.ascii_letters + string.digits
+
+
 def new_activation_id() -> str:
-    """A fresh activation id (random, URL-safe)."""
-    return secrets.token_urlsafe(12)
+    """A fresh activation id: 16 random letters and digits (95 bits; never starts with '-')."""
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(16))
 
 
 def new_sms_code(digits: int) -> str:

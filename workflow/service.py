@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from workflow import security
+from workflow import audit, security
 from workflow.clock import SystemClock, checked_now
 from workflow.definition import WORKFLOW, Event, Outcome, State, Workflow
 from workflow.domain import Activation, Change, MessageKind, Step, Write
@@ -98,23 +98,41 @@ class ActivationService:
 
     def request(self, national_id: object, device_id: object = "") -> Started:
         """Start an activation: check the identifier, the rate limit and the directory."""
+        subject = ""
+        try:
+            nid = security.validate_identifier(national_id, check_luhn=self.settings.check_rpps_luhn)
+            subject = self.keys.pseudonym(nid)
+            device = security.text_arg(device_id, "device_id", max_len=128)
+            self._check_request_rate(subject, self.now())
+            entry = self._lookup(nid)
+            contacts = {"email": security.clean_email(entry.email),
+                        "phone": security.clean_phone(entry.phone), "name": security.clean_name(entry.name)}
+        except WorkflowError as refused:
+            self._audit_refused_request(subject, refused)
+            raise
+        return self._start(subject, device, contacts)
+
+    def _audit_refused_request(self, subject: str, refused: WorkflowError) -> None:
+        """Append a refused request to the audit trail (no activation exists: stream "")."""
+        event = audit.chain(self.keys, "", activation_id="", subject=subject, seq=0, at=self.now(),
+                            actor="app", action="request", outcome="refused", reason=describe(refused))
+        log.info("request refused for subject %s (%s)", subject[:12] or "-", type(refused).__name__)
+        try:
+            self.store.commit(Change(audit=(event,)))
+        except WorkflowError:
+            log.warning("could not audit a refused request", exc_info=True)
+
+    def _start(self, subject: str, device: str, contacts: dict[str, str]) -> Started:
         s = self.settings
-        nid = security.validate_identifier(national_id, check_luhn=s.check_rpps_luhn)
-        device = security.text_arg(device_id, "device_id", max_len=128)
-        subject = self.keys.pseudonym(nid)
-        now = self.now()
-        self._check_request_rate(subject, now)
-        entry = self._lookup(nid)
-        email, phone = security.clean_email(entry.email), security.clean_phone(entry.phone)
-        name = security.clean_name(entry.name)
-        contacts = json.dumps({"email": email, "phone": phone, "name": name}).encode()
+        email, phone, name = contacts["email"], contacts["phone"], contacts["name"]
+        sealed = json.dumps(contacts).encode()
         for _ in range(RETRIES):
             now = self.now()
             self._check_request_rate(subject, now)
             a = Activation(
                 id=security.new_activation_id(), subject=subject, state=State.REQUESTED,
                 created_at=now, flow_deadline=now + s.flow_validity,
-                contacts=self.keys.seal(contacts), masked_email=security.mask_email(email),
+                contacts=self.keys.seal(sealed), masked_email=security.mask_email(email),
                 masked_phone=security.mask_phone(phone), device_id=device,
             )
             w = Work(a, None, now, Event.REQUEST)

@@ -228,3 +228,15 @@ def test_refusals_are_audited(driver: Driver, service: ActivationService) -> Non
     assert (last.action, last.outcome) == ("confirm_pin", "refused")
     assert "TransitionNotAllowed" in last.reason
     assert service.status(aid).history == history
+
+
+def test_refused_requests_are_audited_without_the_identifier(service: ActivationService) -> None:
+    """A refused request appends an audit event (stream "") with its reason, pseudonymised."""
+    with pytest.raises(NotEligible):
+        service.request("0012807590")
+    with pytest.raises(InvalidIdentifier):
+        service.request("８９９７００３６６２４０")
+    trail = service.store.audit_trail("")
+    assert [(e.action, e.outcome) for e in trail] == [("request", "refused")] * 2
+    assert "NotEligible" in trail[0].reason
+    assert "0012807590" not in repr(trail)
