@@ -11,7 +11,7 @@ import sqlite3
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from sqlalchemy import create_engine, event
 from sqlmodel import Field, Session, SQLModel
@@ -115,6 +115,102 @@ class Naive:
         self.engine.dispose()
 
 
+class _Recording(sqlite3.Cursor):
+    """A driver cursor that notes each statement and its parameters while `sink` is set."""
+
+    sink: list[tuple[str, Any, bool]] | None = None
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Self:
+        if _Recording.sink is not None:
+            _Recording.sink.append((sql, parameters, False))
+        return super().execute(sql, parameters)
+
+    def executemany(self, sql: str, seq_of_parameters: Any, /) -> Self:
+        rows = list(seq_of_parameters)
+        if _Recording.sink is not None:
+            _Recording.sink.append((sql, rows, True))
+        return super().executemany(sql, rows)
+
+
+class _RecordingConnection(sqlite3.Connection):
+    """A driver connection whose cursors record, and whose commits are noted too."""
+
+    def cursor(self, factory: Any = _Recording) -> Any:
+        return super().cursor(factory)
+
+    def commit(self) -> None:
+        if _Recording.sink is not None and self.in_transaction:
+            _Recording.sink.append(("COMMIT", (), False))
+        super().commit()
+
+
+class Replay:
+    """Raw sqlite3 running the very statements and parameters `SqlStore` ran, recorded beforehand.
+
+    This is the store's SQL work alone, with neither the engine nor SQLAlchemy around it: the
+    gap to the service is what Python costs per event, engine and store together.
+    """
+
+    def __init__(self, root: Path, flows: int, rounds: int) -> None:
+        from adapters.sql import SqlStore
+
+        dbapi: Any = sqlite3.dbapi2
+        real_connect = dbapi.connect
+
+        def recording_connect(*args: Any, **kwargs: Any) -> Any:
+            kwargs.setdefault("factory", _RecordingConnection)
+            return real_connect(*args, **kwargs)
+
+        dbapi.connect = recording_connect
+        try:
+            capture = SqlStore(f"sqlite:///{root / 'capture.sqlite3'}", synchronous=SYNCHRONOUS)
+            capture.ensure_schema()
+            ids = identifiers(flows * rounds, start=2_000_000)
+            svc = service(capture, ids)
+            read_outbox = capture.outbox_of
+
+            def phone_reads(activation_id: str) -> Any:  # the phone's reads are not the store's work
+                sink, _Recording.sink = _Recording.sink, None
+                try:
+                    return read_outbox(activation_id)
+                finally:
+                    _Recording.sink = sink
+
+            capture.outbox_of = phone_reads  # type: ignore[method-assign]
+            self.chunks: list[list[tuple[str, Any, bool]]] = []
+            for r in range(rounds):
+                _Recording.sink = []
+                for nid in ids[r * flows:(r + 1) * flows]:
+                    flow(svc, nid, [0.0] * len(FLOW))
+                self.chunks.append(_Recording.sink)
+                _Recording.sink = None
+            capture.close()
+        finally:
+            _Recording.sink = None
+            dbapi.connect = real_connect
+        replay = SqlStore(f"sqlite:///{root / 'replay.sqlite3'}", synchronous=SYNCHRONOUS)
+        replay.ensure_schema()
+        replay.close()
+        self.db = sqlite3.connect(root / "replay.sqlite3", isolation_level=None,
+                                  check_same_thread=False)
+        _pragmas(self.db)
+        self.flows_per_chunk = flows
+
+    def rate(self, r: int) -> float:
+        """Events/s replaying round `r`'s statements."""
+        db = self.db
+        start = time.perf_counter()
+        for sql, parameters, many in self.chunks[r]:
+            if many:
+                db.executemany(sql, parameters)
+            else:
+                db.execute(sql, parameters).fetchall()
+        return self.flows_per_chunk * len(FLOW) / (time.perf_counter() - start)
+
+    def close(self) -> None:
+        self.db.close()
+
+
 def run(quick: bool = False, flows: int | None = None, rounds: int | None = None,
         folder: str | None = None) -> Result:
     """Events/s on SQLite (WAL) through SqlStore, raw sqlite3 and a SQLModel session per step."""
@@ -128,6 +224,7 @@ def run(quick: bool = False, flows: int | None = None, rounds: int | None = None
         ids = identifiers(flows * (rounds + 1))
         svc = service(store, ids)
         raw, naive = Raw(root / "raw.sqlite3"), Naive(root / "naive.sqlite3")
+        replay = Replay(root, flows, rounds)
         calls: list[list[float]] = []
 
         def engine(r: int) -> float:
@@ -147,8 +244,10 @@ def run(quick: bool = False, flows: int | None = None, rounds: int | None = None
             raw.flows(flows)
             naive.flows(max(1, flows // 4))
             per_second = interleave({"engine": engine, "raw": lambda _r: rate(raw),
-                                     "naive": lambda _r: rate(naive)}, rounds)
+                                     "naive": lambda _r: rate(naive), "replay": replay.rate},
+                                    rounds)
         finally:
+            replay.close()
             raw.close()
             naive.close()
             store.close()
@@ -159,6 +258,10 @@ def run(quick: bool = False, flows: int | None = None, rounds: int | None = None
         *(Figure(f"  {name}", per_call[name], "µs/event") for name in FLOW),
         Figure("raw sqlite3, same commits", per_second["raw"], "commits/s", "one row per commit"),
         Figure("SQLModel session per step", per_second["naive"], "events/s"),
+        Figure("raw sqlite3 replaying SqlStore's statements", per_second["replay"], "events/s",
+               "same rows, no Python engine"),
+        Figure("SqlStore service / replay", per_second["engine"] / per_second["replay"] * 100, "%",
+               "the share of the SQL itself"),
     ]
     targets = [
         Target("SqlStore / raw sqlite3", per_second["engine"] / per_second["raw"] * 100, 40,
