@@ -1,0 +1,191 @@
+"""The pytest plugin: Hypothesis profiles and how one is chosen, fixtures, requirement ids, coverage."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from importlib.metadata import entry_points
+
+import pytest
+from hypothesis import settings
+
+from workflow.pytest_plugin import chosen_profile
+from workflow.testing.coverage import COVERAGE, Coverage
+
+pytest_plugins = ["pytester"]
+INSTALLED = any(ep.name == "ecps_workflow" for ep in entry_points(group="pytest11"))
+PLUGIN = () if INSTALLED else ("-p", "workflow.pytest_plugin")
+ARGS = (*PLUGIN, "-p", "no:cacheprovider", "-p", "no:asyncio")
+
+SHOW = """
+from hypothesis import settings
+
+def test_show():
+    s = settings.default
+    print("PROFILE", settings.get_current_profile_name(), s.max_examples, s.stateful_step_count,
+          s.derandomize, s.deadline)
+"""
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Inner sessions run in this process: keep our profile and coverage tally as they were."""
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("ECPS_HYPOTHESIS_PROFILE", raising=False)
+    profile = settings.get_current_profile_name()
+    kept = Coverage()
+    kept.merge(COVERAGE)
+    yield
+    settings.load_profile(profile)
+    COVERAGE.reset()
+    COVERAGE.merge(kept)
+
+
+def _profile_line(pytester: pytest.Pytester, *args: str) -> str:
+    pytester.makepyfile(test_show=SHOW)
+    result = pytester.runpytest_inprocess(*ARGS, "-s", *args)
+    result.assert_outcomes(passed=1)
+    (line,) = [ln[ln.index("PROFILE"):] for ln in result.outlines if "PROFILE " in ln]
+    return line
+
+
+def test_profiles_are_chosen_from_option_environment_and_ci() -> None:
+    """The option wins over the environment variable, which wins over `CI=true`; else `dev`."""
+    assert chosen_profile(None, {}) == "dev"
+    assert chosen_profile(None, {"CI": "true"}) == "ci"
+    assert chosen_profile(None, {"CI": "true", "ECPS_HYPOTHESIS_PROFILE": "thorough"}) == "thorough"
+    assert chosen_profile("dev", {"CI": "true", "ECPS_HYPOTHESIS_PROFILE": "thorough"}) == "dev"
+
+
+def test_the_ci_profile_is_thorough_and_reproducible() -> None:
+    """`ci`: at least 200 examples, 50 steps, no deadline, derandomized; `thorough` runs more."""
+    ci, thorough, dev = (settings.get_profile(n) for n in ("ci", "thorough", "dev"))
+    assert ci.max_examples >= 200
+    assert ci.stateful_step_count == 50
+    assert ci.deadline is None
+    assert ci.derandomize
+    assert thorough.max_examples > ci.max_examples
+    assert thorough.stateful_step_count > ci.stateful_step_count
+    assert dev.max_examples < ci.max_examples
+
+
+def test_a_session_loads_dev_by_default(pytester: pytest.Pytester) -> None:
+    """Without CI or a choice, tests run under `dev`."""
+    assert _profile_line(pytester).startswith("PROFILE dev 25 ")
+
+
+def test_a_session_under_ci_loads_ci(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With `CI=true`, tests run under `ci`: 200 examples, 50 steps, derandomized, no deadline."""
+    monkeypatch.setenv("CI", "true")
+    assert _profile_line(pytester) == "PROFILE ci 200 50 True None"
+
+
+def test_the_environment_and_the_option_choose(pytester: pytest.Pytester,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """`ECPS_HYPOTHESIS_PROFILE` chooses, and `--hypothesis-profile` overrides it."""
+    monkeypatch.setenv("ECPS_HYPOTHESIS_PROFILE", "thorough")
+    assert _profile_line(pytester).startswith("PROFILE thorough 2000 ")
+    assert _profile_line(pytester, "--hypothesis-profile", "ci").startswith("PROFILE ci 200 ")
+
+
+def test_an_unknown_profile_is_a_usage_error(pytester: pytest.Pytester,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A misspelt profile stops the run with a message naming ours."""
+    monkeypatch.setenv("ECPS_HYPOTHESIS_PROFILE", "thorogh")
+    pytester.makepyfile(test_show=SHOW)
+    result = pytester.runpytest_inprocess(*ARGS)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "dev, ci, thorough" in "\n".join(result.errlines + result.outlines)
+
+
+def test_fixtures_are_prefixed_and_do_not_clash(pytester: pytest.Pytester) -> None:
+    """`ecps_fake_clock` and `ecps_settings` work beside a project's own `clock` and `settings`."""
+    pytester.makepyfile(test_fx="""
+        import pytest
+        from datetime import timedelta
+
+        @pytest.fixture
+        def settings():
+            return "mine"
+
+        @pytest.fixture
+        def clock():
+            return "mine too"
+
+        def test_both(settings, clock, ecps_settings, ecps_fake_clock, ecps_coverage):
+            assert (settings, clock) == ("mine", "mine too")
+            assert ecps_settings.argon2_time_cost == 1
+            before = ecps_fake_clock.now()
+            assert ecps_fake_clock.advance(timedelta(seconds=5)) - before == timedelta(seconds=5)
+            assert ecps_coverage.definition.name == "ecps-activation"
+    """)
+    pytester.runpytest_inprocess(*ARGS).assert_outcomes(passed=1)
+
+
+def test_requirement_ids_reach_the_junit_report(pytester: pytest.Pytester) -> None:
+    """Ids from `@requirement` and from the marker land as `requirement` properties per test."""
+    pytester.makepyfile(test_req="""
+        import pytest
+        from workflow.testing.requirements import requirement
+
+        @requirement("REQ-6-CAS")
+        def test_tagged():
+            pass
+
+        @pytest.mark.requirement("REQ-5-AT-REST")
+        def test_marked():
+            pass
+    """)
+    result = pytester.runpytest_inprocess(*ARGS, "--junitxml=out.xml")
+    result.assert_outcomes(passed=2)
+    xml = (pytester.path / "out.xml").read_text()
+    assert '<property name="requirement" value="REQ-6-CAS"' in xml
+    assert '<property name="requirement" value="REQ-5-AT-REST"' in xml
+
+
+def test_an_unknown_requirement_id_is_refused(pytester: pytest.Pytester) -> None:
+    """A test tagged with an id DESIGN.md does not have fails when its module is imported."""
+    pytester.makepyfile(test_bad="""
+        from workflow.testing.requirements import requirement
+
+        @requirement("REQ-9-NOPE")
+        def test_x():
+            pass
+    """)
+    result = pytester.runpytest_inprocess(*ARGS)
+    assert result.ret != pytest.ExitCode.OK
+    assert "unknown requirement ids ['REQ-9-NOPE']" in "\n".join(result.outlines)
+
+
+HIT = """
+from workflow.testing.coverage import COVERAGE
+
+def test_hit():
+    COVERAGE.hit_state("requested")
+"""
+
+
+def test_the_coverage_report_ends_the_run(pytester: pytest.Pytester) -> None:
+    """When a test recorded coverage, the run ends with the report and what is missing."""
+    COVERAGE.reset()
+    pytester.makepyfile(test_hit=HIT)
+    result = pytester.runpytest_inprocess(*ARGS)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*ecps-workflow definition coverage*", "*states      1/11*",
+                                 "*MISSING state active*"])
+    assert result.ret == pytest.ExitCode.OK
+
+
+def test_required_coverage_fails_an_incomplete_run(pytester: pytest.Pytester) -> None:
+    """`--ecps-require-coverage` turns a run that missed part of the definition into a failure."""
+    COVERAGE.reset()
+    pytester.makepyfile(test_hit=HIT)
+    result = pytester.runpytest_inprocess(*ARGS, "--ecps-require-coverage")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_no_report_when_nothing_was_recorded(pytester: pytest.Pytester) -> None:
+    """A run that never touched the machine prints no coverage section."""
+    COVERAGE.reset()
+    pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
+    result = pytester.runpytest_inprocess(*ARGS)
+    assert "definition coverage" not in result.stdout.str()
