@@ -56,7 +56,9 @@ def test_sqlite_durable_compares_the_store_with_raw_and_naive(tmp_path: Path) ->
 
     result = sqlite_durable.run(quick=True, flows=2, rounds=1, folder=str(tmp_path))
     _sane(result, "sqlite_durable", {"SqlStore service", "raw sqlite3, same commits",
-                                     "SQLModel session per step"}, 2)
+                                     "SQLModel session per step, one row",
+                                     "service over a naive store (same rows)",
+                                     "raw sqlite3 replaying SqlStore's statements"}, 2)
     assert result.value("SqlStore service") > 0
     assert not list(tmp_path.iterdir()), "the temporary databases are removed"
 
