@@ -6,7 +6,9 @@ per store for its dialect and run on pooled driver connections, one transaction 
 
 from __future__ import annotations
 
+import os
 import threading
+import weakref
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from datetime import datetime, timedelta
@@ -40,10 +42,12 @@ class SqlStore:
     `synchronous="NORMAL"` survives process crashes, `"FULL"` also power loss. PostgreSQL
     honours the URL's options (e.g. `?options=-csearch_path%3Dschema`) and claims outbox
     rows with `FOR UPDATE SKIP LOCKED`. The schema is created on first use; a database of
-    another schema version is refused with `StorageError`.
+    another schema version is refused with `StorageError`. Thread-safe (at most
+    `3 * pool_size` connections; more threads wait their turn), and fork-safe: a forked
+    child opens connections of its own.
     """
 
-    def __init__(self, url: str, *, pool_size: int = 8, busy_timeout: float = 30.0,
+    def __init__(self, url: str, *, pool_size: int = 5, busy_timeout: float = 30.0,
                  synchronous: str = "NORMAL", echo: bool = False) -> None:
         if synchronous.upper() not in _SYNCHRONOUS:
             raise ValueError(f"synchronous must be one of {', '.join(_SYNCHRONOUS)}")
@@ -62,6 +66,7 @@ class SqlStore:
             raise StorageError(f"cannot open {self.where}: {type(exc).__name__}") from exc
         self._driver_error: type[Exception] = self.engine.dialect.loaded_dbapi.Error
         self._sql = _Statements(self.engine.dialect)
+        _forget_connections_after_fork(self.engine)
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -334,13 +339,13 @@ def _url(url: str) -> URL:
 def _engine(url: URL, is_sqlite: bool, memory: bool, pool_size: int, busy_timeout: float,
             synchronous: str, echo: bool) -> Engine:
     if not is_sqlite:
-        return create_engine(url, pool_size=pool_size, max_overflow=4 * pool_size, echo=echo)
+        return create_engine(url, pool_size=pool_size, max_overflow=2 * pool_size, echo=echo)
     args: dict[str, Any] = {"check_same_thread": False, "timeout": busy_timeout}
     if memory:
         engine = create_engine(url, connect_args=args, poolclass=StaticPool, echo=echo)
     else:
         engine = create_engine(url, connect_args=args, pool_size=pool_size,
-                               max_overflow=4 * pool_size, echo=echo)
+                               max_overflow=2 * pool_size, echo=echo)
     timeout_ms = int(busy_timeout * 1000)
 
     @event.listens_for(engine, "connect")
@@ -353,6 +358,18 @@ def _engine(url: URL, is_sqlite: bool, memory: bool, pool_size: int, busy_timeou
         cursor.close()
 
     return engine
+
+
+def _forget_connections_after_fork(engine: Engine) -> None:
+    """A forked child must not share the parent's connections: it opens its own."""
+    ref = weakref.ref(engine)
+
+    def in_child() -> None:
+        forked = ref()
+        if forked is not None:
+            forked.dispose(close=False)
+
+    os.register_at_fork(after_in_child=in_child)
 
 
 def _reason(exc: object) -> str:

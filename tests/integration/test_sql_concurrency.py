@@ -25,12 +25,13 @@ from tests.conftest import Driver, fast_settings, people
 from workflow import ActivationService, State, WorkflowError, messages
 from workflow.audit import verify
 from workflow.definition import Event
-from workflow.domain import Delivery
+from workflow.domain import Change, Delivery, Write
 from workflow.errors import ActivationLocked, ConcurrencyConflict
 from workflow.messages import DirectoryEntry
 from workflow.security import luhn_ok
 from workflow.testing import FakeClock
 from workflow.testing.faults import FaultyStore
+from workflow.testing.store_contract import sample_activation
 
 FORK = multiprocessing.get_context("fork")
 
@@ -319,3 +320,23 @@ def test_a_cancel_racing_a_scan_never_loses_either(node: Node) -> None:
         else:
             assert outcomes[1] == "TransitionNotAllowed"
             assert Event.SCAN not in events
+
+
+def _commit_in_child(store: SqlStore, aid: str) -> None:
+    store.commit(Change((Write(sample_activation(aid), None),)))
+    assert store.get(aid) is not None
+
+
+def test_a_forked_child_uses_its_own_connections(node: Node) -> None:
+    """A store used before a fork keeps working in the parent and in the child."""
+    store = node.sql
+    store.commit(Change((Write(sample_activation("parent-1"), None),)))
+    children = [FORK.Process(target=_commit_in_child, args=(store, f"child-{i}")) for i in range(3)]
+    for child in children:
+        child.start()
+    store.commit(Change((Write(sample_activation("parent-2"), None),)))
+    for child in children:
+        child.join(60)
+        assert child.exitcode == 0
+    assert {a.id for a in store.list_activations()} == {"parent-1", "parent-2", "child-0",
+                                                         "child-1", "child-2"}
