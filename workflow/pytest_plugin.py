@@ -11,13 +11,17 @@ from __future__ import annotations
 import os
 
 import pytest
-from hypothesis import HealthCheck, settings
-from hypothesis.errors import InvalidArgument
 
-from workflow.settings import Settings
-from workflow.testing.clock import FakeClock
-from workflow.testing.coverage import COVERAGE, Coverage
-from workflow.testing.requirements import REQUIREMENTS, requirements_of
+# Contract suites assert inside the library: rewrite them so failures show the values compared.
+pytest.register_assert_rewrite("workflow.testing")
+
+from hypothesis import HealthCheck, settings  # noqa: E402
+from hypothesis.errors import InvalidArgument  # noqa: E402
+
+from workflow.settings import Settings  # noqa: E402
+from workflow.testing.clock import FakeClock  # noqa: E402
+from workflow.testing.coverage import COVERAGE, Coverage  # noqa: E402
+from workflow.testing.requirements import REQUIREMENTS, requirements_of  # noqa: E402
 
 PROFILE_ENV = "ECPS_HYPOTHESIS_PROFILE"
 PROFILES = ("dev", "ci", "thorough", "mutation")
