@@ -31,7 +31,7 @@ settings.register_profile("dev", max_examples=25, stateful_step_count=30, deadli
                           suppress_health_check=_SLOW)
 settings.register_profile("ci", max_examples=200, stateful_step_count=50, deadline=None,
                           derandomize=True, print_blob=True, suppress_health_check=_SLOW)
-settings.register_profile("mutation", max_examples=25, stateful_step_count=30, deadline=None,
+settings.register_profile("mutation", max_examples=10, stateful_step_count=25, deadline=None,
                           derandomize=True, database=None, suppress_health_check=_SLOW)
 settings.register_profile("thorough", max_examples=2000, stateful_step_count=100, deadline=None,
                           print_blob=True, suppress_health_check=_SLOW)
