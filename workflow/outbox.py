@@ -133,6 +133,8 @@ class Dispatcher:
                 continue
             svc._published(w)
             return
+        log.warning("outbox %s: could not record its outcome (%s); it is retried when its claim lapses",
+                    message.id, status)
 
     def _consequence(self, message: OutboxMessage, status: Delivery, a: Activation | None,
                      now: datetime) -> Event | None:

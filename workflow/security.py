@@ -41,9 +41,18 @@ def text_arg(value: object, field: str, max_len: int = MAX_INPUT) -> str:
     """`value` if it is text of a sane length, else `InvalidInput`."""
     if not isinstance(value, str):
         raise InvalidInput(f"{field} must be text, not {type(value).__name__}", field)
-    if len(value) > max_len or "\x00" in value:
+    if len(value) > max_len or "\x00" in value or not _encodable(value):
         raise InvalidInput(f"{field} is malformed", field)
     return value
+
+
+def _encodable(value: str) -> bool:
+    """Whether `value` is valid Unicode text (no lone surrogates)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def digits_arg(value: object, length: int, field: str) -> str:

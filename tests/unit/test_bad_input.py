@@ -240,3 +240,9 @@ def test_refused_requests_are_audited_without_the_identifier(service: Activation
     assert [(e.action, e.outcome) for e in trail] == [("request", "refused")] * 2
     assert "NotEligible" in trail[0].reason
     assert "0012807590" not in repr(trail)
+
+
+def test_text_with_lone_surrogates_is_invalid(service: ActivationService) -> None:
+    """Text that is not valid Unicode (a lone surrogate) is InvalidInput, on every store."""
+    with pytest.raises(InvalidInput):
+        service.request(NID, device_id="\ud800")
