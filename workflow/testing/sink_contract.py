@@ -21,6 +21,7 @@ from workflow.service import ActivationService
 from workflow.settings import Settings
 from workflow.testing.clock import FakeClock
 from workflow.testing.phone import code_from, payload_from
+from workflow.testing.requirements import requirement
 
 __all__ = ["EventSinkContract", "sample_event"]
 
@@ -55,10 +56,12 @@ class EventSinkContract:
         """A store for the end-to-end test through the outbox, or None to skip it."""
         return None
 
+    @requirement("REQ-4-DELIVERY")
     def test_the_sink_implements_the_port(self) -> None:
         """The sink is an `EventSink` (it has `publish`)."""
         assert isinstance(self.make_sink(), EventSink)
 
+    @requirement("REQ-4-DELIVERY")
     def test_every_kind_of_event_arrives_intact(self) -> None:
         """Each event class published arrives equal to what was sent, in order."""
         sink = self.make_sink()
@@ -68,6 +71,7 @@ class EventSinkContract:
             sink.publish(event)
         assert self.delivered(sink) == sent
 
+    @requirement("REQ-6-OUTBOX")
     def test_events_of_one_activation_arrive_in_the_order_published(self) -> None:
         """Interleaved events of two activations keep each activation's order."""
         sink = self.make_sink()
@@ -78,6 +82,7 @@ class EventSinkContract:
         for aid in ("act-a", "act-b"):
             assert [e.seq for e in got if e.activation_id == aid] == list(range(1, 7))
 
+    @requirement("REQ-6-AT-LEAST-ONCE")
     def test_publishing_an_event_again_is_harmless(self) -> None:
         """A redelivery (at-least-once) is accepted and carries the same key and content."""
         sink = self.make_sink()
@@ -88,6 +93,7 @@ class EventSinkContract:
         assert copies
         assert all(c == event for c in copies)
 
+    @requirement("REQ-4-DELIVERY", "REQ-4-ERRORS")
     def test_an_unreachable_far_side_is_a_transient_delivery_failure(self) -> None:
         """A sink that cannot deliver raises `DeliveryFailed(transient=True)`, nothing else."""
         sink = self.make_unavailable_sink()
@@ -97,6 +103,7 @@ class EventSinkContract:
             sink.publish(sample_event())
         assert caught.value.transient
 
+    @requirement("REQ-6-OUTBOX", "REQ-6-AT-LEAST-ONCE")
     def test_the_outbox_feeds_every_transition_once_in_order(self) -> None:
         """Through the service, each committed transition reaches the sink, keyed and in order."""
         store = self.make_store()

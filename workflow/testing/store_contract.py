@@ -34,6 +34,7 @@ from workflow.domain import (
 )
 from workflow.errors import ConcurrencyConflict
 from workflow.ports import Store
+from workflow.testing.requirements import requirement
 
 __all__ = ["StoreContract", "sample_activation", "sample_audit", "sample_message"]
 
@@ -118,10 +119,12 @@ class StoreContract:
 
     # -- basics -------------------------------------------------------------------------------
 
+    @requirement("REQ-4-STORE-QUERIES")
     def test_the_store_implements_the_port(self, store: Store) -> None:
         """The store is a `Store` (it has every method of the port)."""
         assert isinstance(store, Store)
 
+    @requirement("REQ-4-STORE-QUERIES")
     def test_an_unknown_id_reads_as_none(self, store: Store) -> None:
         """`get` of an id never stored is None, and the other reads are empty."""
         assert store.get("nope") is None
@@ -129,6 +132,7 @@ class StoreContract:
         assert store.audit_trail("nope") == []
         assert store.list_activations() == []
 
+    @requirement("REQ-4-STORE-ROUND-TRIP", "REQ-3-HISTORY")
     def test_an_activation_reads_back_equal_field_by_field(self, store: Store) -> None:
         """Every field, the history included, reads back as it was written."""
         a = sample_activation(
@@ -148,6 +152,7 @@ class StoreContract:
     @settings(max_examples=25, deadline=None,
               suppress_health_check=[HealthCheck.function_scoped_fixture,
                                      HealthCheck.differing_executors])
+    @requirement("REQ-4-STORE-ROUND-TRIP", "REQ-6-UTC")
     @given(data=st.data())
     def test_any_activation_round_trips(self, store: Store, data: st.DataObject) -> None:
         """Arbitrary text, bytes, counters and UTC times (to the microsecond) read back equal."""
@@ -168,6 +173,7 @@ class StoreContract:
         times = [got.created_at, got.flow_deadline, got.step_deadline, *(s.at for s in got.history)]
         assert all(t.utcoffset() == timedelta(0) for t in times if t is not None)
 
+    @requirement("REQ-4-STORE-COPIES")
     def test_reads_are_copies(self, store: Store) -> None:
         """Changing what a read returned, or what was committed, changes nothing stored."""
         a = sample_activation()
@@ -191,6 +197,7 @@ class StoreContract:
         assert store.outbox_of("act-1")[0].attempts == 0
         assert store.outbox_of("act-1")[0].status == Delivery.PENDING
 
+    @requirement("REQ-6-UTC")
     def test_times_come_back_aware_utc_and_exact(self, store: Store) -> None:
         """A UTC time reads back aware, in UTC, to the microsecond."""
         created = datetime(2026, 3, 1, 10, 30, 15, 987654, tzinfo=UTC)
@@ -204,11 +211,13 @@ class StoreContract:
 
     # -- atomic commit and compare-and-set ----------------------------------------------------
 
+    @requirement("REQ-6-ATOMIC")
     def test_an_empty_change_commits(self, store: Store) -> None:
         """Committing nothing is allowed and changes nothing."""
         store.commit(Change())
         assert store.list_activations() == []
 
+    @requirement("REQ-6-CAS")
     def test_compare_and_set_on_the_version(self, store: Store) -> None:
         """An update with the stored version applies; one with an older version conflicts."""
         a = sample_activation()
@@ -220,6 +229,7 @@ class StoreContract:
             store.commit(Change((Write(stale, a.version),)))
         assert store.get("act-1") == b
 
+    @requirement("REQ-4-STORE-ROUND-TRIP", "REQ-6-CAS")
     def test_an_update_may_change_every_field(self, store: Store) -> None:
         """Compare-and-set saves all fields, even those the service never changes."""
         a = sample_activation()
@@ -234,12 +244,14 @@ class StoreContract:
             store.commit(Change((Write(stale, 0),)))
         assert store.get("act-1") == b
 
+    @requirement("REQ-6-CAS")
     def test_an_update_of_a_missing_activation_conflicts(self, store: Store) -> None:
         """Compare-and-set on an id never stored is a conflict, not an insert."""
         with pytest.raises(ConcurrencyConflict):
             store.commit(Change((Write(sample_activation(version=1), 0),)))
         assert store.get("act-1") is None
 
+    @requirement("REQ-6-CAS", "REQ-6-ATOMIC")
     def test_inserting_an_existing_id_conflicts_and_applies_nothing(self, store: Store) -> None:
         """A second insert of one id conflicts; its outbox and audit rows are not applied."""
         _insert(store, sample_activation())
@@ -250,6 +262,7 @@ class StoreContract:
         assert store.outbox_of("act-1") == []
         assert store.audit_trail("act-1") == []
 
+    @requirement("REQ-6-ATOMIC")
     def test_a_change_applies_whole_or_not_at_all(self, store: Store) -> None:
         """One stale write in a change leaves every other write, message and event unapplied."""
         a, b = sample_activation("act-a"), sample_activation("act-b", subject="subject-b")
@@ -270,6 +283,7 @@ class StoreContract:
         assert store.get("act-a") == new_a
         assert store.get("act-c") == fresh
 
+    @requirement("REQ-6-NO-LOST-UPDATE", "REQ-6-CAS")
     def test_concurrent_writers_of_one_version_have_one_winner(self, store: Store) -> None:
         """Eight threads compare-and-set from the same version: one wins, seven conflict."""
         a = sample_activation()
@@ -300,6 +314,7 @@ class StoreContract:
 
     # -- lookups --------------------------------------------------------------------------------
 
+    @requirement("REQ-4-STORE-QUERIES")
     def test_find_filters_by_subject_and_state(self, store: Store) -> None:
         """`find` returns the subject's activations in the given states, and nothing else."""
         _insert(store, sample_activation("a1"), sample_activation("a2", state=State.ACTIVE),
@@ -310,6 +325,7 @@ class StoreContract:
         assert store.find("subject-a", set()) == []
         assert store.find("subject-c", set(State)) == []
 
+    @requirement("REQ-3-REQUESTS")
     def test_requests_since_counts_from_the_bound_inclusive(self, store: Store) -> None:
         """Creation times at or after `since`, oldest first, of that subject only."""
         times = [T0 + timedelta(hours=h) for h in (5, 1, 3)]
@@ -319,6 +335,7 @@ class StoreContract:
         assert store.requests_since("subject-a", T0 + timedelta(hours=3)) == sorted(times)[1:]
         assert store.requests_since("subject-a", T0 + timedelta(hours=6)) == []
 
+    @requirement("REQ-4-STORE-QUERIES")
     def test_list_activations_newest_first(self, store: Store) -> None:
         """The most recently created come first, up to `limit`."""
         _insert(store, *(sample_activation(f"a{i}", created=T0 + timedelta(minutes=i))
@@ -328,6 +345,7 @@ class StoreContract:
 
     # -- expiry -------------------------------------------------------------------------------
 
+    @requirement("REQ-3-DEADLINES")
     def test_due_for_expiry_is_inclusive_ordered_and_limited(self, store: Store) -> None:
         """Activations whose deadline is at or before `now`, soonest first, at most `limit`."""
         soon = sample_activation("soon", step_deadline=T0 + timedelta(minutes=5))
@@ -342,6 +360,7 @@ class StoreContract:
         assert store.due_for_expiry(at, 2) == ["soon", "flow"]
         assert store.due_for_expiry(T0, 10) == []
 
+    @requirement("REQ-3-DEADLINES", "REQ-4-STORE-QUERIES")
     def test_due_for_expiry_follows_updates(self, store: Store) -> None:
         """A deadline moved by an update, or a flow that ended, is what expiry sees."""
         a = sample_activation(step_deadline=T0 + timedelta(minutes=5))
@@ -355,6 +374,7 @@ class StoreContract:
 
     # -- outbox ---------------------------------------------------------------------------------
 
+    @requirement("REQ-6-OUTBOX", "REQ-5-AT-REST")
     def test_outbox_messages_are_upserted_by_id(self, store: Store) -> None:
         """Committing a message id again replaces it; `outbox_of` keeps one, oldest first."""
         first = sample_message("m1")
@@ -365,6 +385,7 @@ class StoreContract:
         assert store.outbox_of("act-1") == [sent, second]
         assert store.outbox_of("other") == []
 
+    @requirement("REQ-6-OUTBOX")
     def test_claim_takes_due_pending_messages_oldest_due_first(self, store: Store) -> None:
         """Only pending messages due by `now` are claimed, soonest due first, at most `limit`."""
         messages = [sample_message("late", due=T0 + timedelta(seconds=30)),
@@ -379,6 +400,7 @@ class StoreContract:
         assert [m.id for m in store.claim_outbox(T0, 10, LEASE)] == ["now"]
         assert store.claim_outbox(T0, 10, LEASE) == []
 
+    @requirement("REQ-6-OUTBOX")
     def test_a_claim_holds_for_its_lease(self, store: Store) -> None:
         """A claimed message is not handed out again before its lease ends, and is after."""
         store.commit(Change(outbox=(sample_message(),)))
@@ -390,6 +412,7 @@ class StoreContract:
         assert again.id == claimed.id
         assert again.claimed_until == T0 + 2 * LEASE
 
+    @requirement("REQ-6-OUTBOX", "REQ-6-AT-LEAST-ONCE")
     def test_a_rescheduled_message_waits_for_its_new_due_time(self, store: Store) -> None:
         """A retry committed with a later due time and no claim is claimed only once due."""
         store.commit(Change(outbox=(sample_message(),)))
@@ -401,6 +424,7 @@ class StoreContract:
         (again,) = store.claim_outbox(T0 + timedelta(seconds=10), 10, LEASE)
         assert (again.attempts, again.last_error) == (1, "DeliveryFailed")
 
+    @requirement("REQ-6-OUTBOX")
     def test_concurrent_claims_never_share_a_message(self, store: Store) -> None:
         """Six threads claiming at once split sixty messages without overlap."""
         store.commit(Change(outbox=tuple(sample_message(f"m{i:02d}", created=T0 + timedelta(
@@ -424,6 +448,7 @@ class StoreContract:
 
     # -- audit ----------------------------------------------------------------------------------
 
+    @requirement("REQ-5-AUDIT")
     def test_audit_events_are_appended_and_read_by_seq(self, store: Store) -> None:
         """Each activation's trail holds its events in `seq` order, across commits."""
         store.commit(Change(audit=(sample_audit(seq=1), sample_audit("other", 1))))
@@ -434,6 +459,7 @@ class StoreContract:
         assert store.audit_trail("act-1")[0] == sample_audit(seq=1)
         assert [e.activation_id for e in store.audit_trail("other")] == ["other"]
 
+    @requirement("REQ-5-AUDIT")
     def test_request_refusals_share_the_empty_activation_id(self, store: Store) -> None:
         """Several refusal events with activation id "" and seq 0 are all kept, in order."""
         refusals = tuple(replace(sample_audit("", 0, action="request"), reason=f"refused {i}",
