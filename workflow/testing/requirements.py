@@ -95,3 +95,21 @@ def contract_tests(cls: type) -> Iterator[tuple[str, tuple[str, ...]]]:
     for name in sorted(dir(cls)):
         if name.startswith("test"):
             yield name, requirements_of(getattr(cls, name))
+
+
+def contract_table(*classes: type) -> str:
+    """A Markdown table of each contract test with its requirement ids and its docstring."""
+    rows = ["| contract | test | requirement ids | what it checks |", "|---|---|---|---|"]
+    for cls in classes:
+        for name, ids in contract_tests(cls):
+            doc = (getattr(cls, name).__doc__ or "").strip().splitlines()
+            rows.append(f"| `{cls.__name__}` | `{name}` | {', '.join(ids) or 'NONE'} | "
+                        f"{doc[0] if doc else ''} |")
+    return "\n".join(rows)
+
+
+def requirement_table() -> str:
+    """A Markdown table of every requirement id with its DESIGN.md section and rule."""
+    rows = ["| id | DESIGN.md | rule |", "|---|---|---|"]
+    rows += [f"| {r.id} | {r.section} | {r.rule} |" for r in REQUIREMENTS.values()]
+    return "\n".join(rows)

@@ -1,0 +1,26 @@
+"""The ten-line usage of docs/testing.md, run as written (memory adapters stand in for a third party's)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from adapters.memory import MemoryMailer, MemoryStore  # stand-ins for your own adapters
+from workflow.messages import Email
+from workflow.ports import Mailer, Store
+from workflow.testing import ActivationMachine, MailerContract, StoreContract
+
+
+class TestMyStore(StoreContract):
+    def make_store(self) -> Store:
+        return MemoryStore()
+
+
+class TestMyMailer(MailerContract):
+    def make_mailer(self) -> Mailer:
+        return MemoryMailer()
+
+    def delivered(self, mailer: Mailer) -> Sequence[Email | bytes]:
+        return mailer.sent  # type: ignore[attr-defined, no-any-return]
+
+
+TestMyStoreMachine = ActivationMachine.configure(make_store=MemoryStore).TestCase
