@@ -135,6 +135,9 @@ class Definition:
     _index: dict[tuple[State, Event, Outcome], Edge] = field(
         init=False, repr=False, compare=False, hash=False
     )
+    _allowed: frozenset[tuple[State, Event]] = field(
+        init=False, repr=False, compare=False, hash=False
+    )
 
     def __post_init__(self) -> None:
         problems = definition_problems(self)
@@ -144,7 +147,7 @@ class Definition:
                 f"definition {self.name!r} is invalid: " + "; ".join(map(str, problems)),
                 offenders,
             )
-        object.__setattr__(self, "_index", {e.key: e for e in self.edges})
+        self._build_indexes()
 
     @classmethod
     def unchecked(cls, **fields: Any) -> Definition:
@@ -155,8 +158,13 @@ class Definition:
         fields.setdefault("implied", ())
         for name, value in fields.items():
             object.__setattr__(self, name, value)
-        object.__setattr__(self, "_index", {e.key: e for e in self.edges})
+        self._build_indexes()
         return self
+
+    def _build_indexes(self) -> None:
+        object.__setattr__(self, "_index", {e.key: e for e in self.edges})
+        allowed = {(e.source, e.event) for e in self.edges} | {(i.state, i.event) for i in self.implied}
+        object.__setattr__(self, "_allowed", frozenset(allowed))
 
     def edge(self, state: State, event: Event, outcome: Outcome = Outcome.OK) -> Edge | None:
         """The edge for (state, event, outcome), if the definition has one."""
@@ -164,9 +172,7 @@ class Definition:
 
     def allows(self, state: State, event: Event) -> bool:
         """Whether `event` is possible in `state` (directly or through an implied event)."""
-        return any(e.source == state and e.event == event for e in self.edges) or any(
-            i.state == state and i.event == event for i in self.implied
-        )
+        return (state, event) in self._allowed
 
     def events(self) -> tuple[Event, ...]:
         """The events that label edges, in first-seen order."""

@@ -12,7 +12,6 @@ import hmac
 import itertools
 import re
 import secrets
-import string
 from urllib.parse import parse_qs, urlsplit
 
 import pyotp
@@ -131,12 +130,9 @@ def new_token() -> str:
     return secrets.token_urlsafe(TOKEN_BYTES)
 
 
-_ID_ALPHABET = string.ascii_letters + string.digits
-
-
 def new_activation_id() -> str:
-    """A fresh activation id: 16 random letters and digits (95 bits; never starts with '-')."""
-    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(16))
+    """A fresh activation id: 80 random bits as 16 lowercase base32 characters (never a leading '-')."""
+    return base64.b32encode(secrets.token_bytes(10)).decode().lower()
 
 
 def new_sms_code(digits: int) -> str:
