@@ -14,7 +14,6 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,15 +33,6 @@ from workflow.testing.faults import FaultyStore
 from workflow.testing.store_contract import sample_activation
 
 FORK = multiprocessing.get_context("fork")
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh database: an SQLite file, or a PostgreSQL schema."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'ecps.db'}"
-    pg: str = request.getfixturevalue("pg_url")
-    return pg
 
 
 class Node:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -17,15 +16,6 @@ from workflow import ActivationService, State
 from workflow.testing import FakeClock, payload_from
 
 PEOPLE = _professionals(30)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh database: an SQLite file, or a PostgreSQL schema."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'ecps.db'}"
-    pg: str = request.getfixturevalue("pg_url")
-    return pg
 
 
 class Sweep:

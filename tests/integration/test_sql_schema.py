@@ -27,15 +27,6 @@ from workflow.testing import FakeClock
 from workflow.testing.store_contract import T0, sample_activation, sample_message
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh database: an SQLite file, or a PostgreSQL schema."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'ecps.db'}"
-    pg: str = request.getfixturevalue("pg_url")
-    return pg
-
-
 @pytest.fixture
 def store(url: str) -> Iterator[SqlStore]:
     """A store on the fresh database."""

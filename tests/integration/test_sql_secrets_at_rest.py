@@ -23,15 +23,6 @@ from workflow.testing import FakeClock, code_from, payload_from
 PINS = ("4821", "5930")
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh database: an SQLite file, or a PostgreSQL schema."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'ecps.db'}"
-    pg: str = request.getfixturevalue("pg_url")
-    return pg
-
-
 class Flows:
     """Runs whole flows over one store and keeps every secret the phone saw."""
 
