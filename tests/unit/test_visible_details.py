@@ -13,14 +13,13 @@ from workflow import DEFINITION, ActivationService, State
 from workflow.domain import Delivery, MessageKind
 from workflow.errors import (
     ActivationLocked,
-    DeliveryFailed,
     InvalidInput,
     PinMismatch,
     TooManyRequests,
     VerificationFailed,
     WeakPin,
 )
-from workflow.messages import DirectoryEntry, Email
+from workflow.messages import DirectoryEntry
 from workflow.security import check_pin_policy, luhn_ok
 from workflow.testing import FakeClock
 from workflow.testing.faults import (
