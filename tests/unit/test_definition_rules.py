@@ -48,6 +48,10 @@ def test_every_structural_problem_is_named_with_its_offenders() -> None:
         ("terminal states with an outgoing edge", ("active", "locked")),
         ("unreachable states", ("expired", "failed")),
     ]
+    fields = {f.name: getattr(_broken(), f.name) for f in dataclasses.fields(Definition) if f.init}
+    stuck = Definition.unchecked(**{**fields, "edges": _broken().edges[:-1]})
+    found = [(p.rule, p.offenders) for p in definition_problems(stuck)]
+    assert ("states with no way out", ("failed",)) in found
 
 
 def test_a_repeated_identical_edge_is_not_two_targets() -> None:
@@ -91,4 +95,7 @@ def test_a_built_definition_answers_lookups() -> None:
     assert edge.dest == S.LOCKED
     assert d.counter("sms_attempts").bound == "max_sms_attempts"
     assert d.counter("pin_mismatches").default == 3
+    assert d.allows(S.REQUESTED, E.SCAN)  # through the implied email_sent
+    assert d.allows(S.SCANNED, E.VERIFY_SMS)
+    assert not d.allows(S.EMAILED, E.SET_PIN)
     assert Workflow(d).definition is d

@@ -165,10 +165,10 @@ def test_an_exception_instance_is_raised_fresh_each_time() -> None:
             store.get("x")
         errors.append(caught.value)
     assert errors[0] is not errors[1]
-    mailer = FaultyMailer(MemoryMailer()).inject(DeliveryFailed("slow", transient=False))
+    mailer = FaultyMailer(MemoryMailer()).inject(DeliveryFailed("slow", transient=False, retry_after=30))
     with pytest.raises(DeliveryFailed) as failed:
         mailer.send(_email())
-    assert failed.value.transient is False
+    assert (failed.value.transient, failed.value.retry_after, str(failed.value)) == (False, 30, "slow")
 
 
 def test_bad_rules_are_refused() -> None:

@@ -13,6 +13,7 @@ from workflow import DEFINITION, ActivationService, State
 from workflow.domain import Delivery, MessageKind
 from workflow.errors import (
     ActivationLocked,
+    DeliveryFailed,
     InvalidInput,
     PinMismatch,
     TooManyRequests,
@@ -190,6 +191,27 @@ def test_the_sweeper_counts_every_expiry_across_batches(clock: FakeClock) -> Non
     assert svc.expire_due() == 0
 
 
+def test_a_stale_index_cannot_make_the_sweeper_spin(clock: FakeClock) -> None:
+    """Flows the index keeps returning although not due are looked at once, and not counted."""
+    svc = ActivationService(store=StaleIndex(), mailer=MemoryMailer(), sms=MemorySms(),
+                            directory=StaticDirectory(people()), clock=clock, settings=fast_settings())
+    flows = [svc.request(NID).activation_id, svc.request("810100000008").activation_id]
+    assert svc.expire_due(batch=2) == 0
+    assert svc.status(flows[1]).state == State.REQUESTED
+
+
+def test_a_flow_that_never_stops_conflicting_is_not_counted(clock: FakeClock) -> None:
+    """If every commit of an expiry conflicts, the sweeper gives up on it and counts nothing."""
+    store = FaultyStore(MemoryStore())
+    svc = ActivationService(store=store, mailer=MemoryMailer(), sms=MemorySms(),
+                            directory=StaticDirectory(people()), clock=clock, settings=fast_settings())
+    aid = svc.request(NID).activation_id
+    clock.advance(timedelta(minutes=61))
+    store.fail_always(conflict(), method="commit")
+    assert svc.expire_due() == 0
+    assert store.store.get(aid).state == State.REQUESTED  # type: ignore[union-attr]
+
+
 def test_the_sweeper_retries_after_a_conflict(clock: FakeClock) -> None:
     """A conflict while expiring one flow is retried, not taken as 'nothing to do'."""
     store = FaultyStore(MemoryStore())
@@ -221,6 +243,32 @@ def test_failed_deliveries_are_recorded_and_logged(clock: FakeClock,
     assert [r.getMessage() for r in caplog.records if r.name == "ecps.outbox"] == [
         f"outbox {gone.id}: attempt 1 failed (transient)", f"outbox {gone.id}: attempt 2 failed (permanent)"]
     assert svc.status(aid).state == State.FAILED
+
+
+def test_a_message_abandoned_at_once_records_its_error(clock: FakeClock) -> None:
+    """A permanent failure on the first attempt leaves the message abandoned with its error kind."""
+    store = MemoryStore()
+    svc = ActivationService(store=store, mailer=FaultyMailer(MemoryMailer()).inject(permanent_delivery()),
+                            sms=MemorySms(), directory=StaticDirectory(people()), clock=clock,
+                            settings=fast_settings())
+    aid = svc.request(NID).activation_id
+    svc.dispatch()
+    (gone,) = store.outbox_of(aid)
+    assert (gone.status, gone.attempts, gone.last_error) == (Delivery.ABANDONED, 1, "DeliveryFailed")
+
+
+def test_a_retry_after_longer_than_the_back_off_wins(clock: FakeClock) -> None:
+    """With a half-second back-off, a gateway asking for one second is retried after one second."""
+    mailer = FaultyMailer(MemoryMailer()).inject(DeliveryFailed("slow down", retry_after=1))
+    svc = ActivationService(store=MemoryStore(), mailer=mailer, sms=MemorySms(),
+                            directory=StaticDirectory(people()), clock=clock,
+                            settings=fast_settings(delivery_backoff=timedelta(milliseconds=500)))
+    svc.request(NID)
+    assert svc.dispatch() == 0
+    clock.advance(timedelta(milliseconds=999))
+    assert svc.dispatch() == 0
+    clock.advance(timedelta(milliseconds=1))
+    assert svc.dispatch() == 1
 
 
 @pytest.mark.parametrize(("pin", "reason"), [

@@ -7,6 +7,7 @@ predicate, and record what went through.
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -173,16 +174,8 @@ class Faulty:
 
 
 def _factory(error: BaseException) -> ErrorFactory:
-    kind, args = type(error), error.args
-    transient = getattr(error, "transient", None)
-
-    def make() -> BaseException:
-        fresh = kind(*args)
-        if transient is not None:
-            fresh.transient = transient  # type: ignore[attr-defined]
-        return fresh
-
-    return make
+    """Fresh copies of `error`: same kind, arguments and attributes (`transient`, `retry_after`...)."""
+    return lambda: copy.copy(error)
 
 
 class FaultyMailer(Faulty):
