@@ -191,6 +191,16 @@ def test_the_sweeper_counts_every_expiry_across_batches(clock: FakeClock) -> Non
     assert svc.expire_due() == 0
 
 
+def test_the_sweeper_asks_the_store_in_batches(clock: FakeClock) -> None:
+    """`expire_due` hands the store its batch size: 500 unless told otherwise."""
+    store = FaultyStore(MemoryStore())
+    svc = ActivationService(store=store, mailer=MemoryMailer(), sms=MemorySms(),
+                            directory=StaticDirectory(people()), clock=clock, settings=fast_settings())
+    svc.expire_due()
+    svc.expire_due(batch=7)
+    assert [c.args for c in store.calls_to("due_for_expiry")] == [(clock.now(), 500), (clock.now(), 7)]
+
+
 def test_a_stale_index_cannot_make_the_sweeper_spin(clock: FakeClock) -> None:
     """Flows the index keeps returning although not due are looked at once, and not counted."""
     svc = ActivationService(store=StaleIndex(), mailer=MemoryMailer(), sms=MemorySms(),
