@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from hypothesis import settings
+
 from adapters.memory import MemoryMailer, MemoryStore  # stand-ins for your own adapters
 from workflow.messages import Email
 from workflow.ports import Mailer, Store
@@ -24,3 +26,7 @@ class TestMyMailer(MailerContract):
 
 
 TestMyStoreMachine = ActivationMachine.configure(make_store=MemoryStore).TestCase
+
+# The stateful suite over MemoryStore already runs in tests/property/test_machine.py: here a few examples show
+# the usage works without running it twice in full.
+TestMyStoreMachine.settings = settings(max_examples=10, stateful_step_count=20, deadline=None)
