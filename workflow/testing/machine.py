@@ -7,6 +7,7 @@ your own adapters: `TestMyStore = ActivationMachine.configure(make_store=MyStore
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import timedelta
@@ -499,6 +500,8 @@ class ActivationMachine(RuleBasedStateMachine):
             plain += repr(record) + repr(record["history"])
             plain += " ".join(f"{e.action} {e.outcome} {e.reason}" for e in self.store.audit_trail(aid))
             plain += " ".join(m.payload.decode("latin-1") + m.last_error for m in self.store.outbox_of(aid))
+        words = set(re.findall(r"[A-Za-z0-9]+", plain))  # a short secret counts only as a whole word
         for secret in self.secrets | (people - {""}):
-            assert secret not in plain, "a secret or a full contact is readable"
+            readable = secret in words if len(secret) <= 8 else secret in plain
+            assert not readable, "a secret or a full contact is readable"
 
