@@ -11,6 +11,7 @@ import pytest
 from adapters.memory import MemoryMailer, MemorySms, MemoryStore, StaticDirectory
 from workflow import ActivationService, Settings
 from workflow.messages import DirectoryEntry
+from workflow.ports import Mailer, SmsGateway, Store
 from workflow.testing import FakeClock
 
 NID = "899700366240"
@@ -32,6 +33,15 @@ def people() -> list[DirectoryEntry]:
         DirectoryEntry(NID, "jane.doe@domain.fr", "0612345678", "Dr Jane Doe"),
         DirectoryEntry(NID2, "paul.martin@clinique.fr", "0798765432", "Paul Martin"),
     ]
+
+
+def memory_service(clock: FakeClock, *, store: Store | None = None, mailer: Mailer | None = None,
+                   sms: SmsGateway | None = None, **settings: object) -> ActivationService:
+    """A service on memory adapters (any of them replaceable) knowing `people()`, with fast settings."""
+    return ActivationService(store=MemoryStore() if store is None else store,
+                             mailer=MemoryMailer() if mailer is None else mailer,
+                             sms=MemorySms() if sms is None else sms, directory=StaticDirectory(people()),
+                             clock=clock, settings=fast_settings(**settings))
 
 
 @pytest.fixture

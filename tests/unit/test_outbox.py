@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from adapters.memory import MemoryMailer, MemorySms, MemoryStore, StaticDirectory
-from tests.conftest import NID, fast_settings, people
+from tests.conftest import NID, memory_service, people
 from workflow import ActivationService, DeliveryFailed, Settings, State
 from workflow.domain import Delivery
 from workflow.messages import Email
@@ -25,16 +25,10 @@ class Scripted:
         self.sent.append(email)
 
 
-def service_with(mailer: Scripted, clock: FakeClock, store: MemoryStore) -> ActivationService:
-    """A memory service sending e-mails through `mailer`."""
-    return ActivationService(store=store, mailer=mailer, sms=MemorySms(),
-                             directory=StaticDirectory(people()), clock=clock, settings=fast_settings())
-
-
 def test_transient_failures_back_off_exponentially(clock: FakeClock, store: MemoryStore) -> None:
     """Retries wait 10 s, then 20 s; the message is delivered once."""
     mailer = Scripted(DeliveryFailed("busy"), DeliveryFailed("busy"))
-    svc = service_with(mailer, clock, store)
+    svc = memory_service(clock, store=store, mailer=mailer)
     aid = svc.request(NID).activation_id
     assert svc.dispatch() == 0
     clock.advance(timedelta(seconds=9))
@@ -54,7 +48,7 @@ def test_transient_failures_back_off_exponentially(clock: FakeClock, store: Memo
 def test_retry_after_is_honoured(clock: FakeClock, store: MemoryStore) -> None:
     """A transient failure that asks for 120 s is not retried before then."""
     mailer = Scripted(DeliveryFailed("slow down", retry_after=120))
-    svc = service_with(mailer, clock, store)
+    svc = memory_service(clock, store=store, mailer=mailer)
     svc.request(NID)
     svc.dispatch()
     clock.advance(timedelta(seconds=119))
@@ -66,7 +60,7 @@ def test_retry_after_is_honoured(clock: FakeClock, store: MemoryStore) -> None:
 def test_permanent_failure_is_abandoned_at_once(clock: FakeClock, store: MemoryStore) -> None:
     """A permanent failure ends the flow in `failed` without retrying."""
     mailer = Scripted(DeliveryFailed("no such mailbox", transient=False))
-    svc = service_with(mailer, clock, store)
+    svc = memory_service(clock, store=store, mailer=mailer)
     aid = svc.request(NID).activation_id
     assert svc.dispatch() == 0
     assert svc.status(aid).state == State.FAILED
@@ -77,7 +71,7 @@ def test_an_undeliverable_email_fails_well_before_its_token_expires(clock: FakeC
                                                                     store: MemoryStore) -> None:
     """Five attempts with back-off from 10 s end in `failed` within minutes."""
     mailer = Scripted(*[DeliveryFailed("down")] * 5)
-    svc = service_with(mailer, clock, store)
+    svc = memory_service(clock, store=store, mailer=mailer)
     aid = svc.request(NID).activation_id
     for _ in range(5):
         svc.dispatch()
@@ -97,8 +91,7 @@ def test_an_adapter_that_raises_a_foreign_error_is_retried(clock: FakeClock, sto
             if Broken.calls == 1:
                 raise OSError("socket closed")
 
-    svc = ActivationService(store=store, mailer=Broken(), sms=MemorySms(),
-                            directory=StaticDirectory(people()), clock=clock, settings=fast_settings())
+    svc = memory_service(clock, store=store, mailer=Broken())
     svc.request(NID)
     assert svc.dispatch() == 0
     clock.advance(timedelta(seconds=10))

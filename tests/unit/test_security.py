@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import timedelta
 
 import pytest
 
 from tests.conftest import NID, Driver, fast_settings
-from workflow import ActivationService, ConcurrencyConflict, Settings, State, TransitionNotAllowed
+from workflow import ActivationService, Settings, State
 from workflow.security import (
     Keyring,
     check_pin_policy,
@@ -108,27 +109,34 @@ def test_nothing_secret_at_rest_after_a_whole_flow(driver: Driver) -> None:
     assert all(m.payload == b"" for m in svc.store.outbox_of(aid))
 
 
+def race(threads: int, call: Callable[[], object]) -> list[str]:
+    """Run `call` from `threads` threads released together; each outcome: "ok" or the error's name."""
+    outcomes: list[str] = []
+    barrier = threading.Barrier(threads)
+
+    def submit() -> None:
+        barrier.wait()
+        try:
+            call()
+            outcomes.append("ok")
+        except Exception as exc:
+            outcomes.append(type(exc).__name__)
+
+    running = [threading.Thread(target=submit) for _ in range(threads)]
+    for t in running:
+        t.start()
+    for t in running:
+        t.join()
+    return outcomes
+
+
 def test_concurrent_right_codes_succeed_once(driver: Driver) -> None:
     """16 threads submit the right code at once: one succeeds, the others are refused cleanly."""
     svc: ActivationService = driver.service
     aid = driver.reach("scanned")
     code = driver.code()
-    outcomes: list[str] = []
-    barrier = threading.Barrier(16)
-
-    def submit() -> None:
-        barrier.wait()
-        try:
-            svc.verify_sms(aid, code)
-            outcomes.append("ok")
-        except (TransitionNotAllowed, ConcurrencyConflict) as exc:
-            outcomes.append(type(exc).__name__)
-
-    threads = [threading.Thread(target=submit) for _ in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = race(16, lambda: svc.verify_sms(aid, code))
+    assert not set(outcomes) - {"ok", "TransitionNotAllowed", "ConcurrencyConflict"}
     assert outcomes.count("ok") == 1
     assert len(outcomes) == 16
     assert svc.status(aid).state == State.SMS_VERIFIED
@@ -141,21 +149,7 @@ def test_concurrent_wrong_codes_are_all_counted(driver: Driver) -> None:
     aid = driver.reach("scanned")
     right = driver.code()
     wrong = "000000" if right != "000000" else "111111"
-    outcomes: list[str] = []
-    barrier = threading.Barrier(50)
-
-    def submit() -> None:
-        barrier.wait()
-        try:
-            svc.verify_sms(aid, wrong)
-        except Exception as exc:
-            outcomes.append(type(exc).__name__)
-
-    threads = [threading.Thread(target=submit) for _ in range(50)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = race(50, lambda: svc.verify_sms(aid, wrong))
     assert outcomes.count("VerificationFailed") == 4
     assert outcomes.count("ActivationLocked") == 46
     history = svc.status(aid).history

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from adapters.memory import MemoryMailer, MemorySms, MemoryStore, StaticDirectory
-from tests.conftest import NID, Driver, fast_settings, people
+from tests.conftest import NID, Driver, fast_settings, memory_service, people
 from workflow import DEFINITION, ActivationService, State
 from workflow.domain import Delivery, MessageKind
 from workflow.errors import (
@@ -194,8 +194,7 @@ def test_the_sweeper_counts_every_expiry_across_batches(clock: FakeClock) -> Non
 def test_the_sweeper_asks_the_store_in_batches(clock: FakeClock) -> None:
     """`expire_due` hands the store its batch size: 500 unless told otherwise."""
     store = FaultyStore(MemoryStore())
-    svc = ActivationService(store=store, mailer=MemoryMailer(), sms=MemorySms(),
-                            directory=StaticDirectory(people()), clock=clock, settings=fast_settings())
+    svc = memory_service(clock, store=store, mailer=MemoryMailer())
     svc.expire_due()
     svc.expire_due(batch=7)
     assert [c.args for c in store.calls_to("due_for_expiry")] == [(clock.now(), 500), (clock.now(), 7)]
@@ -203,8 +202,7 @@ def test_the_sweeper_asks_the_store_in_batches(clock: FakeClock) -> None:
 
 def test_a_stale_index_cannot_make_the_sweeper_spin(clock: FakeClock) -> None:
     """Flows the index keeps returning although not due are looked at once, and not counted."""
-    svc = ActivationService(store=StaleIndex(), mailer=MemoryMailer(), sms=MemorySms(),
-                            directory=StaticDirectory(people()), clock=clock, settings=fast_settings())
+    svc = memory_service(clock, store=StaleIndex(), mailer=MemoryMailer())
     flows = [svc.request(NID).activation_id, svc.request("810100000008").activation_id]
     assert svc.expire_due(batch=2) == 0
     assert svc.status(flows[1]).state == State.REQUESTED
@@ -213,8 +211,7 @@ def test_a_stale_index_cannot_make_the_sweeper_spin(clock: FakeClock) -> None:
 def test_a_flow_that_never_stops_conflicting_is_not_counted(clock: FakeClock) -> None:
     """If every commit of an expiry conflicts, the sweeper gives up on it and counts nothing."""
     store = FaultyStore(MemoryStore())
-    svc = ActivationService(store=store, mailer=MemoryMailer(), sms=MemorySms(),
-                            directory=StaticDirectory(people()), clock=clock, settings=fast_settings())
+    svc = memory_service(clock, store=store, mailer=MemoryMailer())
     aid = svc.request(NID).activation_id
     clock.advance(timedelta(minutes=61))
     store.fail_always(conflict(), method="commit")
@@ -225,8 +222,7 @@ def test_a_flow_that_never_stops_conflicting_is_not_counted(clock: FakeClock) ->
 def test_the_sweeper_retries_after_a_conflict(clock: FakeClock) -> None:
     """A conflict while expiring one flow is retried, not taken as 'nothing to do'."""
     store = FaultyStore(MemoryStore())
-    svc = ActivationService(store=store, mailer=MemoryMailer(), sms=MemorySms(),
-                            directory=StaticDirectory(people()), clock=clock, settings=fast_settings())
+    svc = memory_service(clock, store=store, mailer=MemoryMailer())
     aid = svc.request(NID).activation_id
     clock.advance(timedelta(minutes=61))
     store.inject(conflict(), method="commit")
@@ -239,8 +235,7 @@ def test_failed_deliveries_are_recorded_and_logged(clock: FakeClock,
     """Each failed attempt is counted with its error kind, logged as transient or permanent."""
     store = MemoryStore()
     mailer = FaultyMailer(MemoryMailer()).inject(transient_delivery()).inject(permanent_delivery())
-    svc = ActivationService(store=store, mailer=mailer, sms=MemorySms(),
-                            directory=StaticDirectory(people()), clock=clock, settings=fast_settings())
+    svc = memory_service(clock, store=store, mailer=mailer)
     aid = svc.request(NID).activation_id
     with caplog.at_level(logging.WARNING, logger="ecps.outbox"):
         svc.dispatch()
@@ -270,9 +265,7 @@ def test_a_message_abandoned_at_once_records_its_error(clock: FakeClock) -> None
 def test_a_retry_after_longer_than_the_back_off_wins(clock: FakeClock) -> None:
     """With a half-second back-off, a gateway asking for one second is retried after one second."""
     mailer = FaultyMailer(MemoryMailer()).inject(DeliveryFailed("slow down", retry_after=1))
-    svc = ActivationService(store=MemoryStore(), mailer=mailer, sms=MemorySms(),
-                            directory=StaticDirectory(people()), clock=clock,
-                            settings=fast_settings(delivery_backoff=timedelta(milliseconds=500)))
+    svc = memory_service(clock, mailer=mailer, delivery_backoff=timedelta(milliseconds=500))
     svc.request(NID)
     assert svc.dispatch() == 0
     clock.advance(timedelta(milliseconds=999))
