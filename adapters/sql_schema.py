@@ -87,7 +87,7 @@ class ActivationRow(SQLModel, table=True):
     subject: str = Field(max_length=128)
     state: str = Field(max_length=32)
     created_at: datetime = _time()
-    flow_deadline: datetime = _time()
+    flow_deadline: datetime | None = _time(nullable=True)
     contacts: bytes = _blob()
     masked_email: str
     masked_phone: str

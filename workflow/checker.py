@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
+from typing import Any
 
 from workflow.definition import (
     Counter,
@@ -187,12 +188,12 @@ class _Space:
 class _Model:
     """The definition's semantics the checker explores (the service's rules, as data)."""
 
-    def __init__(self, d: Definition, settings: Settings, reduce: bool) -> None:
+    def __init__(self, d: Definition[Any, Any], settings: Settings, reduce: bool) -> None:
         self.d = d
         self.counters = [c.name for c in d.counters]
         self.slot = {name: i for i, name in enumerate(self.counters)}
         self.bounds = [_int_setting(settings, c.bound, c.default) for c in d.counters]
-        self.by_source: dict[State, list[Edge]] = {}
+        self.by_source: dict[State, list[Edge[Any, Any]]] = {}
         for e in d.edges:
             self.by_source.setdefault(e.source, []).append(e)
         self.exhausts = {(e.source, e.event) for e in d.edges if e.outcome == Outcome.EXHAUSTED}
@@ -233,7 +234,7 @@ class _Model:
                 yield f"clock passes {dl.name}", _Config(c.state, c.counts, phases, c.progress), \
                     None, False
 
-    def _take(self, c: _Config, e: Edge) -> tuple[str, _Config, str | None, bool] | None:
+    def _take(self, c: _Config, e: Edge[Any, Any]) -> tuple[str, _Config, str | None, bool] | None:
         counts = list(c.counts)
         over = None
         if e.counter in self.slot:
@@ -261,7 +262,7 @@ class _Model:
 
     @staticmethod
     def _phase(states: frozenset[State], starts: tuple[Event, ...], phase: int, source: State,
-               e: Edge) -> int:
+               e: Edge[Any, Any]) -> int:
         if e.dest not in states:
             return _IDLE
         if e.event in starts:
@@ -275,7 +276,7 @@ class _Model:
         return _Config(c.state, counts, c.phases, progress)
 
 
-def check(definition: Definition, workflow: Workflow | None = None,
+def check(definition: Definition[Any, Any], workflow: Workflow[Any, Any] | None = None,
           settings: Settings | None = None, *, reduce: bool = True) -> Report:
     """Explore `definition` exhaustively and judge every property of DESIGN §7.
 
@@ -306,7 +307,7 @@ def check(definition: Definition, workflow: Workflow | None = None,
                   time.perf_counter() - began)
 
 
-def load_definition(spec: str) -> Definition:
+def load_definition(spec: str) -> Definition[Any, Any]:
     """The `Definition` named by `"package.module:NAME"` (`NAME` defaults to `DEFINITION`)."""
     module_name, _, attribute = spec.partition(":")
     if not module_name or not all(p.isidentifier() for p in module_name.split(".")):
@@ -365,7 +366,7 @@ def _guarded(prop: Property, run: Callable[[], Result], space: _Space) -> Result
         return Result(prop, False, f"could not be evaluated: {type(exc).__name__}: {exc}")
 
 
-def _well_formed(d: Definition, settings: Settings) -> Result:
+def _well_formed(d: Definition[Any, Any], settings: Settings) -> Result:
     problems = [str(p) for p in definition_problems(d) if p.rule not in _PROVED_ELSEWHERE]
     for i in d.implied:
         first = d.edge(i.state, i.first)
@@ -391,13 +392,13 @@ def _well_formed(d: Definition, settings: Settings) -> Result:
     return _verdict(Property.WELL_FORMED, problems)
 
 
-def _reachable(d: Definition, space: _Space) -> Result:
+def _reachable(d: Definition[Any, Any], space: _Space) -> Result:
     seen = {c.state for c in space.parent}
     missing = [str(s) for s in d.states if s not in seen]
     return _verdict(Property.REACHABLE, [f"never reached: {', '.join(missing)}"] if missing else [])
 
 
-def _no_trap(d: Definition, space: _Space) -> Result:
+def _no_trap(d: Definition[Any, Any], space: _Space) -> Result:
     back: dict[_Config, list[_Config]] = {}
     for c, out in space.moves.items():
         for _, nxt in out:
@@ -418,7 +419,7 @@ def _no_trap(d: Definition, space: _Space) -> Result:
                   space.path(trapped[0]))
 
 
-def _expiry(d: Definition, space: _Space) -> Result:
+def _expiry(d: Definition[Any, Any], space: _Space) -> Result:
     problems, example = [], None
     for s in sorted(d.in_flight, key=d.states.index):
         edge = d.edge(s, Event.EXPIRE)
@@ -440,7 +441,7 @@ def _expiry(d: Definition, space: _Space) -> Result:
     return _verdict(Property.EXPIRY, problems, example)
 
 
-def _main_path(d: Definition, space: _Space) -> Result:
+def _main_path(d: Definition[Any, Any], space: _Space) -> Result:
     claim = (f"every path to {d.main_path[-1]} passes the {len(d.main_path) - 1} main steps "
              "in order") if d.main_path else ""
     if not space.shortcut:
@@ -452,7 +453,7 @@ def _main_path(d: Definition, space: _Space) -> Result:
                   space.path(first), claim)
 
 
-def _absorbing(d: Definition, space: _Space) -> Result:
+def _absorbing(d: Definition[Any, Any], space: _Space) -> Result:
     bad = [e for e in d.edges if e.source in d.terminal]
     if not bad:
         return Result(Property.ABSORBING, True)
@@ -462,7 +463,7 @@ def _absorbing(d: Definition, space: _Space) -> Result:
                   + ", ".join(offenders), _path_to(space, e.source, _label(e)))
 
 
-def _deterministic(d: Definition, space: _Space) -> Result:
+def _deterministic(d: Definition[Any, Any], space: _Space) -> Result:
     targets: dict[tuple[State, Event, Outcome], list[State]] = {}
     for e in d.edges:
         targets.setdefault(e.key, [])
@@ -478,7 +479,7 @@ def _deterministic(d: Definition, space: _Space) -> Result:
     return Result(Property.DETERMINISTIC, False, detail, _path_to(space, s, label))
 
 
-def _bounded(d: Definition, settings: Settings, space: _Space) -> Result:
+def _bounded(d: Definition[Any, Any], settings: Settings, space: _Space) -> Result:
     problems = [f"counter {c.name} has no bound: Settings.{c.bound} is not an integer ≥ 0"
                 for c in d.counters if not _count(getattr(settings, c.bound, None))]
     if not space.overflow:
@@ -489,7 +490,7 @@ def _bounded(d: Definition, settings: Settings, space: _Space) -> Result:
     return _verdict(Property.BOUNDED, problems, space.path(config))
 
 
-def _deadlines(d: Definition, settings: Settings, space: _Space) -> Result:
+def _deadlines(d: Definition[Any, Any], settings: Settings, space: _Space) -> Result:
     problems: list[str] = []
     example = None
     reached = {c.state for c in space.parent}
@@ -510,7 +511,7 @@ def _deadlines(d: Definition, settings: Settings, space: _Space) -> Result:
     return _verdict(Property.DEADLINES, problems, example)
 
 
-def _machine(d: Definition, workflow: Workflow | None, space: _Space) -> Result:
+def _machine(d: Definition[Any, Any], workflow: Workflow[Any, Any] | None, space: _Space) -> Result:
     try:
         built = workflow or Workflow(d)
     except Exception as exc:
@@ -546,7 +547,8 @@ def _machine(d: Definition, workflow: Workflow | None, space: _Space) -> Result:
     return _verdict(Property.MACHINE, problems, example)
 
 
-def _fired(d: Definition, built: Workflow) -> Iterator[tuple[State, Event, Outcome, str, str]]:
+def _fired(d: Definition[Any, Any],
+           built: Workflow[Any, Any]) -> Iterator[tuple[State, Event, Outcome, str, str]]:
     """Every (state, event, outcome) where `built.fire` disagrees with the data."""
     for state in d.states:
         for event in Event:
@@ -578,12 +580,12 @@ def _path_to(space: _Space, state: State | None, *more: str) -> tuple[str, ...] 
     return space.path(found, *more) if found is not None else None
 
 
-def _describe(d: Definition, c: _Config) -> str:
+def _describe(d: Definition[Any, Any], c: _Config) -> str:
     passed = [dl.name for dl, p in zip(d.deadlines, c.phases, strict=True) if p == _PASSED]
     return f"{c.state} once {' and '.join(passed)} passed" if passed else str(c.state)
 
 
-def _label(e: Edge) -> str:
+def _label(e: Edge[Any, Any]) -> str:
     return str(e.event) if e.outcome == Outcome.OK else f"{e.event} ({e.outcome})"
 
 
@@ -594,11 +596,11 @@ def _as_state(name: object) -> State | None:
         return None
 
 
-def _order(d: Definition) -> Callable[[State], int]:
+def _order(d: Definition[Any, Any]) -> Callable[[State], int]:
     return lambda s: d.states.index(s) if s in d.states else len(d.states)
 
 
-def _graph(d: Definition) -> dict[State, set[State]]:
+def _graph(d: Definition[Any, Any]) -> dict[State, set[State]]:
     graph: dict[State, set[State]] = {}
     for e in d.edges:
         graph.setdefault(e.source, set()).add(e.dest)
@@ -632,8 +634,8 @@ def _count(value: object) -> bool:
     return type(value) is int and value >= 0
 
 
-def _outlasted_by(d: Definition, settings: Settings, dl: Deadline,
-                  length: timedelta) -> Deadline | None:
+def _outlasted_by(d: Definition[Any, Any], settings: Settings, dl: Deadline[Any, Any],
+                  length: timedelta) -> Deadline[Any, Any] | None:
     """A deadline started only at creation, over `dl`'s states, that always passes first."""
     for i, other in enumerate(d.deadlines):
         if other is dl or not other.starts or not set(other.starts) <= {Event.REQUEST}:

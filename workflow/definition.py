@@ -1,19 +1,42 @@
 """The e-CPS activation workflow as frozen data, and the one `transitions` machine built from it.
 
-`DEFINITION` is the single source of the service, the diagrams, the checker and the harness.
+`DEFINITION` is the single source of the service, the diagrams, the checker and the harness;
+the engine (`workflow.engine`) runs it.
 """
 
 from __future__ import annotations
 
-from collections import Counter as _Tally
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, NamedTuple
 
-from transitions import Machine, MachineError
+from workflow.engine import (
+    Counter,
+    Deadline,
+    Definition,
+    Edge,
+    Implied,
+    Outcome,
+    Problem,
+    Workflow,
+    definition_problems,
+    reachable,
+)
 
-from workflow.errors import DefinitionError, TransitionNotAllowed
+__all__ = [
+    "DEFINITION",
+    "WORKFLOW",
+    "Counter",
+    "Deadline",
+    "Definition",
+    "Edge",
+    "Event",
+    "Implied",
+    "Outcome",
+    "Problem",
+    "State",
+    "Workflow",
+    "definition_problems",
+    "reachable",
+]
 
 
 class State(StrEnum):
@@ -50,197 +73,11 @@ class Event(StrEnum):
     REVOKE = "revoke"
 
 
-class Outcome(StrEnum):
-    """The guard's verdict that selects an edge.
-
-    `wrong` increments the edge's counter and stays below its bound; `exhausted` is the
-    wrong answer that makes the counter reach its bound.
-    """
-
-    OK = "ok"
-    WRONG = "wrong"
-    EXHAUSTED = "exhausted"
-
-
-@dataclass(frozen=True, slots=True)
-class Edge:
-    """One transition: `event` with guard `outcome` takes `source` to `dest`."""
-
-    event: Event
-    source: State
-    dest: State
-    outcome: Outcome = Outcome.OK
-    guard: str = ""
-    counter: str | None = None
-    resets: str | None = None
-
-    @property
-    def key(self) -> tuple[State, Event, Outcome]:
-        """The (state, event, outcome) this edge answers."""
-        return (self.source, self.event, self.outcome)
-
-
-@dataclass(frozen=True, slots=True)
-class Counter:
-    """A per-activation count bounded by the `Settings` attribute `bound`."""
-
-    name: str
-    bound: str
-    default: int
-
-
-@dataclass(frozen=True, slots=True)
-class Deadline:
-    """A time limit over `states`, of `Settings.<validity>`, (re)started by `starts`."""
-
-    name: str
-    states: frozenset[State]
-    validity: str
-    starts: tuple[Event, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Implied:
-    """`event` in `state` first records `first` (a scan while `requested` proves delivery)."""
-
-    state: State
-    event: Event
-    first: Event
-
-
-class Problem(NamedTuple):
-    """A rule a definition breaks, with the states or edges at fault."""
-
-    rule: str
-    offenders: tuple[str, ...]
-
-    def __str__(self) -> str:
-        return f"{self.rule}: {', '.join(self.offenders)}"
-
-
-@dataclass(frozen=True, slots=True)
-class Definition:
-    """A whole workflow; building it validates it and raises `DefinitionError`."""
-
-    name: str
-    states: tuple[State, ...]
-    initial: State
-    main_path: tuple[State, ...]
-    terminal: frozenset[State]
-    in_flight: frozenset[State]
-    edges: tuple[Edge, ...]
-    counters: tuple[Counter, ...] = ()
-    deadlines: tuple[Deadline, ...] = ()
-    implied: tuple[Implied, ...] = ()
-    _index: dict[tuple[State, Event, Outcome], Edge] = field(
-        init=False, repr=False, compare=False, hash=False
-    )
-    _allowed: frozenset[tuple[State, Event]] = field(
-        init=False, repr=False, compare=False, hash=False
-    )
-
-    def __post_init__(self) -> None:
-        problems = definition_problems(self)
-        if problems:
-            offenders = tuple(o for p in problems for o in p.offenders)
-            raise DefinitionError(
-                f"definition {self.name!r} is invalid: " + "; ".join(map(str, problems)),
-                offenders,
-            )
-        self._build_indexes()
-
-    @classmethod
-    def unchecked(cls, **fields: Any) -> Definition:
-        """Build without validation, for the checker to judge a broken definition."""
-        self = object.__new__(cls)
-        fields.setdefault("counters", ())
-        fields.setdefault("deadlines", ())
-        fields.setdefault("implied", ())
-        for name, value in fields.items():
-            object.__setattr__(self, name, value)
-        self._build_indexes()
-        return self
-
-    def _build_indexes(self) -> None:
-        object.__setattr__(self, "_index", {e.key: e for e in self.edges})
-        allowed = {(e.source, e.event) for e in self.edges} | {(i.state, i.event) for i in self.implied}
-        object.__setattr__(self, "_allowed", frozenset(allowed))
-
-    def edge(self, state: State, event: Event, outcome: Outcome = Outcome.OK) -> Edge | None:
-        """The edge for (state, event, outcome), if the definition has one."""
-        return self._index.get((state, event, outcome))
-
-    def allows(self, state: State, event: Event) -> bool:
-        """Whether `event` is possible in `state` (directly or through an implied event)."""
-        return (state, event) in self._allowed
-
-    def events(self) -> tuple[Event, ...]:
-        """The events that label edges, in first-seen order."""
-        return tuple(dict.fromkeys(e.event for e in self.edges))
-
-    def counter(self, name: str) -> Counter:
-        """The counter called `name`."""
-        return next(c for c in self.counters if c.name == name)
-
-
-def definition_problems(d: Definition) -> list[Problem]:
-    """Every structural rule `d` breaks (empty when it is sound)."""
-    problems: list[Problem] = []
-    known = set(d.states)
-
-    def add(rule: str, offenders: Iterable[object]) -> None:
-        names = tuple(sorted({str(o) for o in offenders}))
-        if names:
-            problems.append(Problem(rule, names))
-
-    add("duplicate states", [s for s, n in _Tally(d.states).items() if n > 1])
-    add(
-        "unknown states",
-        {d.initial, *d.main_path, *d.terminal, *d.in_flight}
-        - known
-        | {s for e in d.edges for s in (e.source, e.dest)} - known,
-    )
-    add("terminal and in-flight at once", d.terminal & d.in_flight)
-    seen: dict[tuple[State, Event, Outcome], State] = {}
-    for e in d.edges:
-        if e.key in seen and seen[e.key] != e.dest:
-            add("two targets for one (state, event, outcome)", [f"{e.source}.{e.event}.{e.outcome}"])
-        seen[e.key] = e.dest
-    counters = {c.name for c in d.counters}
-    add(
-        "edges naming an unknown counter",
-        [f"{e.source}.{e.event}" for e in d.edges if {e.counter, e.resets} - {None} - counters],
-    )
-    add(
-        "wrong or exhausted answers without a counter",
-        [f"{e.source}.{e.event}" for e in d.edges if e.outcome != Outcome.OK and e.counter is None],
-    )
-    add("terminal states with an outgoing edge", {e.source for e in d.edges if e.source in d.terminal})
-    add(
-        "states with no way out",
-        {s for s in d.states if s not in d.terminal} - {e.source for e in d.edges if e.dest != e.source},
-    )
-    add("unreachable states", set(d.states) - reachable(d))
-    return problems
-
-
-def reachable(d: Definition) -> set[State]:
-    """The states reachable from `d.initial` along edges."""
-    seen, todo = {d.initial}, [d.initial]
-    while todo:
-        state = todo.pop()
-        for e in d.edges:
-            if e.source == state and e.dest not in seen:
-                seen.add(e.dest)
-                todo.append(e.dest)
-    return seen
-
-
 S, E, OC = State, Event, Outcome
 _IN_FLIGHT = (S.REQUESTED, S.EMAILED, S.SCANNED, S.SMS_VERIFIED, S.PIN_SET)
 
 
-def _edges() -> tuple[Edge, ...]:
+def _edges() -> tuple[Edge[State, Event], ...]:
     main = (
         Edge(E.EMAIL_SENT, S.REQUESTED, S.EMAILED, guard="mailer accepted the e-mail"),
         Edge(E.SCAN, S.EMAILED, S.SCANNED, guard="QR token valid, unused, this activation's"),
@@ -279,7 +116,7 @@ def _edges() -> tuple[Edge, ...]:
     return main + loops + attempts + endings
 
 
-DEFINITION = Definition(
+DEFINITION: Definition[State, Event] = Definition(
     name="ecps-activation",
     states=tuple(State),
     initial=S.REQUESTED,
@@ -296,83 +133,15 @@ DEFINITION = Definition(
     ),
     deadlines=(
         Deadline("token", frozenset({S.REQUESTED, S.EMAILED}), "qr_token_validity",
-                 (E.REQUEST, E.RESEND_EMAIL)),
+                 (E.REQUEST, E.RESEND_EMAIL), slot="step_deadline"),
         Deadline("pin_step", frozenset({S.SMS_VERIFIED, S.PIN_SET}), "pin_step_validity",
-                 (E.VERIFY_SMS,)),
-        Deadline("flow", frozenset(_IN_FLIGHT), "flow_validity", (E.REQUEST,)),
+                 (E.VERIFY_SMS,), slot="step_deadline"),
+        Deadline("flow", frozenset(_IN_FLIGHT), "flow_validity", (E.REQUEST,), slot="flow_deadline"),
     ),
-    implied=(Implied(S.REQUESTED, E.SCAN, E.EMAIL_SENT),),
+    implied=(Implied(S.REQUESTED, E.SCAN, E.EMAIL_SENT, "proven by a valid scan"),),
+    created_by=E.REQUEST,
+    expire_event=E.EXPIRE,
 )
 
 
-class _OutcomeIs:
-    """A `transitions` condition true when the trigger's `outcome` keyword equals ours."""
-
-    __slots__ = ("outcome",)
-
-    def __init__(self, outcome: Outcome) -> None:
-        self.outcome = outcome
-
-    def __call__(self, outcome: Outcome = Outcome.OK, **_: object) -> bool:
-        return outcome == self.outcome
-
-
-class _Cursor:
-    """The plain object a shared machine moves; never added to the machine."""
-
-    __slots__ = ("state",)
-
-    def __init__(self, state: str) -> None:
-        self.state = state
-
-
-class Workflow:
-    """A definition compiled once into one shared `transitions` machine.
-
-    `fire` moves a state along an edge; the machine never holds a model of its own.
-    """
-
-    def __init__(self, definition: Definition, *, auto_transitions: bool = False) -> None:
-        self.definition = definition
-        self.machine = Machine(
-            model=None,
-            states=[str(s) for s in definition.states],
-            transitions=[
-                {
-                    "trigger": str(e.event),
-                    "source": str(e.source),
-                    "dest": str(e.dest),
-                    "conditions": [_OutcomeIs(e.outcome)],
-                }
-                for e in definition.edges
-            ],
-            auto_transitions=auto_transitions,
-            initial=None,
-        )
-        self._triggers = {name: ev.trigger for name, ev in self.machine.events.items()}
-
-    def fire(self, state: State, event: Event, outcome: Outcome = Outcome.OK) -> State:
-        """The state after `event` with `outcome` in `state`; refusals raise `TransitionNotAllowed`."""
-        cursor = _Cursor(str(state))
-        trigger = self._triggers.get(str(event))
-        try:
-            moved = trigger is not None and trigger(cursor, outcome=outcome)
-        except MachineError:
-            moved = False
-        if not moved:
-            raise TransitionNotAllowed(str(state), str(event))
-        return State(cursor.state)
-
-    def machine_edges(self) -> set[tuple[str, str, str, str]]:
-        """The built machine's edges as (source, event, outcome, dest), to compare with the data."""
-        found: set[tuple[str, str, str, str]] = set()
-        for name, event in self.machine.events.items():
-            for source, transitions in event.transitions.items():
-                for t in transitions:
-                    outcomes = [c.func.outcome for c in t.conditions if isinstance(c.func, _OutcomeIs)]
-                    outcome = str(outcomes[0]) if outcomes else "*"
-                    found.add((str(source), str(name), outcome, str(t.dest)))
-        return found
-
-
-WORKFLOW = Workflow(DEFINITION)
+WORKFLOW: Workflow[State, Event] = Workflow(DEFINITION)

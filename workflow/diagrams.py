@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from html import escape
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree as ET
 
 import graphviz
@@ -79,13 +80,13 @@ def dot_available() -> bool:
 # -- labels ---------------------------------------------------------------------------------
 
 
-def bounds(definition: Definition = DEFINITION, settings: Settings | None = None) -> dict[str, int]:
+def bounds(definition: Definition[Any, Any] = DEFINITION, settings: Settings | None = None) -> dict[str, int]:
     """Each counter's bound: from `settings` when given, else the definition's default."""
     return {c.name: getattr(settings, c.bound, c.default) if settings else c.default
             for c in definition.counters}
 
 
-def label_lines(edge: Edge, limits: dict[str, int]) -> list[str]:
+def label_lines(edge: Edge[Any, Any], limits: dict[str, int]) -> list[str]:
     """The event (✗ for a wrong answer), its guard in brackets, the counter it moves."""
     event = {Outcome.OK: str(edge.event), Outcome.WRONG: f"{edge.event} ✗",
              Outcome.EXHAUSTED: f"{edge.event} ✗ last try"}[edge.outcome]
@@ -101,7 +102,7 @@ def label_lines(edge: Edge, limits: dict[str, int]) -> list[str]:
     return parts
 
 
-def edge_label(edge: Edge, limits: dict[str, int], *, sep: str = "\n") -> str:
+def edge_label(edge: Edge[Any, Any], limits: dict[str, int], *, sep: str = "\n") -> str:
     """The edge's label as text: event, guard and counter joined by `sep`."""
     return sep.join(label_lines(edge, limits))
 
@@ -121,7 +122,7 @@ def _html(*blocks: list[str], note: str = "") -> str:
             f'bgcolor="#ffffffd9">{"".join(rows)}</table>>')
 
 
-def _deadlines(definition: Definition, settings: Settings | None) -> list[tuple[str, str, str]]:
+def _deadlines(definition: Definition[Any, Any], settings: Settings | None) -> list[tuple[str, str, str]]:
     """Each deadline as (name, "60 min from request / resend_email", "over requested, emailed")."""
     rows = []
     for d in definition.deadlines:
@@ -134,7 +135,7 @@ def _deadlines(definition: Definition, settings: Settings | None) -> list[tuple[
     return rows
 
 
-def _legend(definition: Definition, settings: Settings | None) -> str:
+def _legend(definition: Definition[Any, Any], settings: Settings | None) -> str:
     """A two-column HTML table: how to read the drawing, then the deadlines."""
     def row(left: str, right: str, bold: bool = False) -> str:
         left, right = escape(left, quote=False), escape(right, quote=False)
@@ -156,7 +157,7 @@ def _legend(definition: Definition, settings: Settings | None) -> str:
 # -- DOT ------------------------------------------------------------------------------------
 
 
-def to_graph(definition: Definition = DEFINITION, history: Sequence[Step] | None = None,
+def to_graph(definition: Definition[Any, Any] = DEFINITION, history: Sequence[Step] | None = None,
              current: State | None = None, settings: Settings | None = None) -> graphviz.Digraph:
     """The definition as a `graphviz.Digraph`, highlighting `history` and `current` if given."""
     d, mark = definition, Highlight.of(history, current)
@@ -198,14 +199,14 @@ def to_graph(definition: Definition = DEFINITION, history: Sequence[Step] | None
     return g
 
 
-def to_dot(definition: Definition = DEFINITION, history: Sequence[Step] | None = None,
+def to_dot(definition: Definition[Any, Any] = DEFINITION, history: Sequence[Step] | None = None,
            current: State | None = None, settings: Settings | None = None) -> str:
     """The DOT source of the diagram."""
     source: str = to_graph(definition, history, current, settings).source
     return source
 
 
-def _node(g: graphviz.Digraph, d: Definition, s: State, mark: Highlight | None) -> None:
+def _node(g: graphviz.Digraph, d: Definition[Any, Any], s: State, mark: Highlight | None) -> None:
     attrs = {"color": _DONE, "fillcolor": "white", "penwidth": "1.2"}
     if s in d.main_path:
         attrs.update(color=_MAIN, fillcolor=_FILL["main"], penwidth="1.6")
@@ -223,16 +224,16 @@ def _node(g: graphviz.Digraph, d: Definition, s: State, mark: Highlight | None) 
     g.node(str(s), str(s), **attrs)
 
 
-def _edges(g: graphviz.Digraph, d: Definition, limits: dict[str, int], flow: list[State],
+def _edges(g: graphviz.Digraph, d: Definition[Any, Any], limits: dict[str, int], flow: list[State],
            columns: dict[State, State], mark: Highlight | None) -> None:
     taken = _TAKEN if mark is not None and mark.took(None, str(Event.REQUEST), d.initial) else None
     g.edge("start", str(d.initial), label="request", color=taken or "black",
            fontcolor=taken or "black", penwidth="3" if taken else "1.4")
-    groups: dict[tuple[object, ...], list[Edge]] = {}
+    groups: dict[tuple[object, ...], list[Edge[Any, Any]]] = {}
     for e in d.edges:
         groups.setdefault((e.event, e.outcome, e.dest, e.guard, e.counter, e.resets), []).append(e)
     main_steps = set(zip(d.main_path, d.main_path[1:], strict=False))
-    loops: dict[State, list[Edge]] = {}
+    loops: dict[State, list[Edge[Any, Any]]] = {}
     for group in groups.values():
         first = group[0]
         if all(e.source == e.dest for e in group):
@@ -266,7 +267,8 @@ def _edges(g: graphviz.Digraph, d: Definition, limits: dict[str, int], flow: lis
         g.edge(str(state), str(state), label=label, **attrs)
 
 
-def _edge_attrs(d: Definition, e: Edge, main_steps: set[tuple[State, State]]) -> dict[str, str]:
+def _edge_attrs(d: Definition[Any, Any], e: Edge[Any, Any],
+                main_steps: set[tuple[State, State]]) -> dict[str, str]:
     if (e.source, e.dest) in main_steps and e.outcome == Outcome.OK:
         return {"color": _MAIN, "penwidth": "2.2", "weight": "10", "fontcolor": _MAIN}
     if e.dest in d.terminal and not _after_goal(d, e.dest):
@@ -276,7 +278,7 @@ def _edge_attrs(d: Definition, e: Edge, main_steps: set[tuple[State, State]]) ->
     return {"constraint": "false"} if _is_back(d, e) else {}
 
 
-def _columns(d: Definition, ends: list[State], row: list[State]) -> dict[State, State]:
+def _columns(d: Definition[Any, Any], ends: list[State], row: list[State]) -> dict[State, State]:
     """Which main-row state each ended state sits under: the middle of its sources."""
     columns: dict[State, State] = {}
     taken: set[State] = set()
@@ -290,25 +292,25 @@ def _columns(d: Definition, ends: list[State], row: list[State]) -> dict[State, 
     return columns
 
 
-def _is_back(d: Definition, e: Edge) -> bool:
+def _is_back(d: Definition[Any, Any], e: Edge[Any, Any]) -> bool:
     path = list(d.main_path)
     return e.source in path and e.dest in path and path.index(e.dest) < path.index(e.source)
 
 
-def _after_goal(d: Definition, s: State) -> bool:
+def _after_goal(d: Definition[Any, Any], s: State) -> bool:
     """Whether `s` is only entered from the last main state (e.g. revoked after active)."""
     sources = {e.source for e in d.edges if e.dest == s}
     return bool(d.main_path) and sources == {d.main_path[-1]}
 
 
-def _reached_from(d: Definition, s: State, flow: list[State]) -> bool:
+def _reached_from(d: Definition[Any, Any], s: State, flow: list[State]) -> bool:
     return any(e.dest == s and e.source in flow for e in d.edges) or not _after_goal(d, s)
 
 
 # -- Mermaid --------------------------------------------------------------------------------
 
 
-def to_mermaid(definition: Definition = DEFINITION, history: Sequence[Step] | None = None,
+def to_mermaid(definition: Definition[Any, Any] = DEFINITION, history: Sequence[Step] | None = None,
                current: State | None = None, settings: Settings | None = None) -> str:
     """The definition as a Mermaid `stateDiagram-v2` (states named as in the definition)."""
     d, mark = definition, Highlight.of(history, current)
@@ -352,7 +354,7 @@ def _mermaid_text(text: str) -> str:
 # -- SCXML ----------------------------------------------------------------------------------
 
 
-def to_scxml(definition: Definition = DEFINITION, settings: Settings | None = None) -> str:
+def to_scxml(definition: Definition[Any, Any] = DEFINITION, settings: Settings | None = None) -> str:
     """The definition as W3C SCXML: one `<state>`/`<final>` per state, guarded transitions.
 
     Events carry `_event.data.ok` (the guard's verdict); counters and limits are data;
@@ -398,7 +400,7 @@ def _qualified(tag: str) -> str:
     return f"{{{SCXML_NS}}}{tag}"
 
 
-def _scxml_cond(e: Edge, branched: bool, d: Definition) -> str:
+def _scxml_cond(e: Edge[Any, Any], branched: bool, d: Definition[Any, Any]) -> str:
     bound = next((c.bound for c in d.counters if c.name == e.counter), "")
     if e.outcome == Outcome.WRONG:
         return f"!_event.data.ok && {e.counter} + 1 < {bound}"
@@ -438,7 +440,7 @@ def expand_formats(formats: Iterable[str] | str) -> list[str]:
 
 
 def write_diagrams(out_dir: Path | str, formats: Iterable[str] | str = "all",
-                   definition: Definition = DEFINITION, history: Sequence[Step] | None = None,
+                   definition: Definition[Any, Any] = DEFINITION, history: Sequence[Step] | None = None,
                    *, current: State | None = None, stem: str = "activation",
                    settings: Settings | None = None) -> list[Path]:
     """Write `<stem>.{dot,svg,png,mmd,scxml}` for `formats` into `out_dir`; return the paths.

@@ -34,7 +34,7 @@ class Activation:
     subject: str
     state: State
     created_at: datetime
-    flow_deadline: datetime
+    flow_deadline: datetime | None
     contacts: bytes
     masked_email: str
     masked_phone: str
@@ -62,11 +62,7 @@ class Activation:
 
     def due_at(self) -> datetime | None:
         """When the activation expires if nothing happens (None once it left the flow)."""
-        if self.state not in DEFINITION.in_flight:
-            return None
-        if self.step_deadline is None:
-            return self.flow_deadline
-        return min(self.flow_deadline, self.step_deadline)
+        return DEFINITION.due_at(self)
 
     def is_due(self, now: datetime) -> bool:
         """Whether a deadline has passed (deadlines are exclusive: `now >= deadline`)."""

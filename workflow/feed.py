@@ -10,14 +10,12 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from workflow.domain import Change, Delivery, MessageKind, OutboxMessage
 from workflow.errors import DeliveryFailed
 from workflow.events import from_json
-
-if TYPE_CHECKING:
-    from workflow.service import ActivationService
+from workflow.ports import EventSink, Store
+from workflow.settings import Settings
 
 log = logging.getLogger("ecps.feed")
 MAX_BACKOFF = timedelta(hours=1)
@@ -33,33 +31,32 @@ def feed_order(message: OutboxMessage) -> tuple[str, int]:
     return (message.activation_id, message.generation)
 
 
-def deliver_event(service: ActivationService, message: OutboxMessage) -> int:
-    """Publish one claimed event row through the service's sink; 1 if it was accepted."""
-    now = service.now()
-    if service.sink is None:
+def deliver_event(store: Store, sink: EventSink | None, settings: Settings, now: datetime,
+                  message: OutboxMessage) -> int:
+    """Publish one claimed event row through `sink`; 1 if it was accepted."""
+    if sink is None:
         log.warning("outbox %s: an event is due but the service has no sink; kept", message.id)
-        _save(service, replace(message, claimed_until=None,
-                               due_at=now + service.settings.delivery_lease))
+        _save(store, replace(message, claimed_until=None, due_at=now + settings.delivery_lease))
         return 0
-    blocker = _earlier_pending(service.store.outbox_of(message.activation_id), message)
+    blocker = _earlier_pending(store.outbox_of(message.activation_id), message)
     if blocker is not None:
-        _save(service, replace(message, claimed_until=None,
+        _save(store, replace(message, claimed_until=None,
                                due_at=max(message.due_at, blocker.due_at)))
         return 0
     try:
         event = from_json(message.payload)
     except ValueError:
-        _give_up(service, message, "unreadable event row")
+        _give_up(store, message, "unreadable event row")
         return 0
     try:
-        service.sink.publish(event)
+        sink.publish(event)
     except DeliveryFailed as exc:
-        _failed(service, message, now, exc)
+        _failed(store, settings, message, now, exc)
         return 0
     except Exception as exc:  # a sink that did not translate its error
-        _failed(service, message, now, DeliveryFailed(type(exc).__name__, transient=True))
+        _failed(store, settings, message, now, DeliveryFailed(type(exc).__name__, transient=True))
         return 0
-    _save(service, replace(message, attempts=message.attempts + 1, status=Delivery.SENT,
+    _save(store, replace(message, attempts=message.attempts + 1, status=Delivery.SENT,
                            payload=b"", claimed_until=None))
     return 1
 
@@ -70,25 +67,25 @@ def _earlier_pending(rows: list[OutboxMessage], message: OutboxMessage) -> Outbo
     return min(earlier, key=lambda m: m.generation) if earlier else None
 
 
-def _failed(service: ActivationService, message: OutboxMessage, now: datetime,
+def _failed(store: Store, settings: Settings, message: OutboxMessage, now: datetime,
             exc: DeliveryFailed) -> None:
     attempts = message.attempts + 1
     if not exc.transient:
-        _give_up(service, replace(message, attempts=attempts), type(exc).__name__)
+        _give_up(store, replace(message, attempts=attempts), type(exc).__name__)
         return
-    delay = min(MAX_BACKOFF, service.settings.delivery_backoff * 2 ** min(attempts - 1, 20))
+    delay = min(MAX_BACKOFF, settings.delivery_backoff * 2 ** min(attempts - 1, 20))
     log.warning("outbox %s: event attempt %d failed (%s); next in %s", message.id, attempts,
                 type(exc).__name__, delay)
-    _save(service, replace(message, attempts=attempts, claimed_until=None, due_at=now + delay,
+    _save(store, replace(message, attempts=attempts, claimed_until=None, due_at=now + delay,
                            last_error=type(exc).__name__))
 
 
-def _give_up(service: ActivationService, message: OutboxMessage, reason: str) -> None:
+def _give_up(store: Store, message: OutboxMessage, reason: str) -> None:
     log.error("outbox %s: event of activation %s abandoned (%s)", message.id,
               message.activation_id, reason)
-    _save(service, replace(message, status=Delivery.ABANDONED, claimed_until=None,
+    _save(store, replace(message, status=Delivery.ABANDONED, claimed_until=None,
                            last_error=reason))
 
 
-def _save(service: ActivationService, message: OutboxMessage) -> None:
-    service.store.commit(Change(outbox=(message,)))
+def _save(store: Store, message: OutboxMessage) -> None:
+    store.commit(Change(outbox=(message,)))

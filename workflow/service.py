@@ -1,7 +1,8 @@
-"""`ActivationService`: every event of the workflow, each one load → check → fire → commit.
+"""`ActivationService`: the e-CPS activation's guards and effects, run by the engine's interpreter.
 
-Checks run in the order of DESIGN.md §3: the activation exists, lazy expiry, the state
-allows the event, the input is well-formed, the guard.
+Every call loads the activation and checks, in this order, that it exists, lazy expiry, that
+its state allows the event, that the input is well-formed, then the guard; the interpreter
+takes the edge (counters, deadlines, implied events, closing) and the store commits it all.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ import logging
 import math
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import TypeVar
 
 from workflow import audit, security
 from workflow.clock import SystemClock, checked_now
 from workflow.definition import WORKFLOW, Event, Outcome, State, Workflow
-from workflow.domain import Activation, Change, MessageKind, Step, Write
+from workflow.domain import Activation, Change, Delivery, MessageKind, OutboxMessage, Write
+from workflow.engine import AtBound, Binding, Bindings, Counter, Interpreter, Wrong, retrying
 from workflow.errors import (
     ActivationExpired,
     ActivationLocked,
@@ -40,18 +41,11 @@ from workflow.results import ActivationStatus, Started, StepResult
 from workflow.security import Keyring
 from workflow.settings import Settings
 from workflow.templates import FRENCH, Templates
-from workflow.work import Work, copy_activation, describe, record
+from workflow.work import Work, copy_activation, describe, journal
 
 log = logging.getLogger("ecps.service")
-R = TypeVar("R")
-RETRIES = 64
-ATTEMPT_COUNTERS = {
-    State.SCANNED: ("sms_attempts", "max_sms_attempts"),
-    State.SMS_VERIFIED: ("pin_mismatches", "max_pin_mismatches"),
-    State.PIN_SET: ("pin_mismatches", "max_pin_mismatches"),
-    State.ACTIVE: ("login_failures", "max_login_failures"),
-}
 REVOKE_REASONS = frozenset({"deleted", "admin", "replaced", "lost", "compromised"})
+_CLOSED = {State.EXPIRED: ActivationExpired, State.LOCKED: ActivationLocked}
 
 
 class ActivationService:
@@ -66,7 +60,7 @@ class ActivationService:
         directory: Directory,
         settings: Settings | None = None,
         clock: Clock | None = None,
-        workflow: Workflow = WORKFLOW,
+        workflow: Workflow[State, Event] = WORKFLOW,
         listeners: Iterable[Listener] = (),
         sink: EventSink | None = None,
         templates: Templates | None = None,
@@ -78,7 +72,6 @@ class ActivationService:
             if not isinstance(value, kind):
                 raise TypeError(f"{name} must implement {kind.__name__}, got {type(value).__name__}")
         self.settings = settings
-        self.workflow = workflow
         self.store = store
         self.directory = directory
         self.clock: Clock = clock or SystemClock()
@@ -92,7 +85,42 @@ class ActivationService:
         self.deep_link_base = self.templates.deep_link_base or settings.deep_link_base
         self.sink = sink
         self.listeners = Listeners(listeners)
-        self.dispatcher = Dispatcher(self, mailer, sms)
+        self.workflow = workflow
+        self.dispatcher = Dispatcher(store=store, keys=self.keys, templates=self.templates,
+                                     settings=settings, now=self.now, mailer=mailer, sms=sms,
+                                     flows=self, sink=sink)
+
+    @property
+    def workflow(self) -> Workflow[State, Event]:
+        """The built definition this service runs."""
+        return self._workflow
+
+    @workflow.setter
+    def workflow(self, workflow: Workflow[State, Event]) -> None:
+        self._workflow = workflow
+        self.engine = Interpreter(workflow, self.settings)
+        self.bindings = Bindings(workflow.definition, self._code())
+
+    def _code(self) -> tuple[Binding[Work], ...]:
+        """The activation's own code, bound to its events by name."""
+        E = Event
+        return (
+            Binding(E.SCAN, parse=self._payload_arg, guard=self._token_valid, effect=self._code_sent),
+            Binding(E.RESEND_EMAIL, guard=self._email_cooldown_over, effect=self._email_sent_again,
+                    at_bound=self._no_more("e-mail")),
+            Binding(E.RESEND_SMS, guard=self._sms_cooldown_over, effect=self._code_sent,
+                    at_bound=self._no_more("SMS")),
+            Binding(E.VERIFY_SMS, parse=self._code_arg, guard=self._code_right, effect=self._code_used),
+            Binding(E.SET_PIN, parse=self._strong_pin, effect=self._pin_chosen),
+            Binding(E.CONFIRM_PIN, parse=self._pin_arg, guard=self._pin_confirmed,
+                    effect=self._credential_bound, on_wrong=self._choice_dropped),
+            Binding(E.AUTHENTICATE, parse=self._pin_arg, guard=self._pin_right),
+            Binding(E.CANCEL, closing="cancelled by the professional"),
+            Binding(E.REVOKE, parse=self._revoke_reason, reason=str),
+            Binding(E.EMAIL_SENT, system=True),
+            Binding(E.EXPIRE, system=True),
+            Binding(E.DELIVERY_FAILED, system=True),
+        )
 
     # -- commands -------------------------------------------------------------------------
 
@@ -112,82 +140,42 @@ class ActivationService:
             raise
         return self._start(subject, device, contacts)
 
-    def _audit_refused_request(self, subject: str, refused: WorkflowError) -> None:
-        """Append a refused request to the audit trail (no activation exists: stream "")."""
-        event = audit.chain(self.keys, "", activation_id="", subject=subject, seq=0, at=self.now(),
-                            actor="app", action="request", outcome="refused", reason=describe(refused))
-        log.info("request refused for subject %s (%s)", subject[:12] or "-", type(refused).__name__)
-        try:
-            self.store.commit(Change(audit=(event,)))
-        except WorkflowError:
-            log.warning("could not audit a refused request", exc_info=True)
-
-    def _start(self, subject: str, device: str, contacts: dict[str, str]) -> Started:
-        s = self.settings
-        email, phone, name = contacts["email"], contacts["phone"], contacts["name"]
-        sealed = json.dumps(contacts).encode()
-        for attempt in range(RETRIES):
-            now = self.now()
-            if attempt:  # another request of this identifier may have committed meanwhile
-                self._check_request_rate(subject, now)
-            a = Activation(
-                id=security.new_activation_id(), subject=subject, state=State.REQUESTED,
-                created_at=now, flow_deadline=now + s.flow_validity,
-                contacts=self.keys.seal(sealed), masked_email=security.mask_email(email),
-                masked_phone=security.mask_phone(phone), device_id=device,
-            )
-            w = Work(a, None, now, Event.REQUEST)
-            a.history.append(step := Step(str(Event.REQUEST), None, State.REQUESTED, now))
-            w.steps.append(step)
-            record(self.keys, a, now, "app", "request", "ok", "", "", str(a.state),
-                   into=w.audit_events)
-            self._issue_token(w, email, name)
-            superseded = self._supersede(w)
-            try:
-                self._commit(w)
-            except ConcurrencyConflict:
-                continue
-            log.info("activation %s requested by subject %s", a.id, subject[:12])
-            return Started(a.id, a.state, a.masked_email, a.masked_phone, a.flow_deadline,
-                           superseded)
-        raise ConcurrencyConflict("the identifier's activations kept changing; try again")
-
     def scan(self, activation_id: object, qr_payload: object) -> StepResult:
         """The app scanned the QR code (or opened the deep link): check the token, send a code."""
-        return self._run(activation_id, Event.SCAN, lambda w: self._scan(w, qr_payload))
+        return self._run(activation_id, Event.SCAN, qr_payload)
 
     def resend_email(self, activation_id: object) -> StepResult:
         """Send the activation e-mail again with a new QR token (the old one dies)."""
-        return self._run(activation_id, Event.RESEND_EMAIL, self._resend_email)
+        return self._run(activation_id, Event.RESEND_EMAIL)
 
     def resend_sms(self, activation_id: object) -> StepResult:
         """Send a new SMS code (the old one dies)."""
-        return self._run(activation_id, Event.RESEND_SMS, self._resend_sms)
+        return self._run(activation_id, Event.RESEND_SMS)
 
     def verify_sms(self, activation_id: object, code: object) -> StepResult:
         """Check the SMS code; a wrong one counts, the last allowed wrong one locks."""
-        return self._run(activation_id, Event.VERIFY_SMS, lambda w: self._verify_sms(w, code))
+        return self._run(activation_id, Event.VERIFY_SMS, code)
 
     def set_pin(self, activation_id: object, pin: object) -> StepResult:
         """Choose the PIN (format and strength are checked)."""
-        return self._run(activation_id, Event.SET_PIN, lambda w: self._set_pin(w, pin))
+        return self._run(activation_id, Event.SET_PIN, pin)
 
     def confirm_pin(self, activation_id: object, pin: object) -> StepResult:
         """Confirm the PIN: equal activates the e-CPS, different goes back to choosing."""
-        return self._run(activation_id, Event.CONFIRM_PIN, lambda w: self._confirm_pin(w, pin))
+        return self._run(activation_id, Event.CONFIRM_PIN, pin)
 
     def authenticate(self, activation_id: object, pin: object) -> bool:
         """Log in with the PIN of an active e-CPS: True, or `VerificationFailed` / locked."""
-        self._run(activation_id, Event.AUTHENTICATE, lambda w: self._authenticate(w, pin))
+        self._run(activation_id, Event.AUTHENTICATE, pin)
         return True
 
     def cancel(self, activation_id: object) -> StepResult:
         """Abandon an activation in flight."""
-        return self._run(activation_id, Event.CANCEL, self._cancel)
+        return self._run(activation_id, Event.CANCEL)
 
     def revoke(self, activation_id: object, reason: object = "deleted") -> StepResult:
         """Revoke an active e-CPS (deleted by its user, by an admin, or replaced)."""
-        return self._run(activation_id, Event.REVOKE, lambda w: self._revoke(w, reason))
+        return self._run(activation_id, Event.REVOKE, reason)
 
     def dispatch(self, limit: int = 100) -> int:
         """Deliver due outbox messages; returns how many were sent."""
@@ -207,15 +195,12 @@ class ActivationService:
     def status(self, activation_id: object) -> ActivationStatus:
         """The activation as it stands; a passed deadline shows as `expired` at once."""
         a = self._load(self._id_arg(activation_id))
-        state = State.EXPIRED if a.is_due(self.now()) else a.state
+        state = State.EXPIRED if self.engine.is_due(a, self.now()) else a.state
         counters = {c.name: a.counter(c.name) for c in self.workflow.definition.counters}
-        left = None
-        if state in ATTEMPT_COUNTERS:
-            counter, bound = ATTEMPT_COUNTERS[state]
-            left = getattr(self.settings, bound) - a.counter(counter)
         return ActivationStatus(
-            a.id, state, tuple(a.history), a.due_at() if state == a.state else None, left,
-            a.masked_email, a.masked_phone, a.created_at, counters, a.closed_reason,
+            a.id, state, tuple(a.history), a.due_at() if state == a.state else None,
+            self.engine.attempts_left(a, state), a.masked_email, a.masked_phone, a.created_at,
+            counters, a.closed_reason,
         )
 
     def now(self) -> datetime:
@@ -224,45 +209,67 @@ class ActivationService:
 
     # -- the engine of every event ----------------------------------------------------------
 
-    def _run(self, activation_id: object, event: Event, body: Callable[[Work], object],
+    def _run(self, activation_id: object, event: Event, arg: object = None,
              actor: str = "app") -> StepResult:
         aid = self._id_arg(activation_id)
-        for _ in range(RETRIES):
+        code = self.bindings[event]
+
+        def attempt() -> Work:
             loaded = self._load(aid)
             snapshot = copy_activation(loaded)
             w = Work(loaded, loaded.version, self.now(), event, actor)
             try:
-                self._precheck(w)
-                body(w)
-            except _Done:
-                pass
+                if self._precheck(w):
+                    self._apply(w, code, arg)
             except WorkflowError as refused:
                 w = Work(snapshot, snapshot.version, w.now, event, actor)
                 w.refuse(self.keys, refused)
-            try:
-                self._commit(w)
-            except ConcurrencyConflict:
-                continue
-            self._log(w)
-            if w.error is not None:
-                raise w.error
-            return StepResult(aid, w.activation.state, tuple(w.steps))
-        raise ConcurrencyConflict(f"activation {aid} kept changing; try again")
+            self._commit(w)
+            return w
 
-    def _precheck(self, w: Work) -> None:
+        w = retrying(attempt, f"activation {aid} kept changing; try again")
+        self._log(w)
+        if w.error is not None:
+            raise w.error
+        return StepResult(aid, w.activation.state, tuple(w.steps))
+
+    def _precheck(self, w: Work) -> bool:
+        """Lazy expiry (recorded, then refused) and the state's refusals; False once expired."""
         a = w.activation
-        if a.is_due(w.now):
-            w.take(self.workflow, self.keys, Event.EXPIRE, reason=f"deadline passed ({w.event})")
-            a.closed_reason = "deadline passed"
-            a.step_deadline = None
+        if self.engine.is_due(a, w.now):
+            w.take(self.engine, self.keys, Event.EXPIRE, reason=f"deadline passed ({w.event})",
+                   closing="deadline passed")
             w.error = ActivationExpired(str(State.EXPIRED), str(w.event))
-            raise _Done
-        if a.state == State.EXPIRED:
-            raise ActivationExpired(str(a.state), str(w.event))
-        if a.state == State.LOCKED:
-            raise ActivationLocked(str(a.state), str(w.event))
+            return False
+        if a.state in _CLOSED:
+            raise _CLOSED[a.state](str(a.state), str(w.event))
         if not self.workflow.definition.allows(a.state, w.event):
             raise TransitionNotAllowed(str(a.state), str(w.event))
+        return True
+
+    def _apply(self, w: Work, code: Binding[Work], arg: object) -> None:
+        """Input, bound, guard, then the interpreter's move and the effect of its outcome."""
+        value = code.parse(arg) if code.parse is not None else arg
+        try:
+            self.engine.admit(w.activation, w.event)
+        except AtBound as at:
+            assert code.at_bound is not None  # Bindings checked it
+            raise code.at_bound(w, at.counter) from None
+        verdict = code.guard(w, value) if code.guard is not None else None
+        if verdict is None:
+            reason = code.reason(value) if code.reason is not None else ""
+            w.take(self.engine, self.keys, w.event, reason=reason, closing=code.closing)
+            if code.effect is not None:
+                code.effect(w, value)
+            return
+        if code.on_wrong is not None:
+            code.on_wrong(w, value)
+        move = w.take(self.engine, self.keys, w.event, Outcome.WRONG, reason=verdict.message)
+        if move.outcome == Outcome.EXHAUSTED:
+            w.error = ActivationLocked(str(move.dest), str(w.event))
+        else:
+            w.error = verdict.error(verdict.message,
+                                    attempts_left=self.engine.attempts_left(w.activation, move.dest))
 
     def _commit(self, w: Work) -> None:
         """Commit `w` (with its event feed rows when a sink is set), then tell the listeners."""
@@ -287,113 +294,51 @@ class ActivationService:
         if w.error is not None:
             log.info("activation %s: %s refused (%s)", a.id, w.event, describe(w.error))
 
-    # -- event bodies ------------------------------------------------------------------------
+    # -- guards --------------------------------------------------------------------------------
 
-    def _scan(self, w: Work, qr_payload: object) -> None:
-        a = w.activation
-        payload_id, token = security.parse_payload(qr_payload, self.deep_link_base)
+    def _token_valid(self, w: Work, payload: tuple[str, str]) -> Wrong | None:
+        a, (payload_id, token) = w.activation, payload
         if payload_id != a.id or not self.keys.matches(a.token_digest, "token", a.id, token):
             raise VerificationFailed("this QR code does not belong to this activation or is no longer valid")
-        if a.state == State.REQUESTED:
-            w.take(self.workflow, self.keys, Event.EMAIL_SENT, reason="proven by a valid scan")
-        w.take(self.workflow, self.keys, Event.SCAN)
-        a.token_digest = ""
-        a.step_deadline = None
-        self._issue_code(w)
+        return None
 
-    def _resend_email(self, w: Work) -> None:
+    def _email_cooldown_over(self, w: Work, _: object) -> Wrong | None:
+        self._check_cooldown(w.activation.last_email_at, w.now, "e-mail")
+        return None
+
+    def _sms_cooldown_over(self, w: Work, _: object) -> Wrong | None:
+        self._check_cooldown(w.activation.last_sms_at, w.now, "SMS")
+        return None
+
+    def _code_right(self, w: Work, code: str) -> Wrong | None:
         a = w.activation
-        self._check_resend(a.email_resends, a.last_email_at, w.now, "e-mail", a)
-        a.email_resends += 1
-        w.take(self.workflow, self.keys, Event.RESEND_EMAIL)
-        contacts = self._contacts(a)
-        self._issue_token(w, contacts["email"], contacts["name"])
-
-    def _resend_sms(self, w: Work) -> None:
-        a = w.activation
-        self._check_resend(a.sms_resends, a.last_sms_at, w.now, "SMS", a)
-        a.sms_resends += 1
-        w.take(self.workflow, self.keys, Event.RESEND_SMS)
-        self._issue_code(w)
-
-    def _verify_sms(self, w: Work, code: object) -> None:
-        s, a = self.settings, w.activation
-        code = security.digits_arg(code, s.sms_code_digits, "code")
-        if a.code_issued_at is None or w.now >= a.code_issued_at + s.sms_code_validity:
+        if a.code_issued_at is None or w.now >= a.code_issued_at + self.settings.sms_code_validity:
             raise VerificationFailed("the SMS code has expired; ask for a new one")
         if not self.keys.matches(a.code_digest, "sms", a.id, code):
-            self._count_wrong(w, "sms_attempts", s.max_sms_attempts, "wrong SMS code")
-            return
-        w.take(self.workflow, self.keys, Event.VERIFY_SMS)
-        a.code_digest = ""
-        a.step_deadline = w.now + s.pin_step_validity
+            return Wrong("wrong SMS code")
+        return None
 
-    def _set_pin(self, w: Work, pin: object) -> None:
+    def _pin_confirmed(self, w: Work, pin: str) -> Wrong | None:
         a = w.activation
-        checked = self._pin_arg(pin)
-        security.check_pin_policy(checked)
-        a.pin_candidate = self.keys.hash_pin(a.id, checked)
-        w.take(self.workflow, self.keys, Event.SET_PIN)
+        if not self.keys.verify_pin(a.pin_candidate, a.id, pin):
+            return Wrong("the confirmation differs from the chosen PIN", PinMismatch)
+        return None
 
-    def _confirm_pin(self, w: Work, pin: object) -> None:
-        s, a = self.settings, w.activation
-        checked = self._pin_arg(pin)
-        if not self.keys.verify_pin(a.pin_candidate, a.id, checked):
-            a.pin_candidate = ""
-            self._count_wrong(w, "pin_mismatches", s.max_pin_mismatches,
-                              "the confirmation differs from the chosen PIN", PinMismatch)
-            return
-        a.pin_hash, a.pin_candidate, a.step_deadline = a.pin_candidate, "", None
-        w.take(self.workflow, self.keys, Event.CONFIRM_PIN)
-        self._replace_older(w)
-
-    def _authenticate(self, w: Work, pin: object) -> None:
-        s, a = self.settings, w.activation
-        checked = self._pin_arg(pin)
-        if not self.keys.verify_pin(a.pin_hash, a.id, checked):
-            self._count_wrong(w, "login_failures", s.max_login_failures, "wrong PIN")
-            return
-        a.login_failures = 0
-        w.take(self.workflow, self.keys, Event.AUTHENTICATE)
-
-    def _cancel(self, w: Work) -> None:
-        w.activation.closed_reason = "cancelled by the professional"
-        w.activation.step_deadline = None
-        w.take(self.workflow, self.keys, Event.CANCEL)
-
-    def _revoke(self, w: Work, reason: object) -> None:
-        text = security.text_arg(reason, "reason", max_len=32)
-        if text not in REVOKE_REASONS:
-            raise InvalidInput(f"reason must be one of {', '.join(sorted(REVOKE_REASONS))}",
-                               "reason")
-        w.activation.closed_reason = text
-        w.take(self.workflow, self.keys, Event.REVOKE, reason=text)
-
-    # -- guards and effects -------------------------------------------------------------------
-
-    def _count_wrong(self, w: Work, counter: str, bound: int, message: str,
-                     error: type[VerificationFailed] = VerificationFailed) -> None:
+    def _pin_right(self, w: Work, pin: str) -> Wrong | None:
         a = w.activation
-        count = a.counter(counter) + 1
-        setattr(a, counter, count)
-        if count >= bound:
-            a.closed_reason, a.step_deadline = f"too many attempts ({counter})", None
-            w.take(self.workflow, self.keys, w.event, Outcome.EXHAUSTED, reason=message)
-            w.error = ActivationLocked(str(a.state), str(w.event))
-        else:
-            w.take(self.workflow, self.keys, w.event, Outcome.WRONG, reason=message)
-            w.error = error(message, attempts_left=bound - count)
+        return None if self.keys.verify_pin(a.pin_hash, a.id, pin) else Wrong("wrong PIN")
 
-    def _check_resend(self, used: int, last: datetime | None, now: datetime, channel: str,
-                      a: Activation) -> None:
-        s = self.settings
-        if used >= s.max_resends:
-            wait = (a.due_at() or now) - now
-            raise TooManyRequests(f"no more {channel} resends for this activation",
-                                  _seconds(wait))
-        if last is not None and now < last + s.resend_cooldown:
+    def _no_more(self, channel: str) -> Callable[[Work, Counter], WorkflowError]:
+        def refusal(w: Work, _: Counter) -> WorkflowError:
+            wait = (w.activation.due_at() or w.now) - w.now
+            return TooManyRequests(f"no more {channel} resends for this activation", _seconds(wait))
+        return refusal
+
+    def _check_cooldown(self, last: datetime | None, now: datetime, channel: str) -> None:
+        cooldown = self.settings.resend_cooldown
+        if last is not None and now < last + cooldown:
             raise TooManyRequests(f"wait before asking for another {channel}",
-                                  _seconds(last + s.resend_cooldown - now))
+                                  _seconds(last + cooldown - now))
 
     def _check_request_rate(self, subject: str, now: datetime) -> None:
         s = self.settings
@@ -411,30 +356,95 @@ class ActivationService:
             raise DirectoryUnavailable("the directory answered for another identifier")
         return entry
 
+    # -- effects ---------------------------------------------------------------------------------
+
+    def _code_sent(self, w: Work, _: object) -> None:
+        """A new SMS code in the outbox (the QR token, once scanned, is spent)."""
+        w.activation.token_digest = ""
+        self._issue_code(w)
+
+    def _email_sent_again(self, w: Work, _: object) -> None:
+        contacts = self._contacts(w.activation)
+        self._issue_token(w, contacts["email"], contacts["name"])
+
+    def _code_used(self, w: Work, _: object) -> None:
+        w.activation.code_digest = ""
+
+    def _pin_chosen(self, w: Work, pin: str) -> None:
+        w.activation.pin_candidate = self.keys.hash_pin(w.activation.id, pin)
+
+    def _choice_dropped(self, w: Work, _: object) -> None:
+        w.activation.pin_candidate = ""
+
+    def _credential_bound(self, w: Work, _: object) -> None:
+        a = w.activation
+        a.pin_hash, a.pin_candidate = a.pin_candidate, ""
+        self._replace_older(w)
+
     def _issue_token(self, w: Work, email: str, name: str) -> None:
-        s, a = self.settings, w.activation
+        a = w.activation
         token = security.new_token()
         a.token_digest = self.keys.digest("token", a.id, token)
         a.email_generation += 1
         a.last_email_at = w.now
-        a.step_deadline = w.now + s.qr_token_validity
         payload = security.make_payload(self.deep_link_base, a.id, token)
         w.queue(self.keys, MessageKind.ACTIVATION_EMAIL, {"to": email, "name": name, "payload": payload},
                 a.email_generation)
 
     def _issue_code(self, w: Work) -> None:
-        s, a = self.settings, w.activation
-        code = security.new_sms_code(s.sms_code_digits)
+        a = w.activation
+        code = security.new_sms_code(self.settings.sms_code_digits)
         a.code_digest = self.keys.digest("sms", a.id, code)
         a.code_issued_at = a.last_sms_at = w.now
         a.sms_generation += 1
         w.queue(self.keys, MessageKind.SMS_CODE, {"to": self._contacts(a)["phone"], "code": code},
                 a.sms_generation)
 
+    # -- creating a flow, and the flows it touches ----------------------------------------------
+
+    def _audit_refused_request(self, subject: str, refused: WorkflowError) -> None:
+        """Append a refused request to the audit trail (no activation exists: stream "")."""
+        event = audit.chain(self.keys, "", activation_id="", subject=subject, seq=0, at=self.now(),
+                            actor="app", action="request", outcome="refused", reason=describe(refused))
+        log.info("request refused for subject %s (%s)", subject[:12] or "-", type(refused).__name__)
+        try:
+            self.store.commit(Change(audit=(event,)))
+        except WorkflowError:
+            log.warning("could not audit a refused request", exc_info=True)
+
+    def _start(self, subject: str, device: str, contacts: dict[str, str]) -> Started:
+        email, name = contacts["email"], contacts["name"]
+        sealed = self.keys.seal(json.dumps(contacts).encode())
+        tries = 0
+
+        def attempt() -> Started:
+            nonlocal tries
+            now = self.now()
+            if tries:  # another request of this identifier may have committed meanwhile
+                self._check_request_rate(subject, now)
+            tries += 1
+            a = Activation(
+                id=security.new_activation_id(), subject=subject, state=self.workflow.definition.initial,
+                created_at=now, flow_deadline=None, contacts=sealed,
+                masked_email=security.mask_email(email), masked_phone=security.mask_phone(contacts["phone"]),
+                device_id=device,
+            )
+            w = Work(a, None, now, Event.REQUEST)
+            w.steps.append(journal(self.keys, a, self.engine.create(a, now), now, "app",
+                                   into=w.audit_events))
+            self._issue_token(w, email, name)
+            superseded = self._supersede(w)
+            self._commit(w)
+            log.info("activation %s requested by subject %s", a.id, subject[:12])
+            assert a.flow_deadline is not None
+            return Started(a.id, a.state, a.masked_email, a.masked_phone, a.flow_deadline, superseded)
+
+        return retrying(attempt, "the identifier's activations kept changing; try again")
+
     def _supersede(self, w: Work) -> tuple[str, ...]:
         older = self.store.find(w.activation.subject, self.workflow.definition.in_flight)
         for old in older:
-            if old.is_due(w.now):
+            if self.engine.is_due(old, w.now):
                 self._close(w, old, Event.EXPIRE, "deadline passed")
             else:
                 self._close(w, old, Event.CANCEL, "superseded by a newer request")
@@ -452,40 +462,108 @@ class ActivationService:
 
     def _close(self, w: Work, other: Activation, event: Event, reason: str) -> None:
         expected = other.version
-        source = other.state
-        other.state = self.workflow.fire(source, event)
-        other.closed_reason, other.step_deadline = reason, None
-        other.history.append(Step(str(event), source, other.state, w.now))
-        record(self.keys, other, w.now, "system", str(event), "ok", reason, str(source),
-               str(other.state), into=w.audit_events)
+        for move in self.engine.apply(other, event, w.now, reason=reason):
+            journal(self.keys, other, move, w.now, "system", into=w.audit_events)
         other.version += 1
         w.others.append(Write(other, expected))
 
     def _expire_one(self, aid: str) -> int:
-        for _ in range(RETRIES):
+        def attempt() -> Work | None:
             a = self.store.get(aid)
             now = self.now()
-            if a is None or not a.is_due(now):
-                return 0
+            if a is None or not self.engine.is_due(a, now):
+                return None
             w = Work(a, a.version, now, Event.EXPIRE, "sweeper")
-            w.take(self.workflow, self.keys, Event.EXPIRE, reason="deadline passed")
-            a.closed_reason, a.step_deadline = "deadline passed", None
-            try:
-                self._commit(w)
-            except ConcurrencyConflict:
-                continue
-            self._log(w)
-            return 1
-        return 0
+            w.take(self.engine, self.keys, Event.EXPIRE, reason="deadline passed")
+            self._commit(w)
+            return w
 
-    # -- small helpers -------------------------------------------------------------------------
+        try:
+            w = retrying(attempt, f"activation {aid} kept changing")
+        except ConcurrencyConflict:
+            return 0
+        if w is None:
+            return 0
+        self._log(w)
+        return 1
+
+    # -- what the dispatcher asks ---------------------------------------------------------------
+
+    def fits(self, message: OutboxMessage, now: datetime) -> bool:
+        """Whether an outbox message still belongs to where its activation stands."""
+        return self._fits(message, self.store.get(message.activation_id), now)
+
+    def _fits(self, message: OutboxMessage, a: Activation | None, now: datetime) -> bool:
+        if message.kind == MessageKind.REPLACEMENT_NOTICE:
+            return True
+        if a is None or self.engine.is_due(a, now):
+            return False
+        if message.kind == MessageKind.ACTIVATION_EMAIL:
+            return a.state in (State.REQUESTED, State.EMAILED) and (
+                message.generation == a.email_generation
+            )
+        return a.state == State.SCANNED and message.generation == a.sms_generation
+
+    def settle(self, done: OutboxMessage, now: datetime) -> None:
+        """Commit a finished message with the event its outcome means for the flow, if any."""
+        def attempt() -> None:
+            a = self.store.get(done.activation_id)
+            event = self._consequence(done, a, now)
+            if a is None or event is None:
+                self.store.commit(Change(outbox=(done,)))
+                return
+            w = Work(a, a.version, now, event, "dispatcher")
+            closing = f"{done.channel} undeliverable" if event == Event.DELIVERY_FAILED else None
+            try:
+                w.take(self.engine, self.keys, event, reason=f"outbox {done.status}", closing=closing)
+            except TransitionNotAllowed:
+                self.store.commit(Change(outbox=(done,)))
+                return
+            change = w.change()
+            self.store.commit(self._fed(Change(change.writes, (done,), change.audit), now))
+            self._published(w)
+
+        try:
+            retrying(attempt, "outcome not recorded")
+        except ConcurrencyConflict:
+            log.warning("outbox %s: could not record its outcome (%s); it is retried when its claim "
+                        "lapses", done.id, done.status)
+
+    def _consequence(self, message: OutboxMessage, a: Activation | None, now: datetime) -> Event | None:
+        if a is None or message.status == Delivery.DROPPED or not self._fits(message, a, now):
+            return None
+        if message.status == Delivery.ABANDONED:
+            return Event.DELIVERY_FAILED
+        if message.kind == MessageKind.ACTIVATION_EMAIL and a.state == State.REQUESTED:
+            return Event.EMAIL_SENT
+        return None
+
+    # -- input -----------------------------------------------------------------------------------
 
     def _contacts(self, a: Activation) -> dict[str, str]:
         contacts: dict[str, str] = json.loads(self.keys.unseal(a.contacts))
         return contacts
 
+    def _payload_arg(self, payload: object) -> tuple[str, str]:
+        return security.parse_payload(payload, self.deep_link_base)
+
+    def _code_arg(self, code: object) -> str:
+        return security.digits_arg(code, self.settings.sms_code_digits, "code")
+
     def _pin_arg(self, pin: object) -> str:
         return security.digits_arg(pin, self.settings.pin_length, "pin")
+
+    def _strong_pin(self, pin: object) -> str:
+        checked = self._pin_arg(pin)
+        security.check_pin_policy(checked)
+        return checked
+
+    def _revoke_reason(self, reason: object) -> str:
+        text = security.text_arg(reason, "reason", max_len=32)
+        if text not in REVOKE_REASONS:
+            raise InvalidInput(f"reason must be one of {', '.join(sorted(REVOKE_REASONS))}",
+                               "reason")
+        return text
 
     def _id_arg(self, activation_id: object) -> str:
         return security.text_arg(activation_id, "activation_id", max_len=128)
@@ -495,10 +573,6 @@ class ActivationService:
         if a is None:
             raise ActivationNotFound(aid)
         return a
-
-
-class _Done(WorkflowError):
-    """Internal: the precheck already recorded what happens (lazy expiry)."""
 
 
 def _seconds(delta: timedelta) -> int:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 
 from workflow import audit
-from workflow.definition import Event, Outcome, State, Workflow
+from workflow.definition import Event, Outcome, State
 from workflow.domain import (
     Activation,
     AuditEvent,
@@ -21,6 +21,7 @@ from workflow.domain import (
     Step,
     Write,
 )
+from workflow.engine import Interpreter, Move
 from workflow.errors import WorkflowError
 from workflow.security import Keyring
 
@@ -49,18 +50,14 @@ class Work:
     audit_events: list[AuditEvent] = field(default_factory=list)
     error: WorkflowError | None = None
 
-    def take(self, workflow: Workflow, keys: Keyring, event: Event,
-             outcome: Outcome = Outcome.OK, reason: str = "") -> State:
-        """Move the activation along the edge (state, event, outcome) and record it."""
-        a = self.activation
-        source = a.state
-        a.state = workflow.fire(source, event, outcome)
-        step = Step(_name(event), source, a.state, self.now)
-        a.history.append(step)
-        self.steps.append(step)
-        record(keys, a, self.now, self.actor, _name(event), _name(outcome), reason,
-               _name(source), _name(a.state), into=self.audit_events)
-        return a.state
+    def take(self, engine: Interpreter[State, Event], keys: Keyring, event: Event,
+             outcome: Outcome = Outcome.OK, reason: str = "", closing: str | None = None) -> Move[State]:
+        """Apply (state, event, outcome) through the interpreter and record each move; the last move."""
+        moves = engine.apply(self.activation, event, self.now, outcome, reason, closing)
+        for move in moves:
+            self.steps.append(journal(keys, self.activation, move, self.now, self.actor,
+                                      into=self.audit_events))
+        return moves[-1]
 
     def refuse(self, keys: Keyring, error: WorkflowError) -> None:
         """Record a refusal of this event; the activation's state stays as it is."""
@@ -86,6 +83,17 @@ class Work:
         a.version += 1
         own = Write(a, self.expected_version)
         return Change((own, *self.others), tuple(self.outbox), tuple(self.audit_events))
+
+
+def journal(keys: Keyring, a: Activation, move: Move[State], at: datetime, actor: str, *,
+            into: list[AuditEvent]) -> Step:
+    """Append `move` to `a`'s history and a chained audit event for it to `into`; the step."""
+    step = Step(_name(move.event), move.source, move.dest, at)
+    a.history.append(step)
+    record(keys, a, at, actor, step.event, _name(move.outcome), move.reason,
+           "" if move.source is None else _name(move.source),
+           _name(move.dest), into=into)
+    return step
 
 
 def record(keys: Keyring, a: Activation, at: datetime, actor: str, action: str, outcome: str,

@@ -9,6 +9,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from workflow.definition import DEFINITION, Definition, Event, Outcome, State
 
@@ -44,7 +45,7 @@ class Missing:
 class Coverage:
     """A thread-safe tally of what a run exercised, judged against `definition`."""
 
-    def __init__(self, definition: Definition = DEFINITION) -> None:
+    def __init__(self, definition: Definition[Any, Any] = DEFINITION) -> None:
         self.definition = definition
         self._lock = threading.Lock()
         self.states: Counter[State] = Counter()
