@@ -80,7 +80,7 @@ def dot_available() -> bool:
 # -- labels ---------------------------------------------------------------------------------
 
 
-def bounds(definition: Definition[Any, Any] = DEFINITION, settings: Settings | None = None) -> dict[str, int]:
+def bounds(definition: Definition[Any, Any] = DEFINITION, settings: Any = None) -> dict[str, int]:
     """Each counter's bound: from `settings` when given, else the definition's default."""
     return {c.name: getattr(settings, c.bound, c.default) if settings else c.default
             for c in definition.counters}
@@ -158,7 +158,7 @@ def _legend(definition: Definition[Any, Any], settings: Settings | None) -> str:
 
 
 def to_graph(definition: Definition[Any, Any] = DEFINITION, history: Sequence[Step] | None = None,
-             current: State | None = None, settings: Settings | None = None) -> graphviz.Digraph:
+             current: State | None = None, settings: Any = None) -> graphviz.Digraph:
     """The definition as a `graphviz.Digraph`, highlighting `history` and `current` if given."""
     d, mark = definition, Highlight.of(history, current)
     limits = bounds(d, settings)
@@ -200,7 +200,7 @@ def to_graph(definition: Definition[Any, Any] = DEFINITION, history: Sequence[St
 
 
 def to_dot(definition: Definition[Any, Any] = DEFINITION, history: Sequence[Step] | None = None,
-           current: State | None = None, settings: Settings | None = None) -> str:
+           current: State | None = None, settings: Any = None) -> str:
     """The DOT source of the diagram."""
     source: str = to_graph(definition, history, current, settings).source
     return source
@@ -226,7 +226,7 @@ def _node(g: graphviz.Digraph, d: Definition[Any, Any], s: State, mark: Highligh
 
 def _edges(g: graphviz.Digraph, d: Definition[Any, Any], limits: dict[str, int], flow: list[State],
            columns: dict[State, State], mark: Highlight | None) -> None:
-    taken = _TAKEN if mark is not None and mark.took(None, str(Event.REQUEST), d.initial) else None
+    taken = _TAKEN if mark is not None and mark.took(None, str(d.created_by), d.initial) else None
     g.edge("start", str(d.initial), label="request", color=taken or "black",
            fontcolor=taken or "black", penwidth="3" if taken else "1.4")
     groups: dict[tuple[object, ...], list[Edge[Any, Any]]] = {}
@@ -311,7 +311,7 @@ def _reached_from(d: Definition[Any, Any], s: State, flow: list[State]) -> bool:
 
 
 def to_mermaid(definition: Definition[Any, Any] = DEFINITION, history: Sequence[Step] | None = None,
-               current: State | None = None, settings: Settings | None = None) -> str:
+               current: State | None = None, settings: Any = None) -> str:
     """The definition as a Mermaid `stateDiagram-v2` (states named as in the definition)."""
     d, mark = definition, Highlight.of(history, current)
     limits = bounds(d, settings)
@@ -354,7 +354,7 @@ def _mermaid_text(text: str) -> str:
 # -- SCXML ----------------------------------------------------------------------------------
 
 
-def to_scxml(definition: Definition[Any, Any] = DEFINITION, settings: Settings | None = None) -> str:
+def to_scxml(definition: Definition[Any, Any] = DEFINITION, settings: Any = None) -> str:
     """The definition as W3C SCXML: one `<state>`/`<final>` per state, guarded transitions.
 
     Events carry `_event.data.ok` (the guard's verdict); counters and limits are data;
@@ -442,7 +442,7 @@ def expand_formats(formats: Iterable[str] | str) -> list[str]:
 def write_diagrams(out_dir: Path | str, formats: Iterable[str] | str = "all",
                    definition: Definition[Any, Any] = DEFINITION, history: Sequence[Step] | None = None,
                    *, current: State | None = None, stem: str = "activation",
-                   settings: Settings | None = None) -> list[Path]:
+                   settings: Any = None) -> list[Path]:
     """Write `<stem>.{dot,svg,png,mmd,scxml}` for `formats` into `out_dir`; return the paths.
 
     Text formats are written first; if SVG/PNG were asked for and `dot` is missing, raises

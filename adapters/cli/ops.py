@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +17,7 @@ from adapters.cli.context import Database, Json, StateDirOpt, env
 from adapters.cli.output import jsonable
 from workflow import audit
 from workflow.errors import InvalidInput
+from workflow.settings import Settings
 
 audit_app = typer.Typer(help="Check the tamper-evident audit trail.", no_args_is_help=True)
 config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
@@ -100,25 +102,36 @@ def diagram(
                                       help="Where to write activation.*")] = Path("diagrams"),
     activation_id: Annotated[str | None, typer.Option(
         "--activation", metavar="ID", help="Highlight the path this activation took.")] = None,
+    definition: Annotated[str | None, typer.Option(
+        metavar="PACKAGE.MODULE:NAME",
+        help="Draw this definition instead of the activation (files named after it).")] = None,
     database: Database = None, state_dir: StateDirOpt = None, json: Json = False,
 ) -> None:
-    """Write the workflow's diagrams (SVG and PNG need Graphviz's `dot`).
+    """Write a workflow's diagrams (SVG and PNG need Graphviz's `dot`).
 
     Examples: [bold]ecps diagram[/]   [bold]ecps diagram -f svg --activation <ID> -o /tmp[/]
+    [bold]ecps diagram --definition mypkg.flows:DEFINITION[/]
     """
+    from workflow.checker import load_definition
+    from workflow.definition import DEFINITION
     from workflow.diagrams import FORMATS, GraphvizNotFound, write_diagrams
 
     e = env(database, state_dir, json)
     if fmt != "all" and fmt not in FORMATS:
         raise InvalidInput(f"--format must be one of {', '.join(FORMATS)} or all", "format")
-    history, current, settings = None, None, None
+    if definition and activation_id:
+        raise InvalidInput("--activation and --definition cannot be used together", "definition")
+    drawn = load_definition(definition) if definition else DEFINITION
+    stem = "activation" if drawn is DEFINITION else str(drawn.name)
+    history, current, settings = None, None, _bounds_from_env() if definition else None
     if activation_id:
         svc = e.service()
         st = svc.status(activation_id)
         history, current, settings = st.history, st.state, svc.settings
     missing = ""
     try:
-        written = write_diagrams(out, fmt, history=history, current=current, settings=settings)
+        written = write_diagrams(out, fmt, drawn, history=history, current=current, settings=settings,
+                                 stem=stem)
     except GraphvizNotFound as exc:
         if fmt != "all":
             raise
@@ -138,9 +151,11 @@ def check(
     = "workflow.definition:DEFINITION",
     json: Json = False,
 ) -> None:
-    """Prove the §7 properties of a workflow definition by exhaustive exploration (exit 0/1).
+    """Prove a workflow definition's properties by exhaustive exploration (exit 0/1).
 
-    Example: [bold]ecps check --definition mypkg.flows:DEFINITION[/]
+    The module is looked up from the current folder too; a definition that fails validation
+    is still checked, so its counter-examples can be shown. Bounds and deadlines come from the
+    ECPS_* settings of the environment. Example: [bold]ecps check --definition mypkg.flows:DEFINITION[/]
     """
     from workflow.checker import check as run_check
     from workflow.checker import load_definition
@@ -148,11 +163,21 @@ def check(
     out = env(None, None, json).out
     with out.err.status("exploring the definition's state space...", spinner="dots") \
             if not out.json_mode else _null():
-        report = run_check(load_definition(definition))
+        report = run_check(load_definition(definition), settings=_bounds_from_env())
     data = {**jsonable(report), "ok": report.ok}
     out.emit(data, lambda c: c.print(Text(report.render()), soft_wrap=True))
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _bounds_from_env() -> Settings:
+    """The ECPS_* settings of the environment, for bounds and deadlines only (no key needed)."""
+    from workflow.config import from_env
+
+    environ = dict(os.environ)
+    if not environ.get("ECPS_SECRET_KEY") and not environ.get("ECPS_SECRET_KEY_FILE"):
+        environ["ECPS_SECRET_KEY"] = "bounds-only-" + "b" * 24  # nothing is sealed with it
+    return from_env(environ)
 
 
 class _null:
