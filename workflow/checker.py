@@ -53,7 +53,7 @@ CLAIMS: dict[Property, str] = {
     Property.REACHABLE: "every state is reachable",
     Property.NO_TRAP: "every non-terminal state can reach a terminal one",
     Property.EXPIRY: "every in-flight state has an expire edge and a deadline",
-    Property.MAIN_PATH: "every path to the goal passes the main steps in order",
+    Property.MAIN_PATH: "every path to the goal passes the main states in order",
     Property.ABSORBING: "terminal states absorb (no outgoing edge)",
     Property.DETERMINISTIC: "each (state, event, guard outcome) has one target",
     Property.BOUNDED: "counters never pass their bound",
@@ -98,6 +98,8 @@ class Report:
     states_explored: int
     transitions_explored: int
     seconds: float
+    start: str = ""
+    """The state a new instance starts in (where every counter-example begins)."""
 
     @property
     def ok(self) -> bool:
@@ -116,7 +118,7 @@ class Report:
     def as_dict(self) -> dict[str, object]:
         """The report as JSON-ready data (for `--json` output)."""
         return {
-            "definition": self.definition, "ok": self.ok,
+            "definition": self.definition, "ok": self.ok, "start": self.start,
             "states_explored": self.states_explored,
             "transitions_explored": self.transitions_explored,
             "seconds": round(self.seconds, 6),
@@ -145,7 +147,8 @@ class Report:
                 continue
             lines += ["", f"{r.name}: FAIL — {r.claim}", f"  why: {r.detail}"]
             if r.counterexample is not None:
-                lines.append("  counter-example: " + " → ".join(r.counterexample))
+                lines.append(f"  counter-example, from a new {self.start}: "
+                             + " → ".join(r.counterexample))
         failures = len(self.failed)
         lines += ["", f"all {len(self.results)} properties hold" if not failures
                   else f"{failures} of {len(self.results)} properties fail"]
@@ -326,8 +329,8 @@ class _Model:
             counts[self.slot[e.resets]] = 0
         phases = tuple(self._phase(dl.states, dl.starts, p, c.state, e)
                        for dl, p in zip(self.d.deadlines, c.phases, strict=True))
-        progress = c.progress
-        if progress < len(self.main_steps) and (e.source, e.dest) == self.main_steps[progress]:
+        progress = c.progress  # how many main states, in order, the way here has entered
+        if progress < len(self.main_steps) and e.dest == self.d.main_path[progress + 1]:
             progress += 1
         shortcut = e.dest == self.goal and e.source != self.goal and progress < len(self.main_steps)
         nxt = self._canonical(Config(e.dest, tuple(counts), phases, progress))
@@ -377,7 +380,7 @@ def check(definition: Definition[Any, Any], workflow: Workflow[Any, Any] | None 
     ]
     results = [_guarded(prop, run, space) for prop, run in zip(Property, checks, strict=True)]
     return Report(str(definition.name), tuple(results), len(space.parent), space.transitions,
-                  time.perf_counter() - began)
+                  time.perf_counter() - began, str(getattr(definition, "initial", "")))
 
 
 def load_definition(spec: str) -> Definition[Any, Any]:
@@ -534,8 +537,8 @@ def _expiry(d: Definition[Any, Any], space: _Space) -> Result:
 
 
 def _main_path(d: Definition[Any, Any], space: _Space) -> Result:
-    claim = (f"every path to {d.main_path[-1]} passes the {len(d.main_path) - 1} main steps "
-             "in order") if d.main_path else ""
+    claim = (f"every path to {d.main_path[-1]} passes {', '.join(map(str, d.main_path[:-1]))} "
+             "in this order") if d.main_path else ""
     if not space.shortcut:
         return Result(Property.MAIN_PATH, True, claim=claim)
     first = next(iter(space.shortcut))

@@ -66,6 +66,12 @@ class Highlight:
         """Whether a step went from `source` to `dest` by `event`."""
         return any((s.source, s.event, s.dest) == (source, event, dest) for s in self.steps)
 
+    def took_at_once(self, first: tuple[object, str, object], then: tuple[object, str, object]) -> bool:
+        """Whether `first` and `then` (source, event, dest) were recorded together, as an implied event is."""
+        pairs = zip(self.steps, self.steps[1:], strict=False)
+        return any((a.source, a.event, a.dest) == first and (b.source, b.event, b.dest) == then
+                   and a.at == b.at for a, b in pairs)
+
     @property
     def visited(self) -> frozenset[State]:
         """The states the activation has been in."""
@@ -209,7 +215,7 @@ def to_dot(definition: Definition[Any, Any] = DEFINITION, history: Sequence[Step
 def _node(g: graphviz.Digraph, d: Definition[Any, Any], s: State, mark: Highlight | None) -> None:
     attrs = {"color": _DONE, "fillcolor": "white", "penwidth": "1.2"}
     if s in d.main_path:
-        attrs.update(color=_MAIN, fillcolor=_FILL["main"], penwidth="1.6")
+        attrs.update(color=_MAIN, fillcolor=_FILL["main"], penwidth="1.6", group="main")
     if d.main_path and s == d.main_path[-1]:
         attrs.update(fillcolor=_FILL["goal"], penwidth="2.2")
     if s in d.terminal:
@@ -260,6 +266,14 @@ def _edges(g: graphviz.Digraph, d: Definition[Any, Any], limits: dict[str, int],
             if mark is not None and mark.took(e.source, str(e.event), e.dest):
                 attrs.update(color=_TAKEN, fontcolor=_TAKEN, penwidth="3")
             g.edge(str(e.source), str(e.dest), label=label, **attrs)
+    for i, e in d.implied_edges():
+        hit = mark is not None and mark.took_at_once(
+            (i.state, str(i.first), e.source), (e.source, str(e.event), e.dest))
+        attrs = {"color": _TAKEN, "fontcolor": _TAKEN, "penwidth": "3"} if hit else \
+            {"color": _MAIN, "fontcolor": _MAIN}
+        g.edge(str(i.state), str(e.dest), label=_html(label_lines(e, limits)[:1],
+                                                       note=f"records {i.first} first"),
+               style="dashed", constraint="false", **attrs)
     for state, edges in loops.items():
         hit = mark is not None and any(mark.took(e.source, str(e.event), e.dest) for e in edges)
         attrs = {"color": _TAKEN, "fontcolor": _TAKEN, "penwidth": "3"} if hit else {}
@@ -319,6 +333,9 @@ def to_mermaid(definition: Definition[Any, Any] = DEFINITION, history: Sequence[
              f"    [*] --> {d.initial} : request"]
     lines += [f"    {e.source} --> {e.dest} : {_mermaid_text(edge_label(e, limits, sep=' '))}"
               for e in d.edges]
+    lines += [f"    {i.state} --> {e.dest} : "
+              f"{_mermaid_text(edge_label(e, limits, sep=' '))} (records {i.first} first)"
+              for i, e in d.implied_edges()]
     lines += [f"    {s} --> [*]" for s in d.states if s in d.terminal]
     lines += [f"    note right of {d.initial}",
               *(f"        {name} deadline = {_mermaid_text(f'{length}, {states}')}"
@@ -376,13 +393,18 @@ def to_scxml(definition: Definition[Any, Any] = DEFINITION, settings: Any = None
     outcomes: dict[tuple[State, Event], int] = {}
     for e in d.edges:
         outcomes[(e.source, e.event)] = outcomes.get((e.source, e.event), 0) + 1
+    implied = d.implied_edges()
     for s in d.states:
         node = ET.SubElement(root, q("final" if s in d.terminal else "state"), {"id": str(s)})
-        for e in (e for e in d.edges if e.source == s):
+        ways = [(e, "") for e in d.edges if e.source == s]
+        ways += [(e, str(i.first)) for i, e in implied if i.state == s]
+        for e, first in ways:
             attrs = {"event": str(e.event), "target": str(e.dest)}
             cond = _scxml_cond(e, outcomes[(e.source, e.event)] > 1, d)
             if cond:
                 attrs["cond"] = cond
+            if first:
+                attrs[f"{{{ECPS_NS}}}implied"] = first
             if e.guard:
                 attrs[f"{{{ECPS_NS}}}guard"] = e.guard
             if e.outcome != Outcome.OK:
