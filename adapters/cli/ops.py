@@ -15,7 +15,6 @@ from rich.text import Text
 
 from adapters.cli.context import Database, Json, StateDirOpt, env
 from adapters.cli.output import jsonable
-from workflow import audit
 from workflow.errors import InvalidInput
 from workflow.settings import Settings
 
@@ -51,47 +50,46 @@ def config_show(database: Database = None, state_dir: StateDirOpt = None,
 @audit_app.command("verify")
 def audit_verify(
     activation_id: Annotated[str | None, typer.Argument(
-        help="One activation (default: the most recent ones).", show_default=False)] = None,
-    limit: Annotated[int, typer.Option(min=1, help="How many recent activations.")] = 1000,
+        help="One activation (default: every activation).", show_default=False)] = None,
+    limit: Annotated[int | None, typer.Option(
+        min=1, help="Only the first N activations (by id); every one when not given.")] = None,
     database: Database = None, state_dir: StateDirOpt = None, json: Json = False,
 ) -> None:
-    """Recompute every audit event's keyed hash chain; exit 1 when one was altered or cut.
+    """Verify every audit trail: its keyed hash chain, its replay through the definition, its row.
 
+    Exit 1 when an event was altered or cut, or a row disagrees with what its trail replays to.
     Example: [bold]ecps audit verify[/]   [bold]ecps audit verify <ID>[/]
     """
+    from workflow.verification import verify_trails
+
     e = env(database, state_dir, json)
     svc = e.service()
     if activation_id is not None:
-        targets = [svc.status(activation_id).activation_id]
-    else:
-        targets = [a.id for a in svc.store.list_activations(limit)]
-    findings: dict[str, list[str]] = {}
-    counts: dict[str, int] = {}
+        svc.status(activation_id)  # an unknown id is an error of its own
     with Progress(console=e.out.err, transient=True, disable=e.out.json_mode) as progress:
-        task = progress.add_task("verifying audit trails", total=len(targets))
-        for aid in targets:
-            events = svc.store.audit_trail(aid)
-            problems = audit.verify(svc.keys, events)
-            a = svc.store.get(aid)
-            if a is not None and (len(events) != a.audit_seq
-                                  or (events and events[-1].hash != a.audit_head)):
-                problems.append(f"the trail holds {len(events)} event(s) but the activation "
-                                f"recorded {a.audit_seq}: events were removed or added")
-            counts[aid] = len(events)
-            if problems:
-                findings[aid] = problems
-            progress.advance(task)
-    data = {"verified": len(targets), "events": sum(counts.values()), "tampered": findings}
+        task = progress.add_task("verifying audit trails", total=limit)
+        found = verify_trails(svc.store, svc.keys, svc.engine, limit=limit, only=activation_id,
+                              progress=lambda n: progress.advance(task, n))
+    tampered: dict[str, list[str]] = {}
+    for f in found.findings:
+        tampered.setdefault(f.activation_id, []).append(f.problem)
+    data = {"verified": found.activations, "events": found.events, "intact": found.intact,
+            "wrong_key": found.wrong_key, "tampered": tampered}
 
     def render(c: Console) -> None:
-        for aid, problems in findings.items():
+        if found.wrong_key:
+            c.print("[bold red]this database was sealed with another key[/]: no event matches "
+                    "this server's key (give the key it was created with: ECPS_SECRET_KEY or "
+                    "--state-dir)")
+            return
+        for aid, problems in tampered.items():
             for p in problems:
                 c.print(Text.assemble(("tampered ", "bold red"), (aid, "bold"), f": {p}"))
-        verdict = ("[bold green]intact[/]" if not findings
-                   else f"[bold red]{len(findings)} trail(s) tampered[/]")
-        c.print(f"{len(targets)} activation(s), {sum(counts.values())} audit event(s): {verdict}")
+        verdict = ("[bold green]intact[/]" if found.intact
+                   else f"[bold red]{len(tampered)} trail(s) tampered[/]")
+        c.print(f"{found.activations} activation(s), {found.events} audit event(s): {verdict}")
     e.out.emit(data, render)
-    if findings:
+    if not found.intact:
         raise typer.Exit(1)
 
 
