@@ -2,14 +2,16 @@
 
 `verify_trails` streams every activation of a store (or the first `limit`) and reports an
 altered or cut chain, a trail the definition would not have taken, and a row whose state,
-counters or deadlines disagree with what its trail replays to.
+counters or deadlines disagree with what its trail replays to. `make_checkpoint` signs a summary
+of everything recorded so far; `verify_checkpoint` proves nothing before it was removed or changed.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from workflow import audit
@@ -166,3 +168,80 @@ def _activations(store: Store, limit: int | None, only: str | None) -> Iterator[
 
 def _at(when: datetime | None) -> str:
     return "none" if when is None else when.isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A signed summary of every audit event recorded up to `at`, to keep away from the database.
+
+    `digest` folds, activation by activation in id order, the newest event each trail held at
+    `at` (and the request refusals); a later `verify_checkpoint` recomputes it, so removing or
+    changing anything recorded before `at` shows.
+    """
+
+    at: datetime
+    activations: int
+    events: int
+    digest: str
+    signature: str
+
+    def as_dict(self) -> dict[str, object]:
+        """The checkpoint as JSON-ready data."""
+        return {"at": self.at.isoformat(), "activations": self.activations, "events": self.events,
+                "digest": self.digest, "signature": self.signature}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> Checkpoint:
+        """A checkpoint read back from `as_dict` data; `ValueError` when it is not one."""
+        try:
+            at = datetime.fromisoformat(str(data["at"]))
+            return cls(at, int(str(data["activations"])), int(str(data["events"])),
+                       str(data["digest"]), str(data["signature"]))
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ValueError(f"not a checkpoint: {exc}") from None
+
+
+def _fold(store: Store, at: datetime) -> tuple[int, int, str]:
+    """(activations, events, digest) of everything recorded at or before `at`."""
+    running = hashlib.sha256()
+    activations = events = 0
+    ids: Iterator[str] = (a.id for a in _activations(store, None, None))
+    for aid in ("", *ids):
+        trail = [e for e in store.audit_trail(aid) if e.at <= at]
+        if not trail:
+            continue
+        activations += bool(aid)
+        events += len(trail)
+        newest = trail[-1]
+        running.update("\x1f".join((aid, str(len(trail)), str(newest.seq), newest.hash)).encode())
+        if not aid:  # refusals are not chained one to another: fold each of them
+            for e in trail:
+                running.update(e.hash.encode())
+    return activations, events, running.hexdigest()
+
+
+def make_checkpoint(store: Store, keys: Keyring, now: datetime,
+                    margin: timedelta = timedelta(minutes=1)) -> Checkpoint:
+    """A checkpoint of everything recorded up to `margin` before `now` (commits in flight settle)."""
+    at = now - margin
+    activations, events, digest = _fold(store, at)
+    signature = keys.digest("checkpoint", at.isoformat(), str(activations), str(events), digest)
+    return Checkpoint(at, activations, events, digest, signature)
+
+
+def verify_checkpoint(store: Store, keys: Keyring, checkpoint: Checkpoint) -> list[str]:
+    """What no longer matches `checkpoint` (empty when nothing before it was removed or changed)."""
+    if not keys.matches(checkpoint.signature, "checkpoint", checkpoint.at.isoformat(),
+                        str(checkpoint.activations), str(checkpoint.events), checkpoint.digest):
+        return ["the checkpoint's signature does not match this server's key (altered, or another key)"]
+    activations, events, digest = _fold(store, checkpoint.at)
+    problems = []
+    if activations < checkpoint.activations:
+        problems.append(f"{checkpoint.activations - activations} activation(s) recorded before "
+                        f"{checkpoint.at.isoformat(timespec='seconds')} are gone")
+    if events != checkpoint.events:
+        problems.append(f"the checkpoint counted {checkpoint.events} event(s) up to then, "
+                        f"the database now holds {events}")
+    if digest != checkpoint.digest and not problems:
+        problems.append("events recorded before the checkpoint were changed or replaced")
+    return problems

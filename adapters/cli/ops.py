@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json as _json
 import os
 from pathlib import Path
 from typing import Annotated
@@ -53,14 +54,25 @@ def audit_verify(
         help="One activation (default: every activation).", show_default=False)] = None,
     limit: Annotated[int | None, typer.Option(
         min=1, help="Only the first N activations (by id); every one when not given.")] = None,
+    since_checkpoint: Annotated[Path | None, typer.Option(
+        "--since-checkpoint", metavar="FILE",
+        help="Also prove nothing recorded before this checkpoint was removed or changed.")] = None,
     database: Database = None, state_dir: StateDirOpt = None, json: Json = False,
 ) -> None:
     """Verify every audit trail: its keyed hash chain, its replay through the definition, its row.
 
     Exit 1 when an event was altered or cut, or a row disagrees with what its trail replays to.
-    Example: [bold]ecps audit verify[/]   [bold]ecps audit verify <ID>[/]
+    Example: [bold]ecps audit verify[/]   [bold]ecps audit verify --since-checkpoint ck.json[/]
     """
-    from workflow.verification import verify_trails
+    from workflow.verification import Checkpoint, verify_checkpoint, verify_trails
+
+    checkpoint = None
+    if since_checkpoint is not None:
+        try:
+            checkpoint = Checkpoint.from_dict(_json.loads(since_checkpoint.read_text()))
+        except (OSError, ValueError) as exc:
+            raise InvalidInput(f"cannot read the checkpoint {since_checkpoint}: {exc}",
+                               "since_checkpoint") from None
 
     e = env(database, state_dir, json)
     svc = e.service()
@@ -73,8 +85,10 @@ def audit_verify(
     tampered: dict[str, list[str]] = {}
     for f in found.findings:
         tampered.setdefault(f.activation_id, []).append(f.problem)
-    data = {"verified": found.activations, "events": found.events, "intact": found.intact,
-            "wrong_key": found.wrong_key, "tampered": tampered}
+    removed = verify_checkpoint(svc.store, svc.keys, checkpoint) if checkpoint is not None else []
+    intact = found.intact and not removed
+    data = {"verified": found.activations, "events": found.events, "intact": intact,
+            "wrong_key": found.wrong_key, "tampered": tampered, "since_checkpoint": removed}
 
     def render(c: Console) -> None:
         if found.wrong_key:
@@ -85,12 +99,37 @@ def audit_verify(
         for aid, problems in tampered.items():
             for p in problems:
                 c.print(Text.assemble(("tampered ", "bold red"), (aid, "bold"), f": {p}"))
-        verdict = ("[bold green]intact[/]" if found.intact
-                   else f"[bold red]{len(tampered)} trail(s) tampered[/]")
+        for p in removed:
+            c.print(Text.assemble(("since the checkpoint ", "bold red"), p))
+        verdict = ("[bold green]intact[/]" if intact
+                   else f"[bold red]{len(tampered)} trail(s) tampered[/]" if tampered
+                   else "[bold red]not intact[/]")
         c.print(f"{found.activations} activation(s), {found.events} audit event(s): {verdict}")
     e.out.emit(data, render)
-    if not found.intact:
+    if not intact:
         raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", metavar="FILE", help="Also write the checkpoint to FILE.")] = None,
+    database: Database = None, state_dir: StateDirOpt = None, json: Json = False,
+) -> None:
+    """Print a signed summary of every audit event recorded so far, to keep elsewhere.
+
+    Later, [bold]ecps audit verify --since-checkpoint FILE[/] proves that nothing recorded
+    before it was removed or changed (whole activations with their trail included).
+    """
+    from workflow.verification import make_checkpoint
+
+    e = env(database, state_dir, json)
+    svc = e.service()
+    checkpoint = make_checkpoint(svc.store, svc.keys, svc.now())
+    text = _json.dumps(checkpoint.as_dict(), indent=2)
+    if out is not None:
+        out.write_text(text + "\n")
+    e.out.emit(checkpoint.as_dict(), lambda c: c.print(text, soft_wrap=True))
 
 
 def diagram(

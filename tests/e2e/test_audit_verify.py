@@ -34,3 +34,26 @@ def test_a_locked_row_set_back_to_scanned_in_sql_is_named(ecps: Ecps, workdir: P
     assert report["verified"] == 1
     text = ecps("audit", "verify")
     assert f"tampered {aid}: the row says scanned, its trail says locked" in text.stdout
+
+
+def test_a_checkpoint_kept_elsewhere_shows_a_deleted_activation(ecps: Ecps, workdir: Path) -> None:
+    """`audit checkpoint -o FILE`, then deleting an activation and its trail in SQL, fails the verify."""
+    state = workdir / ".ecps"
+    svc = service(state)
+    gone = advance(svc, state, State.SCANNED, NID)
+    database = state / "ecps.sqlite3"
+    with sqlite3.connect(database) as db:  # recorded well before the checkpoint's margin
+        db.execute("UPDATE ecps_audit SET at = '2020-01-01 00:00:00.000000'")
+    made = ecps("audit", "checkpoint", "-o", "ck.json", "--json")
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["activations"] == 1
+    assert ecps("audit", "verify", "--since-checkpoint", "ck.json").returncode == 1  # times edited
+    with sqlite3.connect(database) as db:
+        db.execute("DELETE FROM ecps_audit WHERE activation_id = ?", (gone,))
+        db.execute("DELETE FROM ecps_outbox WHERE activation_id = ?", (gone,))
+        db.execute("DELETE FROM ecps_activation WHERE id = ?", (gone,))
+    plain = ecps("audit", "verify", "--json")
+    assert json.loads(plain.stdout)["verified"] == 0  # without the checkpoint, nothing looks wrong
+    done = ecps("audit", "verify", "--since-checkpoint", "ck.json", "--json")
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["since_checkpoint"][0].startswith("1 activation(s) recorded before")

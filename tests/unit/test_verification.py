@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
@@ -12,7 +14,7 @@ from workflow import ActivationService, State, audit
 from workflow.errors import WorkflowError
 from workflow.security import Keyring
 from workflow.testing import FakeClock, code_from, payload_from
-from workflow.verification import verify_trails
+from workflow.verification import Checkpoint, make_checkpoint, verify_checkpoint, verify_trails
 
 World = tuple[ActivationService, MemoryStore, MemoryMailer, MemorySms]
 
@@ -127,3 +129,42 @@ def test_every_activation_is_verified_page_by_page_and_limit_only_when_asked() -
     seen: list[int] = []
     verify_trails(store, svc.keys, svc.engine, limit=3, progress=seen.append)
     assert seen == [1, 1, 1]
+
+
+def test_a_checkpoint_proves_nothing_before_it_was_removed(world: World) -> None:
+    """Deleting a whole activation with its trail, or a refusal, shows against a checkpoint."""
+    svc, store, mailer, sms = world
+    clock = svc.clock
+    assert isinstance(clock, FakeClock)
+    kept = _active(svc, mailer, sms)
+    gone = _active(svc, mailer, sms, NID2)
+    with pytest.raises(WorkflowError):
+        svc.request("899700366241")  # refused: audited under the "" stream
+    clock.advance(timedelta(minutes=5))
+    checkpoint = make_checkpoint(store, svc.keys, svc.now())
+    assert (checkpoint.activations, checkpoint.events) == (2, sum(
+        len(store.audit_trail(i)) for i in ("", kept, gone)))
+    svc.authenticate(kept, "4821")  # later events do not matter
+    assert verify_checkpoint(store, svc.keys, checkpoint) == []
+    refusals = list(store._audit[""])
+    store._audit[""].clear()
+    assert verify_checkpoint(store, svc.keys, checkpoint) != []
+    store._audit[""].extend(refusals)
+    del store._activations[gone]
+    del store._audit[gone]
+    assert verify_checkpoint(store, svc.keys, checkpoint)[0].startswith("1 activation(s) recorded before")
+
+
+def test_a_checkpoint_read_back_and_altered_is_refused(world: World) -> None:
+    """A checkpoint survives JSON; one with a changed count fails its signature."""
+    svc, store, mailer, sms = world
+    _active(svc, mailer, sms)
+    svc.clock.advance(timedelta(minutes=2))  # type: ignore[attr-defined]
+    made = make_checkpoint(store, svc.keys, svc.now())
+    checkpoint = Checkpoint.from_dict(json.loads(json.dumps(made.as_dict())))
+    assert verify_checkpoint(store, svc.keys, checkpoint) == []
+    forged = replace(checkpoint, events=checkpoint.events - 1)
+    assert verify_checkpoint(store, svc.keys, forged) == [
+        "the checkpoint's signature does not match this server's key (altered, or another key)"]
+    with pytest.raises(ValueError, match="not a checkpoint"):
+        Checkpoint.from_dict({"at": "yesterday"})
