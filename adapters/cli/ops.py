@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import secrets
 from pathlib import Path
 from typing import Annotated
 
@@ -13,9 +14,9 @@ from rich.table import Table
 from rich.text import Text
 
 from adapters.cli.context import Database, Json, StateDirOpt, env
-from adapters.cli.output import jsonable
-from workflow import audit
-from workflow.errors import InvalidInput
+from adapters.cli.output import PortBusy, jsonable
+from workflow import ActivationService, audit
+from workflow.errors import InvalidInput, WorkflowError
 
 audit_app = typer.Typer(help="Check the tamper-evident audit trail.", no_args_is_help=True)
 config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
@@ -29,21 +30,29 @@ def config_show(database: Database = None, state_dir: StateDirOpt = None,
     Settings come from the TOML file in ECPS_CONFIG, then ECPS_<SETTING> variables
     (e.g. ECPS_PIN_LENGTH=6, ECPS_SMS_CODE_VALIDITY=3m).
     """
-    from adapters.bootstrap import load_settings
-    from workflow.config import describe
+    from workflow.config import ConfigError, describe, load, typed
 
-    e = env(database, state_dir, json)
-    rows = describe(load_settings(e.state))
+    e = env(database, state_dir, json, read_only=True)
+    try:
+        settings, key = e.existing_settings(), None
+    except ConfigError as exc:  # show the rest anyway: the key is made at first use
+        if not any(p.startswith("no server key") for p in exc.problems):
+            raise
+        settings = load(overrides={"secret_key": secrets.token_urlsafe(32)})
+        key = f"<none yet: made at first use in {e.state.key}>"
     where = [("state_dir", str(e.state.root)), ("database", _safe_url(e.url))]
+    shown = [(n, key if key and n == "secret_key" else v) for n, v in describe(settings)]
+    values = {**typed(settings), **({"secret_key": key} if key else {})}
 
     def render(c: Console) -> None:
         t = Table(show_edge=False, pad_edge=False)
         t.add_column("setting")
         t.add_column("value", style="bold")
-        for name, value in [*where, *rows]:
+        for name, value in [*where, *shown]:
             t.add_row(name, value)
         c.print(t)
-    e.out.emit(dict([*where, *rows]), render)
+        e.out.note("--json gives numbers, booleans and durations in seconds")
+    e.out.emit({**dict(where), **values}, render)
 
 
 @audit_app.command("verify")
@@ -57,7 +66,7 @@ def audit_verify(
 
     Example: [bold]ecps audit verify[/]   [bold]ecps audit verify <ID>[/]
     """
-    e = env(database, state_dir, json)
+    e = env(database, state_dir, json, read_only=True)
     svc = e.service()
     if activation_id is not None:
         targets = [svc.status(activation_id).activation_id]
@@ -79,7 +88,12 @@ def audit_verify(
             if problems:
                 findings[aid] = problems
             progress.advance(task)
-    data = {"verified": len(targets), "events": sum(counts.values()), "tampered": findings}
+    sealed = sum(counts.values())
+    if sealed and findings and _none_verifies(svc, targets):
+        raise WrongKey(f"none of the {sealed} audit event(s) matches this server key "
+                       f"({e.state.key}): give the --state-dir (or ECPS_SECRET_KEY_FILE) "
+                       "of the key this database was written with")
+    data = {"verified": len(targets), "events": sealed, "tampered": findings}
 
     def render(c: Console) -> None:
         for aid, problems in findings.items():
@@ -91,6 +105,19 @@ def audit_verify(
     e.out.emit(data, render)
     if findings:
         raise typer.Exit(1)
+
+
+class WrongKey(WorkflowError):
+    """The server key in use is not the one that sealed the audit events."""
+
+
+def _none_verifies(svc: ActivationService, targets: list[str]) -> bool:
+    """True when not one event of these trails was sealed with the service's key."""
+    for aid in targets:
+        for event in svc.store.audit_trail(aid):
+            if not any("content does not match" in p for p in audit.verify(svc.keys, [event])):
+                return False
+    return True
 
 
 def diagram(
@@ -113,6 +140,7 @@ def diagram(
         raise InvalidInput(f"--format must be one of {', '.join(FORMATS)} or all", "format")
     history, current, settings = None, None, None
     if activation_id:
+        e.read_only = True
         svc = e.service()
         st = svc.status(activation_id)
         history, current, settings = st.history, st.state, svc.settings
@@ -181,11 +209,27 @@ def serve(
     from adapters.api import create_app
 
     e = env(database, state_dir, False)
+    _port_free(host, port)
     svc = e.service()
+    svc.store.list_activations(1)  # a database that cannot answer fails now, in one line
     app = create_app(svc, dispatch_every=dispatch_every or None)
     e.out.err.print(f"e-CPS activation API on http://{host}:{port} (docs: /docs); "
                     f"database {_safe_url(e.url)}")
     uvicorn.run(app, host=host, port=port, log_level=log_level)
+
+
+def _port_free(host: str, port: int) -> None:
+    """Nothing, or `PortBusy` when another process listens on `host:port`."""
+    import errno
+    import socket
+
+    try:
+        socket.create_server((host, port)).close()
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise PortBusy(f"port {port} on {host} is already in use: stop the other server, "
+                           "or choose another --port") from exc
+        raise
 
 
 def _safe_url(url: str) -> str:
