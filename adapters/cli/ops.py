@@ -16,7 +16,8 @@ from rich.text import Text
 from adapters.cli.context import Database, Json, StateDirOpt, env
 from adapters.cli.output import PortBusy, jsonable
 from workflow import ActivationService, audit
-from workflow.errors import InvalidInput, WorkflowError
+from workflow.config import ConfigError
+from workflow.errors import InvalidInput
 
 audit_app = typer.Typer(help="Check the tamper-evident audit trail.", no_args_is_help=True)
 config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
@@ -30,7 +31,7 @@ def config_show(database: Database = None, state_dir: StateDirOpt = None,
     Settings come from the TOML file in ECPS_CONFIG, then ECPS_<SETTING> variables
     (e.g. ECPS_PIN_LENGTH=6, ECPS_SMS_CODE_VALIDITY=3m).
     """
-    from workflow.config import ConfigError, describe, load, typed
+    from workflow.config import describe, load, typed
 
     e = env(database, state_dir, json, read_only=True)
     try:
@@ -90,9 +91,9 @@ def audit_verify(
             progress.advance(task)
     sealed = sum(counts.values())
     if sealed and findings and _none_verifies(svc, targets):
-        raise WrongKey(f"none of the {sealed} audit event(s) matches this server key "
+        raise ConfigError([f"none of the {sealed} audit event(s) matches this server key "
                        f"({e.state.key}): give the --state-dir (or ECPS_SECRET_KEY_FILE) "
-                       "of the key this database was written with")
+                       "of the key this database was written with"])
     data = {"verified": len(targets), "events": sealed, "tampered": findings}
 
     def render(c: Console) -> None:
@@ -105,10 +106,6 @@ def audit_verify(
     e.out.emit(data, render)
     if findings:
         raise typer.Exit(1)
-
-
-class WrongKey(WorkflowError):
-    """The server key in use is not the one that sealed the audit events."""
 
 
 def _none_verifies(svc: ActivationService, targets: list[str]) -> bool:
