@@ -163,7 +163,7 @@ def check(
     = "workflow.definition:DEFINITION",
     json: Json = False,
 ) -> None:
-    """Prove the §7 properties of a workflow definition by exhaustive exploration (exit 0/1).
+    """Prove the properties of docs/specification.md §7 on a workflow definition, exhaustively (exit 0/1).
 
     Example: [bold]ecps check --definition mypkg.flows:DEFINITION[/]
     """
