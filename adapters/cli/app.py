@@ -32,7 +32,7 @@ EPILOG = (
     "  ecps request 899700366240 --send       ask; the e-mail goes to .ecps/mail/\n"
     "  ecps scan --eml .ecps/mail/<file>.eml  the phone scans the QR code\n"
     "  ecps dispatch                          the SMS goes to .ecps/sms.txt\n"
-    "  ecps verify-sms <ID>                   submit the code of the last SMS\n"
+    "  ecps verify-sms <ID>                   submit the code of its last SMS\n"
     "  echo 4821 | ecps set-pin <ID>          then the same with confirm-pin\n"
     "  ecps status <ID> --json                state, history, deadline, attempts\n"
     "  ecps serve --port 8000                 the HTTP API (OpenAPI at /docs)\n\n"
