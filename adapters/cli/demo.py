@@ -18,7 +18,7 @@ from rich.prompt import Confirm, Prompt
 from rich.rule import Rule
 from rich.text import Text
 
-from adapters.bootstrap import StateDir, build_service
+from adapters.bootstrap import StateDir, build_service, resolve_state_dir
 from adapters.cli.context import Database, Json, StateDirOpt, checked_url, env
 from adapters.cli.flow import ask_secret
 from adapters.cli.output import Output
@@ -343,6 +343,8 @@ def _outro(d: Demo, aid: str, seconds: float) -> None:
     hint_db = f" --database {_short_url(d).removeprefix('SQLite ')}"
     if d.url.startswith("sqlite:///"):
         hint_db = f" --database sqlite:///{d.path(Path(d.url.removeprefix('sqlite:///')))}"
+    if d.state.root != resolve_state_dir(None, {}).root:  # the key is there, not in ./.ecps/
+        hint_db += f" --state-dir {d.path(d.state.root)}"
     data = {"activation_id": aid, "state": st.state, "masked_email": st.masked_email,
             "masked_phone": st.masked_phone, "transitions": st.history, "files": d.files,
             "seconds": round(seconds, 3)}
