@@ -17,7 +17,6 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import TextIO
 
-import zxingcpp
 from PIL import Image
 
 from adapters import mime
@@ -113,7 +112,9 @@ def read_eml(path: str | os.PathLike[str]) -> EmailMessage:
 
 
 def decode_qr(png: bytes) -> list[str]:
-    """The texts of the QR codes in an image."""
+    """The texts of the QR codes in an image (zxing-cpp, of the `[cli]` and `[testing]` extras)."""
+    import zxingcpp
+
     return [r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))]
 
 

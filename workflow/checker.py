@@ -354,7 +354,7 @@ class _Model:
 
 def check(definition: Definition[Any, Any], workflow: Workflow[Any, Any] | None = None,
           settings: Any = None, *, reduce: bool = True) -> Report:
-    """Explore `definition` exhaustively and judge every property of DESIGN §7.
+    """Explore `definition` exhaustively and judge every property.
 
     `workflow` is the built machine to compare (built from the definition when None);
     `settings` gives the counter bounds and deadline lengths (the defaults when None);

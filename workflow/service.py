@@ -27,6 +27,7 @@ from workflow.errors import (
     InvalidInput,
     NotEligible,
     PinMismatch,
+    StorageError,
     TooManyRequests,
     TransitionNotAllowed,
     VerificationFailed,
@@ -409,6 +410,8 @@ class ActivationService:
         log.info("request refused for subject %s (%s)", subject[:12] or "-", type(refused).__name__)
         try:
             self.store.commit(Change(audit=(event,)))
+        except StorageError:
+            raise  # the store is down: that is the failure to report, not the refusal
         except WorkflowError:
             log.warning("could not audit a refused request", exc_info=True)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import json as _json
 import os
+import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +17,8 @@ from rich.table import Table
 from rich.text import Text
 
 from adapters.cli.context import Database, Json, StateDirOpt, env
-from adapters.cli.output import jsonable
+from adapters.cli.output import PortBusy, jsonable
+from workflow.config import ConfigError
 from workflow.errors import InvalidInput
 from workflow.settings import Settings
 
@@ -31,21 +34,29 @@ def config_show(database: Database = None, state_dir: StateDirOpt = None,
     Settings come from the TOML file in ECPS_CONFIG, then ECPS_<SETTING> variables
     (e.g. ECPS_PIN_LENGTH=6, ECPS_SMS_CODE_VALIDITY=3m).
     """
-    from adapters.bootstrap import load_settings
-    from workflow.config import describe
+    from workflow.config import describe, load, typed
 
-    e = env(database, state_dir, json)
-    rows = describe(load_settings(e.state))
+    e = env(database, state_dir, json, read_only=True)
+    try:
+        settings, key = e.existing_settings(), None
+    except ConfigError as exc:  # show the rest anyway: the key is made at first use
+        if not any(p.startswith("no server key") for p in exc.problems):
+            raise
+        settings = load(overrides={"secret_key": secrets.token_urlsafe(32)})
+        key = f"<none yet: made at first use in {e.state.key}>"
     where = [("state_dir", str(e.state.root)), ("database", _safe_url(e.url))]
+    shown = [(n, key if key and n == "secret_key" else v) for n, v in describe(settings)]
+    values = {**typed(settings), **({"secret_key": key} if key else {})}
 
     def render(c: Console) -> None:
         t = Table(show_edge=False, pad_edge=False)
         t.add_column("setting")
         t.add_column("value", style="bold")
-        for name, value in [*where, *rows]:
+        for name, value in [*where, *shown]:
             t.add_row(name, value)
         c.print(t)
-    e.out.emit(dict([*where, *rows]), render)
+        e.out.note("--json gives numbers, booleans and durations in seconds")
+    e.out.emit({**dict(where), **values}, render)
 
 
 @audit_app.command("verify")
@@ -74,7 +85,7 @@ def audit_verify(
             raise InvalidInput(f"cannot read the checkpoint {since_checkpoint}: {exc}",
                                "since_checkpoint") from None
 
-    e = env(database, state_dir, json)
+    e = env(database, state_dir, json, read_only=True)
     svc = e.service()
     if activation_id is not None:
         svc.status(activation_id)  # an unknown id is an error of its own
@@ -87,15 +98,14 @@ def audit_verify(
         tampered.setdefault(f.activation_id, []).append(f.problem)
     removed = verify_checkpoint(svc.store, svc.keys, checkpoint) if checkpoint is not None else []
     intact = found.intact and not removed
+    if found.wrong_key:
+        raise ConfigError([f"none of the {found.events} audit event(s) matches this server key "
+                           f"({e.state.key}): give the --state-dir (or ECPS_SECRET_KEY_FILE) "
+                           "of the key this database was written with"])
     data = {"verified": found.activations, "events": found.events, "intact": intact,
             "wrong_key": found.wrong_key, "tampered": tampered, "since_checkpoint": removed}
 
     def render(c: Console) -> None:
-        if found.wrong_key:
-            c.print("[bold red]this database was sealed with another key[/]: no event matches "
-                    "this server's key (give the key it was created with: ECPS_SECRET_KEY or "
-                    "--state-dir)")
-            return
         for aid, problems in tampered.items():
             for p in problems:
                 c.print(Text.assemble(("tampered ", "bold red"), (aid, "bold"), f": {p}"))
@@ -114,6 +124,9 @@ def audit_verify(
 def audit_checkpoint(
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", metavar="FILE", help="Also write the checkpoint to FILE.")] = None,
+    margin: Annotated[int, typer.Option(
+        min=0, metavar="SECONDS",
+        help="Cover what was recorded this long ago (commits in flight settle).")] = 60,
     database: Database = None, state_dir: StateDirOpt = None, json: Json = False,
 ) -> None:
     """Print a signed summary of every audit event recorded so far, to keep elsewhere.
@@ -123,9 +136,9 @@ def audit_checkpoint(
     """
     from workflow.verification import make_checkpoint
 
-    e = env(database, state_dir, json)
+    e = env(database, state_dir, json, read_only=True)
     svc = e.service()
-    checkpoint = make_checkpoint(svc.store, svc.keys, svc.now())
+    checkpoint = make_checkpoint(svc.store, svc.keys, svc.now(), timedelta(seconds=margin))
     text = _json.dumps(checkpoint.as_dict(), indent=2)
     if out is not None:
         out.write_text(text + "\n")
@@ -162,6 +175,7 @@ def diagram(
     stem = "activation" if drawn is DEFINITION else str(drawn.name)
     history, current, settings = None, None, _bounds_from_env() if definition else None
     if activation_id:
+        e.read_only = True
         svc = e.service()
         st = svc.status(activation_id)
         history, current, settings = st.history, st.state, svc.settings
@@ -243,11 +257,27 @@ def serve(
     from adapters.api import create_app
 
     e = env(database, state_dir, False)
+    _port_free(host, port)
     svc = e.service()
+    svc.store.list_activations(1)  # a database that cannot answer fails now, in one line
     app = create_app(svc, dispatch_every=dispatch_every or None)
     e.out.err.print(f"e-CPS activation API on http://{host}:{port} (docs: /docs); "
                     f"database {_safe_url(e.url)}")
     uvicorn.run(app, host=host, port=port, log_level=log_level)
+
+
+def _port_free(host: str, port: int) -> None:
+    """Nothing, or `PortBusy` when another process listens on `host:port`."""
+    import errno
+    import socket
+
+    try:
+        socket.create_server((host, port)).close()
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise PortBusy(f"port {port} on {host} is already in use: stop the other server, "
+                           "or choose another --port") from exc
+        raise
 
 
 def _safe_url(url: str) -> str:

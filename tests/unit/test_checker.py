@@ -24,7 +24,7 @@ def shipped() -> Report:
 
 
 def test_shipped_definition_passes_every_property(shipped: Report) -> None:
-    """The shipped definition satisfies every property of DESIGN §7."""
+    """The shipped definition satisfies every property of docs/specification.md §7."""
     assert shipped.ok, shipped.render()
     assert {r.name for r in shipped.results} == set(Property)
     assert shipped.failed == frozenset()

@@ -143,7 +143,7 @@ def test_requirement_ids_reach_the_junit_report(pytester: pytest.Pytester) -> No
 
 
 def test_an_unknown_requirement_id_is_refused(pytester: pytest.Pytester) -> None:
-    """A test tagged with an id DESIGN.md does not have fails when its module is imported."""
+    """A test tagged with an id the specification does not have fails when its module is imported."""
     pytester.makepyfile(test_bad="""
         from workflow.testing.requirements import requirement
 

@@ -21,7 +21,7 @@ def _section(name: str) -> str:
 
 
 def test_every_contract_test_carries_a_requirement_id() -> None:
-    """No test of a shipped contract lacks the id of the DESIGN.md rule it checks."""
+    """No test of a shipped contract lacks the id of the specification rule it checks."""
     untagged = [f"{c.__name__}.{name}" for c in CONTRACTS for name, ids in contract_tests(c) if not ids]
     assert untagged == []
     assert sum(1 for c in CONTRACTS for _ in contract_tests(c)) >= 50
