@@ -7,6 +7,7 @@ takes them as `http=`.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -74,3 +75,30 @@ class HttpSettings:
         if token:
             return cls.with_token(token, **others)
         return cls(**others)  # type: ignore[arg-type]
+
+
+def is_loopback(host: str) -> bool:
+    """`host` is reachable from this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def server_settings(host: str, token_file: str | os.PathLike[str] | None = None,
+                    env: Mapping[str, str] | None = None) -> HttpSettings:
+    """The settings `ecps serve` runs with; refuses a non-loopback `host` without an operator token."""
+    env = dict(os.environ if env is None else env)
+    if token_file is not None:
+        env.pop("ECPS_OPERATOR_TOKEN", None)
+        env["ECPS_OPERATOR_TOKEN_FILE"] = str(token_file)
+    settings = HttpSettings.from_env(env)
+    if not settings.has_operator and not is_loopback(host):
+        raise InvalidInput(
+            f"refusing to listen on {host} without an operator credential: give one with "
+            "--operator-token-file FILE, ECPS_OPERATOR_TOKEN_FILE=FILE or ECPS_OPERATOR_TOKEN "
+            f"(at least {MIN_TOKEN_LENGTH} characters, e.g. `openssl rand -hex 32`), or listen "
+            "on 127.0.0.1", "host")
+    return settings
