@@ -98,6 +98,7 @@ def create_app(service: ActivationService, *, idempotency: IdempotencyStore | No
     app = FastAPI(title="e-CPS activation", version="1", description=DESCRIPTION,
                   lifespan=lifespan, docs_url=None, redoc_url=None)
 
+    app.state.guard = guard
     _add_handlers(app)
     add_flow_routes(app, service, Runner(service, keys), guard)
     add_read_routes(app, service, guard)

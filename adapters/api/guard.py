@@ -14,6 +14,7 @@ with a wrong one.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -93,7 +94,7 @@ def verify_proof(token: str, method: str, path: str, activation_id: str, now: fl
                          "the matching public jwk")
     try:
         print_ = thumbprint(jwk)
-        key = ECKey.import_key(jwk) if jwk["kty"] == "EC" else OKPKey.import_key(jwk)
+        key = _public_key(print_, json.dumps(jwk, sort_keys=True))
         claims: Any = json.loads(jws.deserialize_compact(token, key, algorithms=[alg]).payload)
     except InvalidInput as exc:
         raise _bad_proof("the DPoP proof's jwk is not a public P-256 or Ed25519 key") from exc
@@ -113,6 +114,14 @@ def verify_proof(token: str, method: str, path: str, activation_id: str, now: fl
         raise _bad_proof(f"the DPoP proof is stale: its iat is more than {window} s from the "
                          "server's time (make a fresh proof; check the device clock)")
     return print_, jti, float(iat)
+
+
+@functools.lru_cache(maxsize=4096)
+def _public_key(print_: str, jwk: str) -> ECKey | OKPKey:
+    """The imported key of a JWK (kept: a device signs every call of its flow with one key)."""
+    del print_  # part of the cache key only
+    members = json.loads(jwk)
+    return ECKey.import_key(members) if members["kty"] == "EC" else OKPKey.import_key(members)
 
 
 class Guard:
