@@ -11,10 +11,12 @@ import os
 import re
 import tempfile
 import threading
+import time
+from collections.abc import Callable
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 import zxingcpp
 from PIL import Image
@@ -25,6 +27,7 @@ from workflow.errors import DeliveryFailed
 from workflow.messages import Email, Sms
 from workflow.ports import Clock
 
+T = TypeVar("T")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -78,6 +81,21 @@ class FileSms:
                     out.write(line)
         except OSError as exc:
             raise DeliveryFailed(f"cannot write the SMS file ({type(exc).__name__})") from exc
+
+
+def wait_for(read: Callable[[], T | None], timeout: float = 30.0, every: float = 0.05) -> T:
+    """The first value of `read()` that is not None (or empty), polled until `timeout` seconds.
+
+    For stand-in phones waiting for the dispatcher: `wait_for(lambda: latest_eml(folder))`.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"nothing arrived within {timeout:g} s")
+        time.sleep(every)
 
 
 def read_sms(path: str | os.PathLike[str]) -> list[Sms]:
