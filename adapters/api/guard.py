@@ -95,11 +95,17 @@ def verify_proof(token: str, method: str, path: str, activation_id: str, now: fl
     try:
         print_ = thumbprint(jwk)
         key = _public_key(print_, json.dumps(jwk, sort_keys=True))
-        claims: Any = json.loads(jws.deserialize_compact(token, key, algorithms=[alg]).payload)
+        signed = jws.validate_compact(parsed, key, algorithms=[alg])
     except InvalidInput as exc:
         raise _bad_proof("the DPoP proof's jwk is not a public P-256 or Ed25519 key") from exc
     except (JoseError, ValueError, TypeError) as exc:
         raise _bad_proof("the DPoP proof's signature does not verify") from exc
+    if not signed:
+        raise _bad_proof("the DPoP proof's signature does not verify")
+    try:
+        claims: Any = json.loads(parsed.payload)
+    except ValueError as exc:
+        raise _bad_proof("the DPoP proof's payload is not JSON") from exc
     if not isinstance(claims, dict):
         raise _bad_proof("the DPoP proof's payload is not a JSON object")
     htu, iat, jti = claims.get("htu"), claims.get("iat"), claims.get("jti")

@@ -114,7 +114,24 @@ def _attacks(client: DeviceClient, phone: Phone, aid: str, method: str,
         "stale": {"DPoP": mine.proof(method, url, aid, iat=now - WINDOW - 1)},
         "from the future": {"DPoP": mine.proof(method, url, aid, iat=now + WINDOW + 1)},
         "alg none": {"DPoP": _unsigned(mine, method, url, aid, now)},
+        "forged signature": {"DPoP": _forged(mine, thief, method, url, aid, now)},
+        "claims swapped in": {"DPoP": _swapped(mine, method, url, aid, now)},
     }
+
+
+def _forged(key: DeviceKey, thief: DeviceKey, method: str, url: str, aid: str,
+            now: float) -> str:
+    """The activation's key in the header, the thief's signature."""
+    header, _, _ = key.proof(method, url, aid, iat=now).split(".")
+    _, claims, signature = thief.proof(method, url, aid, iat=now).split(".")
+    return f"{header}.{claims}.{signature}"
+
+
+def _swapped(key: DeviceKey, method: str, url: str, aid: str, now: float) -> str:
+    """A signed proof for a harmless GET whose claims are replaced by the target call's."""
+    header, _, signature = key.proof("GET", f"{url}/status", aid, iat=now).split(".")
+    _, claims, _ = key.proof(method, url, aid, iat=now).split(".")
+    return f"{header}.{claims}.{signature}"
 
 
 def _unsigned(key: DeviceKey, method: str, url: str, aid: str, now: float) -> str:
