@@ -42,6 +42,7 @@ warnings.filterwarnings("ignore", message="EdDSA is deprecated", category=Securi
 
 _ALGORITHMS = {"ES256": "EC", "EdDSA": "OKP", "Ed25519": "OKP"}
 _MAX_PROOF = 4096
+_KEPT_THUMBPRINTS = 100_000  # activations whose thumbprint is kept in memory at most
 _RATE_ADDRESSES = 100_000  # addresses tracked at most (the oldest are forgotten beyond)
 
 PROOF_HEADER = APIKeyHeader(
@@ -140,6 +141,7 @@ class Guard:
         self.replay = replay
         self._rate_lock = threading.Lock()
         self._starts: dict[str, deque[float]] = {}
+        self._bound: dict[str, str] = {}  # activation id -> device thumbprint, oldest first
 
     def device(self, request: Request, activation_id: IdPath, proof: Proof = None) -> None:
         """Refuse (401) a call without a valid proof of the activation's device key."""
@@ -150,17 +152,33 @@ class Guard:
         window = self.settings.proof_window
         print_, jti, iat = verify_proof(proof, request.method, request.url.path, activation_id,
                                         now, window)
-        a = self.service.store.get(activation_id)
-        if a is None:
+        bound = self._thumbprint(activation_id)
+        if bound is None:
             return  # the workflow answers 404; there is nothing to protect
-        if not a.device_thumbprint:
+        if not bound:
             raise _bad_proof("this activation is not bound to a device key; it cannot be "
                              "continued over HTTP")
-        if not hmac.compare_digest(a.device_thumbprint, print_):
+        if not hmac.compare_digest(bound, print_):
             raise _bad_proof("the DPoP proof is signed by another key than this activation's")
         seen = hashlib.sha256(f"{print_}.{jti}".encode()).hexdigest()
         if not self.replay.first_use(seen, now, iat + window + 1):
             raise _bad_proof("this DPoP proof was already used: make a fresh one for every call")
+
+    def _thumbprint(self, activation_id: str) -> str | None:
+        """The activation's device thumbprint ("" unbound, None unknown); kept once read, as it
+        never changes after the request."""
+        with self._rate_lock:
+            known = self._bound.get(activation_id)
+        if known is not None:
+            return known
+        a = self.service.store.get(activation_id)
+        if a is None:
+            return None
+        with self._rate_lock:
+            self._bound[activation_id] = a.device_thumbprint
+            if len(self._bound) > _KEPT_THUMBPRINTS:
+                del self._bound[next(iter(self._bound))]
+        return a.device_thumbprint
 
     def operator(self, credentials: Bearer = None) -> None:
         """Refuse a call without the operator token (401) or with a wrong one (403)."""

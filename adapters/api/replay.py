@@ -53,6 +53,7 @@ _TABLE = Table(
     Column("key", String(64), primary_key=True),
     Column("expires", Float, nullable=False, index=True),
 )
+_INSERT = insert(_TABLE)  # built once: this runs on every app call
 
 
 class SqlReplay:
@@ -78,7 +79,7 @@ class SqlReplay:
                     db.execute(delete(t).where(t.c.expires <= now))
             try:
                 with self._engine.begin() as db:
-                    db.execute(insert(t).values(key=key, expires=until))
+                    db.execute(_INSERT, {"key": key, "expires": until})
             except IntegrityError:
                 return self._take_over_expired(key, now, until)
             return True
@@ -94,7 +95,7 @@ class SqlReplay:
             return False
         try:
             with self._engine.begin() as db:
-                db.execute(insert(t).values(key=key, expires=until))
+                db.execute(_INSERT, {"key": key, "expires": until})
         except IntegrityError:
             return False
         return True
