@@ -246,24 +246,35 @@ def serve(
         "--dispatch-every", min=0, help="Seconds between background outbox rounds (0: none; "
         "then run `ecps dispatch --loop`).")] = 1.0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    log_format: Annotated[str, typer.Option(
+        "--log-format", help="plain, or json: one JSON object a line.")] = "plain",
+    operator_token_file: Annotated[Path | None, typer.Option(
+        "--operator-token-file", metavar="FILE", help="The operator's bearer token (else "
+        "ECPS_OPERATOR_TOKEN or ECPS_OPERATOR_TOKEN_FILE); needed off loopback.")] = None,
     database: Database = None, state_dir: StateDirOpt = None,
 ) -> None:
     """Run the HTTP API over the same service (OpenAPI at /docs and /openapi.json).
 
-    Example: [bold]ecps serve --host 0.0.0.0 --port 8000[/]
+    Example: [bold]ecps serve --host 0.0.0.0 --port 8000 --operator-token-file op.token[/]
     """
     import uvicorn
 
     from adapters.api import create_app
+    from adapters.api.settings import server_settings
+    from adapters.logs import configure_logging
 
+    http = server_settings(host, operator_token_file)
+    if log_format not in ("plain", "json"):
+        raise InvalidInput("--log-format must be plain or json", "log_format")
+    configure_logging(log_level, "json" if log_format == "json" else "plain")
     e = env(database, state_dir, False)
     _port_free(host, port)
     svc = e.service()
     svc.store.list_activations(1)  # a database that cannot answer fails now, in one line
-    app = create_app(svc, dispatch_every=dispatch_every or None)
+    app = create_app(svc, dispatch_every=dispatch_every or None, http=http)
     e.out.err.print(f"e-CPS activation API on http://{host}:{port} (docs: /docs); "
                     f"database {_safe_url(e.url)}")
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=None)
 
 
 def _port_free(host: str, port: int) -> None:
