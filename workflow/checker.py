@@ -542,9 +542,9 @@ def _main_path(d: Definition[Any, Any], space: _Space) -> Result:
     if not space.shortcut:
         return Result(Property.MAIN_PATH, True, claim=claim)
     first = next(iter(space.shortcut))
-    steps = " → ".join(map(str, d.main_path))
+    steps = " → ".join(map(str, d.main_path[:-1]))
     return Result(Property.MAIN_PATH, False,
-                  f"{first.state} is reached without passing {steps} in order",
+                  f"{first.state} is reached without passing {steps} in this order",
                   space.path(first), claim)
 
 
