@@ -14,7 +14,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 if [ "$#" -gt 0 ]; then modules=("$@"); else
-  modules=(definition security service work outbox checker
+  modules=(definition security service work outbox
+           checker/__init__ checker/space checker/proofs checker/report checker/loader
            engine/interpreter engine/model engine/machine engine/bindings); fi
 work=${MUTATION_DIR:-$(mktemp -d -t ecps-mutation.XXXXXX)}
 mkdir -p "$work"

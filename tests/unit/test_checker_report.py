@@ -167,3 +167,11 @@ def test_main_prints_the_report_and_exits_by_its_verdict(capsys: pytest.CaptureF
     assert out.rstrip().endswith("all 10 properties hold")
     assert main(["tests.unit.checker_zoo:SHORTCUT"]) == 1
     assert "1 of 10 properties fail" in capsys.readouterr().out
+
+
+def test_every_property_has_one_judge_registered_under_its_name() -> None:
+    """The judges are found by property name, not by their order in a list."""
+    from workflow.checker.proofs import PROOFS
+
+    assert set(PROOFS) == set(Property)
+    assert PROOFS[Property.MAIN_PATH].__name__ == "_main_path"
