@@ -125,3 +125,17 @@ class Store(Protocol):
     def list_activations(self, limit: int = 100) -> list[Activation]:
         """The most recently created activations, newest first."""
         ...
+
+
+@runtime_checkable
+class DumpableStore(Store, Protocol):
+    """A `Store` that can show everything it keeps, as a table dump would (optional).
+
+    The test kit searches the dump for raw secrets after every step of the stateful suite
+    and after whole flows (`secrets_at_rest`); a store without `dump` is searched only
+    through what the port reads back.
+    """
+
+    def dump(self) -> str | bytes:
+        """Every row the store keeps, every table, as text or raw bytes."""
+        ...

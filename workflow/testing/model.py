@@ -59,6 +59,7 @@ class RefActivation:
     delivered_emails: list[int] = field(default_factory=list)
     delivered_sms: list[int] = field(default_factory=list)
     history: list[tuple[str, str | None, str]] = field(default_factory=list)
+    audit: list[tuple[str, str, str, str]] = field(default_factory=list)
     edges: list[tuple[str, str, str]] = field(default_factory=list)
 
     def deadline(self) -> datetime | None:
@@ -69,6 +70,10 @@ class RefActivation:
             self.pin_deadline if self.state in ("sms_verified", "pin_set") else None)
         return self.flow_deadline if step is None else min(step, self.flow_deadline)
 
+    def refuse(self, event: str) -> None:
+        """Record a refusal: an audit event that changes nothing."""
+        self.audit.append((event, "refused", self.state, self.state))
+
     def due(self, now: datetime) -> bool:
         """Deadlines are exclusive: at the deadline it is over."""
         deadline = self.deadline()
@@ -77,6 +82,7 @@ class RefActivation:
     def take(self, event: str, dest: str, outcome: str = "ok") -> None:
         """Record a transition."""
         self.edges.append((self.state, event, outcome))
+        self.audit.append((event, "step", self.state, dest))
         self.history.append((event, self.state, dest))
         self.state = dest
 
@@ -90,6 +96,7 @@ class Model:
         self.pending: list[Pending] = []
         self.requests: dict[str, list[datetime]] = {}
         self._seq = 0
+        self.request_refusals = 0
 
     def queue(self, aid: str, kind: str, generation: int, now: datetime) -> None:
         """Expect one more outbox message."""
@@ -108,10 +115,21 @@ class Model:
         a = RefActivation(aid, person, now, now + s.flow_validity, now + s.qr_token_validity,
                           last_email=now)
         a.history.append(("request", None, "requested"))
+        a.audit.append(("request", "step", "", "requested"))
         self.activations[aid] = a
         self.requests.setdefault(person, []).append(now)
         self.queue(aid, "email", 1, now)
         return [o.aid for o in older]
+
+    def refused_request(self) -> None:
+        """Record a refused request: an audit event of no activation."""
+        self.request_refusals += 1
+
+    def due_ids(self, now: datetime) -> list[str]:
+        """The flows in flight whose deadline is at or before `now`, earliest deadline first."""
+        due = sorted((d, a.aid) for a in self.activations.values() if a.state in IN_FLIGHT
+                     and (d := a.deadline()) is not None and d <= now)
+        return [aid for _, aid in due]
 
     def rate_limited(self, person: str, now: datetime) -> bool:
         """Whether the person already has the maximum of requests in the window."""
