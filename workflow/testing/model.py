@@ -1,4 +1,4 @@
-"""A plain reference model of one activation, written from DESIGN.md §3 without `definition.py`.
+"""A plain reference model of one activation, written from docs/specification.md §3, not `definition.py`.
 
 The stateful test compares the service with it after every step.
 """
@@ -88,7 +88,7 @@ class RefActivation:
 
 
 class Model:
-    """Every activation, the outbox, and the rules of DESIGN.md §3 written out plainly."""
+    """Every activation, the outbox, and the rules of docs/specification.md §3 written out plainly."""
 
     def __init__(self, settings: Settings) -> None:
         self.s = settings
