@@ -18,7 +18,7 @@ import pytest
 # Contract suites assert inside the library: rewrite them so failures show the values compared.
 pytest.register_assert_rewrite("workflow.testing")
 
-from hypothesis import HealthCheck, settings  # noqa: E402
+from hypothesis import HealthCheck, Phase, settings  # noqa: E402
 from hypothesis.errors import InvalidArgument  # noqa: E402
 
 from workflow.settings import Settings  # noqa: E402
@@ -32,15 +32,21 @@ MARKER = "ecps_requirement"
 PROFILES = ("ecps-dev", "ecps-ci", "ecps-thorough", "ecps-mutation")
 MISSING_KEY = "ecps coverage missing"
 _SLOW = [HealthCheck.too_slow]
+# The explain phase traces every line of a failing example again and again: minutes for a stateful run.
+_PHASES = [p for p in Phase if p != Phase.explain]
 
 settings.register_profile("ecps-dev", max_examples=25, stateful_step_count=30, deadline=None,
-                          suppress_health_check=_SLOW)
+                          suppress_health_check=_SLOW,
+                          phases=_PHASES)
 settings.register_profile("ecps-ci", max_examples=200, stateful_step_count=50, deadline=None,
-                          derandomize=True, print_blob=True, suppress_health_check=_SLOW)
+                          derandomize=True, print_blob=True, suppress_health_check=_SLOW,
+                          phases=_PHASES)
 settings.register_profile("ecps-mutation", max_examples=10, stateful_step_count=25, deadline=None,
-                          derandomize=True, database=None, suppress_health_check=_SLOW)
+                          derandomize=True, database=None, suppress_health_check=_SLOW,
+                          phases=_PHASES)
 settings.register_profile("ecps-thorough", max_examples=2000, stateful_step_count=100, deadline=None,
-                          print_blob=True, suppress_health_check=_SLOW)
+                          print_blob=True, suppress_health_check=_SLOW,
+                          phases=_PHASES)
 
 
 def chosen_profile(option: str | None, ini: str = "",

@@ -18,6 +18,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from workflow.audit import verify
 from workflow.definition import State
+from workflow.domain import Delivery, MessageKind
 from workflow.errors import WorkflowError
 from workflow.messages import DirectoryEntry, Email
 from workflow.ports import DumpableStore, Mailer, SmsGateway, Store
@@ -408,7 +409,6 @@ class ActivationMachine(RuleBasedStateMachine):
     @rule()
     def expire_due(self) -> None:
         """The sweeper expires every flow past its deadline."""
-        self._expiry_query_equals_the_model()
         expected = self.model.expire_due(self.clock.now())
         assert self.service.expire_due() == expected
 
@@ -432,7 +432,8 @@ class ActivationMachine(RuleBasedStateMachine):
         name = "flow" if deadline == a.flow_deadline else names[a.state]
         COVERAGE.hit_boundary(name, delta)
 
-    def _expiry_query_equals_the_model(self) -> None:
+    @invariant()
+    def the_expiry_query_equals_the_model(self) -> None:
         """`due_for_expiry` gives exactly the model's due flows, soonest first, at most `limit`."""
         now = self.clock.now()
         expected = self.model.due_ids(now)
@@ -443,8 +444,9 @@ class ActivationMachine(RuleBasedStateMachine):
         deadlines = [d for aid in got if (d := self.model.activations[aid].deadline()) is not None]
         assert deadlines == sorted(deadlines), f"due_for_expiry is not soonest first: {got}"
         if expected:
-            limited = self.store.due_for_expiry(now, len(expected) - 1 or 1)
-            assert len(limited) == (len(expected) - 1 or 1), f"due_for_expiry ignored its limit: {limited}"
+            for limit in (0, len(expected) - 1):
+                limited = self.store.due_for_expiry(now, limit)
+                assert len(limited) == limit, f"due_for_expiry(limit={limit}) gave {limited}: limit ignored"
 
     # -- invariants -----------------------------------------------------------------------------
 
@@ -461,6 +463,18 @@ class ActivationMachine(RuleBasedStateMachine):
                 COVERAGE.hit_edge(source, event, outcome)
             a.edges.clear()
             COVERAGE.hit_state(status.state)
+
+    @invariant()
+    def the_outbox_keeps_every_pending_message(self) -> None:
+        """Each message the model still expects to send is a pending row of the store's outbox."""
+        kinds = {"email": MessageKind.ACTIVATION_EMAIL, "sms": MessageKind.SMS_CODE,
+                 "notice": MessageKind.REPLACEMENT_NOTICE}
+        for m in self.model.pending:
+            rows = {(r.kind, r.generation) for r in self.store.outbox_of(m.aid)
+                    if r.status == Delivery.PENDING}
+            assert (kinds[m.kind], m.generation) in rows, (
+                f"{m.aid}: the store lost an outbox row: no pending {kinds[m.kind]} of generation "
+                f"{m.generation} (it keeps {sorted(rows)})")
 
     @invariant()
     def every_audit_trail_equals_the_model(self) -> None:

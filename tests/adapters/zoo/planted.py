@@ -1,6 +1,7 @@
 """The planted-bug table: each bug a real store could have, and the check of the kit that must catch it.
 
-Each detector returns the failure it reports (after Hypothesis shrank it), or None when the store passed.
+Each detector returns the failure it reports, or None when the store passed. `python -m
+tests.adapters.zoo.planted` times each bug to its shrunk failure; the suite runs them without shrinking.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from adapters.memory import MemoryStore
@@ -20,24 +21,32 @@ from workflow.testing.machine import ActivationMachine
 from workflow.testing.store_contract import StoreContract
 
 StoreClass = Callable[[], Store]
-MACHINE = settings(max_examples=60, stateful_step_count=30, deadline=None, database=None, derandomize=True,
+Detector = Callable[[StoreClass, bool], str | None]
+MACHINE = settings(phases=[p for p in Phase if p != Phase.explain], max_examples=200,
+                   stateful_step_count=30, deadline=None, database=None, derandomize=True,
                    report_multiple_bugs=False, suppress_health_check=list(HealthCheck), print_blob=False)
-RACES = settings(MACHINE, max_examples=30)
+RACES = settings(MACHINE, max_examples=40)
+UNSHRUNK = [Phase.explicit, Phase.generate]
 
 
-def machine(make: StoreClass) -> str | None:
-    """The stateful `ActivationMachine` over the store, shrinking any failure."""
+def _settings(base: settings, shrink: bool) -> settings:
+    return base if shrink else settings(base, phases=UNSHRUNK)
+
+
+def machine(make: StoreClass, shrink: bool = True) -> str | None:
+    """The stateful `ActivationMachine` over the store (shrinking any failure when `shrink`)."""
     try:
-        run_state_machine_as_test(ActivationMachine.configure(make_store=make), settings=MACHINE)
+        run_state_machine_as_test(ActivationMachine.configure(make_store=make),
+                                  settings=_settings(MACHINE, shrink))
     except Exception as exc:  # an assertion, or the group Hypothesis raises when examples disagree
         return f"{type(exc).__name__}: {exc}"
     return None
 
 
-def races(make: StoreClass) -> str | None:
-    """Linearizability mode over the store: drawn scenarios of racing calls, shrinking any failure."""
+def races(make: StoreClass, shrink: bool = True) -> str | None:
+    """Linearizability mode over the store: drawn scenarios of racing calls (shrinking when `shrink`)."""
 
-    @RACES
+    @_settings(RACES, shrink)
     @given(scenario=scenarios())
     def race(scenario: Scenario) -> None:
         assert_linearizable(make, scenario, reference=MemoryStore)
@@ -49,16 +58,16 @@ def races(make: StoreClass) -> str | None:
     return None
 
 
-def at_rest(make: StoreClass) -> str | None:
+def at_rest(make: StoreClass, shrink: bool = True) -> str | None:
     """Whole flows, then a search of everything the store keeps (its `dump()` included)."""
     found = secrets_at_rest(make)
     return "; ".join(found) or None
 
 
-def contract(*names: str) -> Callable[[StoreClass], str | None]:
+def contract(*names: str) -> Detector:
     """The named tests of `StoreContract` (plain ones, not property-based) run over the store."""
 
-    def run(make: StoreClass) -> str | None:
+    def run(make: StoreClass, shrink: bool = True) -> str | None:
         failed = []
         for name in names:
             kit = StoreContract()
@@ -81,7 +90,7 @@ class Planted:
 
     bug: str
     store: StoreClass
-    detector: Callable[[StoreClass], str | None]
+    detector: Detector
 
 
 TABLE = (
@@ -106,3 +115,19 @@ TABLE = (
     Planted("missing expiry rows (exclusive bound)", stores.ExclusiveExpiryStore, machine),
     Planted("limit ignored", stores.LimitlessExpiryStore, machine),
 )
+
+
+def main() -> None:
+    """Time each planted bug to its shrunk failure, and print the table."""
+    import time
+
+    for planted in TABLE:
+        began = time.perf_counter()
+        found = planted.detector(planted.store, True)
+        took = time.perf_counter() - began
+        print(f"| {planted.bug} | {getattr(planted.detector, '__name__', '?')} | "
+              f"{'caught' if found else 'NOT CAUGHT'} | {took:.1f} s |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
