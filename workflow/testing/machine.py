@@ -188,12 +188,8 @@ class ActivationMachine(RuleBasedStateMachine):
     def request(self, person: str) -> None:
         """A professional types their identifier and asks for activation."""
         now = self.clock.now()
-        if self.model.rate_limited(person, now):
-            expected: str | None = "TooManyRequests"
-        elif person not in PEOPLE or PEOPLE[person].phone is None:
-            expected = "NotEligible"
-        else:
-            expected = None
+        eligible = person in PEOPLE and PEOPLE[person].phone is not None
+        expected = self.model.request_refusal(person, now, eligible)
         result = self._call(expected, lambda: self.service.request(person, device_id="phone"))
         if isinstance(result, Started):
             superseded = self.model.request(result.activation_id, person, now)
@@ -225,20 +221,9 @@ class ActivationMachine(RuleBasedStateMachine):
             payload = self._payload_of(mails[0])
         elif which == "foreign":
             payload = self._payload_of(others[-1])
-        expected = self.model.precheck(a, "scan", now)
-        if expected is None:
-            generation = {"current": -1, "old": 0}.get(which)
-            right = generation is not None and a.delivered_emails[generation] == a.email_gen
-            if which in ("garbage", "empty"):
-                expected = "InvalidInput"
-            elif not right:
-                expected = "VerificationFailed"
-            else:
-                if a.state == "requested":
-                    a.take("email_sent", "emailed")
-                a.take("scan", "scanned")
-                a.token_deadline = None
-                self.model.issue_code(a, now)
+        index = {"current": -1, "old": 0}.get(which)
+        generation = None if index is None else a.delivered_emails[index]
+        expected = self.model.scan(a, now, which not in ("garbage", "empty"), generation)
         self._call(expected, lambda: self.service.scan(a.aid, payload), (a, "scan"))
 
     @precondition(lambda self: self._has("requested", "emailed", "scanned"))
@@ -266,21 +251,8 @@ class ActivationMachine(RuleBasedStateMachine):
             code, generation = codes[index], a.delivered_sms[index]
         elif which != "malformed":
             code = next(c for c in ("000000", "111111", "222222", "333333") if c not in codes)
-        current = generation == a.sms_gen
         self.secrets.update(codes)
-        s = self.settings
-        expected = self.model.precheck(a, "verify_sms", now)
-        if expected is None:
-            if which == "malformed":
-                expected = "InvalidInput"
-            elif a.code_issued is None or now >= a.code_issued + s.sms_code_validity:
-                expected = "VerificationFailed"
-            elif current:
-                a.take("verify_sms", "sms_verified")
-                a.pin_deadline = now + s.pin_step_validity
-            else:
-                expected = self.model.wrong(a, "verify_sms", "sms_attempts", s.max_sms_attempts,
-                                            "scanned", "VerificationFailed")
+        expected = self.model.verify_sms(a, now, which != "malformed", generation)
         self._call(expected, lambda: self.service.verify_sms(a.aid, code), (a, "verify_sms"))
 
     @precondition(lambda self: self._has("sms_verified"))
@@ -288,15 +260,7 @@ class ActivationMachine(RuleBasedStateMachine):
     def set_pin(self, data: st.DataObject, pin: str) -> None:
         """The professional chooses a PIN (strong, weak or malformed)."""
         a = self._pick(data, ("sms_verified",))
-        expected = self.model.precheck(a, "set_pin", self.clock.now())
-        if expected is None:
-            if not (pin.isdigit() and len(pin) == self.settings.pin_length):
-                expected = "InvalidInput"
-            elif pin in WEAK:
-                expected = "WeakPin"
-            else:
-                a.candidate = pin
-                a.take("set_pin", "pin_set")
+        expected = self.model.set_pin(a, self.clock.now(), pin, pin in WEAK)
         if pin in PINS:
             self.secrets.add(pin)
         self._call(expected, lambda: self.service.set_pin(a.aid, pin), (a, "set_pin"))
@@ -307,17 +271,7 @@ class ActivationMachine(RuleBasedStateMachine):
         """The professional confirms the PIN, or types another one."""
         a = self._pick(data, ("pin_set",))
         pin = a.candidate if same and a.candidate else next(p for p in PINS if p != a.candidate)
-        now = self.clock.now()
-        expected = self.model.precheck(a, "confirm_pin", now)
-        if expected is None:
-            if pin == a.candidate:
-                a.pin, a.candidate = pin, None
-                a.take("confirm_pin", "active")
-                self.model.replace_older(a, now)
-            else:
-                a.candidate = None
-                expected = self.model.wrong(a, "confirm_pin", "pin_mismatches",
-                                            self.settings.max_pin_mismatches, "sms_verified", "PinMismatch")
+        expected = self.model.confirm_pin(a, self.clock.now(), pin)
         self._call(expected, lambda: self.service.confirm_pin(a.aid, pin), (a, "confirm_pin"))
 
     @precondition(lambda self: self._has("active"))
@@ -326,14 +280,7 @@ class ActivationMachine(RuleBasedStateMachine):
         """The professional logs in with the PIN, or a wrong one."""
         a = self._pick(data, ("active",))
         pin = a.pin if right and a.pin else next(p for p in PINS if p != a.pin)
-        expected = self.model.precheck(a, "authenticate", self.clock.now())
-        if expected is None:
-            if pin == a.pin:
-                a.login_failures = 0
-                a.take("authenticate", "active")
-            else:
-                expected = self.model.wrong(a, "authenticate", "login_failures",
-                                            self.settings.max_login_failures, "active", "VerificationFailed")
+        expected = self.model.authenticate(a, self.clock.now(), pin)
         self._call(expected, lambda: self.service.authenticate(a.aid, pin), (a, "authenticate"))
 
     @precondition(lambda self: bool(self.model.activations))
@@ -343,9 +290,7 @@ class ActivationMachine(RuleBasedStateMachine):
         if not now:
             return
         a = self._pick(data)
-        expected = self.model.precheck(a, "cancel", self.clock.now())
-        if expected is None:
-            a.take("cancel", "cancelled")
+        expected = self.model.close(a, self.clock.now(), "cancel", "cancelled")
         self._call(expected, lambda: self.service.cancel(a.aid), (a, "cancel"))
 
     @precondition(lambda self: bool(self.model.activations))
@@ -355,9 +300,7 @@ class ActivationMachine(RuleBasedStateMachine):
         if not now:
             return
         a = self._pick(data)
-        expected = self.model.precheck(a, "revoke", self.clock.now())
-        if expected is None:
-            a.take("revoke", "revoked")
+        expected = self.model.close(a, self.clock.now(), "revoke", "revoked")
         self._call(expected, lambda: self.service.revoke(a.aid, reason="deleted"), (a, "revoke"))
 
     @precondition(lambda self: self._has(*IN_FLIGHT))

@@ -191,6 +191,93 @@ class Model:
                 other.take("revoke", "revoked")
                 self.queue(other.aid, "notice", 0, now)
 
+    # -- what each user action should do: the machine asks, then compares with the service --------
+
+    def request_refusal(self, person: str, now: datetime, eligible: bool) -> str | None:
+        """The refusal of a request (rate limit first, then eligibility), or None when it is accepted."""
+        if self.rate_limited(person, now):
+            return "TooManyRequests"
+        return None if eligible else "NotEligible"
+
+    def scan(self, a: RefActivation, now: datetime, readable: bool, generation: int | None) -> str | None:
+        """A scan of a QR of e-mail `generation` (None: another activation's, or unreadable)."""
+        refused = self.precheck(a, "scan", now)
+        if refused is not None:
+            return refused
+        if not readable:
+            return "InvalidInput"
+        if generation != a.email_gen:
+            return "VerificationFailed"
+        if a.state == "requested":
+            a.take("email_sent", "emailed")
+        a.take("scan", "scanned")
+        a.token_deadline = None
+        self.issue_code(a, now)
+        return None
+
+    def verify_sms(self, a: RefActivation, now: datetime, well_formed: bool,
+                   generation: int | None) -> str | None:
+        """A code of SMS `generation` (None: a code never sent) submitted."""
+        refused = self.precheck(a, "verify_sms", now)
+        if refused is not None:
+            return refused
+        if not well_formed:
+            return "InvalidInput"
+        if a.code_issued is None or now >= a.code_issued + self.s.sms_code_validity:
+            return "VerificationFailed"
+        if generation == a.sms_gen:
+            a.take("verify_sms", "sms_verified")
+            a.pin_deadline = now + self.s.pin_step_validity
+            return None
+        return self.wrong(a, "verify_sms", "sms_attempts", self.s.max_sms_attempts, "scanned",
+                          "VerificationFailed")
+
+    def set_pin(self, a: RefActivation, now: datetime, pin: str, weak: bool) -> str | None:
+        """A PIN chosen (`weak`: one the service must refuse as too easy)."""
+        refused = self.precheck(a, "set_pin", now)
+        if refused is not None:
+            return refused
+        if not (pin.isdigit() and len(pin) == self.s.pin_length):
+            return "InvalidInput"
+        if weak:
+            return "WeakPin"
+        a.candidate = pin
+        a.take("set_pin", "pin_set")
+        return None
+
+    def confirm_pin(self, a: RefActivation, now: datetime, pin: str) -> str | None:
+        """The PIN typed again: the same activates (replacing an older credential), another goes back."""
+        refused = self.precheck(a, "confirm_pin", now)
+        if refused is not None:
+            return refused
+        if pin == a.candidate:
+            a.pin, a.candidate = pin, None
+            a.take("confirm_pin", "active")
+            self.replace_older(a, now)
+            return None
+        a.candidate = None
+        return self.wrong(a, "confirm_pin", "pin_mismatches", self.s.max_pin_mismatches, "sms_verified",
+                          "PinMismatch")
+
+    def authenticate(self, a: RefActivation, now: datetime, pin: str) -> str | None:
+        """A login with `pin`."""
+        refused = self.precheck(a, "authenticate", now)
+        if refused is not None:
+            return refused
+        if pin == a.pin:
+            a.login_failures = 0
+            a.take("authenticate", "active")
+            return None
+        return self.wrong(a, "authenticate", "login_failures", self.s.max_login_failures, "active",
+                          "VerificationFailed")
+
+    def close(self, a: RefActivation, now: datetime, event: str, dest: str) -> str | None:
+        """A cancel or a revoke: allowed where the table allows it."""
+        refused = self.precheck(a, event, now)
+        if refused is None:
+            a.take(event, dest)
+        return refused
+
     def fits(self, m: Pending, now: datetime) -> bool:
         """Whether a message still belongs to where its activation stands."""
         if m.kind == "notice":
