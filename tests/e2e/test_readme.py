@@ -80,7 +80,7 @@ def dev_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
         yield port, env
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        server.communicate(timeout=30)  # waits, and closes its pipe
 
 
 def test_the_http_client_runs_a_whole_activation(dev_server: tuple[str, dict[str, str]],
