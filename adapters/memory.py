@@ -89,6 +89,10 @@ class MemoryStore:
         with self._lock:
             return sorted(self._audit.get(activation_id, []), key=lambda e: e.seq)
 
+    def activation_ids(self, after: str | None, limit: int) -> list[str]:
+        with self._lock:
+            return sorted(i for i in self._activations if after is None or i > after)[:limit]
+
     def list_activations(self, limit: int = 100) -> list[Activation]:
         with self._lock:
             newest = sorted(self._activations.values(), key=lambda a: a.created_at, reverse=True)

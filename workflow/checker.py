@@ -1,11 +1,14 @@
-"""Exhaustive model checker: explores a definition (states × counters × deadlines) and proves DESIGN §7.
+"""Exhaustive model checker: explores a definition (states × counters × deadlines), proves its properties.
 
 `check(definition)` returns a `Report`; a failing property carries its shortest counter-example.
+`explore(definition)` gives the explored space itself, whose moves are values (the conformance
+replay in `workflow.testing` walks it through a real service).
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import time
 from collections import deque
@@ -15,18 +18,18 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from workflow.definition import (
+from workflow.engine import (
     Counter,
     Deadline,
     Definition,
     Edge,
-    Event,
+    Implied,
     Outcome,
-    State,
     Workflow,
     definition_problems,
+    unvalidated,
 )
-from workflow.errors import TransitionNotAllowed
+from workflow.errors import DefinitionError, TransitionNotAllowed
 from workflow.settings import Settings
 
 
@@ -50,7 +53,7 @@ CLAIMS: dict[Property, str] = {
     Property.REACHABLE: "every state is reachable",
     Property.NO_TRAP: "every non-terminal state can reach a terminal one",
     Property.EXPIRY: "every in-flight state has an expire edge and a deadline",
-    Property.MAIN_PATH: "every path to the goal passes the main steps in order",
+    Property.MAIN_PATH: "every path to the goal passes the main states in order",
     Property.ABSORBING: "terminal states absorb (no outgoing edge)",
     Property.DETERMINISTIC: "each (state, event, guard outcome) has one target",
     Property.BOUNDED: "counters never pass their bound",
@@ -65,7 +68,8 @@ _PROVED_ELSEWHERE = frozenset({
     "states with no way out",
     "unreachable states",
 })
-_IDLE, _RUNNING, _PASSED = 0, 1, 2
+IDLE, RUNNING, PASSED = 0, 1, 2
+_IDLE, _RUNNING, _PASSED = IDLE, RUNNING, PASSED
 _CHECK_KEY = "model-check-" + "k" * 24
 
 
@@ -94,6 +98,8 @@ class Report:
     states_explored: int
     transitions_explored: int
     seconds: float
+    start: str = ""
+    """The state a new instance starts in (where every counter-example begins)."""
 
     @property
     def ok(self) -> bool:
@@ -112,7 +118,7 @@ class Report:
     def as_dict(self) -> dict[str, object]:
         """The report as JSON-ready data (for `--json` output)."""
         return {
-            "definition": self.definition, "ok": self.ok,
+            "definition": self.definition, "ok": self.ok, "start": self.start,
             "states_explored": self.states_explored,
             "transitions_explored": self.transitions_explored,
             "seconds": round(self.seconds, 6),
@@ -141,7 +147,8 @@ class Report:
                 continue
             lines += ["", f"{r.name}: FAIL — {r.claim}", f"  why: {r.detail}"]
             if r.counterexample is not None:
-                lines.append("  counter-example: " + " → ".join(r.counterexample))
+                lines.append(f"  counter-example, from a new {self.start}: "
+                             + " → ".join(r.counterexample))
         failures = len(self.failed)
         lines += ["", f"all {len(self.results)} properties hold" if not failures
                   else f"{failures} of {len(self.results)} properties fail"]
@@ -149,59 +156,108 @@ class Report:
 
 
 @dataclass(frozen=True, slots=True)
-class _Config:
-    """One point of the explored space: state, counter values, deadline phases, main progress."""
+class Config:
+    """One point of the explored space: state, counter values, deadline phases, main progress.
 
-    state: State
+    `counts` follow the definition's counters (a counter no edge can read any more is 0);
+    `phases` its deadlines: `IDLE`, `RUNNING` or `PASSED`.
+    """
+
+    state: Any
     counts: tuple[int, ...]
     phases: tuple[int, ...]
     progress: int
 
+    @property
+    def due(self) -> bool:
+        """Whether a deadline has passed (only the expire event can follow)."""
+        return PASSED in self.phases
+
+
+_Config = Config
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One move of the model: an event with its guard outcome, or the clock passing a deadline.
+
+    `implied` lists the events the definition records first (e.g. a delivery a scan proves).
+    """
+
+    event: str = ""
+    outcome: str = Outcome.OK
+    deadline: str = ""
+    implied: tuple[str, ...] = ()
+
+    @property
+    def is_clock(self) -> bool:
+        """Whether this is the clock passing `deadline` rather than an event."""
+        return bool(self.deadline)
+
+    def __str__(self) -> str:
+        if self.deadline:
+            return f"clock passes {self.deadline}"
+        return self.event if self.outcome == Outcome.OK else f"{self.event} ({self.outcome})"
+
 
 @dataclass(slots=True)
-class _Space:
-    """The explored graph with BFS parents (so paths from the start are shortest)."""
+class Space:
+    """The explored graph with BFS parents (so paths from the start are shortest).
 
-    start: _Config | None
-    parent: dict[_Config, tuple[_Config, str] | None] = field(default_factory=dict)
-    moves: dict[_Config, list[tuple[str, _Config]]] = field(default_factory=dict)
-    overflow: dict[_Config, str] = field(default_factory=dict)
-    shortcut: dict[_Config, None] = field(default_factory=dict)
-    ticked: dict[tuple[str, State], _Config] = field(default_factory=dict)
+    `parent` lists every configuration in the order found; `moves[c]` its outgoing moves.
+    """
+
+    start: Config | None
+    created_by: str = "request"
+    parent: dict[Config, tuple[Config, Step] | None] = field(default_factory=dict)
+    moves: dict[Config, list[tuple[Step, Config]]] = field(default_factory=dict)
+    overflow: dict[Config, str] = field(default_factory=dict)
+    shortcut: dict[Config, None] = field(default_factory=dict)
+    ticked: dict[tuple[str, Any], Config] = field(default_factory=dict)
+    live: dict[Any, tuple[bool, ...]] = field(default_factory=dict)
     transitions: int = 0
     broken: str = ""
 
-    def path(self, config: _Config, *more: str) -> tuple[str, ...]:
-        """The events from the creating `request` to `config`, then `more`."""
-        steps: list[str] = []
+    def steps_to(self, config: Config) -> tuple[Step, ...]:
+        """The moves from the creating event to `config`, shortest first-found."""
+        steps: list[Step] = []
         at = self.parent[config]
         while at is not None:
             steps.append(at[1])
             at = self.parent[at[0]]
-        return ("request", *reversed(steps), *more)
+        return tuple(reversed(steps))
 
-    def first(self, state: State) -> _Config | None:
+    def path(self, config: Config, *more: str) -> tuple[str, ...]:
+        """The events from the creating event to `config`, then `more`, as text."""
+        labels = [label for step in self.steps_to(config) for label in (*step.implied, str(step))]
+        return (str(self.created_by), *labels, *more)
+
+    def first(self, state: object) -> Config | None:
         """The first-found (nearest) configuration in `state`."""
         return next((c for c in self.parent if c.state == state), None)
+
+
+_Space = Space
 
 
 class _Model:
     """The definition's semantics the checker explores (the service's rules, as data)."""
 
-    def __init__(self, d: Definition[Any, Any], settings: Settings, reduce: bool) -> None:
+    def __init__(self, d: Definition[Any, Any], settings: Any, reduce: bool) -> None:
         self.d = d
+        self.expire = d.expire_event
         self.counters = [c.name for c in d.counters]
         self.slot = {name: i for i, name in enumerate(self.counters)}
         self.bounds = [_int_setting(settings, c.bound, c.default) for c in d.counters]
-        self.by_source: dict[State, list[Edge[Any, Any]]] = {}
+        self.by_source: dict[Any, list[Edge[Any, Any]]] = {}
         for e in d.edges:
             self.by_source.setdefault(e.source, []).append(e)
         self.exhausts = {(e.source, e.event) for e in d.edges if e.outcome == Outcome.EXHAUSTED}
         self.main_steps = list(zip(d.main_path, d.main_path[1:], strict=False))
         self.goal = d.main_path[-1] if d.main_path else None
         graph = _graph(d)
-        self.live: dict[State, tuple[bool, ...]] = {}
-        self.wants_goal: dict[State, bool] = {}
+        self.live: dict[Any, tuple[bool, ...]] = {}
+        self.wants_goal: dict[Any, bool] = {}
         for s in {d.initial, *d.states, *graph}:
             ahead = _closure(graph, s)
             used = {n for e in d.edges if e.source in ahead for n in (e.counter, e.resets)}
@@ -212,29 +268,50 @@ class _Model:
         """The configuration `request` creates."""
         s = self.d.initial
         phases = tuple(
-            _RUNNING if s in dl.states and Event.REQUEST in dl.starts else _IDLE
+            _RUNNING if s in dl.states and self.d.created_by in dl.starts else _IDLE
             for dl in self.d.deadlines
         )
         return self._canonical(_Config(s, (0,) * len(self.counters), phases, 0))
 
-    def moves(self, c: _Config) -> Iterator[tuple[str, _Config, str | None, bool]]:
-        """(label, next configuration, overflowing counter, reached the goal out of order)."""
+    def moves(self, c: Config) -> Iterator[tuple[Step, Config, str | None, bool]]:
+        """(move, next configuration, overflowing counter, reached the goal out of order)."""
         passed = _PASSED in c.phases
         for e in self.by_source.get(c.state, ()):
-            if passed != (e.event == Event.EXPIRE):
+            if passed != (e.event == self.expire):
                 continue  # expire happens only, and at once, when a deadline has passed
             taken = self._take(c, e)
             if taken is not None:
                 yield taken
         if passed:
             return
-        for i, dl in enumerate(self.d.deadlines):
-            if c.phases[i] == _RUNNING and c.state in dl.states:
-                phases = (*c.phases[:i], _PASSED, *c.phases[i + 1:])
-                yield f"clock passes {dl.name}", _Config(c.state, c.counts, phases, c.progress), \
+        for i in self.d.implied:
+            if i.state == c.state:
+                yield from self._implied(c, i)
+        for n, dl in enumerate(self.d.deadlines):
+            if c.phases[n] == _RUNNING and c.state in dl.states:
+                phases = (*c.phases[:n], _PASSED, *c.phases[n + 1:])
+                yield Step(deadline=dl.name), Config(c.state, c.counts, phases, c.progress), \
                     None, False
 
-    def _take(self, c: _Config, e: Edge[Any, Any]) -> tuple[str, _Config, str | None, bool] | None:
+    def _implied(self, c: Config, i: Implied[Any, Any]) -> Iterator[tuple[Step, Config, str | None, bool]]:
+        """`i.event` in `c.state`: its implied event first, then each edge of `i.event` from there."""
+        first = self.d.edge(c.state, i.first)
+        if first is None:
+            return
+        between = self._take(c, first)
+        if between is None:
+            return
+        _, mid, over, shortcut = between
+        for e in self.by_source.get(mid.state, ()):
+            if e.event != i.event:
+                continue
+            taken = self._take(mid, e)
+            if taken is not None:
+                step, nxt, over2, shortcut2 = taken
+                yield (Step(step.event, step.outcome, implied=(str(i.first),)), nxt, over or over2,
+                       shortcut or shortcut2)
+
+    def _take(self, c: Config, e: Edge[Any, Any]) -> tuple[Step, Config, str | None, bool] | None:
         counts = list(c.counts)
         over = None
         if e.counter in self.slot:
@@ -252,16 +329,15 @@ class _Model:
             counts[self.slot[e.resets]] = 0
         phases = tuple(self._phase(dl.states, dl.starts, p, c.state, e)
                        for dl, p in zip(self.d.deadlines, c.phases, strict=True))
-        progress = c.progress
-        if progress < len(self.main_steps) and (e.source, e.dest) == self.main_steps[progress]:
+        progress = c.progress  # how many main states, in order, the way here has entered
+        if progress < len(self.main_steps) and e.dest == self.d.main_path[progress + 1]:
             progress += 1
         shortcut = e.dest == self.goal and e.source != self.goal and progress < len(self.main_steps)
-        label = str(e.event) if e.outcome == Outcome.OK else f"{e.event} ({e.outcome})"
-        nxt = self._canonical(_Config(e.dest, tuple(counts), phases, progress))
-        return label, nxt, over, shortcut
+        nxt = self._canonical(Config(e.dest, tuple(counts), phases, progress))
+        return Step(str(e.event), str(e.outcome)), nxt, over, shortcut
 
     @staticmethod
-    def _phase(states: frozenset[State], starts: tuple[Event, ...], phase: int, source: State,
+    def _phase(states: frozenset[Any], starts: tuple[Any, ...], phase: int, source: object,
                e: Edge[Any, Any]) -> int:
         if e.dest not in states:
             return _IDLE
@@ -277,7 +353,7 @@ class _Model:
 
 
 def check(definition: Definition[Any, Any], workflow: Workflow[Any, Any] | None = None,
-          settings: Settings | None = None, *, reduce: bool = True) -> Report:
+          settings: Any = None, *, reduce: bool = True) -> Report:
     """Explore `definition` exhaustively and judge every property of DESIGN §7.
 
     `workflow` is the built machine to compare (built from the definition when None);
@@ -304,15 +380,26 @@ def check(definition: Definition[Any, Any], workflow: Workflow[Any, Any] | None 
     ]
     results = [_guarded(prop, run, space) for prop, run in zip(Property, checks, strict=True)]
     return Report(str(definition.name), tuple(results), len(space.parent), space.transitions,
-                  time.perf_counter() - began)
+                  time.perf_counter() - began, str(getattr(definition, "initial", "")))
 
 
 def load_definition(spec: str) -> Definition[Any, Any]:
-    """The `Definition` named by `"package.module:NAME"` (`NAME` defaults to `DEFINITION`)."""
+    """The `Definition` named by `"package.module:NAME"` (`NAME` defaults to `DEFINITION`).
+
+    The module is looked up from the current folder too, and a definition that fails
+    validation is still loaded, so that `check` can explain what is wrong with it.
+    """
     module_name, _, attribute = spec.partition(":")
     if not module_name or not all(p.isidentifier() for p in module_name.split(".")):
         raise ValueError(f"expected 'package.module:NAME', got {spec!r}")
-    module = importlib.import_module(module_name)
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except DefinitionError:
+        sys.modules.pop(module_name, None)
+        with unvalidated():
+            module = importlib.import_module(module_name)
     attribute = attribute or "DEFINITION"
     try:
         found = getattr(module, attribute)
@@ -328,9 +415,16 @@ def load_definition(spec: str) -> Definition[Any, Any]:
 # -- exploration ----------------------------------------------------------------------------
 
 
-def _explore(model: _Model) -> _Space:
+def explore(definition: Definition[Any, Any], settings: Any = None, *,
+            reduce: bool = True) -> Space:
+    """The space `definition` can reach with the bounds of `settings` (the defaults when None)."""
+    settings = settings or Settings(secret_key=_CHECK_KEY)
+    return _explore(_Model(definition, settings, reduce))
+
+
+def _explore(model: _Model) -> Space:
     start = model.start()
-    space = _Space(start)
+    space = Space(start, model.d.created_by, live=model.live)
     space.parent[start] = None
     todo = deque([start])
     while todo:
@@ -338,14 +432,14 @@ def _explore(model: _Model) -> _Space:
         out = space.moves.setdefault(c, [])
         if c in space.overflow:
             continue
-        for label, nxt, over, shortcut in model.moves(c):
+        for step, nxt, over, shortcut in model.moves(c):
             space.transitions += 1
-            out.append((label, nxt))
-            if label.startswith("clock passes "):
-                space.ticked.setdefault((label.removeprefix("clock passes "), c.state), nxt)
+            out.append((step, nxt))
+            if step.is_clock:
+                space.ticked.setdefault((step.deadline, c.state), nxt)
             if nxt in space.parent:
                 continue
-            space.parent[nxt] = (c, label)
+            space.parent[nxt] = (c, step)
             todo.append(nxt)
             if over is not None:
                 space.overflow[nxt] = over
@@ -366,8 +460,9 @@ def _guarded(prop: Property, run: Callable[[], Result], space: _Space) -> Result
         return Result(prop, False, f"could not be evaluated: {type(exc).__name__}: {exc}")
 
 
-def _well_formed(d: Definition[Any, Any], settings: Settings) -> Result:
+def _well_formed(d: Definition[Any, Any], settings: Any) -> Result:
     problems = [str(p) for p in definition_problems(d) if p.rule not in _PROVED_ELSEWHERE]
+    known = {str(e.event) for e in d.edges} | {str(d.created_by)}
     for i in d.implied:
         first = d.edge(i.state, i.first)
         if first is None or not d.allows(first.dest, i.event):
@@ -383,7 +478,7 @@ def _well_formed(d: Definition[Any, Any], settings: Settings) -> Result:
             continue
         if set(dl.states) - set(d.states):
             problems.append(f"deadline {dl.name} covers unknown states")
-        if not dl.starts or not all(isinstance(e, Event) for e in dl.starts):
+        if not dl.starts or not set(map(str, dl.starts)) <= known:
             problems.append(f"deadline {dl.name} must start on known events")
     for kind, names in (("counter", [getattr(c, "name", c) for c in d.counters]),
                         ("deadline", [getattr(x, "name", x) for x in d.deadlines])):
@@ -422,7 +517,7 @@ def _no_trap(d: Definition[Any, Any], space: _Space) -> Result:
 def _expiry(d: Definition[Any, Any], space: _Space) -> Result:
     problems, example = [], None
     for s in sorted(d.in_flight, key=d.states.index):
-        edge = d.edge(s, Event.EXPIRE)
+        edge = d.edge(s, d.expire_event)
         if edge is None or edge.dest not in d.terminal:
             problems.append(f"{s} has no expire edge to a terminal state")
         elif not any(s in dl.states for dl in d.deadlines):
@@ -442,8 +537,8 @@ def _expiry(d: Definition[Any, Any], space: _Space) -> Result:
 
 
 def _main_path(d: Definition[Any, Any], space: _Space) -> Result:
-    claim = (f"every path to {d.main_path[-1]} passes the {len(d.main_path) - 1} main steps "
-             "in order") if d.main_path else ""
+    claim = (f"every path to {d.main_path[-1]} passes {', '.join(map(str, d.main_path[:-1]))} "
+             "in this order") if d.main_path else ""
     if not space.shortcut:
         return Result(Property.MAIN_PATH, True, claim=claim)
     first = next(iter(space.shortcut))
@@ -464,7 +559,7 @@ def _absorbing(d: Definition[Any, Any], space: _Space) -> Result:
 
 
 def _deterministic(d: Definition[Any, Any], space: _Space) -> Result:
-    targets: dict[tuple[State, Event, Outcome], list[State]] = {}
+    targets: dict[tuple[Any, Any, Any], list[Any]] = {}
     for e in d.edges:
         targets.setdefault(e.key, [])
         if e.dest not in targets[e.key]:
@@ -479,7 +574,7 @@ def _deterministic(d: Definition[Any, Any], space: _Space) -> Result:
     return Result(Property.DETERMINISTIC, False, detail, _path_to(space, s, label))
 
 
-def _bounded(d: Definition[Any, Any], settings: Settings, space: _Space) -> Result:
+def _bounded(d: Definition[Any, Any], settings: Any, space: _Space) -> Result:
     problems = [f"counter {c.name} has no bound: Settings.{c.bound} is not an integer ≥ 0"
                 for c in d.counters if not _count(getattr(settings, c.bound, None))]
     if not space.overflow:
@@ -490,7 +585,7 @@ def _bounded(d: Definition[Any, Any], settings: Settings, space: _Space) -> Resu
     return _verdict(Property.BOUNDED, problems, space.path(config))
 
 
-def _deadlines(d: Definition[Any, Any], settings: Settings, space: _Space) -> Result:
+def _deadlines(d: Definition[Any, Any], settings: Any, space: _Space) -> Result:
     problems: list[str] = []
     example = None
     reached = {c.state for c in space.parent}
@@ -505,7 +600,7 @@ def _deadlines(d: Definition[Any, Any], settings: Settings, space: _Space) -> Re
             tick = space.ticked.get((dl.name, s))
             if tick is None:
                 problems.append(f"{dl.name} never runs in {s}")
-            elif d.edge(s, Event.EXPIRE) is None:
+            elif d.edge(s, d.expire_event) is None:
                 problems.append(f"{dl.name} passes in {s}, which has no expire edge")
                 example = example or space.path(tick)
     return _verdict(Property.DEADLINES, problems, example)
@@ -527,7 +622,7 @@ def _machine(d: Definition[Any, Any], workflow: Workflow[Any, Any] | None, space
         problems.append(f"triggers outside the definition: {', '.join(extra)}")
         for name in extra:
             for source, ts in machine.events[name].transitions.items():
-                if ts and (state := _as_state(source)) is not None:
+                if ts and (state := _as_state(d, source)) is not None:
                     example = example or _path_to(space, state, name)
     if set(machine.states) != {str(s) for s in d.states}:
         problems.append("its states differ from the definition's")
@@ -539,7 +634,7 @@ def _machine(d: Definition[Any, Any], workflow: Workflow[Any, Any] | None, space
                 continue
             problems.append(f"{verb} {s} --{ev} ({out})--> {dest}")
             label = ev if out in ("ok", "*") else f"{ev} ({out})"
-            example = example or _path_to(space, _as_state(s), label)
+            example = example or _path_to(space, _as_state(d, s), label)
     for state, event, outcome, got, expected in _fired(d, built):
         problems.append(f"fire({state}, {event}, {outcome}) gives {got}, the definition {expected}")
         label = str(event) if outcome == Outcome.OK else f"{event} ({outcome})"
@@ -548,10 +643,10 @@ def _machine(d: Definition[Any, Any], workflow: Workflow[Any, Any] | None, space
 
 
 def _fired(d: Definition[Any, Any],
-           built: Workflow[Any, Any]) -> Iterator[tuple[State, Event, Outcome, str, str]]:
+           built: Workflow[Any, Any]) -> Iterator[tuple[Any, Any, Any, str, str]]:
     """Every (state, event, outcome) where `built.fire` disagrees with the data."""
     for state in d.states:
-        for event in Event:
+        for event in (*d.events(), d.created_by):
             for outcome in Outcome:
                 edge = d.edge(state, event, outcome)
                 expected = str(edge.dest) if edge else "a refusal"
@@ -575,7 +670,7 @@ def _verdict(prop: Property, problems: Sequence[str],
     return Result(prop, False, "; ".join(dict.fromkeys(problems)), example)
 
 
-def _path_to(space: _Space, state: State | None, *more: str) -> tuple[str, ...] | None:
+def _path_to(space: Space, state: object, *more: str) -> tuple[str, ...] | None:
     found = space.first(state) if state is not None else None
     return space.path(found, *more) if found is not None else None
 
@@ -589,25 +684,22 @@ def _label(e: Edge[Any, Any]) -> str:
     return str(e.event) if e.outcome == Outcome.OK else f"{e.event} ({e.outcome})"
 
 
-def _as_state(name: object) -> State | None:
-    try:
-        return State(str(name))
-    except ValueError:
-        return None
+def _as_state(d: Definition[Any, Any], name: object) -> Any:
+    return next((s for s in d.states if str(s) == str(name)), None)
 
 
-def _order(d: Definition[Any, Any]) -> Callable[[State], int]:
+def _order(d: Definition[Any, Any]) -> Callable[[Any], int]:
     return lambda s: d.states.index(s) if s in d.states else len(d.states)
 
 
-def _graph(d: Definition[Any, Any]) -> dict[State, set[State]]:
-    graph: dict[State, set[State]] = {}
+def _graph(d: Definition[Any, Any]) -> dict[Any, set[Any]]:
+    graph: dict[Any, set[Any]] = {}
     for e in d.edges:
         graph.setdefault(e.source, set()).add(e.dest)
     return graph
 
 
-def _closure(graph: dict[State, set[State]], start: State) -> set[State]:
+def _closure(graph: dict[Any, set[Any]], start: Any) -> set[Any]:
     seen, todo = {start}, [start]
     while todo:
         for nxt in graph.get(todo.pop(), ()):
@@ -625,7 +717,7 @@ def _duration(length: timedelta) -> str:
     return f"{seconds} s"
 
 
-def _int_setting(settings: Settings, name: str, default: int) -> int:
+def _int_setting(settings: Any, name: str, default: int) -> int:
     value = getattr(settings, name, None)
     return value if _count(value) else max(default, 0)  # type: ignore[return-value]
 
@@ -634,17 +726,17 @@ def _count(value: object) -> bool:
     return type(value) is int and value >= 0
 
 
-def _outlasted_by(d: Definition[Any, Any], settings: Settings, dl: Deadline[Any, Any],
+def _outlasted_by(d: Definition[Any, Any], settings: Any, dl: Deadline[Any, Any],
                   length: timedelta) -> Deadline[Any, Any] | None:
     """A deadline started only at creation, over `dl`'s states, that always passes first."""
     for i, other in enumerate(d.deadlines):
-        if other is dl or not other.starts or not set(other.starts) <= {Event.REQUEST}:
+        if other is dl or not other.starts or not set(other.starts) <= {d.created_by}:
             continue
         limit = getattr(settings, other.validity, None)
         if not dl.states <= other.states or not isinstance(limit, timedelta):
             continue
         later = d.deadlines.index(dl) > i
-        restarted = bool(set(dl.starts) - {Event.REQUEST})
+        restarted = bool(set(dl.starts) - {d.created_by})
         if length > limit or (length == limit and (restarted or later)):
             return other
     return None

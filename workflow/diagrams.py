@@ -66,6 +66,12 @@ class Highlight:
         """Whether a step went from `source` to `dest` by `event`."""
         return any((s.source, s.event, s.dest) == (source, event, dest) for s in self.steps)
 
+    def took_at_once(self, first: tuple[object, str, object], then: tuple[object, str, object]) -> bool:
+        """Whether `first` and `then` (source, event, dest) were recorded together, as an implied event is."""
+        pairs = zip(self.steps, self.steps[1:], strict=False)
+        return any((a.source, a.event, a.dest) == first and (b.source, b.event, b.dest) == then
+                   and a.at == b.at for a, b in pairs)
+
     @property
     def visited(self) -> frozenset[State]:
         """The states the activation has been in."""
@@ -80,7 +86,7 @@ def dot_available() -> bool:
 # -- labels ---------------------------------------------------------------------------------
 
 
-def bounds(definition: Definition[Any, Any] = DEFINITION, settings: Settings | None = None) -> dict[str, int]:
+def bounds(definition: Definition[Any, Any] = DEFINITION, settings: Any = None) -> dict[str, int]:
     """Each counter's bound: from `settings` when given, else the definition's default."""
     return {c.name: getattr(settings, c.bound, c.default) if settings else c.default
             for c in definition.counters}
@@ -158,7 +164,7 @@ def _legend(definition: Definition[Any, Any], settings: Settings | None) -> str:
 
 
 def to_graph(definition: Definition[Any, Any] = DEFINITION, history: Sequence[Step] | None = None,
-             current: State | None = None, settings: Settings | None = None) -> graphviz.Digraph:
+             current: State | None = None, settings: Any = None) -> graphviz.Digraph:
     """The definition as a `graphviz.Digraph`, highlighting `history` and `current` if given."""
     d, mark = definition, Highlight.of(history, current)
     limits = bounds(d, settings)
@@ -200,7 +206,7 @@ def to_graph(definition: Definition[Any, Any] = DEFINITION, history: Sequence[St
 
 
 def to_dot(definition: Definition[Any, Any] = DEFINITION, history: Sequence[Step] | None = None,
-           current: State | None = None, settings: Settings | None = None) -> str:
+           current: State | None = None, settings: Any = None) -> str:
     """The DOT source of the diagram."""
     source: str = to_graph(definition, history, current, settings).source
     return source
@@ -209,7 +215,7 @@ def to_dot(definition: Definition[Any, Any] = DEFINITION, history: Sequence[Step
 def _node(g: graphviz.Digraph, d: Definition[Any, Any], s: State, mark: Highlight | None) -> None:
     attrs = {"color": _DONE, "fillcolor": "white", "penwidth": "1.2"}
     if s in d.main_path:
-        attrs.update(color=_MAIN, fillcolor=_FILL["main"], penwidth="1.6")
+        attrs.update(color=_MAIN, fillcolor=_FILL["main"], penwidth="1.6", group="main")
     if d.main_path and s == d.main_path[-1]:
         attrs.update(fillcolor=_FILL["goal"], penwidth="2.2")
     if s in d.terminal:
@@ -226,7 +232,7 @@ def _node(g: graphviz.Digraph, d: Definition[Any, Any], s: State, mark: Highligh
 
 def _edges(g: graphviz.Digraph, d: Definition[Any, Any], limits: dict[str, int], flow: list[State],
            columns: dict[State, State], mark: Highlight | None) -> None:
-    taken = _TAKEN if mark is not None and mark.took(None, str(Event.REQUEST), d.initial) else None
+    taken = _TAKEN if mark is not None and mark.took(None, str(d.created_by), d.initial) else None
     g.edge("start", str(d.initial), label="request", color=taken or "black",
            fontcolor=taken or "black", penwidth="3" if taken else "1.4")
     groups: dict[tuple[object, ...], list[Edge[Any, Any]]] = {}
@@ -260,6 +266,14 @@ def _edges(g: graphviz.Digraph, d: Definition[Any, Any], limits: dict[str, int],
             if mark is not None and mark.took(e.source, str(e.event), e.dest):
                 attrs.update(color=_TAKEN, fontcolor=_TAKEN, penwidth="3")
             g.edge(str(e.source), str(e.dest), label=label, **attrs)
+    for i, e in d.implied_edges():
+        hit = mark is not None and mark.took_at_once(
+            (i.state, str(i.first), e.source), (e.source, str(e.event), e.dest))
+        attrs = {"color": _TAKEN, "fontcolor": _TAKEN, "penwidth": "3"} if hit else \
+            {"color": _MAIN, "fontcolor": _MAIN}
+        g.edge(str(i.state), str(e.dest), label=_html(label_lines(e, limits)[:1],
+                                                       note=f"records {i.first} first"),
+               style="dashed", constraint="false", **attrs)
     for state, edges in loops.items():
         hit = mark is not None and any(mark.took(e.source, str(e.event), e.dest) for e in edges)
         attrs = {"color": _TAKEN, "fontcolor": _TAKEN, "penwidth": "3"} if hit else {}
@@ -311,7 +325,7 @@ def _reached_from(d: Definition[Any, Any], s: State, flow: list[State]) -> bool:
 
 
 def to_mermaid(definition: Definition[Any, Any] = DEFINITION, history: Sequence[Step] | None = None,
-               current: State | None = None, settings: Settings | None = None) -> str:
+               current: State | None = None, settings: Any = None) -> str:
     """The definition as a Mermaid `stateDiagram-v2` (states named as in the definition)."""
     d, mark = definition, Highlight.of(history, current)
     limits = bounds(d, settings)
@@ -319,6 +333,9 @@ def to_mermaid(definition: Definition[Any, Any] = DEFINITION, history: Sequence[
              f"    [*] --> {d.initial} : request"]
     lines += [f"    {e.source} --> {e.dest} : {_mermaid_text(edge_label(e, limits, sep=' '))}"
               for e in d.edges]
+    lines += [f"    {i.state} --> {e.dest} : "
+              f"{_mermaid_text(edge_label(e, limits, sep=' '))} (records {i.first} first)"
+              for i, e in d.implied_edges()]
     lines += [f"    {s} --> [*]" for s in d.states if s in d.terminal]
     lines += [f"    note right of {d.initial}",
               *(f"        {name} deadline = {_mermaid_text(f'{length}, {states}')}"
@@ -354,7 +371,7 @@ def _mermaid_text(text: str) -> str:
 # -- SCXML ----------------------------------------------------------------------------------
 
 
-def to_scxml(definition: Definition[Any, Any] = DEFINITION, settings: Settings | None = None) -> str:
+def to_scxml(definition: Definition[Any, Any] = DEFINITION, settings: Any = None) -> str:
     """The definition as W3C SCXML: one `<state>`/`<final>` per state, guarded transitions.
 
     Events carry `_event.data.ok` (the guard's verdict); counters and limits are data;
@@ -376,13 +393,18 @@ def to_scxml(definition: Definition[Any, Any] = DEFINITION, settings: Settings |
     outcomes: dict[tuple[State, Event], int] = {}
     for e in d.edges:
         outcomes[(e.source, e.event)] = outcomes.get((e.source, e.event), 0) + 1
+    implied = d.implied_edges()
     for s in d.states:
         node = ET.SubElement(root, q("final" if s in d.terminal else "state"), {"id": str(s)})
-        for e in (e for e in d.edges if e.source == s):
+        ways = [(e, "") for e in d.edges if e.source == s]
+        ways += [(e, str(i.first)) for i, e in implied if i.state == s]
+        for e, first in ways:
             attrs = {"event": str(e.event), "target": str(e.dest)}
             cond = _scxml_cond(e, outcomes[(e.source, e.event)] > 1, d)
             if cond:
                 attrs["cond"] = cond
+            if first:
+                attrs[f"{{{ECPS_NS}}}implied"] = first
             if e.guard:
                 attrs[f"{{{ECPS_NS}}}guard"] = e.guard
             if e.outcome != Outcome.OK:
@@ -442,7 +464,7 @@ def expand_formats(formats: Iterable[str] | str) -> list[str]:
 def write_diagrams(out_dir: Path | str, formats: Iterable[str] | str = "all",
                    definition: Definition[Any, Any] = DEFINITION, history: Sequence[Step] | None = None,
                    *, current: State | None = None, stem: str = "activation",
-                   settings: Settings | None = None) -> list[Path]:
+                   settings: Any = None) -> list[Path]:
     """Write `<stem>.{dot,svg,png,mmd,scxml}` for `formats` into `out_dir`; return the paths.
 
     Text formats are written first; if SVG/PNG were asked for and `dot` is missing, raises

@@ -125,3 +125,15 @@ class Store(Protocol):
     def list_activations(self, limit: int = 100) -> list[Activation]:
         """The most recently created activations, newest first."""
         ...
+
+
+@runtime_checkable
+class BrowsableStore(Protocol):
+    """A store that can list every activation id page by page (audit verification streams it).
+
+    Optional: a store without it is verified through `list_activations`, all in one go.
+    """
+
+    def activation_ids(self, after: str | None, limit: int) -> list[str]:
+        """Up to `limit` activation ids greater than `after` (all when None), in id order."""
+        ...

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import json as _json
+import os
 import secrets
 from pathlib import Path
 from typing import Annotated
@@ -15,9 +17,9 @@ from rich.text import Text
 
 from adapters.cli.context import Database, Json, StateDirOpt, env
 from adapters.cli.output import PortBusy, jsonable
-from workflow import ActivationService, audit
 from workflow.config import ConfigError
 from workflow.errors import InvalidInput
+from workflow.settings import Settings
 
 audit_app = typer.Typer(help="Check the tamper-evident audit trail.", no_args_is_help=True)
 config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
@@ -59,62 +61,85 @@ def config_show(database: Database = None, state_dir: StateDirOpt = None,
 @audit_app.command("verify")
 def audit_verify(
     activation_id: Annotated[str | None, typer.Argument(
-        help="One activation (default: the most recent ones).", show_default=False)] = None,
-    limit: Annotated[int, typer.Option(min=1, help="How many recent activations.")] = 1000,
+        help="One activation (default: every activation).", show_default=False)] = None,
+    limit: Annotated[int | None, typer.Option(
+        min=1, help="Only the first N activations (by id); every one when not given.")] = None,
+    since_checkpoint: Annotated[Path | None, typer.Option(
+        "--since-checkpoint", metavar="FILE",
+        help="Also prove nothing recorded before this checkpoint was removed or changed.")] = None,
     database: Database = None, state_dir: StateDirOpt = None, json: Json = False,
 ) -> None:
-    """Recompute every audit event's keyed hash chain; exit 1 when one was altered or cut.
+    """Verify every audit trail: its keyed hash chain, its replay through the definition, its row.
 
-    Example: [bold]ecps audit verify[/]   [bold]ecps audit verify <ID>[/]
+    Exit 1 when an event was altered or cut, or a row disagrees with what its trail replays to.
+    Example: [bold]ecps audit verify[/]   [bold]ecps audit verify --since-checkpoint ck.json[/]
     """
-    e = env(database, state_dir, json, read_only=True)
+    from workflow.verification import Checkpoint, verify_checkpoint, verify_trails
+
+    checkpoint = None
+    if since_checkpoint is not None:
+        try:
+            checkpoint = Checkpoint.from_dict(_json.loads(since_checkpoint.read_text()))
+        except (OSError, ValueError) as exc:
+            raise InvalidInput(f"cannot read the checkpoint {since_checkpoint}: {exc}",
+                               "since_checkpoint") from None
+
+    e = env(database, state_dir, json, read_only=True)  # a new key would verify nothing
     svc = e.service()
     if activation_id is not None:
-        targets = [svc.status(activation_id).activation_id]
-    else:
-        targets = [a.id for a in svc.store.list_activations(limit)]
-    findings: dict[str, list[str]] = {}
-    counts: dict[str, int] = {}
+        svc.status(activation_id)  # an unknown id is an error of its own
     with Progress(console=e.out.err, transient=True, disable=e.out.json_mode) as progress:
-        task = progress.add_task("verifying audit trails", total=len(targets))
-        for aid in targets:
-            events = svc.store.audit_trail(aid)
-            problems = audit.verify(svc.keys, events)
-            a = svc.store.get(aid)
-            if a is not None and (len(events) != a.audit_seq
-                                  or (events and events[-1].hash != a.audit_head)):
-                problems.append(f"the trail holds {len(events)} event(s) but the activation "
-                                f"recorded {a.audit_seq}: events were removed or added")
-            counts[aid] = len(events)
-            if problems:
-                findings[aid] = problems
-            progress.advance(task)
-    sealed = sum(counts.values())
-    if sealed and findings and _none_verifies(svc, targets):
-        raise ConfigError([f"none of the {sealed} audit event(s) matches this server key "
-                       f"({e.state.key}): give the --state-dir (or ECPS_SECRET_KEY_FILE) "
-                       "of the key this database was written with"])
-    data = {"verified": len(targets), "events": sealed, "tampered": findings}
+        task = progress.add_task("verifying audit trails", total=limit)
+        found = verify_trails(svc.store, svc.keys, svc.engine, limit=limit, only=activation_id,
+                              progress=lambda n: progress.advance(task, n))
+    tampered: dict[str, list[str]] = {}
+    for f in found.findings:
+        tampered.setdefault(f.activation_id, []).append(f.problem)
+    removed = verify_checkpoint(svc.store, svc.keys, checkpoint) if checkpoint is not None else []
+    intact = found.intact and not removed
+    data = {"verified": found.activations, "events": found.events, "intact": intact,
+            "wrong_key": found.wrong_key, "tampered": tampered, "since_checkpoint": removed}
 
     def render(c: Console) -> None:
-        for aid, problems in findings.items():
+        if found.wrong_key:
+            c.print("[bold red]this database was sealed with another key[/]: no event matches "
+                    "this server's key (give the key it was created with: ECPS_SECRET_KEY or "
+                    "--state-dir)")
+            return
+        for aid, problems in tampered.items():
             for p in problems:
                 c.print(Text.assemble(("tampered ", "bold red"), (aid, "bold"), f": {p}"))
-        verdict = ("[bold green]intact[/]" if not findings
-                   else f"[bold red]{len(findings)} trail(s) tampered[/]")
-        c.print(f"{len(targets)} activation(s), {sum(counts.values())} audit event(s): {verdict}")
+        for p in removed:
+            c.print(Text.assemble(("since the checkpoint ", "bold red"), p))
+        verdict = ("[bold green]intact[/]" if intact
+                   else f"[bold red]{len(tampered)} trail(s) tampered[/]" if tampered
+                   else "[bold red]not intact[/]")
+        c.print(f"{found.activations} activation(s), {found.events} audit event(s): {verdict}")
     e.out.emit(data, render)
-    if findings:
+    if not intact:
         raise typer.Exit(1)
 
 
-def _none_verifies(svc: ActivationService, targets: list[str]) -> bool:
-    """True when not one event of these trails was sealed with the service's key."""
-    for aid in targets:
-        for event in svc.store.audit_trail(aid):
-            if not any("content does not match" in p for p in audit.verify(svc.keys, [event])):
-                return False
-    return True
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", metavar="FILE", help="Also write the checkpoint to FILE.")] = None,
+    database: Database = None, state_dir: StateDirOpt = None, json: Json = False,
+) -> None:
+    """Print a signed summary of every audit event recorded so far, to keep elsewhere.
+
+    Later, [bold]ecps audit verify --since-checkpoint FILE[/] proves that nothing recorded
+    before it was removed or changed (whole activations with their trail included).
+    """
+    from workflow.verification import make_checkpoint
+
+    e = env(database, state_dir, json, read_only=True)
+    svc = e.service()
+    checkpoint = make_checkpoint(svc.store, svc.keys, svc.now())
+    text = _json.dumps(checkpoint.as_dict(), indent=2)
+    if out is not None:
+        out.write_text(text + "\n")
+    e.out.emit(checkpoint.as_dict(), lambda c: c.print(text, soft_wrap=True))
 
 
 def diagram(
@@ -124,18 +149,28 @@ def diagram(
                                       help="Where to write activation.*")] = Path("diagrams"),
     activation_id: Annotated[str | None, typer.Option(
         "--activation", metavar="ID", help="Highlight the path this activation took.")] = None,
+    definition: Annotated[str | None, typer.Option(
+        metavar="PACKAGE.MODULE:NAME",
+        help="Draw this definition instead of the activation (files named after it).")] = None,
     database: Database = None, state_dir: StateDirOpt = None, json: Json = False,
 ) -> None:
-    """Write the workflow's diagrams (SVG and PNG need Graphviz's `dot`).
+    """Write a workflow's diagrams (SVG and PNG need Graphviz's `dot`).
 
     Examples: [bold]ecps diagram[/]   [bold]ecps diagram -f svg --activation <ID> -o /tmp[/]
+    [bold]ecps diagram --definition mypkg.flows:DEFINITION[/]
     """
+    from workflow.checker import load_definition
+    from workflow.definition import DEFINITION
     from workflow.diagrams import FORMATS, GraphvizNotFound, write_diagrams
 
     e = env(database, state_dir, json)
     if fmt != "all" and fmt not in FORMATS:
         raise InvalidInput(f"--format must be one of {', '.join(FORMATS)} or all", "format")
-    history, current, settings = None, None, None
+    if definition and activation_id:
+        raise InvalidInput("--activation and --definition cannot be used together", "definition")
+    drawn = load_definition(definition) if definition else DEFINITION
+    stem = "activation" if drawn is DEFINITION else str(drawn.name)
+    history, current, settings = None, None, _bounds_from_env() if definition else None
     if activation_id:
         e.read_only = True
         svc = e.service()
@@ -143,7 +178,8 @@ def diagram(
         history, current, settings = st.history, st.state, svc.settings
     missing = ""
     try:
-        written = write_diagrams(out, fmt, history=history, current=current, settings=settings)
+        written = write_diagrams(out, fmt, drawn, history=history, current=current, settings=settings,
+                                 stem=stem)
     except GraphvizNotFound as exc:
         if fmt != "all":
             raise
@@ -163,9 +199,11 @@ def check(
     = "workflow.definition:DEFINITION",
     json: Json = False,
 ) -> None:
-    """Prove the properties of docs/specification.md §7 on a workflow definition, exhaustively (exit 0/1).
+    """Prove a workflow definition's properties (docs/specification.md §7) exhaustively (exit 0/1).
 
-    Example: [bold]ecps check --definition mypkg.flows:DEFINITION[/]
+    The module is looked up from the current folder too; a definition that fails validation
+    is still checked, so its counter-examples can be shown. Bounds and deadlines come from the
+    ECPS_* settings of the environment. Example: [bold]ecps check --definition mypkg.flows:DEFINITION[/]
     """
     from workflow.checker import check as run_check
     from workflow.checker import load_definition
@@ -173,11 +211,21 @@ def check(
     out = env(None, None, json).out
     with out.err.status("exploring the definition's state space...", spinner="dots") \
             if not out.json_mode else _null():
-        report = run_check(load_definition(definition))
+        report = run_check(load_definition(definition), settings=_bounds_from_env())
     data = {**jsonable(report), "ok": report.ok}
     out.emit(data, lambda c: c.print(Text(report.render()), soft_wrap=True))
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _bounds_from_env() -> Settings:
+    """The ECPS_* settings of the environment, for bounds and deadlines only (no key needed)."""
+    from workflow.config import from_env
+
+    environ = dict(os.environ)
+    if not environ.get("ECPS_SECRET_KEY") and not environ.get("ECPS_SECRET_KEY_FILE"):
+        environ["ECPS_SECRET_KEY"] = "bounds-only-" + "b" * 24  # nothing is sealed with it
+    return from_env(environ)
 
 
 class _null:

@@ -16,6 +16,7 @@ from workflow.engine.model import (
     Problem,
     definition_problems,
     reachable,
+    unvalidated,
 )
 from workflow.engine.retry import retrying
 
@@ -38,4 +39,5 @@ __all__ = [
     "definition_problems",
     "reachable",
     "retrying",
+    "unvalidated",
 ]

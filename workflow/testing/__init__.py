@@ -1,7 +1,16 @@
 """The test kit for the engine and third-party adapters: clock, phone, strategies, contracts."""
 
+from workflow.testing.activation_driver import ActivationDriver
 from workflow.testing.at_rest import secrets_at_rest
 from workflow.testing.clock import FakeClock
+from workflow.testing.conformance import (
+    Conformance,
+    Driver,
+    Mismatch,
+    Observed,
+    assert_conforms,
+    replay_model,
+)
 from workflow.testing.coverage import COVERAGE, Coverage
 from workflow.testing.faults import FaultyDirectory, FaultyMailer, FaultySms, FaultyStore
 from workflow.testing.linearizability import Scenario, assert_linearizable, check_linearizable, scenarios
@@ -15,9 +24,12 @@ from workflow.testing.store_contract import StoreContract
 __all__ = [
     "COVERAGE",
     "REQUIREMENTS",
+    "ActivationDriver",
     "ActivationMachine",
+    "Conformance",
     "Coverage",
     "DirectoryContract",
+    "Driver",
     "EventSinkContract",
     "FakeClock",
     "FaultyDirectory",
@@ -25,13 +37,17 @@ __all__ = [
     "FaultySms",
     "FaultyStore",
     "MailerContract",
+    "Mismatch",
+    "Observed",
     "Scenario",
     "SmsContract",
     "StoreContract",
+    "assert_conforms",
     "assert_linearizable",
     "check_linearizable",
     "code_from",
     "payload_from",
+    "replay_model",
     "requirement",
     "scenarios",
     "secrets_at_rest",

@@ -1,0 +1,68 @@
+"""`ecps check` and `ecps diagram` on a definition of the user's own, found from the current folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.e2e.conftest import Ecps
+
+DOOR = '''
+from workflow.engine import Counter, Deadline, Definition, Edge, Outcome
+
+COMMON = dict(states=("waiting", "open", "jammed"), initial="waiting", main_path=("waiting", "open"),
+              terminal=frozenset({"open", "jammed"}), in_flight=frozenset({"waiting"}), created_by="ring")
+DEFINITION = Definition(
+    name="door-code", **COMMON,
+    edges=(Edge("enter", "waiting", "open"),
+           Edge("enter", "waiting", "waiting", Outcome.WRONG, counter="tries"),
+           Edge("enter", "waiting", "jammed", Outcome.EXHAUSTED, counter="tries"),
+           Edge("expire", "waiting", "jammed")),
+    counters=(Counter("tries", "max_sms_attempts", 3),),
+    deadlines=(Deadline("answer", frozenset({"waiting"}), "pin_step_validity", ("ring",), slot="by"),),
+)
+BROKEN = Definition(name="broken", **COMMON,
+                    edges=(Edge("enter", "waiting", "open"), Edge("enter", "open", "jammed")))
+'''
+
+
+def _door(folder: Path) -> None:
+    (folder / "doorflow.py").write_text(DOOR)
+
+
+def test_check_finds_a_definition_in_the_current_folder(ecps: Ecps, tmp_path: Path) -> None:
+    """A module beside the user is found, and every property of a sound definition holds."""
+    _door(tmp_path)
+    done = ecps("check", "--definition", "doorflow:DEFINITION", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["definition"] == "door-code"
+    assert report["ok"] is True
+
+
+def test_check_explains_a_definition_that_fails_validation(ecps: Ecps, tmp_path: Path) -> None:
+    """A definition that cannot even be built is still loaded and checked, with counter-examples."""
+    _door(tmp_path)
+    done = ecps("check", "--definition", "doorflow:BROKEN", "--json")
+    assert done.returncode == 1
+    failed = {p["name"]: p for p in json.loads(done.stdout)["results"] if not p["ok"]}
+    assert failed["absorbing"]["counterexample"] == ["ring", "enter", "enter"]
+    assert "expiry" in failed
+
+
+def test_check_takes_the_bounds_from_the_environment(ecps: Ecps, tmp_path: Path) -> None:
+    """ECPS_* settings change the bound the checker explores."""
+    _door(tmp_path)
+    default = json.loads(ecps("check", "--definition", "doorflow:DEFINITION", "--json").stdout)
+    wider = json.loads(ecps("check", "--definition", "doorflow:DEFINITION", "--json",
+                            env={"ECPS_MAX_SMS_ATTEMPTS": "7"}).stdout)
+    assert wider["states_explored"] > default["states_explored"]
+
+
+def test_diagram_draws_a_definition_of_the_users_own(ecps: Ecps, tmp_path: Path) -> None:
+    """`ecps diagram --definition` writes the text formats named after the definition."""
+    _door(tmp_path)
+    done = ecps("diagram", "--definition", "doorflow:DEFINITION", "-f", "mermaid", "-o", "out")
+    assert done.returncode == 0, done.stderr
+    text = (tmp_path / "out" / "door-code.mmd").read_text()
+    assert "waiting --> open" in text
