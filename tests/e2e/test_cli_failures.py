@@ -30,7 +30,8 @@ COMMANDS: tuple[tuple[str, ...], ...] = (
     ("resend-sms", AID), ("verify-sms", AID, "123456"), ("verify-sms", AID),
     ("set-pin", AID, "4821"), ("confirm-pin", AID, "4821"), ("authenticate", AID, "4821"),
     ("cancel", AID), ("revoke", AID), ("expire",), ("status", AID), ("list",),
-    ("audit", "verify"), ("diagram", "--activation", AID, "--out", "out"), ("demo",),
+    ("audit", "verify"), ("audit", "checkpoint"), ("diagram", "--activation", AID, "--out", "out"),
+    ("demo",),
 )
 
 
