@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Annotated
 import typer
 
 from adapters.bootstrap import StateDir, resolve_database_url, resolve_state_dir
-from adapters.cli.output import Output
+from adapters.cli.output import MissingExtra, Output
 from workflow import ActivationService, Settings, config
 
 PANEL = "Common options"
@@ -102,6 +103,9 @@ def checked_url(url: str) -> str:
         raise typer.BadParameter(f"{shown} is not a database URL ecps runs on; give "
                                  "sqlite:///path or postgresql+psycopg://user@host/db",
                                  param_hint="'--database' / ECPS_DATABASE_URL")
+    if backend == "postgresql" and importlib.util.find_spec("psycopg") is None:
+        raise MissingExtra("psycopg is not installed: pip install 'ecps-workflow[postgres]' "
+                           "(in a checkout: pip install '.[postgres]')")
     return url
 
 

@@ -85,7 +85,7 @@ def audit_verify(
             raise InvalidInput(f"cannot read the checkpoint {since_checkpoint}: {exc}",
                                "since_checkpoint") from None
 
-    e = env(database, state_dir, json, read_only=True)
+    e = env(database, state_dir, json, read_only=True)  # a new key would verify nothing
     svc = e.service()
     if activation_id is not None:
         svc.status(activation_id)  # an unknown id is an error of its own
@@ -202,7 +202,7 @@ def check(
     = "workflow.definition:DEFINITION",
     json: Json = False,
 ) -> None:
-    """Prove a workflow definition's properties by exhaustive exploration (exit 0/1).
+    """Prove a workflow definition's properties (docs/specification.md §7) exhaustively (exit 0/1).
 
     The module is looked up from the current folder too; a definition that fails validation
     is still checked, so its counter-examples can be shown. Bounds and deadlines come from the

@@ -34,8 +34,8 @@ CLI_KINDS = (PORT_BUSY,)  # failures of the command line only: no HTTP status
 EXTRAS = {"psycopg": "postgres", "fastapi": "http", "uvicorn": "http", "starlette": "http",
           "zxingcpp": "cli", "hypothesis": "testing", "pytest": "testing"}
 
-__all__ = ["CLI_KINDS", "PORT_BUSY", "USAGE", "Output", "PortBusy", "exit_codes_table", "jsonable",
-           "steps_table", "translated", "when"]
+__all__ = ["CLI_KINDS", "PORT_BUSY", "USAGE", "MissingExtra", "Output", "PortBusy",
+           "exit_codes_table", "jsonable", "steps_table", "translated", "when"]
 
 
 class PortBusy(OSError):

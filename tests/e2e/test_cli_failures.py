@@ -30,7 +30,8 @@ COMMANDS: tuple[tuple[str, ...], ...] = (
     ("resend-sms", AID), ("verify-sms", AID, "123456"), ("verify-sms", AID),
     ("set-pin", AID, "4821"), ("confirm-pin", AID, "4821"), ("authenticate", AID, "4821"),
     ("cancel", AID), ("revoke", AID), ("expire",), ("status", AID), ("list",),
-    ("audit", "verify"), ("diagram", "--activation", AID, "--out", "out"), ("demo",),
+    ("audit", "verify"), ("audit", "checkpoint"), ("diagram", "--activation", AID, "--out", "out"),
+    ("demo",),
 )
 
 
@@ -155,3 +156,21 @@ def test_without_the_cli_extra_ecps_says_which_extra_to_install(tmp_path: Path) 
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [done.stderr.strip()]
     assert "[cli]" in done.stderr
+
+
+def test_a_postgresql_url_without_the_postgres_extra_names_the_extra(tmp_path: Path) -> None:
+    """With psycopg missing, a PostgreSQL URL gets one line naming the [postgres] extra."""
+    (tmp_path / "psycopg.py").write_text("raise ModuleNotFoundError('No module named psycopg', "
+                                         "name='psycopg')\n")
+    (tmp_path / "sitecustomize.py").write_text(
+        "import importlib.util, sys\n"
+        "_find = importlib.util.find_spec\n"
+        "importlib.util.find_spec = lambda name, *a: None if name == 'psycopg' else _find(name, *a)\n")
+    env = cli_env()
+    env["PYTHONPATH"] = f"{tmp_path}{os.pathsep}{env['PYTHONPATH']}"
+    done = subprocess.run([sys.executable, "-m", "adapters.cli", "list", "--database", STOPPED_POSTGRES],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "error: psycopg is not installed: pip install 'ecps-workflow[postgres]' (in a checkout: "
+        "pip install '.[postgres]') [failed, exit 1]"]
