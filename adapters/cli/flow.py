@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import getpass
 import sys
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +18,7 @@ from adapters.cli.output import steps_table, when
 from adapters.cli.phone import decode_qr, latest_code, payload_from_eml
 from workflow import security
 from workflow.errors import InvalidInput
+from workflow.outbox import DispatchLoop, Rounds
 from workflow.results import ActivationStatus, Started, StepResult
 
 ActivationId = Annotated[str, typer.Argument(metavar="ACTIVATION_ID", show_default=False,
@@ -81,8 +81,9 @@ def _started_table(s: Started) -> Table:
 def dispatch(
     loop: Annotated[bool, typer.Option("--loop", help="Keep delivering until stopped (Ctrl-C).")]
     = False,
-    interval: Annotated[float, typer.Option(min=0.05, help="Seconds between rounds (--loop).")]
-    = 1.0,
+    interval: Annotated[float, typer.Option(
+        min=0.01, help="Longest pause while the outbox is empty (--loop); no pause while "
+        "messages are due.")] = 0.25,
     duration: Annotated[float | None, typer.Option(
         min=0, help="Stop the loop after this many seconds.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="Messages per round.")] = 100,
@@ -100,28 +101,26 @@ def dispatch(
             f"sent {sent} message(s); e-mails to {_where(svc.dispatcher.mailer)}, "
             f"SMS to {_where(svc.dispatcher.sms)}"))
         return
-    sent = expired = rounds = 0
-    started = time.monotonic()
+    pump = DispatchLoop(lambda: svc.dispatch(limit), svc.expire_due, longest_pause=interval)
     live = None if e.out.json_mode else Live(console=e.out.console, transient=False,
                                              refresh_per_second=4)
+
+    def show(done: Rounds) -> None:
+        if live:
+            live.update(Text.assemble(("dispatching ", "bold"), f"round {done.rounds}: ",
+                                      (f"{done.sent} sent", "green"), ", ",
+                                      (f"{done.expired} expired", "yellow"),
+                                      ("  (Ctrl-C stops)", "dim")))
     try:
         if live:
             live.start()
-        while duration is None or time.monotonic() - started < duration:
-            sent += svc.dispatch(limit)
-            expired += svc.expire_due()
-            rounds += 1
-            if live:
-                live.update(Text.assemble(("dispatching ", "bold"), f"round {rounds}: ",
-                                          (f"{sent} sent", "green"), ", ",
-                                          (f"{expired} expired", "yellow"),
-                                          ("  (Ctrl-C stops)", "dim")))
-            time.sleep(interval)
+        pump.run(duration, after_round=show if live else None)
     except KeyboardInterrupt:
         pass
     finally:
         if live:
             live.stop()
+    sent, expired, rounds = pump.done.sent, pump.done.expired, pump.done.rounds
     e.out.emit({"sent": sent, "expired": expired, "rounds": rounds},
                lambda c: c.print(f"stopped after {rounds} round(s): {sent} sent, {expired} expired"))
 
