@@ -96,13 +96,20 @@ class Layout:
         return bytes(self.draw(placed + bytes((DARK, LIGHT))))
 
     def png(self, data: bytes) -> bytes:
-        """The QR code of `data` as a 1-bit grayscale PNG, `BOX` pixels a module."""
+        """The QR code of `data` as a 1-bit grayscale PNG, `BOX` pixels a module.
+
+        Each row of modules is written once, then repeated by `BOX - 1` rows filtered "Up"
+        (all zeros), which run-length deflate compresses in a few microseconds.
+        """
         cells, side = self.modules(data), self.size
-        raw = b"".join((b"\0" + cells[i:i + side]) * BOX for i in range(0, side * side, side))
+        repeat = (b"\x02" + bytes(side)) * (BOX - 1)
+        raw = b"".join(b"\x00" + cells[i:i + side] + repeat for i in range(0, side * side, side))
+        deflate = zlib.compressobj(9, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
         pixels = side * BOX
         header = struct.pack(">IIBBBBB", pixels, pixels, 1, 0, 0, 0, 0)
         return b"".join((_PNG_SIGNATURE, _chunk(b"IHDR", header),
-                         _chunk(b"IDAT", zlib.compress(raw, 6)), _chunk(b"IEND", b"")))
+                         _chunk(b"IDAT", deflate.compress(raw) + deflate.flush()),
+                         _chunk(b"IEND", b"")))
 
 
 _BIT_BYTES = bytes.maketrans(b"01", bytes((LIGHT, DARK)))
