@@ -1,10 +1,11 @@
 """The outbox: activation e-mails delivered per second and per CPU second, and a sustained request rate.
 
 Delivery: activations are requested (untimed), then the dispatcher drains their e-mails in
-batches to a recording mailer; the QR code of today and that of `qrcode.make` (before) run
-side by side. Sustained: a producer thread requests at a fixed rate for a fixed time while
-the dispatcher loop runs in its own thread, as in the server, on SQLite; the backlog
-(requested minus e-mailed) is sampled each second. Bounded in count and time.
+batches to a recording mailer (and, for scale, to the `.eml` files `ecps serve` writes); the
+QR code of today and that of `qrcode.make` (before) run side by side. Sustained: a producer
+thread requests at a fixed rate for a fixed time while the dispatcher loop runs in its own
+thread, as in the server, on SQLite; the backlog (requested minus e-mailed) is sampled each
+second. Bounded in count and time.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from adapters.files import FileMailer
 from adapters.memory import MemoryMailer, MemoryStore
 from adapters.sql import SqlStore
 from benchmarks.common import Figure, Result, Target, identifiers, main, median, service
@@ -62,11 +64,21 @@ class Bench:
         assert isinstance(mailer, MemoryMailer)
         return svc, mailer, ids
 
+    def files(self) -> FileMailer:
+        """A `FileMailer` (the one `ecps serve` ships) writing to a new folder."""
+        return FileMailer(self.folder / f"mail-{self.made}")
+
 
 def drain(bench: Bench, kind: str, count: int, draw: Callable[[str], bytes] | None,
-          limit: int = 100) -> tuple[float, float]:
-    """(wall, CPU) seconds to deliver `count` queued activation e-mails in batches of `limit`."""
+          limit: int = 100, files: bool = False) -> tuple[float, float]:
+    """(wall, CPU) seconds to deliver `count` queued activation e-mails in batches of `limit`.
+
+    The e-mails go to a recording mailer, or with `files` to the `.eml` files of a `FileMailer`.
+    """
     svc, mailer, ids = bench.service(kind, count)
+    written = bench.files()
+    if files:
+        svc.dispatcher.mailer = written
     for nid in ids:
         svc.request(nid)
     with qr_drawn_by(draw):
@@ -74,7 +86,8 @@ def drain(bench: Bench, kind: str, count: int, draw: Callable[[str], bytes] | No
         while svc.dispatch(limit):
             pass
         wall, cpu = time.perf_counter() - start, time.thread_time() - start_cpu
-    assert len(mailer.sent) == count, (len(mailer.sent), count)
+    delivered = len(list(written.folder.glob("*.eml"))) if files else len(mailer.sent)
+    assert delivered == count, (delivered, count)
     close = getattr(svc.store, "close", None)
     if close is not None:
         close()
@@ -83,15 +96,16 @@ def drain(bench: Bench, kind: str, count: int, draw: Callable[[str], bytes] | No
 
 def delivery(bench: Bench, count: int, before_count: int, rounds: int) -> dict[str, tuple[float, float]]:
     """Per variant: median (e-mails per wall second, CPU ms per e-mail), interleaved rounds."""
-    variants: dict[str, tuple[str, int, Callable[[str], bytes] | None]] = {
-        "SQLite, QR now": ("sqlite", count, None),
-        "SQLite, qrcode.make QR (before)": ("sqlite", before_count, qrcode_make),
-        "memory store, QR now": ("memory", count, None),
+    variants: dict[str, tuple[str, int, Callable[[str], bytes] | None, bool]] = {
+        "SQLite, QR now": ("sqlite", count, None, False),
+        "SQLite, qrcode.make QR (before)": ("sqlite", before_count, qrcode_make, False),
+        "memory store, QR now": ("memory", count, None, False),
+        "SQLite, QR now, .eml files (FileMailer)": ("sqlite", count, None, True),
     }
     seen: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
     for _ in range(rounds):
-        for name, (kind, n, draw) in variants.items():
-            wall, cpu = drain(bench, kind, n, draw)
+        for name, (kind, n, draw, files) in variants.items():
+            wall, cpu = drain(bench, kind, n, draw, files=files)
             seen[name].append((n / wall, cpu / n * 1000))
     return {name: (median([r for r, _ in v]), median([c for _, c in v])) for name, v in seen.items()}
 

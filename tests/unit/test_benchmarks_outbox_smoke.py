@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.unit.test_benchmarks_smoke import _sane
 
 
@@ -49,3 +51,35 @@ def test_the_before_qr_is_swapped_in_only_inside_its_block() -> None:
         assert messages.qr_png("x") == b"stand-in"
     assert qr.qr_png is today
     assert messages.qr_png("x").startswith(b"\x89PNG")
+
+
+def test_the_bare_app_validates_its_body_and_commits_one_row(tmp_path: Path) -> None:
+    """The baseline answers 201 with an id for a valid body (one row stored) and 422 for a bad one."""
+    import sqlite3
+
+    from fastapi.testclient import TestClient
+
+    from benchmarks import bare_app
+
+    url = f"sqlite:///{tmp_path / 'bare.db'}"
+    with TestClient(bare_app.create_app(url)) as client:
+        ok = client.post("/activations", json={"national_id": "899700366240", "device_id": "x"})
+        assert ok.status_code == 201
+        assert len(ok.json()["activation_id"]) == 20
+        assert client.post("/activations", json={"national_id": 1, "extra": 2}).status_code == 422
+    with sqlite3.connect(tmp_path / "bare.db") as db:
+        assert db.execute("SELECT count(*) FROM bare_activation").fetchone() == (1,)
+    db.close()
+
+
+@pytest.mark.slow
+def test_http_server_compares_ecps_serve_with_the_bare_app(tmp_path: Path) -> None:
+    """Every variant is served, loaded by the client without errors and stopped (SQLite only here)."""
+    from benchmarks import http_server
+
+    result = http_server.run(quick=True, pg_url="postgresql://nobody@127.0.0.1:1/none",
+                             folder=str(tmp_path), seconds=0.5, requests=http_server.WARM_UP + 40)
+    _sane(result, "http_server", {"sqlite: ecps serve", "sqlite: bare FastAPI"}, 2)
+    assert "errors 0" in next(f.note for f in result.figures if f.name == "sqlite: ecps serve")
+    assert any("PostgreSQL skipped" in n for n in result.notes)
+    assert not list(tmp_path.iterdir()), "the databases and state folders are removed"
