@@ -23,6 +23,7 @@ BENCHMARKS: dict[str, str] = {
     "costs": "production costs on their own: PIN hash, QR e-mail, model check",
     "qr_code": "the activation e-mail's QR PNG against the qrcode.make path it replaced",
     "outbox": "activation e-mails per (CPU) second, and the outbox under a sustained request rate",
+    "http_server": "POST /activations of ecps serve against a bare FastAPI app, SQLite and PostgreSQL",
 }
 
 

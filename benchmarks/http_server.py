@@ -29,7 +29,9 @@ from benchmarks.postgres_workers import DEFAULT_URL, _sqlalchemy_url, reachable
 
 ROOT = Path(__file__).resolve().parent.parent
 OPTIONS = ("pg_url", "folder")
-VARIANTS = ("ecps serve", "ecps serve, no dispatcher", "bare FastAPI")
+VARIANTS = ("ecps serve", "ecps serve, no dispatcher", "ecps serve + dispatch --loop process",
+            "bare FastAPI")
+OWN_PROCESS = "ecps serve + dispatch --loop process"
 CHEAP_PIN_HASH = {"ECPS_ARGON2_MEMORY_KIB": "8", "ECPS_ARGON2_TIME_COST": "1",
                   "ECPS_ARGON2_PARALLELISM": "1"}
 WARM_UP = 200
@@ -54,19 +56,25 @@ def _cpu_seconds(pid: int) -> float:
 def _command(variant: str, port: int, url: str, state: Path) -> list[str]:
     if variant == "bare FastAPI":
         return [sys.executable, "-m", "benchmarks.bare_app", "--port", str(port), "--database", url]
-    every = "0" if "no dispatcher" in variant else "1"
+    every = "0" if variant in ("ecps serve, no dispatcher", OWN_PROCESS) else "1"
     return [sys.executable, "-m", "adapters.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
             "--database", url, "--state-dir", str(state), "--dispatch-every", every]
 
 
 @contextmanager
-def serving(variant: str, url: str, state: Path, directory: Path) -> Iterator[tuple[int, int]]:
-    """(port, pid) of `variant` serving `url` until the block ends (then it is stopped)."""
+def serving(variant: str, url: str, state: Path, directory: Path,
+            tree: Path = ROOT) -> Iterator[tuple[int, list[int]]]:
+    """(port, pids) of `variant` serving `url` until the block ends (then it is stopped).
+
+    `tree` is the source tree `ecps serve` runs from (another checkout measures its code);
+    the dispatcher of `OWN_PROCESS` is a second process, `ecps dispatch --loop`.
+    """
     port = _free_port()
-    env = dict(os.environ, ECPS_DIRECTORY=str(directory), **CHEAP_PIN_HASH)
+    env = dict(os.environ, ECPS_DIRECTORY=str(directory), PYTHONPATH=str(tree), **CHEAP_PIN_HASH)
     env.pop("ECPS_SMTP_URL", None)
-    proc = subprocess.Popen(_command(variant, port, url, state), cwd=ROOT, env=env,
+    proc = subprocess.Popen(_command(variant, port, url, state), cwd=tree, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs = [proc]
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -79,25 +87,41 @@ def serving(variant: str, url: str, state: Path, directory: Path) -> Iterator[tu
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{variant} did not listen within 60 s") from None
                 time.sleep(0.1)
-        yield port, proc.pid
+        if variant == OWN_PROCESS:
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "adapters.cli", "dispatch", "--loop", "--json", "--database", url,
+                 "--state-dir", str(state)], cwd=tree, env=env, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL))
+        yield port, [p.pid for p in procs]
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        for p in procs:
+            p.send_signal(signal.SIGINT)
+        for p in procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(10)
+
+
+def _emails(state: Path) -> int:
+    return sum(1 for _ in (state / "mail").glob("*.eml"))
 
 
 def measure(variant: str, url: str, state: Path, directory: Path, ids: list[str], seconds: float,
-            threads: int) -> tuple[Load, float]:
-    """The client's load against `variant`, and the server's CPU ms per successful request."""
-    with serving(variant, url, state, directory) as (port, pid):
-        post_activations(port, ids[:WARM_UP], threads=threads, seconds=seconds)
-        cpu = _cpu_seconds(pid)
+            threads: int, tree: Path = ROOT) -> tuple[Load, float, float]:
+    """The client's load against `variant`, the CPU ms its processes spent per successful
+    request and the activation e-mails written per second meanwhile."""
+    with serving(variant, url, state, directory, tree) as (port, pids):
+        warm = post_activations(port, ids[:WARM_UP], threads=threads, seconds=seconds)
+        deadline = time.monotonic() + 30
+        while (variant not in ("bare FastAPI", "ecps serve, no dispatcher")
+               and _emails(state) < warm.done and time.monotonic() < deadline):
+            time.sleep(0.05)  # the dispatcher is up and has caught up before the measure
+        cpu, mails = sum(map(_cpu_seconds, pids)), _emails(state)
         load = post_activations(port, ids[WARM_UP:], threads=threads, seconds=seconds)
-        cpu = _cpu_seconds(pid) - cpu
-    return load, 1000 * cpu / max(load.done, 1)
+        cpu, mails = sum(map(_cpu_seconds, pids)) - cpu, _emails(state) - mails
+    return load, 1000 * cpu / max(load.done, 1), mails / load.seconds
 
 
 @contextmanager
@@ -131,8 +155,14 @@ def databases(kind: str, admin_url: str, folder: Path) -> Iterator[Iterator[str]
 
 def run(quick: bool = False, pg_url: str | None = None, folder: str | None = None,
         seconds: float | None = None, rounds: int | None = None, threads: int | None = None,
-        requests: int | None = None) -> Result:
-    """Requests/s of `POST /activations` as shipped, without its dispatcher, and of the bare app."""
+        requests: int | None = None, before: str | None = None) -> Result:
+    """Requests/s of `POST /activations` as shipped, without its dispatcher, and of the bare app.
+
+    `before` names another source tree (e.g. an export of an older commit) whose `ecps serve`
+    runs as one more variant, "ecps serve (before)".
+    """
+    variants = VARIANTS + (("ecps serve (before)",) if before else ())
+    trees = {v: Path(before) if v.endswith("(before)") and before else ROOT for v in variants}
     seconds = float(seconds or (1 if quick else 5))
     rounds = int(rounds or (1 if quick else 3))
     threads = int(threads or 8)
@@ -143,7 +173,7 @@ def run(quick: bool = False, pg_url: str | None = None, folder: str | None = Non
     if not problem:
         kinds.append("postgresql")
     ids = identifiers(bound, start=5_000_000)
-    seen: dict[tuple[str, str], list[tuple[float, float, float, float, int]]] = {}
+    seen: dict[tuple[str, str], list[tuple[float, float, float, float, int, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="ecps-http-", dir=folder) as tmp:
         root = Path(tmp)
         directory = root / "directory.json"
@@ -153,24 +183,25 @@ def run(quick: bool = False, pg_url: str | None = None, folder: str | None = Non
         for kind in kinds:
             with databases(kind, admin_url, root) as fresh:
                 for r in range(rounds):
-                    for variant in VARIANTS:
-                        state = root / f"state-{kind}-{r}-{VARIANTS.index(variant)}"
-                        load, cpu_ms = measure(variant, next(fresh), state, directory, ids,
-                                               seconds, threads)
+                    for n, variant in enumerate(variants):
+                        state = root / f"state-{kind}-{r}-{n}"
+                        load, cpu_ms, mails = measure(variant, next(fresh), state, directory, ids,
+                                                      seconds, threads, trees[variant])
                         seen.setdefault((kind, variant), []).append(
                             (load.per_second, load.percentile(50), load.percentile(99), cpu_ms,
-                             load.errors))
+                             load.errors, mails))
     figures, targets = [], []
     for (kind, variant), runs in seen.items():
         rate = median([x[0] for x in runs])
         figures.append(Figure(f"{kind}: {variant}", rate, "requests/s",
                               f"p50 {median([x[1] for x in runs]):.1f} ms, "
-                              f"p99 {median([x[2] for x in runs]):.1f} ms, server CPU "
+                              f"p99 {median([x[2] for x in runs]):.1f} ms, CPU "
                               f"{median([x[3] for x in runs]):.2f} ms/request, "
+                              f"e-mails written {median([x[5] for x in runs]):.0f}/s, "
                               f"errors {sum(x[4] for x in runs)}"))
     for kind in kinds:
         bare = median([x[0] for x in seen[kind, "bare FastAPI"]])
-        for variant in VARIANTS[:2]:
+        for variant in [v for v in variants if v.startswith("ecps")]:
             ratio = median([x[0] for x in seen[kind, variant]]) / bare if bare else 0.0
             targets.append(Target(f"{kind}: {variant} / bare", ratio, 0.6, at_most=False))
     notes = [f"{threads} client threads on keep-alive connections, {seconds:.0f} s per variant and "
@@ -180,7 +211,8 @@ def run(quick: bool = False, pg_url: str | None = None, folder: str | None = Non
         notes.append(f"PostgreSQL skipped: {problem}")
     return Result("http_server", "POST /activations of ecps serve against a bare FastAPI app",
                   figures=tuple(figures), targets=tuple(targets), notes=tuple(notes),
-                  params={"seconds": seconds, "rounds": rounds, "threads": threads})
+                  params={"seconds": seconds, "rounds": rounds, "threads": threads,
+                          **({"before": before} if before else {})})
 
 
 if __name__ == "__main__":
@@ -188,4 +220,5 @@ if __name__ == "__main__":
         ("--pg-url", "PostgreSQL URL (postgresql://...)"),
         ("--folder", "where the SQLite files and state folders go"),
         ("--seconds", "seconds of load per variant and round"), ("--rounds", "interleaved rounds"),
-        ("--threads", "client threads"), ("--requests", "most requests per run"))))
+        ("--threads", "client threads"), ("--requests", "most requests per run"),
+        ("--before", "another source tree whose ecps serve runs as one more variant"))))
