@@ -130,7 +130,12 @@ def _remainder(block: bytes, feedback: Sequence[int], ec: int) -> bytes:
 @cache
 def _feedback(ec: int) -> tuple[int, ...]:
     """For each byte f, f·x^ec modulo `qrcode`'s generator of degree `ec`, as an integer."""
-    generator = base.Polynomial(LUT.rsPoly_LUT[ec], 0)
+    if ec in LUT.rsPoly_LUT:
+        generator = base.Polynomial(LUT.rsPoly_LUT[ec], 0)
+    else:  # as `qrcode.util.create_bytes` builds it
+        generator = base.Polynomial([1], 0)
+        for i in range(ec):
+            generator = generator * base.Polynomial([1, base.gexp(i)], 0)
     table = [0]
     for f in range(1, 256):
         rest = list(base.Polynomial([f], ec) % generator)
