@@ -21,6 +21,9 @@ BENCHMARKS: dict[str, str] = {
     "postgres_workers": "events/s on PostgreSQL with 1, 2 and 4 worker processes against raw psycopg",
     "scale": "per-event latency and memory with few and with many stored activations (SQLite)",
     "costs": "production costs on their own: PIN hash, QR e-mail, model check",
+    "qr_code": "the activation e-mail's QR PNG against the qrcode.make path it replaced",
+    "outbox": "activation e-mails per (CPU) second, and the outbox under a sustained request rate",
+    "http_server": "POST /activations of ecps serve against a bare FastAPI app, SQLite and PostgreSQL",
 }
 
 

@@ -6,10 +6,9 @@ Texts follow the wording of the e-CPS activation leaflet (French).
 from __future__ import annotations
 
 import html
-import io
 from dataclasses import dataclass
 
-import qrcode
+from workflow import qr
 
 QR_CONTENT_ID = "qr-activation"
 
@@ -60,11 +59,8 @@ class DirectoryEntry:
 
 
 def qr_png(payload: str) -> bytes:
-    """The QR code of `payload` as PNG bytes."""
-    image = qrcode.make(payload, box_size=8, border=4)
-    buffer = io.BytesIO()
-    image.save(buffer)
-    return buffer.getvalue()
+    """The QR code of `payload` as PNG bytes (drawn by `workflow.qr`)."""
+    return qr.qr_png(payload)
 
 
 def activation_email(to: str, name: str, payload: str, valid_minutes: int) -> Email:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -119,3 +121,82 @@ class Dispatcher:
 
 def _with_id(email: Email, message_id: str) -> Email:
     return replace(email, message_id=message_id)
+
+
+FIRST_PAUSE = 0.01
+"""Seconds of the first pause after a round that sent nothing; each next one doubles."""
+
+
+@dataclass(slots=True)
+class Rounds:
+    """What a `DispatchLoop` did so far."""
+
+    sent: int = 0
+    expired: int = 0
+    rounds: int = 0
+
+
+class DispatchLoop:
+    """Delivers batch after batch with no pause while rounds send; pauses only when one sent nothing.
+
+    A pause starts at `first_pause` seconds and doubles up to `longest_pause`; `wake` (for
+    instance a listener told of each committed step) ends it at once. Due activations are
+    expired when a round sent nothing, and at least every `expire_every` seconds.
+    """
+
+    def __init__(self, dispatch: Callable[[], int], expire: Callable[[], int], *,
+                 longest_pause: float = 1.0, first_pause: float = FIRST_PAUSE,
+                 expire_every: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.dispatch = dispatch
+        self.expire = expire
+        self.first_pause = first_pause
+        self.longest_pause = max(longest_pause, first_pause)
+        self.expire_every = expire_every
+        self.clock = clock
+        self.done = Rounds()
+        self._bell = threading.Event()
+        self._stopped = False
+
+    def wake(self, *_: object) -> None:
+        """End the current pause now (callable as a listener)."""
+        self._bell.set()
+
+    def stop(self) -> None:
+        """Make `run` return after the round under way."""
+        self._stopped = True
+        self._bell.set()
+
+    def run(self, duration: float | None = None, *, survive: bool = False,
+            after_round: Callable[[Rounds], object] | None = None) -> Rounds:
+        """Loop until `stop` (or `duration` seconds); `survive` logs a failed round and pauses."""
+        start = self.clock()
+        end = None if duration is None else start + duration
+        pause, expired_at = self.first_pause, start - self.expire_every
+        while not self._stopped and (end is None or self.clock() < end):
+            self._bell.clear()
+            try:
+                sent = self.dispatch()
+                self.done.sent += sent
+                if not sent or self.clock() - expired_at >= self.expire_every:
+                    expired_at = self.clock()
+                    self.done.expired += self.expire()
+            except Exception:
+                if not survive:
+                    raise
+                log.exception("dispatch round failed")
+                sent = 0  # pause before trying again
+            self.done.rounds += 1
+            if after_round is not None:
+                after_round(self.done)
+            if sent:
+                pause = self.first_pause
+                continue
+            if self._stopped:
+                break
+            self.rest(pause if end is None else min(pause, max(0.0, end - self.clock())))
+            pause = min(2 * pause, self.longest_pause)
+        return self.done
+
+    def rest(self, seconds: float) -> None:
+        """Pause up to `seconds`, less if woken or stopped."""
+        self._bell.wait(seconds)

@@ -24,6 +24,7 @@ from adapters.api.schemas import ErrorDetail, ErrorOut
 from adapters.api.settings import HttpSettings
 from workflow import ActivationService
 from workflow.errors import WorkflowError
+from workflow.outbox import DispatchLoop
 
 log = logging.getLogger("ecps.http")
 
@@ -72,11 +73,12 @@ def create_app(service: ActivationService, *, idempotency: IdempotencyStore | No
     """The API over `service`.
 
     `idempotency` keeps the answers replayed for an `Idempotency-Key` (default: a table in
-    the store's database, or memory for a store without one); a background thread
-    dispatches the outbox and expires due activations every `dispatch_every` seconds while
-    the app runs (None: no thread). `http` holds the operator token, proof window, caps
-    and CORS origins (default: none configured, the defaults); `replay` remembers the
-    proofs' `jti` (default: chosen as for idempotency).
+    the store's database, or memory for a store without one); while the app runs, a
+    background thread delivers the outbox batch after batch as long as messages are due,
+    is woken by each step the service commits, otherwise looks again after a pause growing
+    to `dispatch_every` seconds, and expires due activations (None: no thread). `http` holds
+    the operator token, proof window, caps and CORS origins (default: none configured, the
+    defaults); `replay` remembers the proofs' `jti` (default: chosen as for idempotency).
     """
     keys = idempotency if idempotency is not None else default_idempotency(service)
     http = http if http is not None else HttpSettings()
@@ -84,15 +86,19 @@ def create_app(service: ActivationService, *, idempotency: IdempotencyStore | No
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        stop = threading.Event()
-        worker = None
-        if dispatch_every is not None:
-            worker = threading.Thread(target=_background, args=(service, stop, dispatch_every),
-                                      name="ecps-dispatcher", daemon=True)
-            worker.start()
-        yield
-        stop.set()
-        if worker is not None:
+        if dispatch_every is None:
+            yield
+            return
+        pump = DispatchLoop(service.dispatch, service.expire_due, longest_pause=dispatch_every)
+        wake = service.listeners.add(pump.wake)  # the same bound method, to remove it later
+        worker = threading.Thread(target=pump.run, kwargs={"survive": True},
+                                  name="ecps-dispatcher", daemon=True)
+        worker.start()
+        try:
+            yield
+        finally:
+            service.listeners.remove(wake)
+            pump.stop()
             worker.join(timeout=10)
 
     app = FastAPI(title="e-CPS activation", version="1", description=DESCRIPTION,
@@ -147,13 +153,3 @@ def _add_handlers(app: FastAPI) -> None:
         log.error("unexpected %s while answering a request", type(exc).__name__)
         return plain_error(500, "failed", "internal error")
 
-
-def _background(service: ActivationService, stop: threading.Event, every: float) -> None:
-    """Deliver the outbox and expire due activations until `stop` is set."""
-    while not stop.is_set():
-        try:
-            service.dispatch()
-            service.expire_due()
-        except Exception:  # keep the server's dispatcher alive; the next tick retries
-            log.exception("background dispatch failed")
-        stop.wait(every)

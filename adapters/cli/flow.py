@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import getpass
 import sys
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +19,7 @@ from adapters.cli.phone import decode_qr, payload_from_eml, sms_of
 from workflow import ActivationService, security
 from workflow.domain import AuditEvent, MessageKind
 from workflow.errors import InvalidInput
+from workflow.outbox import DispatchLoop, Rounds
 from workflow.results import ActivationStatus, Started, StepResult
 
 ActivationId = Annotated[str, typer.Argument(metavar="ACTIVATION_ID", show_default=False,
@@ -99,8 +99,9 @@ def _started_table(s: Started, state: str) -> Table:
 def dispatch(
     loop: Annotated[bool, typer.Option("--loop", help="Keep delivering until stopped (Ctrl-C).")]
     = False,
-    interval: Annotated[float, typer.Option(min=0.05, help="Seconds between rounds (--loop).")]
-    = 1.0,
+    interval: Annotated[float, typer.Option(
+        min=0.01, help="Longest pause while the outbox is empty (--loop); no pause while "
+        "messages are due.")] = 0.25,
     duration: Annotated[float | None, typer.Option(
         min=0, help="Stop the loop after this many seconds.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="Messages per round.")] = 100,
@@ -118,29 +119,31 @@ def dispatch(
             f"sent {sent} message(s); e-mails to {_where(svc.dispatcher.mailer)}, "
             f"SMS to {_where(svc.dispatcher.sms)}"))
         return
-    sent = expired = rounds = 0
-    started = time.monotonic()
+    pump = DispatchLoop(lambda: svc.dispatch(limit), svc.expire_due, longest_pause=interval)
     # a terminal gets one line updated in place; a pipe gets a line per round that did something
     live = None if e.out.json_mode or not e.out.console.is_terminal else Live(
         console=e.out.console, transient=False, refresh_per_second=4)
+    shown = [0, 0]
+
+    def show(done: Rounds) -> None:
+        line = Text.assemble(("dispatching ", "bold"), f"round {done.rounds}: ",
+                             (f"{done.sent} sent", "green"), ", ", (f"{done.expired} expired", "yellow"))
+        if live:
+            live.update(Text.assemble(line, ("  (Ctrl-C stops)", "dim")))
+        elif not e.out.json_mode and [done.sent, done.expired] != shown:
+            e.out.console.print(line, soft_wrap=True)
+        shown[:] = [done.sent, done.expired]
+
     try:
         if live:
             live.start()
-        while duration is None or time.monotonic() - started < duration:
-            now_sent, now_expired = svc.dispatch(limit), svc.expire_due()
-            sent, expired, rounds = sent + now_sent, expired + now_expired, rounds + 1
-            line = Text.assemble(("dispatching ", "bold"), f"round {rounds}: ",
-                                 (f"{sent} sent", "green"), ", ", (f"{expired} expired", "yellow"))
-            if live:
-                live.update(Text.assemble(line, ("  (Ctrl-C stops)", "dim")))
-            elif not e.out.json_mode and (now_sent or now_expired):
-                e.out.console.print(line, soft_wrap=True)
-            time.sleep(interval)
+        pump.run(duration, after_round=show)
     except KeyboardInterrupt:
         pass
     finally:
         if live:
             live.stop()
+    sent, expired, rounds = pump.done.sent, pump.done.expired, pump.done.rounds
     e.out.emit({"sent": sent, "expired": expired, "rounds": rounds},
                lambda c: c.print(f"stopped after {rounds} round(s): {sent} sent, {expired} expired"))
 
