@@ -6,12 +6,13 @@ They keep the same contracts as the real adapters (`workflow.testing` checks bot
 from __future__ import annotations
 
 import threading
+from bisect import bisect_right, insort
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 from workflow.definition import State
-from workflow.domain import Activation, AuditEvent, Change, Delivery, OutboxMessage
+from workflow.domain import Activation, AuditEvent, Change, Delivery, OutboxMessage, Step
 from workflow.errors import ConcurrencyConflict
 from workflow.events import DomainEvent
 from workflow.messages import DirectoryEntry, Email, Sms
@@ -27,6 +28,7 @@ class MemoryStore:
         self._by_subject: dict[str, list[str]] = {}  # each subject's activation ids, oldest first
         self._outbox: dict[str, OutboxMessage] = {}
         self._audit: dict[str, list[AuditEvent]] = {}
+        self._steps: dict[str, list[AuditEvent]] = {}  # each activation's transitions, by step
 
     def get(self, activation_id: str) -> Activation | None:
         with self._lock:
@@ -60,6 +62,8 @@ class MemoryStore:
                 self._outbox[message.id] = replace(message)
             for event in change.audit:
                 self._audit.setdefault(event.activation_id, []).append(event)
+                if event.step:
+                    insort(self._steps.setdefault(event.activation_id, []), event, key=_step)
 
     def _of(self, subject: str) -> list[Activation]:
         """The stored records of `subject` (caller holds the lock)."""
@@ -93,6 +97,16 @@ class MemoryStore:
         with self._lock:
             newest = sorted(self._activations.values(), key=lambda a: a.created_at, reverse=True)
             return [copy_activation(a) for a in newest[:limit]]
+
+    def steps(self, activation_id: str, after: int = 0, limit: int = 100) -> list[Step]:
+        with self._lock:
+            events = self._steps.get(activation_id, [])
+            start = bisect_right(events, after, key=_step)
+            return [e.as_step() for e in events[start:start + limit]]
+
+
+def _step(event: AuditEvent) -> int:
+    return event.step
 
 
 class MemoryMailer:

@@ -25,7 +25,7 @@ from sqlalchemy.sql import ClauseElement, Select
 from adapters import sql_codec as codec
 from adapters.sql_schema import ACTIVATIONS, AUDIT, OUTBOX, UtcDateTime, ensure_schema
 from workflow.definition import State
-from workflow.domain import Activation, AuditEvent, Change, Delivery, OutboxMessage
+from workflow.domain import Activation, AuditEvent, Change, Delivery, OutboxMessage, Step
 from workflow.errors import ConcurrencyConflict, StorageError
 
 _A, _O, _U = ACTIVATIONS, OUTBOX, AUDIT
@@ -107,6 +107,11 @@ class SqlStore:
         with self._driver("list_activations", write=False) as cursor:
             rows = self._sql.newest.rows(cursor, limit=limit)
         return [codec.activation(r) for r in rows]
+
+    def steps(self, activation_id: str, after: int = 0, limit: int = 100) -> list[Step]:
+        with self._driver("steps", write=False) as cursor:
+            rows = self._sql.steps.rows(cursor, activation_id=activation_id, after=after, limit=limit)
+        return [codec.step(r) for r in rows]
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -309,6 +314,10 @@ class _Statements:
         self.claim = _Compiled(update(_O).where(_O.c.n.in_(due))
                                .values(claimed_until=bindparam("until")).returning(*_O.columns),
                                dialect)
+        self.steps = _Compiled(
+            select(_U.c.activation_id, _U.c.action, _U.c.source, _U.c.dest, _U.c.at)
+            .where(_U.c.activation_id == bindparam("activation_id"), _U.c.step > bindparam("after"))
+            .order_by(_U.c.step).limit(bindparam("limit")), dialect)
         self._find: dict[int, _Compiled] = {}
 
     def find(self, count: int) -> _Compiled:

@@ -8,14 +8,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Index, Integer, LargeBinary, String, Table, Text
+from sqlalchemy import Column, DateTime, Index, Integer, LargeBinary, String, Table
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlmodel import Field, SQLModel
 
 from workflow.errors import StorageError
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 _PG_LOCK = 0x6563_7073  # "ecps": serialises schema creation between processes
 
 
@@ -71,9 +71,10 @@ class MetaRow(SQLModel, table=True):
 
 
 class ActivationRow(SQLModel, table=True):
-    """One activation; `version` is compared-and-set, `due_at` is `Activation.due_at()`.
+    """One activation's snapshot; `version` is compared-and-set, `due_at` is `Activation.due_at()`.
 
-    `history` holds the steps as a JSON array, oldest first.
+    Its steps are its audit rows with `step` 1 to `step_count`; `audit_seq` and `audit_head`
+    name the newest audit row of its chain.
     """
 
     __tablename__ = "ecps_activation"
@@ -111,7 +112,7 @@ class ActivationRow(SQLModel, table=True):
     audit_seq: int
     audit_head: str
     closed_reason: str
-    history: str = Field(sa_column=Column(Text(), nullable=False))
+    step_count: int
     due_at: datetime | None = _time(nullable=True)
 
 
@@ -140,10 +141,17 @@ class OutboxRow(SQLModel, table=True):
 
 
 class AuditRow(SQLModel, table=True):
-    """One audit event; request refusals share activation id "" and seq 0, so no uniqueness."""
+    """One audit event, appended and never changed; `n` orders every event of the database.
+
+    A transition has `step` > 0, its number in its activation's history (the index on
+    (activation_id, step) pages through it); a refusal has step 0. The index on
+    (activation_id, seq) streams a trail in order and finds an activation's chain head.
+    Request refusals share activation id "" and seq 0, so neither index is unique.
+    """
 
     __tablename__ = "ecps_audit"
-    __table_args__ = (Index("ix_ecps_audit_activation_seq", "activation_id", "seq"),)
+    __table_args__ = (Index("ix_ecps_audit_activation_seq", "activation_id", "seq"),
+                      Index("ix_ecps_audit_activation_step", "activation_id", "step"))
     n: int | None = Field(default=None, sa_column=Column(Integer(), primary_key=True,
                                                            autoincrement=True))
     activation_id: str = Field(max_length=128)
@@ -158,6 +166,7 @@ class AuditRow(SQLModel, table=True):
     dest: str
     prev_hash: str
     hash: str
+    step: int
 
 
 META: Table = SQLModel.metadata.tables[MetaRow.__tablename__]

@@ -31,7 +31,7 @@ from benchmarks.common import (
     service,
 )
 from workflow.definition import State
-from workflow.domain import Activation, AuditEvent, Change, OutboxMessage
+from workflow.domain import Activation, AuditEvent, Change, OutboxMessage, Step
 from workflow.errors import ConcurrencyConflict
 
 SYNCHRONOUS = "NORMAL"
@@ -201,6 +201,9 @@ class NaiveStore:
         raise NotImplementedError("not needed by the benchmark")
 
     def list_activations(self, limit: int = 100) -> list[Activation]:
+        raise NotImplementedError("not needed by the benchmark")
+
+    def steps(self, activation_id: str, after: int = 0, limit: int = 100) -> list[Step]:
         raise NotImplementedError("not needed by the benchmark")
 
     def close(self) -> None:

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 from workflow.definition import State
-from workflow.domain import Activation, AuditEvent, Change, OutboxMessage
+from workflow.domain import Activation, AuditEvent, Change, OutboxMessage, Step
 from workflow.events import DomainEvent
 from workflow.messages import DirectoryEntry, Email, Sms
 
@@ -124,4 +124,9 @@ class Store(Protocol):
 
     def list_activations(self, limit: int = 100) -> list[Activation]:
         """The most recently created activations, newest first."""
+        ...
+
+    def steps(self, activation_id: str, after: int = 0, limit: int = 100) -> list[Step]:
+        """The activation's steps numbered above `after` (audit events with `step > after`),
+        oldest first, at most `limit`; the cost does not grow with the steps before them."""
         ...

@@ -37,13 +37,15 @@ from workflow.listeners import Listener, Listeners
 from workflow.messages import DirectoryEntry
 from workflow.outbox import Dispatcher
 from workflow.ports import Clock, Directory, EventSink, Mailer, SmsGateway, Store
-from workflow.results import ActivationStatus, Started, StepResult
+from workflow.results import ActivationStatus, HistoryPage, Started, StepResult
 from workflow.security import Keyring
 from workflow.settings import Settings
 from workflow.templates import FRENCH, Templates
 from workflow.work import Work, copy_activation, describe, journal
 
 log = logging.getLogger("ecps.service")
+RECENT_STEPS = 100  # the steps `status()` shows
+MAX_PAGE = 1000  # the most steps one `history()` page holds
 REVOKE_REASONS = frozenset({"deleted", "admin", "replaced", "lost", "compromised"})
 _CLOSED = {State.EXPIRED: ActivationExpired, State.LOCKED: ActivationLocked}
 
@@ -197,11 +199,19 @@ class ActivationService:
         a = self._load(self._id_arg(activation_id))
         state = State.EXPIRED if self.engine.is_due(a, self.now()) else a.state
         counters = {c.name: a.counter(c.name) for c in self.workflow.definition.counters}
+        recent = self.store.steps(a.id, max(0, a.step_count - RECENT_STEPS), RECENT_STEPS)
         return ActivationStatus(
-            a.id, state, tuple(a.history), a.due_at() if state == a.state else None,
+            a.id, state, tuple(recent), a.due_at() if state == a.state else None,
             self.engine.attempts_left(a, state), a.masked_email, a.masked_phone, a.created_at,
-            counters, a.closed_reason,
+            counters, a.closed_reason, a.step_count,
         )
+
+    def history(self, activation_id: object, after: object = None, limit: object = 100) -> HistoryPage:
+        """The activation's steps oldest first: up to `limit` (1-1000) numbered after `after`."""
+        a = self._load(self._id_arg(activation_id))
+        start = 0 if after is None else _count_arg(after, "after", 0, a.step_count)
+        count = _count_arg(limit, "limit", 1, MAX_PAGE)
+        return HistoryPage(a.id, start, tuple(self.store.steps(a.id, start, count)), a.step_count)
 
     def now(self) -> datetime:
         """The injected clock's time, checked to be aware UTC."""
@@ -573,6 +583,13 @@ class ActivationService:
         if a is None:
             raise ActivationNotFound(aid)
         return a
+
+
+def _count_arg(value: object, field: str, low: int, high: int) -> int:
+    """`value` as a whole number from `low` to `high`, else `InvalidInput` naming `field`."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidInput(f"{field} must be a whole number from {low} to {high}", field)
+    return value
 
 
 def _seconds(delta: timedelta) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Header, Path, Request
+from fastapi import FastAPI, Header, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
@@ -14,6 +14,7 @@ from adapters.api.schemas import (
     CodeBody,
     ErrorOut,
     HealthOut,
+    HistoryOut,
     PinBody,
     RequestBody,
     RevokeBody,
@@ -133,6 +134,14 @@ def add_read_routes(app: FastAPI, svc: ActivationService) -> None:
              summary="The activation as it stands: state, history, deadline, attempts left")
     def status(activation_id: IdPath) -> StatusOut:
         return StatusOut.of(svc.status(activation_id))
+
+    @app.get("/activations/{activation_id}/history", response_model=HistoryOut, tags=["activation"],
+             responses=_error_responses(400, 404, 503),
+             summary="Every step of the activation, oldest first, a page at a time")
+    def history(activation_id: IdPath,
+                after: Annotated[int, Query(ge=0, description="steps numbered after this")] = 0,
+                limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> HistoryOut:
+        return HistoryOut.of(svc.history(activation_id, after=after, limit=limit))
 
     @app.get("/activations/{activation_id}/diagram.svg", tags=["activation"],
              response_class=Response, responses={

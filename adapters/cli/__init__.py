@@ -67,10 +67,11 @@ def root(
 
 
 def _register() -> None:
-    from adapters.cli import demo, flow, ops
+    from adapters.cli import demo, flow, history, ops
 
     demo.register(app)
     flow.register(app)
+    history.register(app)
     ops.register(app)
 
 
