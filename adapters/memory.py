@@ -29,6 +29,7 @@ class MemoryStore:
         self._outbox: dict[str, OutboxMessage] = {}
         self._audit: dict[str, list[AuditEvent]] = {}
         self._steps: dict[str, list[AuditEvent]] = {}  # each activation's transitions, by step
+        self._turns: dict[str, int] = {}
 
     def get(self, activation_id: str) -> Activation | None:
         with self._lock:
@@ -43,8 +44,15 @@ class MemoryStore:
         with self._lock:
             return sorted(a.created_at for a in self._of(subject) if a.created_at >= since)
 
+    def turn(self, subject: str) -> int:
+        with self._lock:
+            return self._turns.get(subject, 0)
+
     def commit(self, change: Change) -> None:
         with self._lock:
+            for turn in change.turns:
+                if self._turns.get(turn.subject, 0) != turn.expected:
+                    raise ConcurrencyConflict("another change of this identifier came first")
             for write in change.writes:
                 stored = self._activations.get(write.activation.id)
                 current = None if stored is None else stored.version
@@ -58,6 +66,8 @@ class MemoryStore:
                         self._by_subject[old.subject].remove(a.id)
                     self._by_subject.setdefault(a.subject, []).append(a.id)
                 self._activations[a.id] = copy_activation(a)
+            for turn in change.turns:
+                self._turns[turn.subject] = turn.expected + 1
             for message in change.outbox:
                 self._outbox[message.id] = replace(message)
             for event in change.audit:

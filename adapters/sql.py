@@ -23,12 +23,12 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql import ClauseElement, Select
 
 from adapters import sql_codec as codec
-from adapters.sql_schema import ACTIVATIONS, AUDIT, OUTBOX, UtcDateTime, ensure_schema
+from adapters.sql_schema import ACTIVATIONS, AUDIT, OUTBOX, SUBJECTS, UtcDateTime, ensure_schema
 from workflow.definition import State
 from workflow.domain import Activation, AuditEvent, Change, Delivery, OutboxMessage, Step
 from workflow.errors import ConcurrencyConflict, StorageError
 
-_A, _O, _U = ACTIVATIONS, OUTBOX, AUDIT
+_A, _O, _U, _S = ACTIVATIONS, OUTBOX, AUDIT, SUBJECTS
 _RETRYABLE = {"40001", "40P01"}  # serialization failure, deadlock: as good as a conflict
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 _FIXED = ("id", "subject", "created_at")  # set at creation by the service
@@ -88,6 +88,11 @@ class SqlStore:
             rows = self._sql.requests_since.rows(cursor, subject=subject, since=since)
         return [r["created_at"] for r in rows]
 
+    def turn(self, subject: str) -> int:
+        with self._driver("turn", write=False) as cursor:
+            rows = self._sql.turn.rows(cursor, subject=subject)
+        return int(rows[0]["turn"]) if rows else 0
+
     def due_for_expiry(self, now: datetime, limit: int) -> list[str]:
         with self._driver("due_for_expiry", write=False) as cursor:
             rows = self._sql.due.rows(cursor, now=now, limit=limit)
@@ -120,6 +125,11 @@ class SqlStore:
         writes = sorted(change.writes, key=lambda w: w.activation.id)  # one lock order
         outbox = {m.id: m for m in change.outbox}.values()
         with self._driver("commit", write=True) as cursor:
+            for t in sorted(change.turns, key=lambda t: t.subject):  # turns first: one lock order
+                taken = (sql.first_turn.run(cursor, subject=t.subject) if t.expected == 0 else
+                         sql.next_turn.run(cursor, subject=t.subject, expected=t.expected))
+                if taken != 1:
+                    raise ConcurrencyConflict("another change of this identifier came first")
             for w in writes:
                 row = codec.activation_row(w.activation)
                 if w.expected_version is None:
@@ -318,6 +328,12 @@ class _Statements:
             select(_U.c.activation_id, _U.c.action, _U.c.source, _U.c.dest, _U.c.at)
             .where(_U.c.activation_id == bindparam("activation_id"), _U.c.step > bindparam("after"))
             .order_by(_U.c.step).limit(bindparam("limit")), dialect)
+        self.turn = _Compiled(select(_S.c.turn).where(_S.c.subject == bindparam("subject")), dialect)
+        self.first_turn = _Compiled(insert(_S).values(subject=bindparam("subject"), turn=1)
+                                    .on_conflict_do_nothing(index_elements=["subject"]), dialect)
+        self.next_turn = _Compiled(update(_S).where(_S.c.subject == bindparam("subject"),
+                                                    _S.c.turn == bindparam("expected"))
+                                   .values(turn=_S.c.turn + 1), dialect)
         self._find: dict[int, _Compiled] = {}
 
     def find(self, count: int) -> _Compiled:

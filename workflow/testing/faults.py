@@ -259,6 +259,9 @@ class FaultyStore(Faulty):
     def list_activations(self, limit: int = 100) -> list[Activation]:
         return self._call("list_activations", self.store.list_activations, limit)
 
+    def turn(self, subject: str) -> int:
+        return self._call("turn", self.store.turn, subject)
+
     def steps(self, activation_id: str, after: int = 0, limit: int = 100) -> list[Step]:
         return self._call("steps", self.store.steps, activation_id, after, limit)
 
