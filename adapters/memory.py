@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from workflow.definition import State
-from workflow.domain import Activation, AuditEvent, Change, Delivery, OutboxMessage, Step
+from workflow.domain import Activation, Answer, AuditEvent, Change, Delivery, OutboxMessage, Step
 from workflow.errors import ConcurrencyConflict
 from workflow.events import DomainEvent
 from workflow.messages import DirectoryEntry, Email, Sms
@@ -30,6 +30,7 @@ class MemoryStore:
         self._audit: dict[str, list[AuditEvent]] = {}
         self._steps: dict[str, list[AuditEvent]] = {}  # each activation's transitions, by step
         self._turns: dict[str, int] = {}
+        self.answers: dict[str, Answer] = {}  # idempotency answers committed with their change
 
     def get(self, activation_id: str) -> Activation | None:
         with self._lock:
@@ -68,6 +69,8 @@ class MemoryStore:
                 self._activations[a.id] = copy_activation(a)
             for turn in change.turns:
                 self._turns[turn.subject] = turn.expected + 1
+            if change.answer is not None:
+                self.answers[change.answer.key] = change.answer
             for message in change.outbox:
                 self._outbox[message.id] = replace(message)
             for event in change.audit:

@@ -23,7 +23,7 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql import ClauseElement, Select
 
 from adapters import sql_codec as codec
-from adapters.sql_schema import ACTIVATIONS, AUDIT, OUTBOX, SUBJECTS, UtcDateTime, ensure_schema
+from adapters.sql_schema import ACTIVATIONS, AUDIT, IDEMPOTENCY, OUTBOX, SUBJECTS, UtcDateTime, ensure_schema
 from workflow.definition import State
 from workflow.domain import Activation, AuditEvent, Change, Delivery, OutboxMessage, Step
 from workflow.errors import ConcurrencyConflict, StorageError
@@ -144,6 +144,8 @@ class SqlStore:
                 sql.upsert.run_many(cursor, [codec.outbox_row(m) for m in outbox])
             if change.audit:
                 sql.append.run_many(cursor, [codec.audit_row(e) for e in change.audit])
+            if change.answer is not None:
+                sql.answer.run(cursor, **codec.answer_row(change.answer))
 
     def claim_outbox(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxMessage]:
         with self._driver("claim_outbox", write=True) as cursor:
@@ -334,6 +336,9 @@ class _Statements:
         self.next_turn = _Compiled(update(_S).where(_S.c.subject == bindparam("subject"),
                                                     _S.c.turn == bindparam("expected"))
                                    .values(turn=_S.c.turn + 1), dialect)
+        answer = insert(IDEMPOTENCY)
+        self.answer = _Compiled(answer.on_conflict_do_update(index_elements=["key"], set_={
+            name: answer.excluded[name] for name in ("status", "body", "headers")}), dialect)
         self._find: dict[int, _Compiled] = {}
 
     def find(self, count: int) -> _Compiled:

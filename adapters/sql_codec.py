@@ -7,13 +7,23 @@ from dataclasses import fields
 from typing import Any, TypeVar
 
 from workflow.definition import State
-from workflow.domain import Activation, AuditEvent, Channel, Delivery, MessageKind, OutboxMessage, Step
+from workflow.domain import (
+    Activation,
+    Answer,
+    AuditEvent,
+    Channel,
+    Delivery,
+    MessageKind,
+    OutboxMessage,
+    Step,
+)
 from workflow.errors import StorageError
 
 T = TypeVar("T")
 _PLAIN = tuple(f.name for f in fields(Activation) if f.name != "state")
 _OUTBOX = tuple(f.name for f in fields(OutboxMessage) if f.name not in ("kind", "channel", "status"))
 _AUDIT = tuple(f.name for f in fields(AuditEvent))
+_ANSWER = tuple(f.name for f in fields(Answer))
 _STATES: dict[str | None, State] = {s.value: s for s in State}
 
 
@@ -45,6 +55,11 @@ def outbox(row: Mapping[Any, Any]) -> OutboxMessage:
 def audit_row(e: AuditEvent) -> dict[str, Any]:
     """The column values that store `e`."""
     return {name: getattr(e, name) for name in _AUDIT}
+
+
+def answer_row(a: Answer) -> dict[str, Any]:
+    """The column values that store `a`."""
+    return {name: getattr(a, name) for name in _ANSWER}
 
 
 def audit(row: Mapping[Any, Any]) -> AuditEvent:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Index, Integer, LargeBinary, String, Table
+from sqlalchemy import Column, DateTime, Float, Index, Integer, LargeBinary, String, Table, Text
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlmodel import Field, SQLModel
@@ -178,12 +178,28 @@ class AuditRow(SQLModel, table=True):
     step: int
 
 
+class IdempotencyRow(SQLModel, table=True):
+    """The answer to a request made with an `Idempotency-Key` (status 0: reserved, being answered).
+
+    The answer is written in the same commit as the change it answers; `body` holds no secret.
+    """
+
+    __tablename__ = "ecps_idempotency"
+    key: str = Field(primary_key=True, max_length=255)
+    fingerprint: str = Field(max_length=64)
+    created: float = Field(sa_column=Column(Float(), nullable=False, index=True))
+    status: int = Field(default=0)
+    body: bytes = Field(default=b"", sa_column=Column(LargeBinary(), nullable=False, default=b""))
+    headers: str = Field(default="{}", sa_column=Column(Text(), nullable=False, default="{}"))
+
+
 META: Table = SQLModel.metadata.tables[MetaRow.__tablename__]
 ACTIVATIONS: Table = SQLModel.metadata.tables[ActivationRow.__tablename__]
 OUTBOX: Table = SQLModel.metadata.tables[OutboxRow.__tablename__]
 AUDIT: Table = SQLModel.metadata.tables[AuditRow.__tablename__]
 SUBJECTS: Table = SQLModel.metadata.tables[SubjectRow.__tablename__]
-TABLES = (META, ACTIVATIONS, SUBJECTS, OUTBOX, AUDIT)
+IDEMPOTENCY: Table = SQLModel.metadata.tables[IdempotencyRow.__tablename__]
+TABLES = (META, ACTIVATIONS, SUBJECTS, OUTBOX, AUDIT, IDEMPOTENCY)
 
 
 def ensure_schema(conn: Connection, where: str) -> None:
@@ -196,12 +212,12 @@ def ensure_schema(conn: Connection, where: str) -> None:
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_LOCK})")
     present = set(inspect(conn).get_table_names())
-    ours = {t.name for t in TABLES}
+    ours = {t.name for t in TABLES} - {IDEMPOTENCY.name}  # the HTTP API may have made that one first
     if META.name not in present:
         if present & ours:
             raise StorageError(f"{where} holds ecps tables without a schema version; "
                                "it was not made by this release and is left untouched")
-        SQLModel.metadata.create_all(conn, tables=list(TABLES))
+        SQLModel.metadata.create_all(conn, tables=list(TABLES), checkfirst=True)
         conn.execute(META.insert().values(key="schema_version", value=SCHEMA_VERSION))
         return
     version = conn.execute(select(META.c.value).where(META.c.key == "schema_version")).scalar()

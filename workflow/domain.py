@@ -170,15 +170,30 @@ class Turn:
 
 
 @dataclass(frozen=True, slots=True)
+class Answer:
+    """The answer to a request made with an idempotency key, kept in the same commit as the change
+    it answers so that a retry replays it; `body` and `headers` (a JSON object) hold no secret."""
+
+    key: str
+    fingerprint: str
+    status: int
+    body: bytes
+    headers: str
+    created: float
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
     """Everything one event changes, committed by a store at once or not at all.
 
     Each written activation's `version` is already the new one; outbox messages are
     upserted by id; audit events are appended (those with a `step` are its history); each
-    turn is compared-and-set like a version.
+    turn is compared-and-set like a version; the `answer`, when set, is kept by its key
+    (replacing a reservation of that key).
     """
 
     writes: tuple[Write, ...] = ()
     outbox: tuple[OutboxMessage, ...] = ()
     audit: tuple[AuditEvent, ...] = ()
     turns: tuple[Turn, ...] = ()
+    answer: Answer | None = None

@@ -10,13 +10,16 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from workflow import audit, security
 from workflow.clock import SystemClock, checked_now
 from workflow.definition import WORKFLOW, Event, Outcome, State, Workflow
-from workflow.domain import Activation, Change, Delivery, MessageKind, OutboxMessage, Turn, Write
+from workflow.domain import Activation, Answer, Change, Delivery, MessageKind, OutboxMessage, Turn, Write
 from workflow.engine import AtBound, Binding, Bindings, Counter, Interpreter, Wrong, retrying
 from workflow.errors import (
     ActivationExpired,
@@ -44,6 +47,7 @@ from workflow.templates import FRENCH, Templates
 from workflow.work import Work, copy_activation, describe, journal
 
 log = logging.getLogger("ecps.service")
+_ANSWER: ContextVar[Callable[[object], Answer | None] | None] = ContextVar("ecps_answer", default=None)
 RECENT_STEPS = 100  # the steps `status()` shows
 MAX_PAGE = 1000  # the most steps one `history()` page holds
 REVOKE_REASONS = frozenset({"deleted", "admin", "replaced", "lost", "compromised"})
@@ -221,6 +225,16 @@ class ActivationService:
         """The injected clock's time, checked to be aware UTC."""
         return checked_now(self.clock)
 
+    @contextmanager
+    def answering(self, answer: Callable[[object], Answer | None]) -> Iterator[None]:
+        """Within this block (in this thread or task), a call commits `answer(outcome)` with its
+        change: outcome is the result it returns (`Started`, `StepResult`) or the refusal it raises."""
+        token = _ANSWER.set(answer)
+        try:
+            yield
+        finally:
+            _ANSWER.reset(token)
+
     # -- the engine of every event ----------------------------------------------------------
 
     def _run(self, activation_id: object, event: Event, arg: object = None,
@@ -238,7 +252,7 @@ class ActivationService:
             except WorkflowError as refused:
                 w = Work(snapshot, snapshot.version, w.now, event, actor)
                 w.refuse(self.keys, refused)
-            self._commit(w)
+            self._commit(w, w.error or StepResult(aid, w.activation.state, tuple(w.steps)))
             return w
 
         w = retrying(attempt, f"activation {aid} kept changing; try again")
@@ -285,9 +299,10 @@ class ActivationService:
             w.error = verdict.error(verdict.message,
                                     attempts_left=self.engine.attempts_left(w.activation, move.dest))
 
-    def _commit(self, w: Work) -> None:
-        """Commit `w` (with its event feed rows when a sink is set), then tell the listeners."""
-        self.store.commit(self._fed(w.change(), w.now))
+    def _commit(self, w: Work, outcome: object = None) -> None:
+        """Commit `w` (with its event feed rows when a sink is set, and the answer to `outcome`
+        when one is asked for), then tell the listeners."""
+        self.store.commit(_answered(self._fed(w.change(), w.now), outcome))
         self._published(w)
 
     def _fed(self, change: Change, now: datetime) -> Change:
@@ -422,7 +437,7 @@ class ActivationService:
                             actor="app", action="request", outcome="refused", reason=describe(refused))
         log.info("request refused for subject %s (%s)", subject[:12] or "-", type(refused).__name__)
         try:
-            self.store.commit(Change(audit=(event,)))
+            self.store.commit(_answered(Change(audit=(event,)), refused))
         except WorkflowError:
             log.warning("could not audit a refused request", exc_info=True)
 
@@ -445,10 +460,11 @@ class ActivationService:
                                    into=w.audit_events))
             self._issue_token(w, email, name)
             superseded = self._supersede(w)
-            self._commit(w)
-            log.info("activation %s requested by subject %s", a.id, subject[:12])
             assert a.flow_deadline is not None
-            return Started(a.id, a.state, a.masked_email, a.masked_phone, a.flow_deadline, superseded)
+            started = Started(a.id, a.state, a.masked_email, a.masked_phone, a.flow_deadline, superseded)
+            self._commit(w, started)
+            log.info("activation %s requested by subject %s", a.id, subject[:12])
+            return started
 
         return retrying(attempt, "the identifier's activations kept changing; try again")
 
@@ -585,6 +601,14 @@ class ActivationService:
         if a is None:
             raise ActivationNotFound(aid)
         return a
+
+
+def _answered(change: Change, outcome: object) -> Change:
+    """`change` with the answer asked for by `ActivationService.answering`, if any."""
+    answer = _ANSWER.get()
+    if answer is None or outcome is None:
+        return change
+    return replace(change, answer=answer(outcome))
 
 
 def _count_arg(value: object, field: str, low: int, high: int) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from typing import TypeVar
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
@@ -14,6 +15,7 @@ from adapters.api.idempotency import IdempotencyStore, KeyBusy, KeyReused, Saved
 from adapters.api.schemas import ErrorDetail, ErrorOut
 from adapters.kinds import kind_of
 from workflow import ActivationService
+from workflow.domain import Answer
 from workflow.errors import (
     InvalidInput,
     TooManyRequests,
@@ -22,6 +24,7 @@ from workflow.errors import (
     WorkflowError,
 )
 
+T = TypeVar("T")
 KEPT_STATUSES = frozenset(range(200, 500)) - {409, 429}  # answers a retry gets back
 _KEY_RE = re.compile(r"[\x21-\x7e]{1,255}")
 
@@ -58,16 +61,22 @@ class Runner:
         self.keys = keys
 
     def __call__(self, request: Request, key: str | None, body: BaseModel | None,
-                 call: Callable[[], BaseModel], status: int = 200,
+                 call: Callable[[], T], present: Callable[[T], BaseModel], status: int = 200,
                  headers: Callable[[BaseModel], dict[str, str]] | None = None) -> Response:
-        """The answer of `call` (or the one saved for `key`)."""
-        def execute() -> Response:
-            try:
-                out = call()
-            except WorkflowError as exc:
-                return error_response(exc)
+        """The answer of `call` shown by `present` (or the one saved for `key`); under a key, the
+        answer is committed with the change it answers."""
+        def render(outcome: object) -> Response:
+            if isinstance(outcome, WorkflowError):
+                return error_response(outcome)
+            out = present(outcome)  # type: ignore[arg-type]
             return JSONResponse(out.model_dump(mode="json"), status,
                                 headers=headers(out) if headers else None)
+
+        def execute() -> Response:
+            try:
+                return render(call())
+            except WorkflowError as exc:
+                return render(exc)
 
         if key is None:
             return execute()
@@ -77,8 +86,9 @@ class Runner:
         text = json.dumps(body.model_dump(mode="json") if body else None, sort_keys=True)
         fingerprint = self.service.keys.digest("idempotency", request.method, request.url.path,
                                                text)
+        now = self.service.now().timestamp()
         try:
-            saved = self.keys.reserve(key, fingerprint, self.service.now().timestamp())
+            saved = self.keys.reserve(key, fingerprint, now)
         except KeyReused:
             return plain_error(409, "idempotency_key_reused",
                                 "this Idempotency-Key was used with another request")
@@ -92,16 +102,26 @@ class Runner:
             return Response(saved.body, saved.status,
                             headers={**saved.headers, "Idempotent-Replayed": "true"},
                             media_type="application/json")
+
+        def kept(outcome: object) -> Answer | None:
+            answer = render(outcome)
+            if answer.status_code not in KEPT_STATUSES:
+                return None
+            return Answer(key, fingerprint, answer.status_code, bytes(answer.body),
+                          json.dumps(_kept_headers(answer)), now)
+
         try:
-            answer = execute()
+            with self.service.answering(kept):
+                answer = execute()
         except BaseException:
             self.keys.release(key)
             raise
-        if answer.status_code in KEPT_STATUSES:
-            kept = {k: v for k, v in answer.headers.items() if k.lower() == "location"}
-            self.keys.save(key, Saved(answer.status_code, bytes(answer.body), kept))
+        if answer.status_code in KEPT_STATUSES:  # again, for a call that committed nothing
+            self.keys.save(key, Saved(answer.status_code, bytes(answer.body), _kept_headers(answer)))
         else:
             self.keys.release(key)
         return answer
 
 
+def _kept_headers(answer: Response) -> dict[str, str]:
+    return {k: v for k, v in answer.headers.items() if k.lower() == "location"}

@@ -56,7 +56,7 @@ def add_flow_routes(app: FastAPI, svc: ActivationService, run: Runner) -> None:
     def request_activation(body: RequestBody, request: Request,
                            idempotency_key: KeyHeader = None) -> Response:
         return run(request, idempotency_key, body,
-                   lambda: StartedOut.of(svc.request(body.national_id, body.device_id)), 201,
+                   lambda: svc.request(body.national_id, body.device_id), StartedOut.of, 201,
                    headers=lambda out: {"Location": f"/activations/{_id(out)}"})
 
     @app.post("/activations/{activation_id}/scan", response_model=StepResultOut,
@@ -65,21 +65,21 @@ def add_flow_routes(app: FastAPI, svc: ActivationService, run: Runner) -> None:
     def scan(activation_id: IdPath, body: ScanBody, request: Request,
              idempotency_key: KeyHeader = None) -> Response:
         return run(request, idempotency_key, body,
-                   lambda: StepResultOut.of(svc.scan(activation_id, body.qr_payload)))
+                   lambda: svc.scan(activation_id, body.qr_payload), StepResultOut.of)
 
     @app.post("/activations/{activation_id}/sms", response_model=StepResultOut,
               responses=STEP_ERRORS, tags=["activation"], summary="Submit the SMS code")
     def verify_sms(activation_id: IdPath, body: CodeBody, request: Request,
                    idempotency_key: KeyHeader = None) -> Response:
         return run(request, idempotency_key, body,
-                   lambda: StepResultOut.of(svc.verify_sms(activation_id, body.code)))
+                   lambda: svc.verify_sms(activation_id, body.code), StepResultOut.of)
 
     @app.post("/activations/{activation_id}/sms/resend", response_model=StepResultOut,
               responses=STEP_ERRORS, tags=["activation"], summary="Send a new SMS code")
     def resend_sms(activation_id: IdPath, request: Request,
                    idempotency_key: KeyHeader = None) -> Response:
         return run(request, idempotency_key, None,
-                   lambda: StepResultOut.of(svc.resend_sms(activation_id)))
+                   lambda: svc.resend_sms(activation_id), StepResultOut.of)
 
     @app.post("/activations/{activation_id}/email/resend", response_model=StepResultOut,
               responses=STEP_ERRORS, tags=["activation"],
@@ -87,14 +87,14 @@ def add_flow_routes(app: FastAPI, svc: ActivationService, run: Runner) -> None:
     def resend_email(activation_id: IdPath, request: Request,
                      idempotency_key: KeyHeader = None) -> Response:
         return run(request, idempotency_key, None,
-                   lambda: StepResultOut.of(svc.resend_email(activation_id)))
+                   lambda: svc.resend_email(activation_id), StepResultOut.of)
 
     @app.post("/activations/{activation_id}/pin", response_model=StepResultOut,
               responses=STEP_ERRORS, tags=["activation"], summary="Choose the PIN")
     def set_pin(activation_id: IdPath, body: PinBody, request: Request,
                 idempotency_key: KeyHeader = None) -> Response:
         return run(request, idempotency_key, body,
-                   lambda: StepResultOut.of(svc.set_pin(activation_id, body.pin)))
+                   lambda: svc.set_pin(activation_id, body.pin), StepResultOut.of)
 
     @app.post("/activations/{activation_id}/pin/confirm", response_model=StepResultOut,
               responses=STEP_ERRORS, tags=["activation"],
@@ -102,30 +102,30 @@ def add_flow_routes(app: FastAPI, svc: ActivationService, run: Runner) -> None:
     def confirm_pin(activation_id: IdPath, body: PinBody, request: Request,
                     idempotency_key: KeyHeader = None) -> Response:
         return run(request, idempotency_key, body,
-                   lambda: StepResultOut.of(svc.confirm_pin(activation_id, body.pin)))
+                   lambda: svc.confirm_pin(activation_id, body.pin), StepResultOut.of)
 
     @app.post("/activations/{activation_id}/authenticate", response_model=AuthenticatedOut,
               responses=STEP_ERRORS, tags=["login"], summary="Log in with the PIN")
     def authenticate(activation_id: IdPath, body: PinBody, request: Request,
                      idempotency_key: KeyHeader = None) -> Response:
-        def call() -> AuthenticatedOut:
-            return AuthenticatedOut(activation_id=activation_id,
-                                    authenticated=svc.authenticate(activation_id, body.pin))
-        return run(request, idempotency_key, body, call)
+        def present(_: object) -> AuthenticatedOut:  # refused logins raise: this one succeeded
+            return AuthenticatedOut(activation_id=activation_id, authenticated=True)
+        return run(request, idempotency_key, body, lambda: svc.authenticate(activation_id, body.pin),
+                   present)
 
     @app.post("/activations/{activation_id}/cancel", response_model=StepResultOut,
               responses=STEP_ERRORS, tags=["activation"], summary="Abandon an activation")
     def cancel(activation_id: IdPath, request: Request,
                idempotency_key: KeyHeader = None) -> Response:
         return run(request, idempotency_key, None,
-                   lambda: StepResultOut.of(svc.cancel(activation_id)))
+                   lambda: svc.cancel(activation_id), StepResultOut.of)
 
     @app.post("/activations/{activation_id}/revoke", response_model=StepResultOut,
               responses=STEP_ERRORS, tags=["login"], summary="Revoke an active e-CPS")
     def revoke(activation_id: IdPath, body: RevokeBody, request: Request,
                idempotency_key: KeyHeader = None) -> Response:
         return run(request, idempotency_key, body,
-                   lambda: StepResultOut.of(svc.revoke(activation_id, body.reason)))
+                   lambda: svc.revoke(activation_id, body.reason), StepResultOut.of)
 
 
 def add_read_routes(app: FastAPI, svc: ActivationService) -> None:

@@ -69,7 +69,8 @@ def test_the_schema_is_created_on_first_use_with_its_version(url: str) -> None:
     with SqlStore(url) as store:
         assert _tables(url) == set()
         assert store.get("nope") is None
-        assert _tables(url) == {"ecps_meta", "ecps_activation", "ecps_subject", "ecps_outbox", "ecps_audit"}
+        assert _tables(url) == {"ecps_meta", "ecps_activation", "ecps_subject", "ecps_outbox", "ecps_audit",
+                                "ecps_idempotency"}
         (rows,) = _sql(url, "SELECT key, value FROM ecps_meta")
         assert rows == [("schema_version", SCHEMA_VERSION)]
         store.ensure_schema()  # idempotent
@@ -343,7 +344,8 @@ def test_the_search_path_of_the_url_is_honoured(pg_url: str) -> None:
     (rows,) = _sql(pg_url, "SELECT table_schema, table_name FROM information_schema.tables "
                            "WHERE table_name LIKE 'ecps_%' AND table_schema = current_schema()")
     assert sorted(rows) == [(schema, t) for t in
-                            ("ecps_activation", "ecps_audit", "ecps_meta", "ecps_outbox", "ecps_subject")]
+                            ("ecps_activation", "ecps_audit", "ecps_idempotency", "ecps_meta", "ecps_outbox",
+                             "ecps_subject")]
 
 
 @pytest.mark.parametrize("url", [
