@@ -17,7 +17,7 @@ from typing import Protocol
 from sqlalchemy import Engine, create_engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from adapters.sql_schema import IDEMPOTENCY
+from adapters.sql.schema import IDEMPOTENCY
 from workflow.errors import StorageError
 
 TTL_SECONDS = 24 * 3600

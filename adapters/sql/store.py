@@ -7,7 +7,9 @@ per store for its dialect and run on pooled driver connections, one transaction 
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
@@ -22,8 +24,8 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql import ClauseElement, Select
 
-from adapters import sql_codec as codec
-from adapters.sql_schema import ACTIVATIONS, AUDIT, IDEMPOTENCY, OUTBOX, SUBJECTS, UtcDateTime, ensure_schema
+from adapters.sql import codec, migrate
+from adapters.sql.schema import ACTIVATIONS, AUDIT, IDEMPOTENCY, OUTBOX, SUBJECTS, UtcDateTime
 from workflow.definition import State
 from workflow.domain import Activation, AuditEvent, Change, Delivery, OutboxMessage, Step
 from workflow.errors import ConcurrencyConflict, StorageError
@@ -155,21 +157,24 @@ class SqlStore:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    def ensure_schema(self) -> None:
-        """Create the schema in an empty database, else check that it is this release's."""
+    def ensure_schema(self) -> tuple[str | None, str]:
+        """Bring the database to this release's schema (creating it when empty) and check it;
+        (the schema revision it was at, the one it is at now). Runs once per store."""
         if self._ready:
-            return
+            return migrate.HEAD, migrate.HEAD
         with self._ready_lock:
             if self._ready:
-                return
+                return migrate.HEAD, migrate.HEAD
             try:
                 with self._serial, self.engine.connect() as conn, conn.begin():
                     if self._sqlite:
                         conn.exec_driver_sql("BEGIN IMMEDIATE")
-                    ensure_schema(conn, self.where)
+                    moved = migrate.upgrade(conn, self.where)
+                    migrate.check(conn, self.where)
             except SQLAlchemyError as exc:
                 raise self._translate("open the database", getattr(exc, "orig", exc)) from exc
             self._ready = True
+            return moved
 
     def close(self) -> None:
         """Close every pooled connection; the store reconnects if used again."""
@@ -383,11 +388,32 @@ def _engine(url: URL, is_sqlite: bool, memory: bool, pool_size: int, busy_timeou
         dbapi_connection.isolation_level = None  # the store emits BEGIN itself
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {timeout_ms}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _use_wal(cursor, busy_timeout)
         cursor.execute(f"PRAGMA synchronous = {synchronous}")
         cursor.close()
 
     return engine
+
+
+def _use_wal(cursor: Any, timeout: float) -> None:
+    """Switch the database to WAL (once per file; later connections find it done).
+
+    The switch needs the file to itself, and SQLite answers "database is locked" at once,
+    without waiting the busy timeout, when other connections are opening it at that moment
+    (many stores' first use): try again, with back-off, until the busy timeout.
+    """
+    deadline, pause = time.monotonic() + timeout, 0.001
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+                return
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(pause)
+            pause = min(2 * pause, 0.05)
 
 
 def _forget_connections_after_fork(engine: Engine) -> None:

@@ -1,6 +1,9 @@
 """The SQL store's tables (SQLModel), its UTC time type and its versioned schema.
 
-`SCHEMA_VERSION` is stored in `ecps_meta`; a database holding another version is refused.
+The tables are created and changed only by the migrations (`adapters.sql.migrate`); these
+models are what the store reads and writes, and `migrate.check` compares them with the database.
+`SCHEMA_VERSION` is also kept in `ecps_meta`, so that a release older than the migrations
+refuses a database it cannot read.
 """
 
 from __future__ import annotations
@@ -9,14 +12,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Column, DateTime, Float, Index, Integer, LargeBinary, String, Table, Text
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlmodel import Field, SQLModel
 
-from workflow.errors import StorageError
-
 SCHEMA_VERSION = "2"
-_PG_LOCK = 0x6563_7073  # "ecps": serialises schema creation between processes
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -200,37 +200,3 @@ AUDIT: Table = SQLModel.metadata.tables[AuditRow.__tablename__]
 SUBJECTS: Table = SQLModel.metadata.tables[SubjectRow.__tablename__]
 IDEMPOTENCY: Table = SQLModel.metadata.tables[IdempotencyRow.__tablename__]
 TABLES = (META, ACTIVATIONS, SUBJECTS, OUTBOX, AUDIT, IDEMPOTENCY)
-
-
-def ensure_schema(conn: Connection, where: str) -> None:
-    """Create the tables in an empty database, or check an existing one is ours and current.
-
-    Runs inside the caller's write transaction; `where` names the database in errors.
-    """
-    from sqlalchemy import inspect, select
-
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_LOCK})")
-    present = set(inspect(conn).get_table_names())
-    ours = {t.name for t in TABLES} - {IDEMPOTENCY.name}  # the HTTP API may have made that one first
-    if META.name not in present:
-        if present & ours:
-            raise StorageError(f"{where} holds ecps tables without a schema version; "
-                               "it was not made by this release and is left untouched")
-        SQLModel.metadata.create_all(conn, tables=list(TABLES), checkfirst=True)
-        conn.execute(META.insert().values(key="schema_version", value=SCHEMA_VERSION))
-        return
-    version = conn.execute(select(META.c.value).where(META.c.key == "schema_version")).scalar()
-    if version != SCHEMA_VERSION:
-        raise StorageError(f"{where} has ecps schema version {version!r}; this release needs "
-                           f"{SCHEMA_VERSION!r} and does not convert it (migrate or use a new "
-                           "database)")
-    inspector = inspect(conn)
-    for table in TABLES:
-        if table.name not in present:
-            raise StorageError(f"{where}: table {table.name} is missing (damaged schema)")
-        found = {c["name"] for c in inspector.get_columns(table.name)}
-        missing = sorted({c.name for c in table.columns} - found)
-        if missing:
-            raise StorageError(f"{where}: table {table.name} lacks columns {missing} "
-                               "(damaged schema)")
