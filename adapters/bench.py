@@ -21,6 +21,7 @@ BENCHMARKS: dict[str, str] = {
     "postgres_workers": "events/s on PostgreSQL with 1, 2 and 4 worker processes against raw psycopg",
     "scale": "per-event latency and memory with few and with many stored activations (SQLite)",
     "costs": "production costs on their own: PIN hash, QR e-mail, model check",
+    "login_cost": "login and status() after 10 and after 10,000 logins (append-only history, SQLite)",
 }
 
 

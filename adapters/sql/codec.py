@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import fields
+from datetime import datetime
 from typing import Any, TypeVar
 
+from adapters.sql.schema import ACTIVATIONS, AUDIT, OUTBOX, UtcDateTime
 from workflow.definition import State
 from workflow.domain import (
     Activation,
@@ -24,6 +26,8 @@ _PLAIN = tuple(f.name for f in fields(Activation) if f.name != "state")
 _OUTBOX = tuple(f.name for f in fields(OutboxMessage) if f.name not in ("kind", "channel", "status"))
 _AUDIT = tuple(f.name for f in fields(AuditEvent))
 _ANSWER = tuple(f.name for f in fields(Answer))
+_TIMES = {c.name for table in (ACTIVATIONS, OUTBOX, AUDIT) for c in table.columns
+          if isinstance(c.type, UtcDateTime)}
 _STATES: dict[str | None, State] = {s.value: s for s in State}
 
 
@@ -99,10 +103,29 @@ def _step(row: Mapping[Any, Any]) -> Step:
     return Step(row["action"], _STATES[source] if source else None, _STATES[row["dest"]], row["at"])
 
 
+class UnreadableTime(ValueError):
+    """A time column holds something that is not a time."""
+
+
+def _times_read(row: Mapping[Any, Any]) -> None:
+    for name in _TIMES & row.keys():
+        value = row[name]
+        if value is not None and not isinstance(value, datetime):
+            raise UnreadableTime(f"unreadable time in {name}")
+
+
 def _read(what: str, row: Mapping[Any, Any], convert: Callable[[Mapping[Any, Any]], T]) -> T:
     try:
+        _times_read(row)
         return convert(row)
     except (ValueError, TypeError, KeyError) as exc:
         ident = row.get("id") or row.get("activation_id") or "?"
+        detail = str(exc) if isinstance(exc, UnreadableTime) else type(exc).__name__
         raise StorageError(f"{what} {ident}: the stored row is unreadable "
-                           f"({type(exc).__name__}); the database is damaged") from exc
+                           f"({detail}); the database is damaged") from exc
+
+
+def created_at(row: Mapping[Any, Any]) -> datetime:
+    """The creation time a row of `requests_since` holds."""
+    at: datetime = _read("activation", row, lambda r: r["created_at"])
+    return at

@@ -43,15 +43,18 @@ class UtcDateTime(TypeDecorator[datetime]):
             return utc.replace(tzinfo=None).isoformat(" ", "microseconds")
         return utc
 
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        """The aware UTC time; a stored value that is not one comes back as it is, for the
+        codec to report with its row and column (`adapters.sql.codec`)."""
         if isinstance(value, str):
-            parsed = datetime.fromisoformat(value)
+            try:
+                parsed = datetime.fromisoformat(value)
+            except ValueError:
+                return value
             return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
         if isinstance(value, datetime):
             return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        raise ValueError(f"not a time: {type(value).__name__}")
+        return value
 
 
 def _time(nullable: bool = False) -> Any:
