@@ -6,12 +6,13 @@ They keep the same contracts as the real adapters (`workflow.testing` checks bot
 from __future__ import annotations
 
 import threading
+from bisect import bisect_right, insort
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 from workflow.definition import State
-from workflow.domain import Activation, AuditEvent, Change, Delivery, OutboxMessage
+from workflow.domain import Activation, Answer, AuditEvent, Change, Delivery, OutboxMessage, Step
 from workflow.errors import ConcurrencyConflict
 from workflow.events import DomainEvent
 from workflow.messages import DirectoryEntry, Email, Sms
@@ -27,6 +28,9 @@ class MemoryStore:
         self._by_subject: dict[str, list[str]] = {}  # each subject's activation ids, oldest first
         self._outbox: dict[str, OutboxMessage] = {}
         self._audit: dict[str, list[AuditEvent]] = {}
+        self._steps: dict[str, list[AuditEvent]] = {}  # each activation's transitions, by step
+        self._turns: dict[str, int] = {}
+        self.answers: dict[str, Answer] = {}  # idempotency answers committed with their change
 
     def get(self, activation_id: str) -> Activation | None:
         with self._lock:
@@ -41,8 +45,15 @@ class MemoryStore:
         with self._lock:
             return sorted(a.created_at for a in self._of(subject) if a.created_at >= since)
 
+    def turn(self, subject: str) -> int:
+        with self._lock:
+            return self._turns.get(subject, 0)
+
     def commit(self, change: Change) -> None:
         with self._lock:
+            for turn in change.turns:
+                if self._turns.get(turn.subject, 0) != turn.expected:
+                    raise ConcurrencyConflict("another change of this identifier came first")
             for write in change.writes:
                 stored = self._activations.get(write.activation.id)
                 current = None if stored is None else stored.version
@@ -56,10 +67,16 @@ class MemoryStore:
                         self._by_subject[old.subject].remove(a.id)
                     self._by_subject.setdefault(a.subject, []).append(a.id)
                 self._activations[a.id] = copy_activation(a)
+            for turn in change.turns:
+                self._turns[turn.subject] = turn.expected + 1
+            if change.answer is not None:
+                self.answers[change.answer.key] = change.answer
             for message in change.outbox:
                 self._outbox[message.id] = replace(message)
             for event in change.audit:
                 self._audit.setdefault(event.activation_id, []).append(event)
+                if event.step:
+                    insort(self._steps.setdefault(event.activation_id, []), event, key=_step)
 
     def _of(self, subject: str) -> list[Activation]:
         """The stored records of `subject` (caller holds the lock)."""
@@ -104,6 +121,16 @@ class MemoryStore:
             rows = [*map(repr, self._activations.values()), *map(repr, self._outbox.values()),
                     *(repr(e) for trail in self._audit.values() for e in trail)]
         return "\n".join(rows)
+
+    def steps(self, activation_id: str, after: int = 0, limit: int = 100) -> list[Step]:
+        with self._lock:
+            events = self._steps.get(activation_id, [])
+            start = bisect_right(events, after, key=_step)
+            return [e.as_step() for e in events[start:start + limit]]
+
+
+def _step(event: AuditEvent) -> int:
+    return event.step
 
 
 class MemoryMailer:

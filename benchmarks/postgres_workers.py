@@ -150,7 +150,7 @@ def level(workers: int, admin_url: str, url: str, raw_schema: str, flows: int, l
 def _login_count(store: Any, aid: str) -> tuple[int, int]:
     """(authenticate steps in the history, version) of a stored activation."""
     a = store.get(aid)
-    return sum(1 for s in a.history if s.event == "authenticate"), a.version
+    return sum(1 for e in store.audit_trail(aid) if e.step and e.action == "authenticate"), a.version
 
 
 def run(quick: bool = False, pg_url: str | None = None, flows: int | None = None,

@@ -31,7 +31,7 @@ from benchmarks.common import (
     service,
 )
 from workflow.definition import State
-from workflow.domain import Activation, AuditEvent, Change, OutboxMessage
+from workflow.domain import Activation, AuditEvent, Change, OutboxMessage, Step
 from workflow.errors import ConcurrencyConflict
 
 SYNCHRONOUS = "NORMAL"
@@ -130,16 +130,16 @@ class NaiveStore:
         event.listen(self.engine, "connect", lambda conn, _record: _pragmas(conn))
 
     def get(self, activation_id: str) -> Activation | None:
-        from adapters import sql_codec as codec
-        from adapters.sql_schema import ActivationRow
+        from adapters.sql import codec
+        from adapters.sql.schema import ActivationRow
 
         with Session(self.engine) as session:
             row = session.get(ActivationRow, activation_id)
             return None if row is None else codec.activation(row.model_dump())
 
     def find(self, subject: str, states: Collection[State]) -> list[Activation]:
-        from adapters import sql_codec as codec
-        from adapters.sql_schema import ActivationRow
+        from adapters.sql import codec
+        from adapters.sql.schema import ActivationRow
 
         wanted = [str(s) for s in states]
         with Session(self.engine) as session:
@@ -147,15 +147,15 @@ class NaiveStore:
             return [codec.activation(r.model_dump()) for r in rows if r.state in wanted]
 
     def requests_since(self, subject: str, since: datetime) -> list[datetime]:
-        from adapters.sql_schema import ActivationRow
+        from adapters.sql.schema import ActivationRow
 
         with Session(self.engine) as session:
             rows = session.exec(select(ActivationRow).where(ActivationRow.subject == subject)).all()
             return sorted(r.created_at for r in rows if r.created_at >= since)
 
     def commit(self, change: Change) -> None:
-        from adapters import sql_codec as codec
-        from adapters.sql_schema import ActivationRow, AuditRow, OutboxRow
+        from adapters.sql import codec
+        from adapters.sql.schema import ActivationRow, AuditRow, OutboxRow
 
         with Session(self.engine) as session:
             for w in change.writes:
@@ -183,8 +183,8 @@ class NaiveStore:
             session.commit()
 
     def outbox_of(self, activation_id: str) -> list[OutboxMessage]:
-        from adapters import sql_codec as codec
-        from adapters.sql_schema import OutboxRow
+        from adapters.sql import codec
+        from adapters.sql.schema import OutboxRow
 
         with Session(self.engine) as session:
             rows = session.exec(select(OutboxRow).where(OutboxRow.activation_id == activation_id)
@@ -202,6 +202,12 @@ class NaiveStore:
 
     def list_activations(self, limit: int = 100) -> list[Activation]:
         raise NotImplementedError("not needed by the benchmark")
+
+    def steps(self, activation_id: str, after: int = 0, limit: int = 100) -> list[Step]:
+        raise NotImplementedError("not needed by the benchmark")
+
+    def turn(self, subject: str) -> int:
+        return 0  # the benchmark's identifiers request once each
 
     def close(self) -> None:
         self.engine.dispose()

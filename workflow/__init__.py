@@ -22,7 +22,7 @@ from workflow.errors import (
     WeakPin,
     WorkflowError,
 )
-from workflow.results import ActivationStatus, Started, StepResult
+from workflow.results import ActivationStatus, HistoryPage, Started, StepResult
 from workflow.service import ActivationService
 from workflow.settings import Settings
 
@@ -41,6 +41,7 @@ __all__ = [
     "DeliveryFailed",
     "DirectoryUnavailable",
     "Event",
+    "HistoryPage",
     "InvalidIdentifier",
     "InvalidInput",
     "NotEligible",

@@ -1,11 +1,11 @@
-"""The records the engine keeps: activations, their history, outbox messages, audit events.
+"""The records the engine keeps: activations, outbox messages, audit events (whose steps are the history).
 
 Stores persist these values as they are; nothing here holds a secret in clear.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -27,7 +27,8 @@ class Activation:
     """One activation flow, as stored; the service changes it and the store saves it.
 
     Secrets appear only as keyed digests (`token_digest`, `code_digest`), salted hashes
-    (`pin_candidate`, `pin_hash`) or ciphertext (`contacts`).
+    (`pin_candidate`, `pin_hash`) or ciphertext (`contacts`). The row is a snapshot: its steps
+    are audit events (numbered 1 to `step_count`), appended and never rewritten.
     """
 
     id: str
@@ -59,7 +60,7 @@ class Activation:
     audit_head: str = ""
     closed_reason: str = ""
     device_thumbprint: str = ""  # RFC 7638 thumbprint of the app's key ("" when not bound)
-    history: list[Step] = field(default_factory=list)
+    step_count: int = 0
 
     def due_at(self) -> datetime | None:
         """When the activation expires if nothing happens (None once it left the flow)."""
@@ -122,7 +123,12 @@ class OutboxMessage:
 
 @dataclass(frozen=True, slots=True)
 class AuditEvent:
-    """One transition or refusal, chained to the previous event of its activation by `hash`."""
+    """One transition or refusal, chained to the previous event of its activation by `hash`.
+
+    `step` numbers the transitions of an activation (1 is its creating `request`); a refusal
+    has step 0. The hash does not cover it: it is the event's rank among its activation's
+    transitions, so a verifier recomputes it.
+    """
 
     activation_id: str
     subject: str
@@ -136,6 +142,11 @@ class AuditEvent:
     dest: str
     prev_hash: str
     hash: str
+    step: int = 0
+
+    def as_step(self) -> Step:
+        """The history step this transition event records."""
+        return Step(self.action, State(self.source) if self.source else None, State(self.dest), self.at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,13 +158,43 @@ class Write:
 
 
 @dataclass(frozen=True, slots=True)
+class Turn:
+    """Take `subject`'s next turn: the change applies only if the subject's turn counter still
+    equals `expected` (0 before its first turn), and advances it by one.
+
+    Changes that must see every earlier one of a pseudonymised identifier (a new request, an
+    activation that revokes an older credential) take a turn: they are serialised per subject.
+    """
+
+    subject: str
+    expected: int
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The answer to a request made with an idempotency key, kept in the same commit as the change
+    it answers so that a retry replays it; `body` and `headers` (a JSON object) hold no secret."""
+
+    key: str
+    fingerprint: str
+    status: int
+    body: bytes
+    headers: str
+    created: float
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
     """Everything one event changes, committed by a store at once or not at all.
 
     Each written activation's `version` is already the new one; outbox messages are
-    upserted by id; audit events are appended.
+    upserted by id; audit events are appended (those with a `step` are its history); each
+    turn is compared-and-set like a version; the `answer`, when set, is kept by its key
+    (replacing a reservation of that key).
     """
 
     writes: tuple[Write, ...] = ()
     outbox: tuple[OutboxMessage, ...] = ()
     audit: tuple[AuditEvent, ...] = ()
+    turns: tuple[Turn, ...] = ()
+    answer: Answer | None = None

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 from workflow.definition import State
-from workflow.domain import Activation, AuditEvent, Change, OutboxMessage
+from workflow.domain import Activation, AuditEvent, Change, OutboxMessage, Step
 from workflow.events import DomainEvent
 from workflow.messages import DirectoryEntry, Email, Sms
 
@@ -81,17 +81,17 @@ class Store(Protocol):
     """Durable state: activations, outbox and audit trail.
 
     Every read returns a copy the caller may change freely, and changing what was committed
-    afterwards changes nothing stored. Every field of an activation, its history included,
-    reads back equal to what was written. Stored times are timezone-aware UTC, exact to the
-    microsecond. (`workflow.testing.StoreContract` checks each sentence of these docstrings;
-    each of its tests cites the one it enforces.)
+    afterwards changes nothing stored. Every field of an activation reads back equal to what
+    was written. `commit` applies a `Change` atomically: each `Write` with an
+    `expected_version` succeeds only if the stored version still equals it, and each `Turn`
+    only if the subject's turn counter still equals its `expected`, else nothing is applied and
+    `ConcurrencyConflict` is raised; an insert of an existing id is also a conflict. Stored
+    times are timezone-aware UTC, exact to the microsecond. (`workflow.testing.StoreContract`
+    checks each sentence of these docstrings; each of its tests cites the one it enforces.)
     """
 
     def get(self, activation_id: str) -> Activation | None:
-        """The activation with this id, or None when it was never stored.
-
-        The history reads back in the order it was written, oldest step first.
-        """
+        """The activation with this id, or None when it was never stored."""
         ...
 
     def find(self, subject: str, states: Collection[State]) -> list[Activation]:
@@ -145,6 +145,15 @@ class Store(Protocol):
 
     def list_activations(self, limit: int = 100) -> list[Activation]:
         """The most recently created activations, newest first, at most `limit`."""
+        ...
+
+    def turn(self, subject: str) -> int:
+        """How many committed changes took a `Turn` of `subject` (0 before the first)."""
+        ...
+
+    def steps(self, activation_id: str, after: int = 0, limit: int = 100) -> list[Step]:
+        """The activation's steps numbered above `after` (audit events with `step > after`),
+        oldest first, at most `limit`; the cost does not grow with the steps before them."""
         ...
 
 

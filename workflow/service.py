@@ -10,14 +10,17 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from workflow import audit, security
 from workflow.clock import SystemClock, checked_now
 from workflow.definition import WORKFLOW, Event, Outcome, State, Workflow
 from workflow.device import thumbprint
-from workflow.domain import Activation, Change, Delivery, MessageKind, OutboxMessage, Write
+from workflow.domain import Activation, Answer, Change, Delivery, MessageKind, OutboxMessage, Turn, Write
 from workflow.engine import AtBound, Binding, Bindings, Counter, Interpreter, Wrong, retrying
 from workflow.errors import (
     ActivationExpired,
@@ -39,13 +42,16 @@ from workflow.listeners import Listener, Listeners
 from workflow.messages import DirectoryEntry
 from workflow.outbox import Dispatcher
 from workflow.ports import Clock, Directory, EventSink, Mailer, SmsGateway, Store
-from workflow.results import ActivationStatus, Started, StepResult
+from workflow.results import ActivationStatus, HistoryPage, Started, StepResult
 from workflow.security import Keyring
 from workflow.settings import Settings
 from workflow.templates import FRENCH, Templates
 from workflow.work import Work, copy_activation, describe, journal
 
 log = logging.getLogger("ecps.service")
+_ANSWER: ContextVar[Callable[[object], Answer | None] | None] = ContextVar("ecps_answer", default=None)
+RECENT_STEPS = 100  # the steps `status()` shows
+MAX_PAGE = 1000  # the most steps one `history()` page holds
 REVOKE_REASONS = frozenset({"deleted", "admin", "replaced", "lost", "compromised"})
 _CLOSED = {State.EXPIRED: ActivationExpired, State.LOCKED: ActivationLocked}
 
@@ -146,7 +152,11 @@ class ActivationService:
         except WorkflowError as refused:
             self._audit_refused_request(subject, refused)
             raise
-        return self._start(subject, device, contacts, bound)
+        try:
+            return self._start(subject, device, contacts, bound)
+        except TooManyRequests as refused:  # other requests took the last places meanwhile
+            self._audit_refused_request(subject, refused)
+            raise
 
     def scan(self, activation_id: object, qr_payload: object) -> StepResult:
         """The app scanned the QR code (or opened the deep link): check the token, send a code."""
@@ -205,15 +215,33 @@ class ActivationService:
         a = self._load(self._id_arg(activation_id))
         state = State.EXPIRED if self.engine.is_due(a, self.now()) else a.state
         counters = {c.name: a.counter(c.name) for c in self.workflow.definition.counters}
+        recent = self.store.steps(a.id, max(0, a.step_count - RECENT_STEPS), RECENT_STEPS)
         return ActivationStatus(
-            a.id, state, tuple(a.history), a.due_at() if state == a.state else None,
+            a.id, state, tuple(recent), a.due_at() if state == a.state else None,
             self.engine.attempts_left(a, state), a.masked_email, a.masked_phone, a.created_at,
-            counters, a.closed_reason,
+            counters, a.closed_reason, a.step_count,
         )
+
+    def history(self, activation_id: object, after: object = None, limit: object = 100) -> HistoryPage:
+        """The activation's steps oldest first: up to `limit` (1-1000) numbered after `after`."""
+        a = self._load(self._id_arg(activation_id))
+        start = 0 if after is None else _count_arg(after, "after", 0, a.step_count)
+        count = _count_arg(limit, "limit", 1, MAX_PAGE)
+        return HistoryPage(a.id, start, tuple(self.store.steps(a.id, start, count)), a.step_count)
 
     def now(self) -> datetime:
         """The injected clock's time, checked to be aware UTC."""
         return checked_now(self.clock)
+
+    @contextmanager
+    def answering(self, answer: Callable[[object], Answer | None]) -> Iterator[None]:
+        """Within this block (in this thread or task), a call commits `answer(outcome)` with its
+        change: outcome is the result it returns (`Started`, `StepResult`) or the refusal it raises."""
+        token = _ANSWER.set(answer)
+        try:
+            yield
+        finally:
+            _ANSWER.reset(token)
 
     # -- the engine of every event ----------------------------------------------------------
 
@@ -232,7 +260,7 @@ class ActivationService:
             except WorkflowError as refused:
                 w = Work(snapshot, snapshot.version, w.now, event, actor)
                 w.refuse(self.keys, refused)
-            self._commit(w)
+            self._commit(w, w.error or StepResult(aid, w.activation.state, tuple(w.steps)))
             return w
 
         w = retrying(attempt, f"activation {aid} kept changing; try again")
@@ -279,9 +307,10 @@ class ActivationService:
             w.error = verdict.error(verdict.message,
                                     attempts_left=self.engine.attempts_left(w.activation, move.dest))
 
-    def _commit(self, w: Work) -> None:
-        """Commit `w` (with its event feed rows when a sink is set), then tell the listeners."""
-        self.store.commit(self._fed(w.change(), w.now))
+    def _commit(self, w: Work, outcome: object = None) -> None:
+        """Commit `w` (with its event feed rows when a sink is set, and the answer to `outcome`
+        when one is asked for), then tell the listeners."""
+        self.store.commit(_answered(self._fed(w.change(), w.now), outcome))
         self._published(w)
 
     def _fed(self, change: Change, now: datetime) -> Change:
@@ -416,7 +445,7 @@ class ActivationService:
                             actor="app", action="request", outcome="refused", reason=describe(refused))
         log.info("request refused for subject %s (%s)", subject[:12] or "-", type(refused).__name__)
         try:
-            self.store.commit(Change(audit=(event,)))
+            self.store.commit(_answered(Change(audit=(event,)), refused))
         except StorageError:
             raise  # the store is down: that is the failure to report, not the refusal
         except WorkflowError:
@@ -426,29 +455,27 @@ class ActivationService:
                bound: str = "") -> Started:
         email, name = contacts["email"], contacts["name"]
         sealed = self.keys.seal(json.dumps(contacts).encode())
-        tries = 0
 
         def attempt() -> Started:
-            nonlocal tries
             now = self.now()
-            if tries:  # another request of this identifier may have committed meanwhile
-                self._check_request_rate(subject, now)
-            tries += 1
+            turn = Turn(subject, self.store.turn(subject))  # read first: what follows is its turn's
+            self._check_request_rate(subject, now)
             a = Activation(
                 id=security.new_activation_id(), subject=subject, state=self.workflow.definition.initial,
                 created_at=now, flow_deadline=None, contacts=sealed,
                 masked_email=security.mask_email(email), masked_phone=security.mask_phone(contacts["phone"]),
                 device_id=device, device_thumbprint=bound,
             )
-            w = Work(a, None, now, Event.REQUEST)
+            w = Work(a, None, now, Event.REQUEST, turn=turn)
             w.steps.append(journal(self.keys, a, self.engine.create(a, now), now, "app",
                                    into=w.audit_events))
             self._issue_token(w, email, name)
             superseded = self._supersede(w)
-            self._commit(w)
-            log.info("activation %s requested by subject %s", a.id, subject[:12])
             assert a.flow_deadline is not None
-            return Started(a.id, a.state, a.masked_email, a.masked_phone, a.flow_deadline, superseded)
+            started = Started(a.id, a.state, a.masked_email, a.masked_phone, a.flow_deadline, superseded)
+            self._commit(w, started)
+            log.info("activation %s requested by subject %s", a.id, subject[:12])
+            return started
 
         return retrying(attempt, "the identifier's activations kept changing; try again")
 
@@ -463,6 +490,7 @@ class ActivationService:
 
     def _replace_older(self, w: Work) -> None:
         a = w.activation
+        w.turn = Turn(a.subject, self.store.turn(a.subject))  # one credential bound at a time
         for old in self.store.find(a.subject, {State.ACTIVE}):
             if old.id == a.id:
                 continue
@@ -584,6 +612,21 @@ class ActivationService:
         if a is None:
             raise ActivationNotFound(aid)
         return a
+
+
+def _answered(change: Change, outcome: object) -> Change:
+    """`change` with the answer asked for by `ActivationService.answering`, if any."""
+    answer = _ANSWER.get()
+    if answer is None or outcome is None:
+        return change
+    return replace(change, answer=answer(outcome))
+
+
+def _count_arg(value: object, field: str, low: int, high: int) -> int:
+    """`value` as a whole number from `low` to `high`, else `InvalidInput` naming `field`."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidInput(f"{field} must be a whole number from {low} to {high}", field)
+    return value
 
 
 def _seconds(delta: timedelta) -> int:

@@ -6,6 +6,7 @@ import json
 import logging
 import re
 from collections.abc import Callable
+from typing import TypeVar
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
@@ -15,6 +16,7 @@ from adapters.api.idempotency import IdempotencyStore, KeyBusy, KeyReused, Saved
 from adapters.api.schemas import ErrorDetail, ErrorOut
 from adapters.kinds import kind_of
 from workflow import ActivationService
+from workflow.domain import Answer
 from workflow.errors import (
     InvalidInput,
     TooManyRequests,
@@ -24,6 +26,7 @@ from workflow.errors import (
 )
 
 log = logging.getLogger("ecps.http")
+T = TypeVar("T")
 KEPT_STATUSES = frozenset(range(200, 500)) - {409, 429}  # answers a retry gets back
 _KEY_RE = re.compile(r"[\x21-\x7e]{1,255}")
 
@@ -60,19 +63,26 @@ class Runner:
         self.keys = keys
 
     def __call__(self, request: Request, key: str | None, body: BaseModel | None,
-                 call: Callable[[], BaseModel], status: int = 200,
+                 call: Callable[[], T], present: Callable[[T], BaseModel], status: int = 200,
                  headers: Callable[[BaseModel], dict[str, str]] | None = None, *,
                  event: str = "", activation_id: str = "") -> Response:
-        """The answer of `call` (or the one saved for `key`); logs its event and outcome."""
-        def execute() -> Response:
-            try:
-                out = call()
-            except WorkflowError as exc:
-                _logged(activation_id, event, kind_of(exc).name)
-                return error_response(exc)
-            _logged(activation_id or _id_of(out), event, "ok")
+        """The answer of `call` shown by `present` (or the one saved for `key`); under a key, the
+        answer is committed with the change it answers. Logs the call's event and outcome."""
+        def render(outcome: object) -> Response:
+            if isinstance(outcome, WorkflowError):
+                return error_response(outcome)
+            out = present(outcome)  # type: ignore[arg-type]
             return JSONResponse(out.model_dump(mode="json"), status,
                                 headers=headers(out) if headers else None)
+
+        def execute() -> Response:
+            try:
+                outcome = call()
+            except WorkflowError as exc:
+                _logged(activation_id, event, kind_of(exc).name)
+                return render(exc)
+            _logged(activation_id or str(getattr(outcome, "activation_id", "")), event, "ok")
+            return render(outcome)
 
         if key is None:
             return execute()
@@ -82,8 +92,9 @@ class Runner:
         text = json.dumps(body.model_dump(mode="json") if body else None, sort_keys=True)
         fingerprint = self.service.keys.digest("idempotency", request.method, request.url.path,
                                                text)
+        now = self.service.now().timestamp()
         try:
-            saved = self.keys.reserve(key, fingerprint, self.service.now().timestamp())
+            saved = self.keys.reserve(key, fingerprint, now)
         except KeyReused:
             return plain_error(409, "idempotency_key_reused",
                                 "this Idempotency-Key was used with another request")
@@ -97,14 +108,22 @@ class Runner:
             return Response(saved.body, saved.status,
                             headers={**saved.headers, "Idempotent-Replayed": "true"},
                             media_type="application/json")
+
+        def kept(outcome: object) -> Answer | None:
+            answer = render(outcome)
+            if answer.status_code not in KEPT_STATUSES:
+                return None
+            return Answer(key, fingerprint, answer.status_code, bytes(answer.body),
+                          json.dumps(_kept_headers(answer)), now)
+
         try:
-            answer = execute()
+            with self.service.answering(kept):
+                answer = execute()
         except BaseException:
             self.keys.release(key)
             raise
-        if answer.status_code in KEPT_STATUSES:
-            kept = {k: v for k, v in answer.headers.items() if k.lower() == "location"}
-            self.keys.save(key, Saved(answer.status_code, bytes(answer.body), kept))
+        if answer.status_code in KEPT_STATUSES:  # again, for a call that committed nothing
+            self.keys.save(key, Saved(answer.status_code, bytes(answer.body), _kept_headers(answer)))
         else:
             self.keys.release(key)
         return answer
@@ -112,11 +131,11 @@ class Runner:
 
 
 
-def _id_of(out: BaseModel) -> str:
-    return str(getattr(out, "activation_id", ""))
-
-
 def _logged(activation_id: str, event: str, outcome: str) -> None:
     """One log line per call: the activation, the event and its outcome (nothing else)."""
     log.info("activation %s %s: %s", activation_id or "-", event, outcome,
              extra={"activation_id": activation_id, "event": event, "outcome": outcome})
+
+
+def _kept_headers(answer: Response) -> dict[str, str]:
+    return {k: v for k, v in answer.headers.items() if k.lower() == "location"}

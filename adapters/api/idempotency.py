@@ -14,24 +14,10 @@ import threading
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import (
-    Column,
-    Engine,
-    Float,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
-    Text,
-    create_engine,
-    delete,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import Engine, create_engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from adapters.sql.schema import IDEMPOTENCY
 from workflow.errors import StorageError
 
 TTL_SECONDS = 24 * 3600
@@ -113,30 +99,23 @@ def _decide(stored: str, fingerprint: str, answer: Saved | None) -> Saved:
     return answer
 
 
-_META = MetaData()
-_TABLE = Table(
-    "ecps_idempotency", _META,
-    Column("key", String(255), primary_key=True),
-    Column("fingerprint", String(64), nullable=False),
-    Column("created", Float, nullable=False, index=True),
-    Column("status", Integer, nullable=False, default=0),  # 0 while being answered
-    Column("body", LargeBinary, nullable=False, default=b""),
-    Column("headers", Text, nullable=False, default="{}"),
-)
+_TABLE = IDEMPOTENCY
 
 
 class SqlIdempotency:
     """Answers kept in the `ecps_idempotency` table of a database.
 
     Give it the engine of the service's `SqlStore` (`store.engine`), so it shares the store's
-    connections and their settings (SQLite busy timeout, WAL), or a database URL.
+    connections and their settings (SQLite busy timeout, WAL), or a database URL. Reservations
+    are its own; the answer to a change is committed with the change by the store (the service
+    call runs under `ActivationService.answering`), and saved again here when nothing changed.
     """
 
     def __init__(self, database: Engine | str) -> None:
         try:
             self._engine = database if isinstance(database, Engine) else create_engine(
                 database.replace("postgresql://", "postgresql+psycopg://", 1))
-            _META.create_all(self._engine)
+            _TABLE.create(self._engine, checkfirst=True)
         except SQLAlchemyError as exc:
             raise StorageError(f"idempotency table unavailable ({type(exc).__name__})") from exc
 

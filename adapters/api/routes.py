@@ -21,6 +21,7 @@ from adapters.api.schemas import (
     CodeBody,
     ErrorOut,
     HealthOut,
+    HistoryOut,
     PinBody,
     RequestBody,
     RevokeBody,
@@ -70,9 +71,8 @@ def add_flow_routes(app: FastAPI, svc: ActivationService, run: Runner, guard: Gu
     def request_activation(body: RequestBody, request: Request,
                            idempotency_key: KeyHeader = None) -> Response:
         return run(request, idempotency_key, body,
-                   lambda: StartedOut.of(svc.request(body.national_id, body.device_id,
-                                                     device_key=body.device_key)), 201,
-                   headers=lambda out: {"Location": f"/activations/{_id(out)}"},
+                   lambda: svc.request(body.national_id, body.device_id, device_key=body.device_key),
+                   StartedOut.of, 201, headers=lambda out: {"Location": f"/activations/{_id(out)}"},
                    event="request")
 
     @app.post("/activations/{activation_id}/scan", response_model=StepResultOut,
@@ -81,7 +81,7 @@ def add_flow_routes(app: FastAPI, svc: ActivationService, run: Runner, guard: Gu
     def scan(activation_id: IdPath, body: ScanBody, request: Request,
              idempotency_key: KeyHeader = None) -> Response:
         return run(request, idempotency_key, body,
-                   lambda: StepResultOut.of(svc.scan(activation_id, body.qr_payload)),
+                   lambda: svc.scan(activation_id, body.qr_payload), StepResultOut.of,
                    event="scan", activation_id=activation_id)
 
     @app.post("/activations/{activation_id}/sms", response_model=StepResultOut,
@@ -90,7 +90,7 @@ def add_flow_routes(app: FastAPI, svc: ActivationService, run: Runner, guard: Gu
     def verify_sms(activation_id: IdPath, body: CodeBody, request: Request,
                    idempotency_key: KeyHeader = None) -> Response:
         return run(request, idempotency_key, body,
-                   lambda: StepResultOut.of(svc.verify_sms(activation_id, body.code)),
+                   lambda: svc.verify_sms(activation_id, body.code), StepResultOut.of,
                    event="verify_sms", activation_id=activation_id)
 
     @app.post("/activations/{activation_id}/sms/resend", response_model=StepResultOut,
@@ -99,7 +99,7 @@ def add_flow_routes(app: FastAPI, svc: ActivationService, run: Runner, guard: Gu
     def resend_sms(activation_id: IdPath, request: Request,
                    idempotency_key: KeyHeader = None) -> Response:
         return run(request, idempotency_key, None,
-                   lambda: StepResultOut.of(svc.resend_sms(activation_id)),
+                   lambda: svc.resend_sms(activation_id), StepResultOut.of,
                    event="resend_sms", activation_id=activation_id)
 
     @app.post("/activations/{activation_id}/email/resend", response_model=StepResultOut,
@@ -108,7 +108,7 @@ def add_flow_routes(app: FastAPI, svc: ActivationService, run: Runner, guard: Gu
     def resend_email(activation_id: IdPath, request: Request,
                      idempotency_key: KeyHeader = None) -> Response:
         return run(request, idempotency_key, None,
-                   lambda: StepResultOut.of(svc.resend_email(activation_id)),
+                   lambda: svc.resend_email(activation_id), StepResultOut.of,
                    event="resend_email", activation_id=activation_id)
 
     @app.post("/activations/{activation_id}/pin", response_model=StepResultOut,
@@ -117,7 +117,7 @@ def add_flow_routes(app: FastAPI, svc: ActivationService, run: Runner, guard: Gu
     def set_pin(activation_id: IdPath, body: PinBody, request: Request,
                 idempotency_key: KeyHeader = None) -> Response:
         return run(request, idempotency_key, body,
-                   lambda: StepResultOut.of(svc.set_pin(activation_id, body.pin)),
+                   lambda: svc.set_pin(activation_id, body.pin), StepResultOut.of,
                    event="set_pin", activation_id=activation_id)
 
     @app.post("/activations/{activation_id}/pin/confirm", response_model=StepResultOut,
@@ -126,7 +126,7 @@ def add_flow_routes(app: FastAPI, svc: ActivationService, run: Runner, guard: Gu
     def confirm_pin(activation_id: IdPath, body: PinBody, request: Request,
                     idempotency_key: KeyHeader = None) -> Response:
         return run(request, idempotency_key, body,
-                   lambda: StepResultOut.of(svc.confirm_pin(activation_id, body.pin)),
+                   lambda: svc.confirm_pin(activation_id, body.pin), StepResultOut.of,
                    event="confirm_pin", activation_id=activation_id)
 
     @app.post("/activations/{activation_id}/authenticate", response_model=AuthenticatedOut,
@@ -134,11 +134,10 @@ def add_flow_routes(app: FastAPI, svc: ActivationService, run: Runner, guard: Gu
               summary="Log in with the PIN")
     def authenticate(activation_id: IdPath, body: PinBody, request: Request,
                      idempotency_key: KeyHeader = None) -> Response:
-        def call() -> AuthenticatedOut:
-            return AuthenticatedOut(activation_id=activation_id,
-                                    authenticated=svc.authenticate(activation_id, body.pin))
-        return run(request, idempotency_key, body, call, event="authenticate",
-                   activation_id=activation_id)
+        def present(_: object) -> AuthenticatedOut:  # refused logins raise: this one succeeded
+            return AuthenticatedOut(activation_id=activation_id, authenticated=True)
+        return run(request, idempotency_key, body, lambda: svc.authenticate(activation_id, body.pin),
+                   present, event="authenticate", activation_id=activation_id)
 
     @app.post("/activations/{activation_id}/cancel", response_model=StepResultOut,
               responses=STEP_ERRORS, tags=["activation"], dependencies=device,
@@ -146,7 +145,7 @@ def add_flow_routes(app: FastAPI, svc: ActivationService, run: Runner, guard: Gu
     def cancel(activation_id: IdPath, request: Request,
                idempotency_key: KeyHeader = None) -> Response:
         return run(request, idempotency_key, None,
-                   lambda: StepResultOut.of(svc.cancel(activation_id)),
+                   lambda: svc.cancel(activation_id), StepResultOut.of,
                    event="cancel", activation_id=activation_id)
 
     @app.post("/activations/{activation_id}/revoke", response_model=StepResultOut,
@@ -159,7 +158,7 @@ def add_flow_routes(app: FastAPI, svc: ActivationService, run: Runner, guard: Gu
             raise AccessRefused(403, "forbidden", "the device revokes its own e-CPS with reason "
                                 "`deleted` only; other reasons are the operator's")
         return run(request, idempotency_key, body,
-                   lambda: StepResultOut.of(svc.revoke(activation_id, body.reason)),
+                   lambda: svc.revoke(activation_id, body.reason), StepResultOut.of,
                    event="revoke", activation_id=activation_id)
 
 
@@ -171,6 +170,14 @@ def add_read_routes(app: FastAPI, svc: ActivationService, guard: Guard) -> None:
              summary="The activation as it stands: state, history, deadline, attempts left")
     def status(activation_id: IdPath) -> StatusOut:
         return StatusOut.of(svc.status(activation_id))
+
+    @app.get("/activations/{activation_id}/history", response_model=HistoryOut, tags=["activation"],
+             responses=_error_responses(400, 401, 403, 404, 503), dependencies=either,
+             summary="Every step of the activation, oldest first, a page at a time")
+    def history(activation_id: IdPath,
+                after: Annotated[int, Query(ge=0, description="steps numbered after this")] = 0,
+                limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> HistoryOut:
+        return HistoryOut.of(svc.history(activation_id, after=after, limit=limit))
 
     @app.get("/activations/{activation_id}/diagram.svg", tags=["activation"],
              response_class=Response, responses={

@@ -7,7 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from workflow.domain import Activation, Step
-from workflow.results import ActivationStatus, Started, StepResult
+from workflow.results import ActivationStatus, HistoryPage, Started, StepResult
 
 _STRICT = ConfigDict(extra="forbid")
 
@@ -113,7 +113,8 @@ class StatusOut(BaseModel):
 
     activation_id: str
     state: str
-    history: list[StepOut]
+    history: list[StepOut] = Field(description="the most recent steps (up to 100), oldest first")
+    history_total: int = Field(description="how many steps in all (GET .../history pages through them)")
     deadline: datetime | None = Field(description="when it expires if nothing happens")
     attempts_left: int | None
     masked_email: str
@@ -129,7 +130,24 @@ class StatusOut(BaseModel):
                    history=[StepOut.of(h) for h in s.history], deadline=s.deadline,
                    attempts_left=s.attempts_left, masked_email=s.masked_email,
                    masked_phone=s.masked_phone, created_at=s.created_at,
-                   counters=dict(s.counters), closed_reason=s.closed_reason)
+                   counters=dict(s.counters), closed_reason=s.closed_reason,
+                   history_total=s.history_total)
+
+
+class HistoryOut(BaseModel):
+    """A page of an activation's steps, oldest first; `next_after` reads the next page."""
+
+    activation_id: str
+    after: int
+    total: int
+    next_after: int | None = Field(description="the `after` of the next page; null on the last one")
+    steps: list[StepOut]
+
+    @classmethod
+    def of(cls, page: HistoryPage) -> HistoryOut:
+        """The answer for a `HistoryPage`."""
+        return cls(activation_id=page.activation_id, after=page.after, total=page.total,
+                   next_after=page.next_after, steps=[StepOut.of(s) for s in page.steps])
 
 
 class SummaryOut(BaseModel):

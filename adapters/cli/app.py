@@ -69,10 +69,12 @@ def root(
 
 
 def _register() -> None:
-    from adapters.cli import demo, flow, ops
+    from adapters.cli import db, demo, flow, history, ops
 
     demo.register(app)
     flow.register(app)
+    history.register(app)
+    db.register(app)
     ops.register(app)
 
 

@@ -79,7 +79,6 @@ CONTRACT_ZOO = {
     "VersionBlindStore": (STORE, {"test_compare_and_set_on_the_version",
                                   "test_inserting_an_existing_id_conflicts_and_applies_nothing"}),
     "HalfCommitStore": (STORE, {"test_a_change_applies_whole_or_not_at_all"}),
-    "ReorderedHistoryStore": (STORE, {"test_an_activation_reads_back_equal_field_by_field"}),
     "OutboxDroppingStore": (STORE, {"test_outbox_messages_are_upserted_by_id",
                                     "test_claim_takes_due_pending_messages_oldest_due_first"}),
     "NaiveTimeStore": (STORE, {"test_times_come_back_aware_utc_and_exact",

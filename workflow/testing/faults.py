@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Literal, Self, TypeVar
 
 from workflow.definition import State
-from workflow.domain import Activation, AuditEvent, Change, OutboxMessage
+from workflow.domain import Activation, AuditEvent, Change, OutboxMessage, Step
 from workflow.errors import ConcurrencyConflict, DeliveryFailed, DirectoryUnavailable, StorageError
 from workflow.messages import DirectoryEntry, Email, Sms
 from workflow.ports import Directory, Mailer, SmsGateway, Store
@@ -258,6 +258,12 @@ class FaultyStore(Faulty):
 
     def list_activations(self, limit: int = 100) -> list[Activation]:
         return self._call("list_activations", self.store.list_activations, limit)
+
+    def turn(self, subject: str) -> int:
+        return self._call("turn", self.store.turn, subject)
+
+    def steps(self, activation_id: str, after: int = 0, limit: int = 100) -> list[Step]:
+        return self._call("steps", self.store.steps, activation_id, after, limit)
 
     @property
     def committed(self) -> list[Change]:

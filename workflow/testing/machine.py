@@ -476,7 +476,7 @@ class ActivationMachine(RuleBasedStateMachine):
             for opaque in ("id", "subject", "token_digest", "code_digest", "pin_candidate", "pin_hash",
                            "audit_head", "contacts"):
                 record.pop(opaque)
-            plain += repr(record) + repr(record["history"])
+            plain += repr(record)
             plain += " ".join(f"{e.action} {e.outcome} {e.reason}" for e in self.store.audit_trail(aid))
             plain += " ".join(m.payload.decode("latin-1") + m.last_error for m in self.store.outbox_of(aid))
         if isinstance(self.store, DumpableStore):

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from adapters.memory import MemoryStore
 from workflow.definition import State
-from workflow.domain import Activation, AuditEvent, Change, Delivery, MessageKind, OutboxMessage
+from workflow.domain import Activation, AuditEvent, Change, Delivery, MessageKind, OutboxMessage, Step
 from workflow.errors import ConcurrencyConflict
 from workflow.security import Keyring
 from workflow.testing.at_rest import at_rest_settings
@@ -59,11 +59,8 @@ class HalfCommitStore(MemoryStore):
 class ReorderedHistoryStore(MemoryStore):
     """Reads the history back newest first."""
 
-    def get(self, activation_id: str) -> Activation | None:
-        found = super().get(activation_id)
-        if found is not None:
-            found.history.reverse()
-        return found
+    def steps(self, activation_id: str, after: int = 0, limit: int = 100) -> list[Step]:
+        return super().steps(activation_id, after, limit)[::-1]
 
 
 class OutboxDroppingStore(MemoryStore):

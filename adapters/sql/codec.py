@@ -2,30 +2,39 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import fields
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
+from adapters.sql.schema import ACTIVATIONS, AUDIT, OUTBOX, UtcDateTime
 from workflow.definition import State
-from workflow.domain import Activation, AuditEvent, Channel, Delivery, MessageKind, OutboxMessage, Step
+from workflow.domain import (
+    Activation,
+    Answer,
+    AuditEvent,
+    Channel,
+    Delivery,
+    MessageKind,
+    OutboxMessage,
+    Step,
+)
 from workflow.errors import StorageError
 
 T = TypeVar("T")
-_PLAIN = tuple(f.name for f in fields(Activation) if f.name not in ("state", "history"))
+_PLAIN = tuple(f.name for f in fields(Activation) if f.name != "state")
 _OUTBOX = tuple(f.name for f in fields(OutboxMessage) if f.name not in ("kind", "channel", "status"))
 _AUDIT = tuple(f.name for f in fields(AuditEvent))
+_ANSWER = tuple(f.name for f in fields(Answer))
+_TIMES = {c.name for table in (ACTIVATIONS, OUTBOX, AUDIT) for c in table.columns
+          if isinstance(c.type, UtcDateTime)}
 _STATES: dict[str | None, State] = {s.value: s for s in State}
-_SOURCES: dict[str | None, State | None] = {None: None, **_STATES}
 
 
 def activation_row(a: Activation) -> dict[str, Any]:
     """The column values that store `a`."""
     row = {name: getattr(a, name) for name in _PLAIN}
     row["state"] = str(a.state)
-    row["history"] = json.dumps([[s.event, s.source, s.dest, _utc(s.at).isoformat()]
-                                 for s in a.history], separators=(",", ":"))
     row["due_at"] = a.due_at()
     return row
 
@@ -52,22 +61,26 @@ def audit_row(e: AuditEvent) -> dict[str, Any]:
     return {name: getattr(e, name) for name in _AUDIT}
 
 
+def answer_row(a: Answer) -> dict[str, Any]:
+    """The column values that store `a`."""
+    return {name: getattr(a, name) for name in _ANSWER}
+
+
 def audit(row: Mapping[Any, Any]) -> AuditEvent:
     """The audit event a row stores."""
     return _read("audit event", row, _audit)
 
 
+def step(row: Mapping[Any, Any]) -> Step:
+    """The history step an audit row of a transition records."""
+    return _read("step of activation", row, _step)
+
+
 def _activation(row: Mapping[Any, Any]) -> Activation:
-    steps = json.loads(row["history"])
-    if not isinstance(steps, list):
-        raise TypeError("history is not a list")
-    history = [Step(str(event), _SOURCES[source], _STATES[dest], _utc(datetime.fromisoformat(at)))
-               for event, source, dest, at in steps]
-    a = Activation(state=_STATES[row["state"]], history=history,
-                   **{name: row[name] for name in _PLAIN})
+    a = Activation(state=_STATES[row["state"]], **{name: row[name] for name in _PLAIN})
     if not isinstance(a.contacts, bytes):
         a.contacts = bytes(a.contacts)
-    for name in ("version", "audit_seq", "sms_attempts"):
+    for name in ("version", "audit_seq", "sms_attempts", "step_count"):
         if type(getattr(a, name)) is not int:
             raise TypeError(f"{name} is not an integer")
     return a
@@ -85,18 +98,34 @@ def _audit(row: Mapping[Any, Any]) -> AuditEvent:
     return AuditEvent(**{name: row[name] for name in _AUDIT})
 
 
-def _utc(at: datetime) -> datetime:
-    if at.tzinfo is UTC:
-        return at
-    if at.utcoffset() is None:
-        raise ValueError("stored times must be timezone-aware (a history step has none)")
-    return at.astimezone(UTC)
+def _step(row: Mapping[Any, Any]) -> Step:
+    source = row["source"]
+    return Step(row["action"], _STATES[source] if source else None, _STATES[row["dest"]], row["at"])
+
+
+class UnreadableTime(ValueError):
+    """A time column holds something that is not a time."""
+
+
+def _times_read(row: Mapping[Any, Any]) -> None:
+    for name in _TIMES & row.keys():
+        value = row[name]
+        if value is not None and not isinstance(value, datetime):
+            raise UnreadableTime(f"unreadable time in {name}")
 
 
 def _read(what: str, row: Mapping[Any, Any], convert: Callable[[Mapping[Any, Any]], T]) -> T:
     try:
+        _times_read(row)
         return convert(row)
     except (ValueError, TypeError, KeyError) as exc:
         ident = row.get("id") or row.get("activation_id") or "?"
+        detail = str(exc) if isinstance(exc, UnreadableTime) else type(exc).__name__
         raise StorageError(f"{what} {ident}: the stored row is unreadable "
-                           f"({type(exc).__name__}); the database is damaged") from exc
+                           f"({detail}); the database is damaged") from exc
+
+
+def created_at(row: Mapping[Any, Any]) -> datetime:
+    """The creation time a row of `requests_since` holds."""
+    at: datetime = _read("activation", row, lambda r: r["created_at"])
+    return at

@@ -1,6 +1,9 @@
 """The SQL store's tables (SQLModel), its UTC time type and its versioned schema.
 
-`SCHEMA_VERSION` is stored in `ecps_meta`; a database holding another version is refused.
+The tables are created and changed only by the migrations (`adapters.sql.migrate`); these
+models are what the store reads and writes, and `migrate.check` compares them with the database.
+`SCHEMA_VERSION` is also kept in `ecps_meta`, so that a release older than the migrations
+refuses a database it cannot read.
 """
 
 from __future__ import annotations
@@ -8,15 +11,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Index, Integer, LargeBinary, String, Table, Text
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy import Column, DateTime, Float, Index, Integer, LargeBinary, String, Table, Text
+from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlmodel import Field, SQLModel
 
-from workflow.errors import StorageError
-
-SCHEMA_VERSION = "1"
-_PG_LOCK = 0x6563_7073  # "ecps": serialises schema creation between processes
+SCHEMA_VERSION = "3"
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -43,15 +43,18 @@ class UtcDateTime(TypeDecorator[datetime]):
             return utc.replace(tzinfo=None).isoformat(" ", "microseconds")
         return utc
 
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        """The aware UTC time; a stored value that is not one comes back as it is, for the
+        codec to report with its row and column (`adapters.sql.codec`)."""
         if isinstance(value, str):
-            parsed = datetime.fromisoformat(value)
+            try:
+                parsed = datetime.fromisoformat(value)
+            except ValueError:
+                return value
             return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
         if isinstance(value, datetime):
             return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        raise ValueError(f"not a time: {type(value).__name__}")
+        return value
 
 
 def _time(nullable: bool = False) -> Any:
@@ -71,9 +74,10 @@ class MetaRow(SQLModel, table=True):
 
 
 class ActivationRow(SQLModel, table=True):
-    """One activation; `version` is compared-and-set, `due_at` is `Activation.due_at()`.
+    """One activation's snapshot; `version` is compared-and-set, `due_at` is `Activation.due_at()`.
 
-    `history` holds the steps as a JSON array, oldest first.
+    Its steps are its audit rows with `step` 1 to `step_count`; `audit_seq` and `audit_head`
+    name the newest audit row of its chain.
     """
 
     __tablename__ = "ecps_activation"
@@ -112,8 +116,17 @@ class ActivationRow(SQLModel, table=True):
     audit_head: str
     closed_reason: str
     device_thumbprint: str = Field(default="", max_length=64)
-    history: str = Field(sa_column=Column(Text(), nullable=False))
+    step_count: int
     due_at: datetime | None = _time(nullable=True)
+
+
+class SubjectRow(SQLModel, table=True):
+    """One pseudonymised identifier's turn counter: the changes that take a turn of it are
+    compared-and-set on `turn`, so they commit one after the other."""
+
+    __tablename__ = "ecps_subject"
+    subject: str = Field(primary_key=True, max_length=128)
+    turn: int
 
 
 class OutboxRow(SQLModel, table=True):
@@ -141,10 +154,17 @@ class OutboxRow(SQLModel, table=True):
 
 
 class AuditRow(SQLModel, table=True):
-    """One audit event; request refusals share activation id "" and seq 0, so no uniqueness."""
+    """One audit event, appended and never changed; `n` orders every event of the database.
+
+    A transition has `step` > 0, its number in its activation's history (the index on
+    (activation_id, step) pages through it); a refusal has step 0. The index on
+    (activation_id, seq) streams a trail in order and finds an activation's chain head.
+    Request refusals share activation id "" and seq 0, so neither index is unique.
+    """
 
     __tablename__ = "ecps_audit"
-    __table_args__ = (Index("ix_ecps_audit_activation_seq", "activation_id", "seq"),)
+    __table_args__ = (Index("ix_ecps_audit_activation_seq", "activation_id", "seq"),
+                      Index("ix_ecps_audit_activation_step", "activation_id", "step"))
     n: int | None = Field(default=None, sa_column=Column(Integer(), primary_key=True,
                                                            autoincrement=True))
     activation_id: str = Field(max_length=128)
@@ -159,44 +179,28 @@ class AuditRow(SQLModel, table=True):
     dest: str
     prev_hash: str
     hash: str
+    step: int
+
+
+class IdempotencyRow(SQLModel, table=True):
+    """The answer to a request made with an `Idempotency-Key` (status 0: reserved, being answered).
+
+    The answer is written in the same commit as the change it answers; `body` holds no secret.
+    """
+
+    __tablename__ = "ecps_idempotency"
+    key: str = Field(primary_key=True, max_length=255)
+    fingerprint: str = Field(max_length=64)
+    created: float = Field(sa_column=Column(Float(), nullable=False, index=True))
+    status: int = Field(default=0)
+    body: bytes = Field(default=b"", sa_column=Column(LargeBinary(), nullable=False, default=b""))
+    headers: str = Field(default="{}", sa_column=Column(Text(), nullable=False, default="{}"))
 
 
 META: Table = SQLModel.metadata.tables[MetaRow.__tablename__]
 ACTIVATIONS: Table = SQLModel.metadata.tables[ActivationRow.__tablename__]
 OUTBOX: Table = SQLModel.metadata.tables[OutboxRow.__tablename__]
 AUDIT: Table = SQLModel.metadata.tables[AuditRow.__tablename__]
-TABLES = (META, ACTIVATIONS, OUTBOX, AUDIT)
-
-
-def ensure_schema(conn: Connection, where: str) -> None:
-    """Create the tables in an empty database, or check an existing one is ours and current.
-
-    Runs inside the caller's write transaction; `where` names the database in errors.
-    """
-    from sqlalchemy import inspect, select
-
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_LOCK})")
-    present = set(inspect(conn).get_table_names())
-    ours = {t.name for t in TABLES}
-    if META.name not in present:
-        if present & ours:
-            raise StorageError(f"{where} holds ecps tables without a schema version; "
-                               "it was not made by this release and is left untouched")
-        SQLModel.metadata.create_all(conn, tables=list(TABLES))
-        conn.execute(META.insert().values(key="schema_version", value=SCHEMA_VERSION))
-        return
-    version = conn.execute(select(META.c.value).where(META.c.key == "schema_version")).scalar()
-    if version != SCHEMA_VERSION:
-        raise StorageError(f"{where} has ecps schema version {version!r}; this release needs "
-                           f"{SCHEMA_VERSION!r} and does not convert it (migrate or use a new "
-                           "database)")
-    inspector = inspect(conn)
-    for table in TABLES:
-        if table.name not in present:
-            raise StorageError(f"{where}: table {table.name} is missing (damaged schema)")
-        found = {c["name"] for c in inspector.get_columns(table.name)}
-        missing = sorted({c.name for c in table.columns} - found)
-        if missing:
-            raise StorageError(f"{where}: table {table.name} lacks columns {missing} "
-                               "(damaged schema)")
+SUBJECTS: Table = SQLModel.metadata.tables[SubjectRow.__tablename__]
+IDEMPOTENCY: Table = SQLModel.metadata.tables[IdempotencyRow.__tablename__]
+TABLES = (META, ACTIVATIONS, SUBJECTS, OUTBOX, AUDIT, IDEMPOTENCY)

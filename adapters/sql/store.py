@@ -1,37 +1,36 @@
 """`SqlStore`: the durable `Store` on SQLite (embedded default) or PostgreSQL (psycopg 3).
 
-Tables are SQLModel's (`adapters.sql_schema`); statements are SQLAlchemy Core, compiled once
-per store for its dialect and run on pooled driver connections, one transaction per call.
+Tables are SQLModel's (`adapters.sql.schema`), brought up to date by `adapters.sql.migrate`;
+statements are SQLAlchemy Core (`adapters.sql.statements`) run through `Connection.execute`
+on pooled connections, one transaction per call; rows become records in `adapters.sql.codec`.
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
+import time
 import weakref
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, create_engine, event, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import URL, Dialect, make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError, StatementError
 from sqlalchemy.pool import StaticPool
-from sqlalchemy.sql import ClauseElement, Select
 
-from adapters import sql_codec as codec
-from adapters.sql_schema import ACTIVATIONS, AUDIT, OUTBOX, UtcDateTime, ensure_schema
+from adapters.sql import codec, migrate
+from adapters.sql.statements import FIXED, Statements
 from workflow.definition import State
-from workflow.domain import Activation, AuditEvent, Change, Delivery, OutboxMessage
+from workflow.domain import Activation, AuditEvent, Change, OutboxMessage, Step
 from workflow.errors import ConcurrencyConflict, StorageError
 
-_A, _O, _U = ACTIVATIONS, OUTBOX, AUDIT
 _RETRYABLE = {"40001", "40P01"}  # serialization failure, deadlock: as good as a conflict
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
-_FIXED = ("id", "subject", "created_at")  # set at creation by the service
 
 
 class SqlStore:
@@ -65,7 +64,7 @@ class SqlStore:
         except (SQLAlchemyError, ImportError) as exc:
             raise StorageError(f"cannot open {self.where}: {type(exc).__name__}") from exc
         self._driver_error: type[Exception] = self.engine.dialect.loaded_dbapi.Error
-        self._sql = _Statements(self.engine.dialect)
+        self._sql = Statements(self.engine.dialect)
         _forget_connections_after_fork(self.engine)
 
     # -- reads --------------------------------------------------------------------------------
@@ -78,15 +77,19 @@ class SqlStore:
     def find(self, subject: str, states: Collection[State]) -> list[Activation]:
         if not states:
             return []
-        names = {f"s{i}": str(s) for i, s in enumerate(sorted(states))}
         with self._driver("find", write=False) as cursor:
-            rows = self._sql.find(len(names)).rows(cursor, subject=subject, **names)
+            rows = self._sql.find.rows(cursor, subject=subject, states=sorted(str(s) for s in states))
         return [codec.activation(r) for r in rows]
 
     def requests_since(self, subject: str, since: datetime) -> list[datetime]:
         with self._driver("requests_since", write=False) as cursor:
             rows = self._sql.requests_since.rows(cursor, subject=subject, since=since)
-        return [r["created_at"] for r in rows]
+        return [codec.created_at(r) for r in rows]
+
+    def turn(self, subject: str) -> int:
+        with self._driver("turn", write=False) as cursor:
+            rows = self._sql.turn.rows(cursor, subject=subject)
+        return int(rows[0]["turn"]) if rows else 0
 
     def due_for_expiry(self, now: datetime, limit: int) -> list[str]:
         with self._driver("due_for_expiry", write=False) as cursor:
@@ -113,6 +116,11 @@ class SqlStore:
             rows = self._sql.newest.rows(cursor, limit=limit)
         return [codec.activation(r) for r in rows]
 
+    def steps(self, activation_id: str, after: int = 0, limit: int = 100) -> list[Step]:
+        with self._driver("steps", write=False) as cursor:
+            rows = self._sql.steps.rows(cursor, activation_id=activation_id, after=after, limit=limit)
+        return [codec.step(r) for r in rows]
+
     # -- writes -------------------------------------------------------------------------------
 
     def commit(self, change: Change) -> None:
@@ -120,13 +128,20 @@ class SqlStore:
         writes = sorted(change.writes, key=lambda w: w.activation.id)  # one lock order
         outbox = {m.id: m for m in change.outbox}.values()
         with self._driver("commit", write=True) as cursor:
+            for t in sorted(change.turns, key=lambda t: t.subject):  # turns first: one lock order
+                taken = (len(sql.first_turn.rows(cursor, subject=t.subject)) if t.expected == 0 else
+                         sql.next_turn.run(cursor, who=t.subject, expected=t.expected))
+                if taken != 1:
+                    raise ConcurrencyConflict("another change of this identifier came first")
             for w in writes:
                 row = codec.activation_row(w.activation)
                 if w.expected_version is None:
                     done = len(sql.insert.rows(cursor, **row))
                 else:
-                    keys = {"w_id": row["id"], "w_expected": w.expected_version}
-                    done = (sql.update.run(cursor, **keys, **row)
+                    keys = {"w_id": row.pop("id"), "w_expected": w.expected_version}
+                    kept = {k: v for k, v in row.items() if k not in FIXED}
+                    done = (sql.update.run(cursor, **keys, w_subject=row["subject"],
+                                           w_created=row["created_at"], **kept)
                             or sql.update_all.run(cursor, **keys, **row))
                 if done != 1:
                     raise ConcurrencyConflict(f"activation {w.activation.id} changed meanwhile")
@@ -134,6 +149,8 @@ class SqlStore:
                 sql.upsert.run_many(cursor, [codec.outbox_row(m) for m in outbox])
             if change.audit:
                 sql.append.run_many(cursor, [codec.audit_row(e) for e in change.audit])
+            if change.answer is not None:
+                sql.answer.run(cursor, **codec.answer_row(change.answer))
 
     def claim_outbox(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxMessage]:
         with self._driver("claim_outbox", write=True) as cursor:
@@ -143,21 +160,24 @@ class SqlStore:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    def ensure_schema(self) -> None:
-        """Create the schema in an empty database, else check that it is this release's."""
+    def ensure_schema(self) -> tuple[str | None, str]:
+        """Bring the database to this release's schema (creating it when empty) and check it;
+        (the schema revision it was at, the one it is at now). Runs once per store."""
         if self._ready:
-            return
+            return migrate.HEAD, migrate.HEAD
         with self._ready_lock:
             if self._ready:
-                return
+                return migrate.HEAD, migrate.HEAD
             try:
                 with self._serial, self.engine.connect() as conn, conn.begin():
                     if self._sqlite:
                         conn.exec_driver_sql("BEGIN IMMEDIATE")
-                    ensure_schema(conn, self.where)
+                    moved = migrate.upgrade(conn, self.where)
+                    migrate.check(conn, self.where)
             except SQLAlchemyError as exc:
                 raise self._translate("open the database", getattr(exc, "orig", exc)) from exc
             self._ready = True
+            return moved
 
     def close(self) -> None:
         """Close every pooled connection; the store reconnects if used again."""
@@ -176,156 +196,40 @@ class SqlStore:
     # -- plumbing -----------------------------------------------------------------------------
 
     @contextmanager
-    def _driver(self, what: str, *, write: bool) -> Iterator[Any]:
-        """A driver cursor in one transaction (reads: autocommit on PostgreSQL), errors translated."""
+    def _driver(self, what: str, *, write: bool) -> Iterator[Connection]:
+        """A connection in one transaction (reads: autocommit on PostgreSQL), errors translated."""
         self.ensure_schema()
         with self._serial:
             try:
-                conn = self.engine.raw_connection()
+                conn = self.engine.connect()
             except SQLAlchemyError as exc:
                 raise self._translate(what, getattr(exc, "orig", exc)) from exc
-            driver: Any = conn.driver_connection
             try:
-                if not self._sqlite:
-                    driver.autocommit = not write
-                cursor = conn.cursor()
+                if not self._sqlite and not write:
+                    conn = conn.execution_options(isolation_level="AUTOCOMMIT")
                 if write and self._sqlite:
-                    cursor.execute("BEGIN IMMEDIATE")
-                yield cursor
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")  # the driver leaves BEGIN to us
+                yield conn
                 if write:
                     conn.commit()
             except BaseException as exc:
                 with suppress(Exception):
                     conn.rollback()
-                if isinstance(exc, self._driver_error):
-                    if not self._sqlite and getattr(driver, "closed", False):
-                        conn.invalidate()  # the server connection is gone
-                    raise self._translate(what, exc) from exc
-                if isinstance(exc, (ValueError, TypeError)):
+                if isinstance(exc, StatementError) and isinstance(exc.orig, (ValueError, TypeError)):
                     raise StorageError(f"{what}: a value cannot be stored or read "
-                                       f"({type(exc).__name__}: {exc})") from exc
+                                       f"({type(exc.orig).__name__}: {exc.orig})") from exc
+                if isinstance(exc, DBAPIError):
+                    raise self._translate(what, exc.orig) from exc
+                if isinstance(exc, SQLAlchemyError):
+                    raise self._translate(what, exc) from exc
                 raise
             finally:
-                if not self._sqlite:
-                    with suppress(Exception):
-                        driver.autocommit = False
                 conn.close()
 
     def _translate(self, what: str, exc: object) -> Exception:
         if getattr(exc, "sqlstate", None) in _RETRYABLE:
             return ConcurrencyConflict(f"{what}: the database refused a concurrent change")
         return StorageError(f"{what} failed on {self.where}: {_reason(exc)}")
-
-
-class _Compiled:
-    """A Core statement compiled once for a dialect; runs on a driver cursor, converting times."""
-
-    def __init__(self, statement: ClauseElement, dialect: Dialect,
-                 keys: list[str] | None = None) -> None:
-        compiled = statement.compile(dialect=dialect, column_keys=keys)
-        self.sql = str(compiled)
-        self.dialect = dialect
-        self.order: list[str] | None = list(getattr(compiled, "positiontup", None) or []) or None
-        binds = getattr(compiled, "binds", {})
-        self.defaults = {name: b.value for name, b in binds.items()
-                         if not b.required and b.callable is None and b.value is not None}
-        self.times = {name: b.type for name, b in binds.items() if isinstance(b.type, UtcDateTime)}
-        exported = getattr(statement, "exported_columns", ())
-        self.columns = [c.name for c in exported]
-        self.result_times = {c.name: c.type for c in exported if isinstance(c.type, UtcDateTime)}
-
-    def params(self, values: Mapping[str, Any]) -> Any:
-        bound = {**self.defaults, **values}
-        for name, kind in self.times.items():
-            if name in bound:
-                bound[name] = kind.process_bind_param(bound[name], self.dialect)
-        return bound if self.order is None else [bound[name] for name in self.order]
-
-    def run(self, cursor: Any, **values: Any) -> int:
-        """Execute; the number of rows changed."""
-        cursor.execute(self.sql, self.params(values))
-        count: int = cursor.rowcount
-        return count
-
-    def run_many(self, cursor: Any, rows: list[dict[str, Any]]) -> None:
-        """Execute once per row of values."""
-        cursor.executemany(self.sql, [self.params(r) for r in rows])
-
-    def rows(self, cursor: Any, **values: Any) -> list[dict[str, Any]]:
-        """Execute; the rows returned, by column name, times aware UTC."""
-        cursor.execute(self.sql, self.params(values))
-        found = []
-        for raw in cursor.fetchall():
-            row = dict(zip(self.columns, raw, strict=True))
-            for name, kind in self.result_times.items():
-                try:
-                    row[name] = kind.process_result_value(row[name], self.dialect)
-                except ValueError as exc:
-                    ident = row.get("id") or row.get("activation_id") or "?"
-                    raise StorageError(f"row {ident}: unreadable time in {name}; the database "
-                                       "is damaged") from exc
-            found.append(row)
-        return found
-
-
-class _Statements:
-    """Every statement the store runs, compiled for one dialect."""
-
-    def __init__(self, dialect: Dialect) -> None:
-        self.dialect = dialect
-        is_sqlite = dialect.name == "sqlite"
-        insert = sqlite.insert if is_sqlite else postgresql.insert
-        every = [c.name for c in _A.columns]
-        self.get = _Compiled(select(_A).where(_A.c.id == bindparam("id")), dialect)
-        self.insert = _Compiled(insert(_A).on_conflict_do_nothing(index_elements=["id"])
-                                .returning(_A.c.version), dialect, every)
-        # `subject` and `created_at` never change in practice: leaving them out of SET spares
-        # SQLite rewriting their index entries; a write that does change them takes `update_all`.
-        by_version = update(_A).where(_A.c.id == bindparam("w_id"),
-                                      _A.c.version == bindparam("w_expected"))
-        self.update = _Compiled(by_version.where(_A.c.subject == bindparam("subject"),
-                                                 _A.c.created_at == bindparam("created_at")),
-                                dialect, [c for c in every if c not in _FIXED])
-        self.update_all = _Compiled(by_version, dialect, [c for c in every if c != "id"])
-        upsert = insert(_O)
-        self.upsert = _Compiled(upsert.on_conflict_do_update(index_elements=["id"], set_={
-            c.name: upsert.excluded[c.name] for c in _O.columns if c.name not in ("n", "id")}),
-            dialect, [c.name for c in _O.columns if c.name != "n"])
-        self.append = _Compiled(_U.insert(), dialect, [c.name for c in _U.columns if c.name != "n"])
-        self.requests_since = _Compiled(
-            select(_A.c.created_at).where(_A.c.subject == bindparam("subject"),
-                                          _A.c.created_at >= bindparam("since"))
-            .order_by(_A.c.created_at), dialect)
-        self.due = _Compiled(select(_A.c.id).where(_A.c.due_at <= bindparam("now"))
-                             .order_by(_A.c.due_at, _A.c.id).limit(bindparam("limit")), dialect)
-        self.outbox_of = _Compiled(select(_O).where(_O.c.activation_id == bindparam("activation_id"))
-                                   .order_by(_O.c.created_at, _O.c.n), dialect)
-        self.audit_trail = _Compiled(select(_U).where(_U.c.activation_id == bindparam("activation_id"))
-                                     .order_by(_U.c.seq, _U.c.n), dialect)
-        self.newest = _Compiled(select(_A).order_by(_A.c.created_at.desc(), _A.c.id.desc())
-                                .limit(bindparam("limit")), dialect)
-        self.ids_after = _Compiled(select(_A.c.id).where(_A.c.id > bindparam("after"))
-                                   .order_by(_A.c.id).limit(bindparam("limit")), dialect)
-        due: Select[Any] = (
-            select(_O.c.n)
-            .where(_O.c.status == str(Delivery.PENDING), _O.c.due_at <= bindparam("now"),
-                   or_(_O.c.claimed_until.is_(None), _O.c.claimed_until <= bindparam("now")))
-            .order_by(_O.c.due_at, _O.c.created_at, _O.c.n).limit(bindparam("limit")))
-        if not is_sqlite:
-            due = due.with_for_update(skip_locked=True)
-        self.claim = _Compiled(update(_O).where(_O.c.n.in_(due))
-                               .values(claimed_until=bindparam("until")).returning(*_O.columns),
-                               dialect)
-        self._find: dict[int, _Compiled] = {}
-
-    def find(self, count: int) -> _Compiled:
-        """The query for a subject's activations in `count` states (bound as s0, s1, ...)."""
-        if count not in self._find:
-            states: list[Any] = [bindparam(f"s{i}") for i in range(count)]
-            self._find[count] = _Compiled(
-                select(_A).where(_A.c.subject == bindparam("subject"), _A.c.state.in_(states))
-                .order_by(_A.c.created_at, _A.c.id), self.dialect)
-        return self._find[count]
 
 
 def _url(url: str) -> URL:
@@ -360,11 +264,32 @@ def _engine(url: URL, is_sqlite: bool, memory: bool, pool_size: int, busy_timeou
         dbapi_connection.isolation_level = None  # the store emits BEGIN itself
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {timeout_ms}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _use_wal(cursor, busy_timeout)
         cursor.execute(f"PRAGMA synchronous = {synchronous}")
         cursor.close()
 
     return engine
+
+
+def _use_wal(cursor: Any, timeout: float) -> None:
+    """Switch the database to WAL (once per file; later connections find it done).
+
+    The switch needs the file to itself, and SQLite answers "database is locked" at once,
+    without waiting the busy timeout, when other connections are opening it at that moment
+    (many stores' first use): try again, with back-off, until the busy timeout.
+    """
+    deadline, pause = time.monotonic() + timeout, 0.001
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+                return
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(pause)
+            pause = min(2 * pause, 0.05)
 
 
 def _forget_connections_after_fork(engine: Engine) -> None:

@@ -1,0 +1,10 @@
+"""The SQL store: `SqlStore(url)` on SQLite or PostgreSQL.
+
+Its parts: `schema` (the tables), `codec` (rows to domain records and back), `statements`
+(every statement it runs), `store` (the `Store` port), `migrate` and `migrations/` (Alembic).
+"""
+
+from adapters.sql import migrate
+from adapters.sql.store import SqlStore
+
+__all__ = ["SqlStore", "migrate"]

@@ -1,0 +1,97 @@
+"""Every statement the SQL store runs, as SQLAlchemy Core, built once per dialect.
+
+They run through SQLAlchemy's public `Connection.execute` (its compiled cache compiles each
+once per engine); bound and read times go through the `UtcDateTime` column type.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql import Executable, Select
+
+from adapters.sql.schema import ACTIVATIONS, AUDIT, IDEMPOTENCY, OUTBOX, SUBJECTS, UtcDateTime
+from workflow.domain import Delivery
+
+_A, _O, _U, _S = ACTIVATIONS, OUTBOX, AUDIT, SUBJECTS
+FIXED = ("id", "subject", "created_at")  # set at creation by the service
+
+
+class Statement:
+    """One statement and how to run it on a connection."""
+
+    def __init__(self, statement: Executable) -> None:
+        self.statement = statement
+
+    def run(self, conn: Connection, **values: Any) -> int:
+        """Execute; the number of rows changed."""
+        return int(conn.execute(self.statement, values).rowcount)
+
+    def run_many(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Execute once per row of values (one round trip where the dialect allows)."""
+        conn.execute(self.statement, rows)
+
+    def rows(self, conn: Connection, **values: Any) -> list[dict[str, Any]]:
+        """Execute; the rows returned, by column name, times aware UTC."""
+        return [dict(r) for r in conn.execute(self.statement, values).mappings()]
+
+
+class Statements:
+    """Every statement the store runs, for one dialect."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        is_sqlite = dialect.name == "sqlite"
+        insert = sqlite.insert if is_sqlite else postgresql.insert
+        S = Statement
+        self.get = S(select(_A).where(_A.c.id == bindparam("id")))
+        self.find = S(select(_A).where(_A.c.subject == bindparam("subject"),
+                                       _A.c.state.in_(bindparam("states", expanding=True)))
+                      .order_by(_A.c.created_at, _A.c.id))
+        self.insert = S(insert(_A).on_conflict_do_nothing(index_elements=["id"]).returning(_A.c.version))
+        # `subject` and `created_at` never change in practice: leaving them out of SET spares
+        # SQLite rewriting their index entries; a write that does change them takes `update_all`.
+        by_version = update(_A).where(_A.c.id == bindparam("w_id"), _A.c.version == bindparam("w_expected"))
+        self.update = S(by_version.where(_A.c.subject == bindparam("w_subject"),
+                                         _A.c.created_at == bindparam("w_created", type_=UtcDateTime())))
+        self.update_all = S(by_version)
+        upsert = insert(_O)
+        self.upsert = S(upsert.on_conflict_do_update(index_elements=["id"], set_={
+            c.name: upsert.excluded[c.name] for c in _O.columns if c.name not in ("n", "id")}))
+        self.append = S(_U.insert())
+        answer = insert(IDEMPOTENCY)
+        self.answer = S(answer.on_conflict_do_update(index_elements=["key"], set_={
+            name: answer.excluded[name] for name in ("status", "body", "headers")}))
+        self.requests_since = S(select(_A.c.created_at).where(_A.c.subject == bindparam("subject"),
+                                                              _A.c.created_at >= bindparam("since"))
+                                .order_by(_A.c.created_at))
+        self.due = S(select(_A.c.id).where(_A.c.due_at <= bindparam("now"))
+                     .order_by(_A.c.due_at, _A.c.id).limit(bindparam("limit")))
+        self.outbox_of = S(select(_O).where(_O.c.activation_id == bindparam("activation_id"))
+                           .order_by(_O.c.created_at, _O.c.n))
+        self.audit_trail = S(select(_U).where(_U.c.activation_id == bindparam("activation_id"))
+                             .order_by(_U.c.seq, _U.c.n))
+        self.ids_after = S(select(_A.c.id).where(_A.c.id > bindparam("after"))
+                           .order_by(_A.c.id).limit(bindparam("limit")))
+        self.newest = S(select(_A).order_by(_A.c.created_at.desc(), _A.c.id.desc())
+                        .limit(bindparam("limit")))
+        self.steps = S(select(_U.c.activation_id, _U.c.action, _U.c.source, _U.c.dest, _U.c.at)
+                       .where(_U.c.activation_id == bindparam("activation_id"),
+                              _U.c.step > bindparam("after"))
+                       .order_by(_U.c.step).limit(bindparam("limit")))
+        self.turn = S(select(_S.c.turn).where(_S.c.subject == bindparam("subject")))
+        self.first_turn = S(insert(_S).values(turn=1).on_conflict_do_nothing(index_elements=["subject"])
+                            .returning(_S.c.turn))
+        self.next_turn = S(update(_S).where(_S.c.subject == bindparam("who"),
+                                            _S.c.turn == bindparam("expected")).values(turn=_S.c.turn + 1))
+        due: Select[Any] = (
+            select(_O.c.n)
+            .where(_O.c.status == str(Delivery.PENDING), _O.c.due_at <= bindparam("now"),
+                   or_(_O.c.claimed_until.is_(None), _O.c.claimed_until <= bindparam("now")))
+            .order_by(_O.c.due_at, _O.c.created_at, _O.c.n).limit(bindparam("limit")))
+        if not is_sqlite:
+            due = due.with_for_update(skip_locked=True)
+        self.claim = S(update(_O).where(_O.c.n.in_(due.scalar_subquery()))
+                       .values(claimed_until=bindparam("until")).returning(*_O.columns))
