@@ -106,6 +106,14 @@ class MemoryStore:
         with self._lock:
             return sorted(self._audit.get(activation_id, []), key=lambda e: e.seq)
 
+    def trail_head(self, activation_id: str) -> tuple[int, str] | None:
+        with self._lock:
+            trail = self._audit.get(activation_id)
+            if not trail:
+                return None
+            newest = max(trail, key=lambda e: e.seq)
+            return newest.seq, newest.hash
+
     def activation_ids(self, after: str | None, limit: int) -> list[str]:
         with self._lock:
             return sorted(i for i in self._activations if after is None or i > after)[:limit]

@@ -61,6 +61,7 @@ class Activation:
     closed_reason: str = ""
     device_thumbprint: str = ""  # RFC 7638 thumbprint of the app's key ("" when not bound)
     step_count: int = 0
+    seal: str = ""  # keyed digest of every other field, set at each commit ("" before schema 3)
 
     def due_at(self) -> datetime | None:
         """When the activation expires if nothing happens (None once it left the flow)."""

@@ -181,3 +181,16 @@ class BrowsableStore(Protocol):
     def activation_ids(self, after: str | None, limit: int) -> list[str]:
         """Up to `limit` activation ids greater than `after` (all when None), in id order."""
         ...
+
+
+@runtime_checkable
+class TrailHeads(Protocol):
+    """A store that reads the newest audit event of an activation in one indexed read (optional).
+
+    The service compares it with the head its row records before acting, so events cut from
+    the end of a trail are seen at once; without it only the row's seal is checked.
+    """
+
+    def trail_head(self, activation_id: str) -> tuple[int, str] | None:
+        """(seq, hash) of the activation's newest audit event, or None when it has none."""
+        ...

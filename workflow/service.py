@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from workflow import audit, security
+from workflow import audit, seal, security, verification
 from workflow.clock import SystemClock, checked_now
 from workflow.definition import WORKFLOW, Event, Outcome, State, Workflow
 from workflow.device import thumbprint
@@ -41,7 +41,7 @@ from workflow.events import feed_rows, from_audit
 from workflow.listeners import Listener, Listeners
 from workflow.messages import DirectoryEntry
 from workflow.outbox import Dispatcher
-from workflow.ports import Clock, Directory, EventSink, Mailer, SmsGateway, Store
+from workflow.ports import Clock, Directory, EventSink, Mailer, SmsGateway, Store, TrailHeads
 from workflow.results import ActivationStatus, HistoryPage, Started, StepResult
 from workflow.security import Keyring
 from workflow.settings import Settings
@@ -310,7 +310,7 @@ class ActivationService:
     def _commit(self, w: Work, outcome: object = None) -> None:
         """Commit `w` (with its event feed rows when a sink is set, and the answer to `outcome`
         when one is asked for), then tell the listeners."""
-        self.store.commit(_answered(self._fed(w.change(), w.now), outcome))
+        self.store.commit(_answered(self._fed(w.change(self.keys), w.now), outcome))
         self._published(w)
 
     def _fed(self, change: Change, now: datetime) -> Change:
@@ -481,7 +481,7 @@ class ActivationService:
 
     def _supersede(self, w: Work) -> tuple[str, ...]:
         older = self.store.find(w.activation.subject, self.workflow.definition.in_flight)
-        for old in older:
+        for old in map(self._trusted, older):
             if self.engine.is_due(old, w.now):
                 self._close(w, old, Event.EXPIRE, "deadline passed")
             else:
@@ -494,6 +494,7 @@ class ActivationService:
         for old in self.store.find(a.subject, {State.ACTIVE}):
             if old.id == a.id:
                 continue
+            self._trusted(old)
             self._close(w, old, Event.REVOKE, "replaced")
             contacts = self._contacts(old)
             w.queue(self.keys, MessageKind.REPLACEMENT_NOTICE, {"to": contacts["email"],
@@ -512,6 +513,7 @@ class ActivationService:
             now = self.now()
             if a is None or not self.engine.is_due(a, now):
                 return None
+            self._trusted(a)
             w = Work(a, a.version, now, Event.EXPIRE, "sweeper")
             w.take(self.engine, self.keys, Event.EXPIRE, reason="deadline passed")
             self._commit(w)
@@ -519,7 +521,7 @@ class ActivationService:
 
         try:
             w = retrying(attempt, f"activation {aid} kept changing")
-        except ConcurrencyConflict:
+        except (ConcurrencyConflict, StorageError):
             return 0
         if w is None:
             return 0
@@ -547,6 +549,10 @@ class ActivationService:
         """Commit a finished message with the event its outcome means for the flow, if any."""
         def attempt() -> None:
             a = self.store.get(done.activation_id)
+            try:
+                a = None if a is None else self._trusted(a)
+            except StorageError:
+                a = None  # a row edited outside the service is not moved: the message is only recorded
             event = self._consequence(done, a, now)
             if a is None or event is None:
                 self.store.commit(Change(outbox=(done,)))
@@ -558,7 +564,7 @@ class ActivationService:
             except TransitionNotAllowed:
                 self.store.commit(Change(outbox=(done,)))
                 return
-            change = w.change()
+            change = w.change(self.keys)
             self.store.commit(self._fed(Change(change.writes, (done,), change.audit), now))
             self._published(w)
 
@@ -611,7 +617,21 @@ class ActivationService:
         a = self.store.get(aid)
         if a is None:
             raise ActivationNotFound(aid)
-        return a
+        return self._trusted(a)
+
+    def _trusted(self, a: Activation) -> Activation:
+        """`a` as its seal and the head of its trail vouch for it; `StorageError` if it was edited.
+
+        A row sealed before seals existed (empty seal) must replay from its trail instead.
+        """
+        cut = isinstance(self.store, TrailHeads) and (
+            self.store.trail_head(a.id) or (0, "")) != (a.audit_seq, a.audit_head)
+        if not cut and (seal.intact(self.keys, a) or (
+                not a.seal and not verification.disagreements(self.store, self.keys, self.engine, a))):
+            return a
+        log.error("activation %s does not match its audit trail; refused", a.id)
+        raise StorageError(f"activation {a.id} does not match the head of its audit trail: its row "
+                           "was changed outside the service (ecps audit verify names what differs)")
 
 
 def _answered(change: Change, outcome: object) -> Change:

@@ -132,6 +132,13 @@ def _row_against_trail(engine: Interpreter[Any, Any], a: Activation, events: lis
     return problems
 
 
+def disagreements(store: Store, keys: Keyring, engine: Interpreter[Any, Any], a: Activation) -> list[str]:
+    """What `a`'s row and audit trail disagree on (chain, replay, state, counters, deadlines)."""
+    found = Verification()
+    check_activation(store, keys, engine, a, found)
+    return [f.problem for f in found.findings]
+
+
 def verify_trails(store: Store, keys: Keyring, engine: Interpreter[Any, Any], *,
                   limit: int | None = None, only: str | None = None,
                   progress: Callable[[int], None] | None = None) -> Verification:

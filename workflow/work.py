@@ -24,6 +24,7 @@ from workflow.domain import (
 )
 from workflow.engine import Interpreter, Move
 from workflow.errors import WorkflowError
+from workflow.seal import sealed
 from workflow.security import Keyring
 
 _FIELDS = operator.attrgetter(*(f.name for f in fields(Activation)))
@@ -77,10 +78,12 @@ class Work:
             created_at=self.now, due_at=self.now,
         ))
 
-    def change(self) -> Change:
-        """The store change that saves all of it at once."""
+    def change(self, keys: Keyring) -> Change:
+        """The store change that saves all of it at once, each written activation sealed."""
         a = self.activation
         a.version += 1
+        for written in (a, *(w.activation for w in self.others)):
+            sealed(keys, written)
         own = Write(a, self.expected_version)
         turns = () if self.turn is None else (self.turn,)
         return Change((own, *self.others), tuple(self.outbox), tuple(self.audit_events), turns)

@@ -117,6 +117,7 @@ class ActivationRow(SQLModel, table=True):
     closed_reason: str
     device_thumbprint: str = Field(default="", max_length=64)
     step_count: int
+    seal: str = Field(default="", max_length=64)
     due_at: datetime | None = _time(nullable=True)
 
 

@@ -106,6 +106,11 @@ class SqlStore:
             rows = self._sql.audit_trail.rows(cursor, activation_id=activation_id)
         return [codec.audit(r) for r in rows]
 
+    def trail_head(self, activation_id: str) -> tuple[int, str] | None:
+        with self._driver("trail_head", write=False) as cursor:
+            rows = self._sql.trail_head.rows(cursor, activation_id=activation_id)
+        return (int(rows[0]["seq"]), str(rows[0]["hash"])) if rows else None
+
     def activation_ids(self, after: str | None, limit: int) -> list[str]:
         with self._driver("activation_ids", write=False) as cursor:
             rows = self._sql.ids_after.rows(cursor, after=after or "", limit=limit)

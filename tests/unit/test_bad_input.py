@@ -34,11 +34,11 @@ BAD_IDENTIFIERS = [
 
 
 def frozen_view(store: MemoryStore, aid: str) -> dict[str, object]:
-    """What a refusal must not change: the activation without its audit head and version."""
+    """What a refusal must not change: the activation without its audit head, version and seal."""
     a = store.get(aid)
     assert a is not None
     view = asdict(a)
-    for volatile in ("version", "audit_seq", "audit_head"):
+    for volatile in ("version", "audit_seq", "audit_head", "seal"):
         view.pop(volatile)
     view["outbox"] = [(m.id, m.status) for m in store.outbox_of(aid)]
     return view

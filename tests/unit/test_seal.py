@@ -1,0 +1,93 @@
+"""The service trusts the trail, not the row: a row edited outside it is refused, naming it."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from adapters.memory import MemoryMailer, MemorySms, MemoryStore
+from tests.conftest import NID, memory_service
+from workflow import ActivationService, State
+from workflow.errors import StorageError, WorkflowError
+from workflow.testing import FakeClock, code_from, payload_from
+
+World = tuple[ActivationService, MemoryStore, MemoryMailer, MemorySms]
+
+
+@pytest.fixture
+def world() -> World:
+    store, mailer, sms = MemoryStore(), MemoryMailer(), MemorySms()
+    return memory_service(FakeClock(), store=store, mailer=mailer, sms=sms), store, mailer, sms
+
+
+def _locked(world: World) -> str:
+    svc, _, mailer, sms = world
+    aid = svc.request(NID).activation_id
+    svc.dispatch()
+    svc.scan(aid, payload_from(mailer.sent[-1]))
+    svc.dispatch()
+    wrong = "000000" if code_from(sms.sent[-1]) != "000000" else "111111"
+    for _ in range(svc.settings.max_sms_attempts):
+        with pytest.raises(WorkflowError):
+            svc.verify_sms(aid, wrong)
+    assert svc.status(aid).state == State.LOCKED
+    return aid
+
+
+def test_a_locked_row_set_back_by_hand_is_refused(world: World) -> None:
+    """Back to `scanned` with no attempts, outside the service: the next code is refused, nothing counted."""
+    svc, store, _, sms = world
+    aid = _locked(world)
+    store._activations[aid] = replace(store._activations[aid], state=State.SCANNED, sms_attempts=0)
+    trail = len(store.audit_trail(aid))
+    with pytest.raises(StorageError, match=f"activation {aid} does not match the head of its audit trail"):
+        svc.verify_sms(aid, code_from(sms.sent[-1]))
+    assert store._activations[aid].state == State.SCANNED  # untouched: nothing was committed
+    assert len(store.audit_trail(aid)) == trail
+    with pytest.raises(StorageError):
+        svc.status(aid)
+
+
+def test_a_digest_swapped_by_hand_is_refused(world: World) -> None:
+    """A PIN hash replaced in the row (the trail cannot show it) breaks the seal."""
+    svc, store, _, _ = world
+    aid = svc.request(NID).activation_id
+    store._activations[aid] = replace(store._activations[aid], pin_hash="$argon2id$forged")
+    with pytest.raises(StorageError, match=aid):
+        svc.cancel(aid)
+
+
+def test_events_cut_from_the_end_of_a_trail_are_refused(world: World) -> None:
+    """The newest audit event removed: the row's head no longer matches its trail."""
+    svc, store, _, _ = world
+    aid = svc.request(NID).activation_id
+    store._audit[aid].pop()
+    with pytest.raises(StorageError, match=aid):
+        svc.cancel(aid)
+
+
+def test_a_row_from_before_seals_is_trusted_as_far_as_its_trail_proves(world: World) -> None:
+    """An unsealed row that replays from its trail is accepted (and sealed); one that does not is refused."""
+    svc, store, _, _ = world
+    aid = svc.request(NID).activation_id
+    store._activations[aid] = replace(store._activations[aid], seal="")
+    svc.cancel(aid)
+    assert store._activations[aid].seal != ""
+    other = _locked(world)
+    store._activations[other] = replace(store._activations[other], seal="", state=State.SCANNED)
+    with pytest.raises(StorageError, match=other):
+        svc.resend_sms(other)
+
+
+def test_the_sweeper_and_the_dispatcher_leave_an_edited_row_alone(world: World) -> None:
+    """expire_due skips it and a delivery does not move it (nor reseal it)."""
+    svc, store, _, _ = world
+    aid = svc.request(NID).activation_id
+    edited = replace(store._activations[aid], email_resends=0, sms_attempts=3)
+    store._activations[aid] = edited
+    assert svc.dispatch() == 1  # the e-mail leaves; the flow is not moved to `emailed`
+    assert store._activations[aid] == edited
+    svc.clock.advance(svc.settings.flow_validity)  # type: ignore[attr-defined]
+    assert svc.expire_due() == 0
+    assert store._activations[aid] == edited
