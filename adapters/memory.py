@@ -98,6 +98,13 @@ class MemoryStore:
             newest = sorted(self._activations.values(), key=lambda a: a.created_at, reverse=True)
             return [copy_activation(a) for a in newest[:limit]]
 
+    def dump(self) -> str:
+        """Every record it keeps (activations, outbox, audit), one per line, as a table dump would."""
+        with self._lock:
+            rows = [*map(repr, self._activations.values()), *map(repr, self._outbox.values()),
+                    *(repr(e) for trail in self._audit.values() for e in trail)]
+        return "\n".join(rows)
+
 
 class MemoryMailer:
     """Records every e-mail it accepts in `sent`."""

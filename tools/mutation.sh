@@ -7,14 +7,15 @@
 #   MUTATION_DIR=/tmp/mut tools/mutation.sh   # keep the scratch copy there (reruns reuse its cache)
 #
 # The tests that judge the mutants: tests/unit (less the slow thread, benchmark and docs-example
-# runs), the stateful property suite over memory adapters (derandomized `mutation` profile) and the
-# conformance replay of the checker's model through the service.
+# runs), the stateful property suite over memory adapters (derandomized `ecps-mutation` profile) and
+# the conformance replay of the checker's model through the service.
 # Needs mutmut 3 (`pip install -e '.[mutation]'`). Prints the score: killed / (mutants - not checked),
 # where killed counts mutants caught by a failing test or by a timeout; survivors are listed by name.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 if [ "$#" -gt 0 ]; then modules=("$@"); else
-  modules=(definition security service work outbox checker
+  modules=(definition security service work outbox
+           checker/__init__ checker/space checker/proofs checker/report checker/loader
            engine/interpreter engine/model engine/machine engine/bindings); fi
 work=${MUTATION_DIR:-$(mktemp -d -t ecps-mutation.XXXXXX)}
 mkdir -p "$work"
@@ -44,7 +45,7 @@ pytest_add_cli_args =
     --ignore=tests/unit/test_docs_examples.py
     -m
     not postgres and not slow
-    --hypothesis-profile=mutation
+    --hypothesis-profile=ecps-mutation
 CFG
 if grep -q '^\[tool.mutmut\]' pyproject.toml; then
   echo "warning: pyproject.toml has [tool.mutmut]; mutmut reads it instead of this script's settings" >&2

@@ -118,7 +118,11 @@ class _OneLine(logging.Handler):
 
 
 def _one_line_logs() -> None:
-    """Warnings of the engine and its adapters as one line each on stderr, never a traceback."""
+    """Warnings of the engine and its adapters as one line each on stderr, never a traceback, masked."""
+    from adapters.logs import RedactingFilter
+
     root = logging.getLogger()
     if not any(isinstance(h, _OneLine) for h in root.handlers):
-        root.addHandler(_OneLine(logging.WARNING))
+        handler = _OneLine(logging.WARNING)
+        handler.addFilter(RedactingFilter())  # codes, PINs, tokens, contacts, identifiers masked
+        root.addHandler(handler)

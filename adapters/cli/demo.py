@@ -162,7 +162,10 @@ def _run(d: Demo, national_id: str) -> str:
     nid = _ask_identifier(d, national_id)
     entry = svc.directory.lookup(nid)
     name = entry.name if entry and entry.name else "unnamed"
-    started = svc.request(nid, device_id="demo-phone")
+    from adapters.device import DeviceKey
+
+    phone_key = DeviceKey.generate()  # the app's key: the activation is bound to this device
+    started = svc.request(nid, device_id="demo-phone", device_key=phone_key.public_jwk)
     aid = started.activation_id
     d.files["activation_id"] = aid
     d.say(Text.assemble("   ", (nid, "bold"), f" · {name} (fictional)"))

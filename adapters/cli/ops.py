@@ -6,6 +6,7 @@ import importlib.util
 import json as _json
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -84,7 +85,7 @@ def audit_verify(
             raise InvalidInput(f"cannot read the checkpoint {since_checkpoint}: {exc}",
                                "since_checkpoint") from None
 
-    e = env(database, state_dir, json, read_only=True)  # a new key would verify nothing
+    e = env(database, state_dir, json, read_only=True)
     svc = e.service()
     if activation_id is not None:
         svc.status(activation_id)  # an unknown id is an error of its own
@@ -97,15 +98,14 @@ def audit_verify(
         tampered.setdefault(f.activation_id, []).append(f.problem)
     removed = verify_checkpoint(svc.store, svc.keys, checkpoint) if checkpoint is not None else []
     intact = found.intact and not removed
+    if found.wrong_key:
+        raise ConfigError([f"none of the {found.events} audit event(s) matches this server key "
+                           f"({e.state.key}): give the --state-dir (or ECPS_SECRET_KEY_FILE) "
+                           "of the key this database was written with"])
     data = {"verified": found.activations, "events": found.events, "intact": intact,
             "wrong_key": found.wrong_key, "tampered": tampered, "since_checkpoint": removed}
 
     def render(c: Console) -> None:
-        if found.wrong_key:
-            c.print("[bold red]this database was sealed with another key[/]: no event matches "
-                    "this server's key (give the key it was created with: ECPS_SECRET_KEY or "
-                    "--state-dir)")
-            return
         for aid, problems in tampered.items():
             for p in problems:
                 c.print(Text.assemble(("tampered ", "bold red"), (aid, "bold"), f": {p}"))
@@ -124,6 +124,9 @@ def audit_verify(
 def audit_checkpoint(
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", metavar="FILE", help="Also write the checkpoint to FILE.")] = None,
+    margin: Annotated[int, typer.Option(
+        min=0, metavar="SECONDS",
+        help="Cover what was recorded this long ago (commits in flight settle).")] = 60,
     database: Database = None, state_dir: StateDirOpt = None, json: Json = False,
 ) -> None:
     """Print a signed summary of every audit event recorded so far, to keep elsewhere.
@@ -135,7 +138,7 @@ def audit_checkpoint(
 
     e = env(database, state_dir, json, read_only=True)
     svc = e.service()
-    checkpoint = make_checkpoint(svc.store, svc.keys, svc.now())
+    checkpoint = make_checkpoint(svc.store, svc.keys, svc.now(), timedelta(seconds=margin))
     text = _json.dumps(checkpoint.as_dict(), indent=2)
     if out is not None:
         out.write_text(text + "\n")
@@ -199,7 +202,7 @@ def check(
     = "workflow.definition:DEFINITION",
     json: Json = False,
 ) -> None:
-    """Prove a workflow definition's properties (docs/specification.md §7) exhaustively (exit 0/1).
+    """Prove a workflow definition's properties by exhaustive exploration (exit 0/1).
 
     The module is looked up from the current folder too; a definition that fails validation
     is still checked, so its counter-examples can be shown. Bounds and deadlines come from the
@@ -243,24 +246,35 @@ def serve(
         "--dispatch-every", min=0, help="Seconds between background outbox rounds (0: none; "
         "then run `ecps dispatch --loop`).")] = 1.0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    log_format: Annotated[str, typer.Option(
+        "--log-format", help="plain, or json: one JSON object a line.")] = "plain",
+    operator_token_file: Annotated[Path | None, typer.Option(
+        "--operator-token-file", metavar="FILE", help="The operator's bearer token (else "
+        "ECPS_OPERATOR_TOKEN or ECPS_OPERATOR_TOKEN_FILE); needed off loopback.")] = None,
     database: Database = None, state_dir: StateDirOpt = None,
 ) -> None:
     """Run the HTTP API over the same service (OpenAPI at /docs and /openapi.json).
 
-    Example: [bold]ecps serve --host 0.0.0.0 --port 8000[/]
+    Example: [bold]ecps serve --host 0.0.0.0 --port 8000 --operator-token-file op.token[/]
     """
     import uvicorn
 
     from adapters.api import create_app
+    from adapters.api.settings import server_settings
+    from adapters.logs import configure_logging
 
+    http = server_settings(host, operator_token_file)
+    if log_format not in ("plain", "json"):
+        raise InvalidInput("--log-format must be plain or json", "log_format")
+    configure_logging(log_level, "json" if log_format == "json" else "plain")
     e = env(database, state_dir, False)
     _port_free(host, port)
     svc = e.service()
     svc.store.list_activations(1)  # a database that cannot answer fails now, in one line
-    app = create_app(svc, dispatch_every=dispatch_every or None)
+    app = create_app(svc, dispatch_every=dispatch_every or None, http=http)
     e.out.err.print(f"e-CPS activation API on http://{host}:{port} (docs: /docs); "
                     f"database {_safe_url(e.url)}")
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=None)
 
 
 def _port_free(host: str, port: int) -> None:

@@ -302,3 +302,15 @@ def test_module_entry_point_regenerates(tmp_path: Path, capsys: pytest.CaptureFi
     assert [p.name for p in tmp_path.iterdir()] == ["activation.mmd"]
     assert "activation.mmd" in capsys.readouterr().out
     assert set(FORMATS) == {"dot", "svg", "png", "mermaid", "scxml"}
+
+
+def test_every_renderer_reads_one_neutral_graph() -> None:
+    """The graph extracted once holds the arcs, the implied arc and the deadlines the renderers draw."""
+    from workflow.diagrams import Graph
+
+    g = Graph.of(DEFINITION)
+    assert len(g.edges) == len(DEFINITION.edges)
+    assert [(str(a.source), a.event, str(a.dest), a.implied) for a in g.implied] == [
+        ("requested", "scan", "scanned", "email_sent")]
+    assert g.deadlines[0] == ("token", "60 min from request / resend_email", "over requested, emailed")
+    assert dict(g.validities)["flow_validity"] == 24 * 3600
