@@ -81,6 +81,7 @@ class ActivationService:
                 raise TypeError(f"{name} must implement {kind.__name__}, got {type(value).__name__}")
         self.settings = settings
         self.store = store
+        self._heads = store if isinstance(store, TrailHeads) else None
         self.directory = directory
         self.clock: Clock = clock or SystemClock()
         self.keys = Keyring(settings)
@@ -624,8 +625,8 @@ class ActivationService:
 
         A row sealed before seals existed (empty seal) must replay from its trail instead.
         """
-        cut = isinstance(self.store, TrailHeads) and (
-            self.store.trail_head(a.id) or (0, "")) != (a.audit_seq, a.audit_head)
+        heads = self._heads
+        cut = heads is not None and (heads.trail_head(a.id) or (0, "")) != (a.audit_seq, a.audit_head)
         if not cut and (seal.intact(self.keys, a) or (
                 not a.seal and not verification.disagreements(self.store, self.keys, self.engine, a))):
             return a
