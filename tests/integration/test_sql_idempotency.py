@@ -64,7 +64,8 @@ def _ask_and_die(url: str, now: str, when: str) -> None:
 @pytest.fixture
 def killed(url: str, clock: FakeClock, request: pytest.FixtureRequest) -> str:
     """The database after a child was killed around its commit (`request.param`: before / after)."""
-    SqlStore(url).ensure_schema()
+    with SqlStore(url) as store:
+        store.ensure_schema()
     child = FORK.Process(target=_ask_and_die, args=(url, clock.now().isoformat(), request.param))
     child.start()
     child.join(60)
@@ -92,6 +93,7 @@ def test_a_kill_around_the_commit_leaves_the_change_and_its_answer_together(
     svc = _service(url, clock)
     with TestClient(create_app(svc, dispatch_every=None)) as client:
         retry = client.post("/activations", json={"national_id": NID}, headers=KEY)
+    svc.store.close()  # type: ignore[attr-defined]
     assert retry.status_code == 201
     assert retry.headers.get("idempotent-replayed") == ("true" if killed == "after" else None)
     ((aid,),) = _rows(url, "SELECT id FROM ecps_activation")
@@ -121,6 +123,7 @@ def test_stored_answers_hold_no_secret(url: str, clock: FakeClock) -> None:
         assert post(f"/activations/{aid}/pin", 5, pin="4821").status_code == 200
         assert post(f"/activations/{aid}/pin/confirm", 6, pin="4821").status_code == 200
         assert post(f"/activations/{aid}/authenticate", 7, pin="4821").status_code == 200
+    svc.store.close()  # type: ignore[attr-defined]
     kept = _rows(url, "SELECT key FROM ecps_idempotency WHERE status <> 0")
     assert len(kept) == 7
     dump, blobs = _dump(url)
