@@ -1,4 +1,4 @@
-"""The demo's delivery: e-mails as `.eml` files in a folder, SMS appended to a file and shown.
+"""The demo's delivery: e-mails as `.eml` files in a folder, SMS appended to a file (only).
 
 Also the small readers the demo's stand-in phone uses: the latest e-mail, its QR code, the codes.
 """
@@ -9,15 +9,15 @@ import io
 import json
 import os
 import re
-import sys
 import tempfile
 import threading
+import time
+from collections.abc import Callable
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
-import zxingcpp
 from PIL import Image
 
 from adapters import mime
@@ -25,8 +25,8 @@ from workflow.clock import SystemClock
 from workflow.errors import DeliveryFailed
 from workflow.messages import Email, Sms
 from workflow.ports import Clock
-from workflow.security import mask_phone
 
+T = TypeVar("T")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -54,18 +54,22 @@ class FileMailer:
 
 
 class FileSms:
-    """Appends each SMS to `path` as a JSON line and, with `echo`, shows it on the console."""
+    """Appends each SMS to `path` (mode 0600) as a JSON line; nothing else is written anywhere.
 
-    def __init__(self, path: str | os.PathLike[str], echo: bool = True,
+    The file is the stand-in phone: `read_sms_codes` reads it. An SMS holds a code, so it
+    is never shown on a console or a log; `echo` and `stream` are accepted for older
+    callers and have no effect.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], echo: bool = False,
                  stream: TextIO | None = None, clock: Clock | None = None) -> None:
+        del echo, stream  # the console never shows an SMS (it holds a code)
         self.path = Path(path)
-        self.echo = echo
-        self._stream = stream
         self._clock = clock or SystemClock()
         self._lock = threading.Lock()
 
     def send(self, sms: Sms) -> None:
-        """Append `sms` to the file, then show it (the demo's stand-in phone)."""
+        """Append `sms` to the file."""
         line = json.dumps({"id": sms.message_id, "at": self._clock.now().isoformat(),
                            "to": sms.to, "text": sms.text}, ensure_ascii=False) + "\n"
         try:
@@ -76,8 +80,21 @@ class FileSms:
                     out.write(line)
         except OSError as exc:
             raise DeliveryFailed(f"cannot write the SMS file ({type(exc).__name__})") from exc
-        if self.echo:
-            print(f"[SMS pour {mask_phone(sms.to)}] {sms.text}", file=self._stream or sys.stdout)
+
+
+def wait_for(read: Callable[[], T | None], timeout: float = 30.0, every: float = 0.05) -> T:
+    """The first value of `read()` that is not None (or empty), polled until `timeout` seconds.
+
+    For stand-in phones waiting for the dispatcher: `wait_for(lambda: latest_eml(folder))`.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"nothing arrived within {timeout:g} s")
+        time.sleep(every)
 
 
 def read_sms(path: str | os.PathLike[str]) -> list[Sms]:
@@ -113,7 +130,9 @@ def read_eml(path: str | os.PathLike[str]) -> EmailMessage:
 
 
 def decode_qr(png: bytes) -> list[str]:
-    """The texts of the QR codes in an image."""
+    """The texts of the QR codes in an image (zxing-cpp, of the `[cli]` and `[testing]` extras)."""
+    import zxingcpp
+
     return [r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))]
 
 

@@ -89,10 +89,21 @@ class MemoryStore:
         with self._lock:
             return sorted(self._audit.get(activation_id, []), key=lambda e: e.seq)
 
+    def activation_ids(self, after: str | None, limit: int) -> list[str]:
+        with self._lock:
+            return sorted(i for i in self._activations if after is None or i > after)[:limit]
+
     def list_activations(self, limit: int = 100) -> list[Activation]:
         with self._lock:
             newest = sorted(self._activations.values(), key=lambda a: a.created_at, reverse=True)
             return [copy_activation(a) for a in newest[:limit]]
+
+    def dump(self) -> str:
+        """Every record it keeps (activations, outbox, audit), one per line, as a table dump would."""
+        with self._lock:
+            rows = [*map(repr, self._activations.values()), *map(repr, self._outbox.values()),
+                    *(repr(e) for trail in self._audit.values() for e in trail)]
+        return "\n".join(rows)
 
 
 class MemoryMailer:

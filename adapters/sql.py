@@ -103,6 +103,11 @@ class SqlStore:
             rows = self._sql.audit_trail.rows(cursor, activation_id=activation_id)
         return [codec.audit(r) for r in rows]
 
+    def activation_ids(self, after: str | None, limit: int) -> list[str]:
+        with self._driver("activation_ids", write=False) as cursor:
+            rows = self._sql.ids_after.rows(cursor, after=after or "", limit=limit)
+        return [str(r["id"]) for r in rows]
+
     def list_activations(self, limit: int = 100) -> list[Activation]:
         with self._driver("list_activations", write=False) as cursor:
             rows = self._sql.newest.rows(cursor, limit=limit)
@@ -299,6 +304,8 @@ class _Statements:
                                      .order_by(_U.c.seq, _U.c.n), dialect)
         self.newest = _Compiled(select(_A).order_by(_A.c.created_at.desc(), _A.c.id.desc())
                                 .limit(bindparam("limit")), dialect)
+        self.ids_after = _Compiled(select(_A.c.id).where(_A.c.id > bindparam("after"))
+                                   .order_by(_A.c.id).limit(bindparam("limit")), dialect)
         due: Select[Any] = (
             select(_O.c.n)
             .where(_O.c.status == str(Delivery.PENDING), _O.c.due_at <= bindparam("now"),

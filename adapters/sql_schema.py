@@ -111,6 +111,7 @@ class ActivationRow(SQLModel, table=True):
     audit_seq: int
     audit_head: str
     closed_reason: str
+    device_thumbprint: str = Field(default="", max_length=64)
     history: str = Field(sa_column=Column(Text(), nullable=False))
     due_at: datetime | None = _time(nullable=True)
 

@@ -1,24 +1,29 @@
 #!/usr/bin/env bash
 # Mutation testing of workflow/ with mutmut 3, in a scratch copy of the committed tree (HEAD).
 #
-#   tools/mutation.sh                      # the core modules: definition security service work outbox
+#   tools/mutation.sh                      # the core: definition security service work outbox,
+#                                          # the checker and the engine (interpreter, model, machine, bindings)
 #   tools/mutation.sh security work        # some modules only
 #   MUTATION_DIR=/tmp/mut tools/mutation.sh   # keep the scratch copy there (reruns reuse its cache)
 #
 # The tests that judge the mutants: tests/unit (less the slow thread, benchmark and docs-example
-# runs) and the stateful property suite over memory adapters, with the derandomized `mutation` profile.
+# runs), the stateful property suite over memory adapters (derandomized `ecps-mutation` profile) and
+# the conformance replay of the checker's model through the service.
 # Needs mutmut 3 (`pip install -e '.[mutation]'`). Prints the score: killed / (mutants - not checked),
 # where killed counts mutants caught by a failing test or by a timeout; survivors are listed by name.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-if [ "$#" -gt 0 ]; then modules=("$@"); else modules=(definition security service work outbox); fi
+if [ "$#" -gt 0 ]; then modules=("$@"); else
+  modules=(definition security service work outbox
+           checker/__init__ checker/space checker/proofs checker/report checker/loader
+           engine/interpreter engine/model engine/machine engine/bindings); fi
 work=${MUTATION_DIR:-$(mktemp -d -t ecps-mutation.XXXXXX)}
 mkdir -p "$work"
 git -C "$root" archive HEAD | tar -x -C "$work"
 cd "$work"
 # Functions that run only while their module is imported (the shipped definition's table) cannot be
 # switched on by mutmut's trampolines: their mutants would "survive" unjudged, so they are not generated.
-sed -i 's/^def _edges() -> tuple\[Edge, \.\.\.\]:$/& # pragma: no mutate block/' workflow/definition.py
+sed -i 's/^def _edges() -> tuple\[Edge\[State, Event\], \.\.\.\]:$/& # pragma: no mutate block/' workflow/definition.py
 grep -q 'def _edges.*no mutate block' workflow/definition.py || echo "warning: _edges not excluded" >&2
 only="" copy=""
 for entry in *; do [ "$entry" != workflow ] && copy+=$'\n'"    ${entry}"; done
@@ -31,6 +36,7 @@ only_mutate =${only}
 pytest_add_cli_args_test_selection =
     tests/unit
     tests/property/test_machine.py
+    tests/property/test_conformance.py
 pytest_add_cli_args =
     -p
     no:cacheprovider
@@ -39,7 +45,7 @@ pytest_add_cli_args =
     --ignore=tests/unit/test_docs_examples.py
     -m
     not postgres and not slow
-    --hypothesis-profile=mutation
+    --hypothesis-profile=ecps-mutation
 CFG
 if grep -q '^\[tool.mutmut\]' pyproject.toml; then
   echo "warning: pyproject.toml has [tool.mutmut]; mutmut reads it instead of this script's settings" >&2

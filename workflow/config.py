@@ -19,7 +19,7 @@ from typing import Any
 from workflow.settings import Settings
 
 __all__ = ["CONFIG_ENV", "ENV_PREFIX", "ConfigError", "describe", "format_duration",
-           "from_env", "from_toml", "load", "parse_duration"]
+           "from_env", "from_toml", "load", "parse_duration", "typed"]
 
 ENV_PREFIX = "ECPS_"
 CONFIG_ENV = "ECPS_CONFIG"
@@ -106,6 +106,21 @@ def describe(settings: Settings) -> list[tuple[str, str]]:
         else:
             rows.append((name, str(value)))
     return rows
+
+
+def typed(settings: Settings) -> dict[str, object]:
+    """Every setting as JSON data: numbers, booleans, text, durations in seconds; secrets redacted."""
+    values: dict[str, object] = {}
+    for name in _FIELDS:
+        value = getattr(settings, name)
+        if name in SECRET_FIELDS:
+            values[name] = f"<redacted, {len(settings.key)} bytes>"
+        elif isinstance(value, timedelta):
+            seconds = value.total_seconds()
+            values[name] = int(seconds) if seconds.is_integer() else seconds
+        else:
+            values[name] = value
+    return values
 
 
 Sourced = dict[str, tuple[object, str]]

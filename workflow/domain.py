@@ -58,6 +58,7 @@ class Activation:
     audit_seq: int = 0
     audit_head: str = ""
     closed_reason: str = ""
+    device_thumbprint: str = ""  # RFC 7638 thumbprint of the app's key ("" when not bound)
     history: list[Step] = field(default_factory=list)
 
     def due_at(self) -> datetime | None:

@@ -80,48 +80,95 @@ class Directory(Protocol):
 class Store(Protocol):
     """Durable state: activations, outbox and audit trail.
 
-    Every read returns a copy the caller may change freely. `commit` applies a `Change`
-    atomically: each `Write` with an `expected_version` succeeds only if the stored version
-    still equals it, else nothing is applied and `ConcurrencyConflict` is raised; an insert
-    of an existing id is also a conflict. Stored times are timezone-aware UTC.
+    Every read returns a copy the caller may change freely, and changing what was committed
+    afterwards changes nothing stored. Every field of an activation, its history included,
+    reads back equal to what was written. Stored times are timezone-aware UTC, exact to the
+    microsecond. (`workflow.testing.StoreContract` checks each sentence of these docstrings;
+    each of its tests cites the one it enforces.)
     """
 
     def get(self, activation_id: str) -> Activation | None:
-        """The activation with this id, or None."""
+        """The activation with this id, or None when it was never stored.
+
+        The history reads back in the order it was written, oldest step first.
+        """
         ...
 
     def find(self, subject: str, states: Collection[State]) -> list[Activation]:
-        """The activations of `subject` (a pseudonym) whose state is in `states`."""
+        """The activations of `subject` (a pseudonym) whose state is in `states`, and no other."""
         ...
 
     def requests_since(self, subject: str, since: datetime) -> list[datetime]:
-        """Creation times of `subject`'s activations created at or after `since`, oldest first."""
+        """Creation times of `subject`'s activations created at or after `since` (inclusive), oldest first."""
         ...
 
     def commit(self, change: Change) -> None:
-        """Apply `change` whole, or raise and apply nothing."""
+        """Apply `change` whole, or raise and apply nothing.
+
+        Each `Write` with an `expected_version` succeeds only if the stored version still
+        equals it, else nothing of the change is applied and `ConcurrencyConflict` is raised.
+        An update of an id never stored is a conflict, not an insert. An insert of an existing
+        id is a conflict. Of concurrent writers from one version, exactly one wins. An update
+        saves every field. Outbox messages are upserted by id. Audit events are appended.
+        """
         ...
 
     def due_for_expiry(self, now: datetime, limit: int) -> list[str]:
-        """Ids of up to `limit` activations whose deadline is at or before `now`."""
+        """Ids of up to `limit` activations in flight whose deadline is at or before `now`, soonest first.
+
+        An activation's deadline is the earlier of its step deadline and its flow deadline
+        (`Activation.due_at()`); a terminal activation is never due. The bound is inclusive:
+        a deadline equal to `now` is due. Ties may come in any order. The query follows
+        updates: a moved deadline or a flow that ended is what it sees.
+        """
         ...
 
     def claim_outbox(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxMessage]:
-        """Claim up to `limit` pending messages due at `now`, oldest due first.
+        """Claim up to `limit` pending messages due at or before `now`, oldest due first.
 
         A claimed message is not returned to another caller until `lease` has passed; its
-        `claimed_until` is set in the returned copy and in the store.
+        `claimed_until` is set in the returned copy and in the store. Concurrent claims never
+        share a message. A message rescheduled with a later due time waits for it.
         """
         ...
 
     def outbox_of(self, activation_id: str) -> list[OutboxMessage]:
-        """Every outbox message of an activation, oldest first."""
+        """Every outbox message of an activation, one per id, oldest first."""
         ...
 
     def audit_trail(self, activation_id: str) -> list[AuditEvent]:
-        """The audit events of an activation (or of request refusals, for ""), by `seq`."""
+        """The audit events of an activation, by `seq`, across commits.
+
+        Refusals of requests share the activation id "" (and seq 0): all are kept, in arrival order.
+        """
         ...
 
     def list_activations(self, limit: int = 100) -> list[Activation]:
-        """The most recently created activations, newest first."""
+        """The most recently created activations, newest first, at most `limit`."""
+        ...
+
+
+@runtime_checkable
+class DumpableStore(Store, Protocol):
+    """A `Store` that can show everything it keeps, as a table dump would (optional).
+
+    The test kit searches the dump for raw secrets after every step of the stateful suite
+    and after whole flows (`secrets_at_rest`); a store without `dump` is searched only
+    through what the port reads back.
+    """
+
+    def dump(self) -> str | bytes:
+        """Every row the store keeps, every table, as text or raw bytes."""
+        ...
+
+
+@runtime_checkable
+class BrowsableStore(Protocol):
+    """A store that can list every activation id page by page (audit verification streams it).
+
+    Optional: a store without it is verified through `list_activations`, all in one go.
+    """
+
+    def activation_ids(self, after: str | None, limit: int) -> list[str]:
+        """Up to `limit` activation ids greater than `after` (all when None), in id order."""
         ...

@@ -1,21 +1,24 @@
-"""The pytest plugin of `workflow.testing` (entry point `ecps_workflow`): Hypothesis profiles,
-`ecps_*` fixtures, requirement ids in reports and the definition-coverage summary.
+"""The pytest plugin of `workflow.testing`: `ecps_*` fixtures, Hypothesis profiles of its own,
+requirement ids in reports and the definition-coverage summary.
 
-Profiles `dev`, `ci`, `thorough` (and `mutation`: `dev`, derandomized); pick one with
-`--hypothesis-profile NAME` or the environment variable `ECPS_HYPOTHESIS_PROFILE`; without either,
-`ci` when `CI=true`, else `dev`.
+It acts only in a project that opts in: `ecps_workflow = true` in the ini file, `-p workflow.pytest_plugin`
+or `pytest_plugins = ["workflow.pytest_plugin"]`. Even then it loads a profile only when asked
+(`--hypothesis-profile ecps-ci`, `ECPS_HYPOTHESIS_PROFILE` or the ini option `ecps_hypothesis_profile`,
+where `auto` means `ecps-ci` when `CI=true`, else `ecps-dev`) and checks only its own marker,
+`ecps_requirement`.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 import pytest
 
 # Contract suites assert inside the library: rewrite them so failures show the values compared.
 pytest.register_assert_rewrite("workflow.testing")
 
-from hypothesis import HealthCheck, settings  # noqa: E402
+from hypothesis import HealthCheck, Phase, settings  # noqa: E402
 from hypothesis.errors import InvalidArgument  # noqa: E402
 
 from workflow.settings import Settings  # noqa: E402
@@ -24,40 +27,60 @@ from workflow.testing.coverage import COVERAGE, Coverage  # noqa: E402
 from workflow.testing.requirements import REQUIREMENTS, requirements_of  # noqa: E402
 
 PROFILE_ENV = "ECPS_HYPOTHESIS_PROFILE"
-PROFILES = ("dev", "ci", "thorough", "mutation")
+PROFILE_INI = "ecps_hypothesis_profile"
+MARKER = "ecps_requirement"
+PROFILES = ("ecps-dev", "ecps-ci", "ecps-thorough", "ecps-mutation")
+MISSING_KEY = "ecps coverage missing"
 _SLOW = [HealthCheck.too_slow]
+# The explain phase traces every line of a failing example again and again: minutes for a stateful run.
+_PHASES = [p for p in Phase if p != Phase.explain]
 
-settings.register_profile("dev", max_examples=25, stateful_step_count=30, deadline=None,
-                          suppress_health_check=_SLOW)
-settings.register_profile("ci", max_examples=200, stateful_step_count=50, deadline=None,
-                          derandomize=True, print_blob=True, suppress_health_check=_SLOW)
-settings.register_profile("mutation", max_examples=10, stateful_step_count=25, deadline=None,
-                          derandomize=True, database=None, suppress_health_check=_SLOW)
-settings.register_profile("thorough", max_examples=2000, stateful_step_count=100, deadline=None,
-                          print_blob=True, suppress_health_check=_SLOW)
+settings.register_profile("ecps-dev", max_examples=25, stateful_step_count=30, deadline=None,
+                          suppress_health_check=_SLOW,
+                          phases=_PHASES)
+settings.register_profile("ecps-ci", max_examples=200, stateful_step_count=50, deadline=None,
+                          derandomize=True, print_blob=True, suppress_health_check=_SLOW,
+                          phases=_PHASES)
+settings.register_profile("ecps-mutation", max_examples=10, stateful_step_count=25, deadline=None,
+                          derandomize=True, database=None, suppress_health_check=_SLOW,
+                          phases=_PHASES)
+settings.register_profile("ecps-thorough", max_examples=2000, stateful_step_count=100, deadline=None,
+                          print_blob=True, suppress_health_check=_SLOW,
+                          phases=_PHASES)
 
 
-def chosen_profile(option: str | None, environ: dict[str, str] | os._Environ[str] = os.environ) -> str:
-    """The profile to load: the command-line option, else the environment, else by `CI`."""
-    return option or environ.get(PROFILE_ENV) or ("ci" if environ.get("CI") == "true" else "dev")
+def chosen_profile(option: str | None, ini: str = "",
+                   environ: Mapping[str, str] = os.environ) -> str | None:
+    """The profile to load: the command-line option, else the environment, else the ini; None loads none.
+
+    The ini value `auto` stands for `ecps-ci` when `CI=true`, else `ecps-dev`.
+    """
+    name = option or environ.get(PROFILE_ENV) or ini.strip() or None
+    if name == "auto":
+        return "ecps-ci" if environ.get("CI") == "true" else "ecps-dev"
+    return name
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("ecps-workflow")
     group.addoption("--ecps-require-coverage", action="store_true", default=False,
                     help="fail the run when the property suite left part of the definition unexercised")
+    parser.addini(PROFILE_INI, default="",
+                  help="the Hypothesis profile to load (ecps-dev, ecps-ci, ecps-thorough, ecps-mutation, "
+                       "auto: ecps-ci under CI=true, else ecps-dev); empty: leave Hypothesis's own")
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "requirement(*ids): the DESIGN.md rules a test checks")
+    config.addinivalue_line("markers", f"{MARKER}(*ids): the workflow.testing requirement ids it checks")
     explicit = config.getoption("--hypothesis-profile", default=None)
-    name = chosen_profile(explicit)
-    if explicit is None:  # Hypothesis's own plugin loads an explicit --hypothesis-profile
+    name = chosen_profile(explicit, str(config.getini(PROFILE_INI)))
+    if explicit is None and name is not None:  # Hypothesis's own plugin loads an explicit option
         try:
             settings.load_profile(name)
         except InvalidArgument as exc:
-            raise pytest.UsageError(f"{PROFILE_ENV}={name!r}: {exc} (ours: {', '.join(PROFILES)})") from exc
+            raise pytest.UsageError(f"{PROFILE_ENV}/{PROFILE_INI}={name!r}: {exc} "
+                                    f"(ours: {', '.join(PROFILES)})") from exc
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -65,10 +88,10 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Carry requirement ids (decorator or marker) into each test's report properties."""
+    """Carry requirement ids (`@requirement` or the `ecps_requirement` marker) into each test's report."""
     for item in items:
         ids = list(requirements_of(getattr(item, "function", None)))
-        for mark in item.iter_markers("requirement"):
+        for mark in item.iter_markers(MARKER):
             ids += [str(a) for a in mark.args]
         unknown = [i for i in ids if i not in REQUIREMENTS]
         if unknown:
@@ -77,16 +100,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.user_properties.append(("requirement", i))
 
 
+def _coverage_required_and_short(config: pytest.Config) -> bool:
+    required = bool(config.getoption("--ecps-require-coverage"))
+    return required and (COVERAGE.empty() or bool(COVERAGE.missing()))
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int,
                             config: pytest.Config) -> None:
-    if COVERAGE.empty():
-        return
-    terminalreporter.write_sep("=", "ecps-workflow definition coverage")
-    terminalreporter.write_line(COVERAGE.report())
+    if not COVERAGE.empty():
+        terminalreporter.write_sep("=", "ecps-workflow definition coverage")
+        terminalreporter.write_line(COVERAGE.report())
+    if _coverage_required_and_short(config):
+        why = ("no test recorded any coverage" if COVERAGE.empty()
+               else f"{len(COVERAGE.missing().lines())} parts of the definition were never exercised")
+        terminalreporter.write_line(f"ecps-workflow: --ecps-require-coverage: {why}: the run fails",
+                                    red=True, bold=True)
+        terminalreporter.stats.setdefault(MISSING_KEY, []).append(why)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if session.config.getoption("--ecps-require-coverage") and not COVERAGE.empty() and COVERAGE.missing():
+    if exitstatus == pytest.ExitCode.OK and _coverage_required_and_short(session.config):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 

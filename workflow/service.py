@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from workflow import audit, security
 from workflow.clock import SystemClock, checked_now
 from workflow.definition import WORKFLOW, Event, Outcome, State, Workflow
+from workflow.device import thumbprint
 from workflow.domain import Activation, Change, Delivery, MessageKind, OutboxMessage, Write
 from workflow.engine import AtBound, Binding, Bindings, Counter, Interpreter, Wrong, retrying
 from workflow.errors import (
@@ -27,6 +28,7 @@ from workflow.errors import (
     InvalidInput,
     NotEligible,
     PinMismatch,
+    StorageError,
     TooManyRequests,
     TransitionNotAllowed,
     VerificationFailed,
@@ -124,13 +126,19 @@ class ActivationService:
 
     # -- commands -------------------------------------------------------------------------
 
-    def request(self, national_id: object, device_id: object = "") -> Started:
-        """Start an activation: check the identifier, the rate limit and the directory."""
+    def request(self, national_id: object, device_id: object = "",
+                device_key: object = None) -> Started:
+        """Start an activation: check the identifier, the rate limit and the directory.
+
+        `device_key`, the app's public JWK (P-256 or Ed25519), binds the activation to that
+        key: its RFC 7638 thumbprint is stored (`Activation.device_thumbprint`).
+        """
         subject = ""
         try:
             nid = security.validate_identifier(national_id, check_luhn=self.settings.check_rpps_luhn)
             subject = self.keys.pseudonym(nid)
             device = security.text_arg(device_id, "device_id", max_len=128)
+            bound = "" if device_key is None else thumbprint(device_key)
             self._check_request_rate(subject, self.now())
             entry = self._lookup(nid)
             contacts = {"email": security.clean_email(entry.email),
@@ -138,7 +146,7 @@ class ActivationService:
         except WorkflowError as refused:
             self._audit_refused_request(subject, refused)
             raise
-        return self._start(subject, device, contacts)
+        return self._start(subject, device, contacts, bound)
 
     def scan(self, activation_id: object, qr_payload: object) -> StepResult:
         """The app scanned the QR code (or opened the deep link): check the token, send a code."""
@@ -409,10 +417,13 @@ class ActivationService:
         log.info("request refused for subject %s (%s)", subject[:12] or "-", type(refused).__name__)
         try:
             self.store.commit(Change(audit=(event,)))
+        except StorageError:
+            raise  # the store is down: that is the failure to report, not the refusal
         except WorkflowError:
             log.warning("could not audit a refused request", exc_info=True)
 
-    def _start(self, subject: str, device: str, contacts: dict[str, str]) -> Started:
+    def _start(self, subject: str, device: str, contacts: dict[str, str],
+               bound: str = "") -> Started:
         email, name = contacts["email"], contacts["name"]
         sealed = self.keys.seal(json.dumps(contacts).encode())
         tries = 0
@@ -427,7 +438,7 @@ class ActivationService:
                 id=security.new_activation_id(), subject=subject, state=self.workflow.definition.initial,
                 created_at=now, flow_deadline=None, contacts=sealed,
                 masked_email=security.mask_email(email), masked_phone=security.mask_phone(contacts["phone"]),
-                device_id=device,
+                device_id=device, device_thumbprint=bound,
             )
             w = Work(a, None, now, Event.REQUEST)
             w.steps.append(journal(self.keys, a, self.engine.create(a, now), now, "app",

@@ -1,6 +1,6 @@
 """Tunable limits of the workflow, validated when constructed.
 
-Defaults follow DESIGN.md §3; `Settings(secret_key=...)` is all a deployment must give.
+Defaults follow docs/specification.md; `Settings(secret_key=...)` is all a deployment must give.
 Without a key, an ephemeral random one is made (and a warning logged): what it seals does
 not survive the process.
 """
@@ -63,6 +63,19 @@ def _key_bytes(secret_key: bytes | str | None) -> bytes:
     return secret_key.encode() if isinstance(secret_key, str) else bytes(secret_key)
 
 
+def _shown(span: timedelta) -> str:
+    """A duration as people write it: `20m`, `1h30m`, `7d`, `-5s`."""
+    total = span.total_seconds()
+    if total <= 0 or not total.is_integer():
+        return f"{total:g}s"
+    rest, parts = int(total), []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if rest >= size:
+            parts.append(f"{rest // size}{unit}")
+            rest %= size
+    return "".join(parts)
+
+
 def _problems(s: Settings) -> list[str]:
     problems: list[str] = []
     if not isinstance(s.secret_key, (bytes, str)) or len(_key_bytes(s.secret_key)) < MIN_KEY_BYTES:
@@ -94,8 +107,12 @@ def _problems(s: Settings) -> list[str]:
         "delivery_lease": (s.delivery_lease, timedelta(hours=1)),
     }
     for name, (span, longest) in durations.items():
-        if not isinstance(span, timedelta) or not timedelta(0) < span <= longest:
-            problems.append(f"{name} must be a duration in (0, {longest}], not {span!r}")
+        if not isinstance(span, timedelta):
+            problems.append(f"{name} must be a duration, not {span!r}")
+        elif span > longest:
+            problems.append(f"{name}: {_shown(span)} is more than the maximum {_shown(longest)}")
+        elif span <= timedelta(0):
+            problems.append(f"{name}: {_shown(span)} is not more than 0s")
     if not isinstance(s.check_rpps_luhn, bool):
         problems.append("check_rpps_luhn must be a bool")
     base = s.deep_link_base

@@ -3,5 +3,8 @@
 from adapters.api.answers import error_response
 from adapters.api.app import create_app
 from adapters.api.idempotency import MemoryIdempotency, SqlIdempotency
+from adapters.api.replay import MemoryReplay, SqlReplay
+from adapters.api.settings import HttpSettings
 
-__all__ = ["MemoryIdempotency", "SqlIdempotency", "create_app", "error_response"]
+__all__ = ["HttpSettings", "MemoryIdempotency", "MemoryReplay", "SqlIdempotency", "SqlReplay",
+           "create_app", "error_response"]

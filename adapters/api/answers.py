@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable
 
@@ -22,6 +23,7 @@ from workflow.errors import (
     WorkflowError,
 )
 
+log = logging.getLogger("ecps.http")
 KEPT_STATUSES = frozenset(range(200, 500)) - {409, 429}  # answers a retry gets back
 _KEY_RE = re.compile(r"[\x21-\x7e]{1,255}")
 
@@ -59,13 +61,16 @@ class Runner:
 
     def __call__(self, request: Request, key: str | None, body: BaseModel | None,
                  call: Callable[[], BaseModel], status: int = 200,
-                 headers: Callable[[BaseModel], dict[str, str]] | None = None) -> Response:
-        """The answer of `call` (or the one saved for `key`)."""
+                 headers: Callable[[BaseModel], dict[str, str]] | None = None, *,
+                 event: str = "", activation_id: str = "") -> Response:
+        """The answer of `call` (or the one saved for `key`); logs its event and outcome."""
         def execute() -> Response:
             try:
                 out = call()
             except WorkflowError as exc:
+                _logged(activation_id, event, kind_of(exc).name)
                 return error_response(exc)
+            _logged(activation_id or _id_of(out), event, "ok")
             return JSONResponse(out.model_dump(mode="json"), status,
                                 headers=headers(out) if headers else None)
 
@@ -105,3 +110,13 @@ class Runner:
         return answer
 
 
+
+
+def _id_of(out: BaseModel) -> str:
+    return str(getattr(out, "activation_id", ""))
+
+
+def _logged(activation_id: str, event: str, outcome: str) -> None:
+    """One log line per call: the activation, the event and its outcome (nothing else)."""
+    log.info("activation %s %s: %s", activation_id or "-", event, outcome,
+             extra={"activation_id": activation_id, "event": event, "outcome": outcome})

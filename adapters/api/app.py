@@ -9,14 +9,19 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters.api.answers import Runner, error_response, plain_error
+from adapters.api.guard import AccessRefused, Guard
 from adapters.api.idempotency import IdempotencyStore, MemoryIdempotency, SqlIdempotency
-from adapters.api.routes import add_flow_routes, add_read_routes
+from adapters.api.middleware import BodyLimit, SecurityHeaders
+from adapters.api.replay import MemoryReplay, ReplayStore, SqlReplay
+from adapters.api.routes import add_docs_routes, add_flow_routes, add_operator_routes, add_read_routes
 from adapters.api.schemas import ErrorDetail, ErrorOut
+from adapters.api.settings import HttpSettings
 from workflow import ActivationService
 from workflow.errors import WorkflowError
 from workflow.outbox import DispatchLoop
@@ -37,6 +42,12 @@ Every error answers `{"error": {"kind": ..., "message": ...}}` with a stable `ki
 `Retry-After`). Every POST honours an `Idempotency-Key` header: the same key with the same
 request gets the first answer again (header `Idempotent-Replayed: true`) and has no second
 effect; the same key with another request is 409.
+
+The flow is bound to the device that asked: `POST /activations` takes the app's public key
+(`device_key`, a P-256 or Ed25519 JWK) and every later call on the activation carries a
+`DPoP` header, a fresh proof signed with that key (RFC 9449 shape, with an `activation_id`
+claim); without a valid one the answer is 401 and nothing happens. Operator routes take
+`Authorization: Bearer <token>` (401 without, 403 wrong). Bodies over the limit are 413.
 """.strip()
 
 
@@ -48,17 +59,31 @@ def default_idempotency(service: ActivationService) -> IdempotencyStore:
     return MemoryIdempotency()
 
 
+def default_replay(service: ActivationService) -> ReplayStore:
+    """The proofs' `jti` table in the store's own database when it has one, else memory."""
+    engine = getattr(service.store, "engine", None)
+    if isinstance(engine, Engine):
+        return SqlReplay(engine)
+    return MemoryReplay()
+
+
 def create_app(service: ActivationService, *, idempotency: IdempotencyStore | None = None,
-               dispatch_every: float | None = 1.0) -> FastAPI:
+               dispatch_every: float | None = 1.0, http: HttpSettings | None = None,
+               replay: ReplayStore | None = None) -> FastAPI:
     """The API over `service`.
 
     `idempotency` keeps the answers replayed for an `Idempotency-Key` (default: a table in
     the store's database, or memory for a store without one); while the app runs, a
     background thread delivers the outbox batch after batch as long as messages are due,
     is woken by each step the service commits, otherwise looks again after a pause growing
-    to `dispatch_every` seconds, and expires due activations (None: no thread).
+    to `dispatch_every` seconds, and expires due activations (None: no thread). `http`
+    holds the operator token, proof window, caps and CORS origins (default: none
+    configured, the defaults); `replay` remembers the proofs' `jti` (default: chosen as
+    for idempotency).
     """
     keys = idempotency if idempotency is not None else default_idempotency(service)
+    http = http if http is not None else HttpSettings()
+    guard = Guard(service, http, replay if replay is not None else default_replay(service))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -78,15 +103,33 @@ def create_app(service: ActivationService, *, idempotency: IdempotencyStore | No
             worker.join(timeout=10)
 
     app = FastAPI(title="e-CPS activation", version="1", description=DESCRIPTION,
-                  lifespan=lifespan)
+                  lifespan=lifespan, docs_url=None, redoc_url=None)
 
+    app.state.guard = guard
     _add_handlers(app)
-    add_flow_routes(app, service, Runner(service, keys))
-    add_read_routes(app, service)
+    add_flow_routes(app, service, Runner(service, keys), guard)
+    add_read_routes(app, service, guard)
+    add_operator_routes(app, service, guard)
+    add_docs_routes(app)
+    if http.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(http.cors_origins),
+                           allow_methods=["GET", "POST"],
+                           allow_headers=["Content-Type", "DPoP", "Authorization",
+                                          "Idempotency-Key"],
+                           expose_headers=["Location", "Retry-After", "Idempotent-Replayed"])
+    app.add_middleware(BodyLimit, limit=http.body_limit)
+    app.add_middleware(SecurityHeaders)
     return app
 
 
 def _add_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AccessRefused)
+    async def refused(_: Request, exc: AccessRefused) -> JSONResponse:
+        wait = exc.headers.get("Retry-After")
+        body = ErrorOut(error=ErrorDetail(kind=exc.kind, message=exc.message,
+                                          retry_after=int(wait) if wait else None))
+        return JSONResponse(body.model_dump(mode="json"), exc.status, headers=exc.headers)
+
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}

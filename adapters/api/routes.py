@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Header, Path, Request
-from fastapi.responses import Response
+from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
 from adapters.api.answers import Runner, plain_error
+from adapters.api.guard import AccessRefused, Guard, IdPath, caller_of
+from adapters.api.middleware import ASSETS_PATH
 from adapters.api.schemas import (
+    ActivationsOut,
+    AuditOut,
     AuthenticatedOut,
     CodeBody,
     ErrorOut,
@@ -21,8 +28,9 @@ from adapters.api.schemas import (
     StartedOut,
     StatusOut,
     StepResultOut,
+    SummaryOut,
 )
-from workflow import ActivationService
+from workflow import ActivationService, audit
 
 
 def _error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -31,6 +39,10 @@ def _error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 _MEANING = {
     400: "Malformed input (identifier, code, PIN, QR payload, body, header)",
+    401: "No valid credential: the device's DPoP proof (missing, malformed, another key's, "
+         "stale or replayed) or the operator's bearer token",
+    403: "A wrong operator token, or a device asking what only an operator may do",
+    413: "The request body is over the server's limit",
     404: "No activation has this id",
     409: "The activation's state does not allow this, or the Idempotency-Key was reused",
     410: "The activation has expired",
@@ -40,96 +52,122 @@ _MEANING = {
     502: "The outside world failed (mailer, SMS gateway)",
     503: "The directory or the database cannot answer",
 }
-STEP_ERRORS = _error_responses(400, 404, 409, 410, 422, 423, 429, 503)
-IdPath = Annotated[str, Path(min_length=1, max_length=128, description="the activation id")]
+STEP_ERRORS = _error_responses(400, 401, 404, 409, 410, 413, 422, 423, 429, 503)
+OPERATOR_ERRORS = _error_responses(400, 401, 403, 404, 503)
 KeyHeader = Annotated[str | None, Header(
     min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$",
     description="Any text (1-255 visible ASCII characters) unique to this request: "
                 "a retry with the same key gets the first answer back.")]
 
 
-def add_flow_routes(app: FastAPI, svc: ActivationService, run: Runner) -> None:
+def add_flow_routes(app: FastAPI, svc: ActivationService, run: Runner, guard: Guard) -> None:
+    device = [Depends(guard.device)]
+
     @app.post("/activations", status_code=201, response_model=StartedOut, tags=["activation"],
-              responses=_error_responses(400, 409, 422, 429, 503),
+              responses=_error_responses(400, 409, 413, 422, 429, 503),
+              dependencies=[Depends(guard.rate)],
               summary="Ask for an activation (the e-mail with the QR code follows)")
     def request_activation(body: RequestBody, request: Request,
                            idempotency_key: KeyHeader = None) -> Response:
         return run(request, idempotency_key, body,
-                   lambda: StartedOut.of(svc.request(body.national_id, body.device_id)), 201,
-                   headers=lambda out: {"Location": f"/activations/{_id(out)}"})
+                   lambda: StartedOut.of(svc.request(body.national_id, body.device_id,
+                                                     device_key=body.device_key)), 201,
+                   headers=lambda out: {"Location": f"/activations/{_id(out)}"},
+                   event="request")
 
     @app.post("/activations/{activation_id}/scan", response_model=StepResultOut,
-              responses=STEP_ERRORS, tags=["activation"],
+              responses=STEP_ERRORS, tags=["activation"], dependencies=device,
               summary="The app scanned the QR code (the SMS code follows)")
     def scan(activation_id: IdPath, body: ScanBody, request: Request,
              idempotency_key: KeyHeader = None) -> Response:
         return run(request, idempotency_key, body,
-                   lambda: StepResultOut.of(svc.scan(activation_id, body.qr_payload)))
+                   lambda: StepResultOut.of(svc.scan(activation_id, body.qr_payload)),
+                   event="scan", activation_id=activation_id)
 
     @app.post("/activations/{activation_id}/sms", response_model=StepResultOut,
-              responses=STEP_ERRORS, tags=["activation"], summary="Submit the SMS code")
+              responses=STEP_ERRORS, tags=["activation"], dependencies=device,
+              summary="Submit the SMS code")
     def verify_sms(activation_id: IdPath, body: CodeBody, request: Request,
                    idempotency_key: KeyHeader = None) -> Response:
         return run(request, idempotency_key, body,
-                   lambda: StepResultOut.of(svc.verify_sms(activation_id, body.code)))
+                   lambda: StepResultOut.of(svc.verify_sms(activation_id, body.code)),
+                   event="verify_sms", activation_id=activation_id)
 
     @app.post("/activations/{activation_id}/sms/resend", response_model=StepResultOut,
-              responses=STEP_ERRORS, tags=["activation"], summary="Send a new SMS code")
+              responses=STEP_ERRORS, tags=["activation"], dependencies=device,
+              summary="Send a new SMS code")
     def resend_sms(activation_id: IdPath, request: Request,
                    idempotency_key: KeyHeader = None) -> Response:
         return run(request, idempotency_key, None,
-                   lambda: StepResultOut.of(svc.resend_sms(activation_id)))
+                   lambda: StepResultOut.of(svc.resend_sms(activation_id)),
+                   event="resend_sms", activation_id=activation_id)
 
     @app.post("/activations/{activation_id}/email/resend", response_model=StepResultOut,
-              responses=STEP_ERRORS, tags=["activation"],
+              responses=STEP_ERRORS, tags=["activation"], dependencies=device,
               summary="Send the e-mail again with a new QR code")
     def resend_email(activation_id: IdPath, request: Request,
                      idempotency_key: KeyHeader = None) -> Response:
         return run(request, idempotency_key, None,
-                   lambda: StepResultOut.of(svc.resend_email(activation_id)))
+                   lambda: StepResultOut.of(svc.resend_email(activation_id)),
+                   event="resend_email", activation_id=activation_id)
 
     @app.post("/activations/{activation_id}/pin", response_model=StepResultOut,
-              responses=STEP_ERRORS, tags=["activation"], summary="Choose the PIN")
+              responses=STEP_ERRORS, tags=["activation"], dependencies=device,
+              summary="Choose the PIN")
     def set_pin(activation_id: IdPath, body: PinBody, request: Request,
                 idempotency_key: KeyHeader = None) -> Response:
         return run(request, idempotency_key, body,
-                   lambda: StepResultOut.of(svc.set_pin(activation_id, body.pin)))
+                   lambda: StepResultOut.of(svc.set_pin(activation_id, body.pin)),
+                   event="set_pin", activation_id=activation_id)
 
     @app.post("/activations/{activation_id}/pin/confirm", response_model=StepResultOut,
-              responses=STEP_ERRORS, tags=["activation"],
+              responses=STEP_ERRORS, tags=["activation"], dependencies=device,
               summary="Confirm the PIN (equal: the e-CPS is active)")
     def confirm_pin(activation_id: IdPath, body: PinBody, request: Request,
                     idempotency_key: KeyHeader = None) -> Response:
         return run(request, idempotency_key, body,
-                   lambda: StepResultOut.of(svc.confirm_pin(activation_id, body.pin)))
+                   lambda: StepResultOut.of(svc.confirm_pin(activation_id, body.pin)),
+                   event="confirm_pin", activation_id=activation_id)
 
     @app.post("/activations/{activation_id}/authenticate", response_model=AuthenticatedOut,
-              responses=STEP_ERRORS, tags=["login"], summary="Log in with the PIN")
+              responses=STEP_ERRORS, tags=["login"], dependencies=device,
+              summary="Log in with the PIN")
     def authenticate(activation_id: IdPath, body: PinBody, request: Request,
                      idempotency_key: KeyHeader = None) -> Response:
         def call() -> AuthenticatedOut:
             return AuthenticatedOut(activation_id=activation_id,
                                     authenticated=svc.authenticate(activation_id, body.pin))
-        return run(request, idempotency_key, body, call)
+        return run(request, idempotency_key, body, call, event="authenticate",
+                   activation_id=activation_id)
 
     @app.post("/activations/{activation_id}/cancel", response_model=StepResultOut,
-              responses=STEP_ERRORS, tags=["activation"], summary="Abandon an activation")
+              responses=STEP_ERRORS, tags=["activation"], dependencies=device,
+              summary="Abandon an activation")
     def cancel(activation_id: IdPath, request: Request,
                idempotency_key: KeyHeader = None) -> Response:
         return run(request, idempotency_key, None,
-                   lambda: StepResultOut.of(svc.cancel(activation_id)))
+                   lambda: StepResultOut.of(svc.cancel(activation_id)),
+                   event="cancel", activation_id=activation_id)
 
     @app.post("/activations/{activation_id}/revoke", response_model=StepResultOut,
-              responses=STEP_ERRORS, tags=["login"], summary="Revoke an active e-CPS")
+              responses={**STEP_ERRORS, **_error_responses(403)}, tags=["login"],
+              dependencies=[Depends(guard.device_or_operator)],
+              summary="Revoke an active e-CPS (the device: reason `deleted` only; else the operator)")
     def revoke(activation_id: IdPath, body: RevokeBody, request: Request,
                idempotency_key: KeyHeader = None) -> Response:
+        if caller_of(request) == "device" and body.reason != "deleted":
+            raise AccessRefused(403, "forbidden", "the device revokes its own e-CPS with reason "
+                                "`deleted` only; other reasons are the operator's")
         return run(request, idempotency_key, body,
-                   lambda: StepResultOut.of(svc.revoke(activation_id, body.reason)))
+                   lambda: StepResultOut.of(svc.revoke(activation_id, body.reason)),
+                   event="revoke", activation_id=activation_id)
 
 
-def add_read_routes(app: FastAPI, svc: ActivationService) -> None:
+def add_read_routes(app: FastAPI, svc: ActivationService, guard: Guard) -> None:
+    either = [Depends(guard.device_or_operator)]
+
     @app.get("/activations/{activation_id}", response_model=StatusOut, tags=["activation"],
-             responses=_error_responses(400, 404, 503),
+             responses=_error_responses(400, 401, 403, 404, 503), dependencies=either,
              summary="The activation as it stands: state, history, deadline, attempts left")
     def status(activation_id: IdPath) -> StatusOut:
         return StatusOut.of(svc.status(activation_id))
@@ -138,7 +176,7 @@ def add_read_routes(app: FastAPI, svc: ActivationService) -> None:
              response_class=Response, responses={
                  200: {"content": {"image/svg+xml": {"schema": {"type": "string"}}},
                        "description": "The workflow with this activation's path highlighted"},
-                 **_error_responses(400, 404, 503)},
+                 **_error_responses(400, 401, 403, 404, 503)}, dependencies=either,
              summary="The diagram of the path this activation took")
     def diagram(activation_id: IdPath) -> Response:
         from adapters.api.diagram import DiagramUnavailable, activation_svg
@@ -153,6 +191,54 @@ def add_read_routes(app: FastAPI, svc: ActivationService) -> None:
     def healthz() -> HealthOut:
         svc.store.list_activations(1)
         return HealthOut(status="ok", database="ok")
+
+
+def add_operator_routes(app: FastAPI, svc: ActivationService, guard: Guard) -> None:
+    operator = [Depends(guard.operator)]
+
+    @app.get("/operations/activations", response_model=ActivationsOut, tags=["operations"],
+             responses=OPERATOR_ERRORS, dependencies=operator,
+             summary="The most recent activations (operator)")
+    def list_activations(limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> ActivationsOut:
+        return ActivationsOut(activations=[SummaryOut.of(a)
+                                           for a in svc.store.list_activations(limit)])
+
+    @app.post("/operations/expire", response_model=dict[str, int], tags=["operations"],
+              responses=OPERATOR_ERRORS, dependencies=operator,
+              summary="Expire every activation past its deadline now (operator)")
+    def expire() -> dict[str, int]:
+        return {"expired": svc.expire_due()}
+
+    @app.get("/activations/{activation_id}/audit", response_model=AuditOut, tags=["operations"],
+             responses=OPERATOR_ERRORS, dependencies=operator,
+             summary="Verify an activation's tamper-evident audit trail (operator)")
+    def audit_trail(activation_id: IdPath) -> AuditOut:
+        st = svc.status(activation_id)
+        events = svc.store.audit_trail(st.activation_id)
+        problems = audit.verify(svc.keys, events)
+        return AuditOut(activation_id=st.activation_id, events=len(events),
+                        intact=not problems, problems=problems)
+
+
+def add_docs_routes(app: FastAPI) -> None:
+    """`/docs` (Swagger UI) and `/redoc` with their assets served from the installed package."""
+    app.mount(ASSETS_PATH, StaticFiles(directory=str(files("fastapi_offline") / "static")),
+              name="docs-assets")
+    title = f"{app.title} - docs"
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=title,
+                                   swagger_js_url=f"{ASSETS_PATH}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{ASSETS_PATH}/swagger-ui.css",
+                                   swagger_favicon_url=f"{ASSETS_PATH}/favicon.png")
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title=title,
+                              redoc_js_url=f"{ASSETS_PATH}/redoc.standalone.js",
+                              redoc_favicon_url=f"{ASSETS_PATH}/favicon.png",
+                              with_google_fonts=False)
 
 
 def _id(out: BaseModel) -> str:

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from workflow.domain import Step
+from workflow.domain import Activation, Step
 from workflow.results import ActivationStatus, Started, StepResult
 
 _STRICT = ConfigDict(extra="forbid")
@@ -16,9 +16,14 @@ class RequestBody(BaseModel):
     """Ask for an activation with the identifiant national typed in the app."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "examples": [{"national_id": "899700366240", "device_id": "phone-1"}]})
+        "examples": [{"national_id": "899700366240", "device_id": "phone-1", "device_key": {
+            "kty": "EC", "crv": "P-256", "x": "l8tFrhx-34tV3hRICRDY9zCkDlpBhF42UQUfWVAWBFs",
+            "y": "9VE4jf_Ok_o64zbTTlcuNJajHmt6v9TDVrU0CdvGRDA"}}]})
     national_id: str = Field(max_length=64, description="`8` + the 11-digit RPPS number")
     device_id: str = Field("", max_length=128, description="the app installation asking")
+    device_key: dict[str, str] = Field(
+        max_length=8, description="the app's public key (JWK, EC P-256 or OKP Ed25519): every "
+        "later call on the activation carries a DPoP proof signed with it")
 
 
 class ScanBody(BaseModel):
@@ -125,6 +130,39 @@ class StatusOut(BaseModel):
                    attempts_left=s.attempts_left, masked_email=s.masked_email,
                    masked_phone=s.masked_phone, created_at=s.created_at,
                    counters=dict(s.counters), closed_reason=s.closed_reason)
+
+
+class SummaryOut(BaseModel):
+    """One activation in a list (no secret, contacts masked)."""
+
+    activation_id: str
+    state: str
+    created_at: datetime
+    masked_email: str
+    masked_phone: str
+    closed_reason: str
+
+    @classmethod
+    def of(cls, a: Activation) -> SummaryOut:
+        """The summary of a stored activation."""
+        return cls(activation_id=a.id, state=str(a.state), created_at=a.created_at,
+                   masked_email=a.masked_email, masked_phone=a.masked_phone,
+                   closed_reason=a.closed_reason)
+
+
+class ActivationsOut(BaseModel):
+    """The most recent activations, newest first."""
+
+    activations: list[SummaryOut]
+
+
+class AuditOut(BaseModel):
+    """The verdict on an activation's audit trail."""
+
+    activation_id: str
+    events: int
+    intact: bool
+    problems: list[str]
 
 
 class HealthOut(BaseModel):

@@ -11,7 +11,7 @@ import typer
 
 from adapters.bootstrap import StateDir, resolve_database_url, resolve_state_dir
 from adapters.cli.output import Output
-from workflow import ActivationService
+from workflow import ActivationService, Settings, config
 
 PANEL = "Common options"
 Database = Annotated[str | None, typer.Option(
@@ -45,12 +45,13 @@ class Env:
     database: str | None
     state: StateDir
     out: Output
+    read_only: bool = False
     _service: ActivationService | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
-        """The database URL in use."""
-        return resolve_database_url(self.database, self.state)
+        """The database URL in use (a usage error when it names no database this tool runs on)."""
+        return checked_url(resolve_database_url(self.database, self.state))
 
     def service(self) -> ActivationService:
         """The service on the real adapters of this environment."""
@@ -58,11 +59,50 @@ class Env:
             from adapters.bootstrap import build_service
             from adapters.files import FileSms
 
+            url = self.url
+            settings = self.existing_settings() if self.read_only else None
             # the embedded SMS gateway also shows each SMS here, a stand-in phone (not with --json)
             phone = None if os.environ.get("ECPS_SMS_URL") else FileSms(
                 self.state.sms, echo=not self.out.json_mode)
-            self._service = build_service(self.database, state_dir=self.state.root, sms=phone)
+            self._service = build_service(url, state_dir=self.state.root, sms=phone,
+                                          settings=settings)
         return self._service
+
+    def existing_settings(self) -> Settings:
+        """The settings with the server key configured or already in the state folder; never
+        makes a key (a new key could not read what the old one sealed)."""
+        from adapters.bootstrap import load_settings
+
+        if self.state.key.is_file():
+            return load_settings(self.state)
+        try:
+            return config.load()
+        except config.ConfigError as exc:
+            if not any("secret key is missing" in p for p in exc.problems):
+                raise
+        raise config.ConfigError([
+            f"no server key in {self.state.key}: give the --state-dir that holds this "
+            "database's key, or set ECPS_SECRET_KEY_FILE (nothing was created)"])
+
+
+SCHEMES = ("sqlite", "postgresql")
+
+
+def checked_url(url: str) -> str:
+    """`url` when it names a database `ecps` runs on, else a usage error saying which ones do."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        backend = make_url(url).get_backend_name()
+    except (ArgumentError, ValueError):
+        backend = ""
+    if backend not in SCHEMES:
+        shown = url.split("://", 1)[0] + "://…" if "://" in url else repr(url)
+        raise typer.BadParameter(f"{shown} is not a database URL ecps runs on; give "
+                                 "sqlite:///path or postgresql+psycopg://user@host/db",
+                                 param_hint="'--database' / ECPS_DATABASE_URL")
+    return url
 
 
 @dataclass(slots=True)
@@ -70,14 +110,17 @@ class Current:
     """The output of the running command, used by `main` to report its error."""
 
     out: Output = field(default_factory=Output)
+    started: bool = False
 
 
 CURRENT = Current()
 
 
-def env(database: str | None = None, state_dir: Path | None = None, json: bool = False) -> Env:
-    """The environment of a command from its options (and the root command's)."""
+def env(database: str | None = None, state_dir: Path | None = None, json: bool = False, *,
+        read_only: bool = False) -> Env:
+    """The environment of a command from its options (and the root command's); a `read_only`
+    command never makes a server key."""
     out = Output(json_mode=json or ROOT.json)
-    CURRENT.out = out
+    CURRENT.out, CURRENT.started = out, True
     state = resolve_state_dir(state_dir or ROOT.state_dir)
-    return Env(database or ROOT.database, state, out)
+    return Env(database or ROOT.database, state, out, read_only)

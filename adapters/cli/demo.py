@@ -18,8 +18,8 @@ from rich.prompt import Confirm, Prompt
 from rich.rule import Rule
 from rich.text import Text
 
-from adapters.bootstrap import StateDir, build_service
-from adapters.cli.context import Database, Json, StateDirOpt, env
+from adapters.bootstrap import StateDir, build_service, resolve_state_dir
+from adapters.cli.context import Database, Json, StateDirOpt, checked_url, env
 from adapters.cli.flow import ask_secret
 from adapters.cli.output import Output
 from adapters.cli.phone import payload_from_eml, sms_of
@@ -106,7 +106,9 @@ def demo(
     e = env(database, state_dir, json)
     state = e.state.create()
     url = e.database or os.environ.get("ECPS_DATABASE_URL")
-    if not url:
+    if url:
+        checked_url(url)
+    else:
         fresh = state.root / DEMO_DATABASE
         for leftover in state.root.glob(DEMO_DATABASE + "*"):
             leftover.unlink()
@@ -114,6 +116,7 @@ def demo(
     from adapters.files import FileSms
 
     svc = build_service(url, state_dir=state.root, sms=FileSms(state.sms, echo=False))
+    svc.store.list_activations(1)  # a database that cannot answer fails before the story starts
     d = Demo(svc, state, e.out, url, interactive)
     _intro(d)
     try:
@@ -159,7 +162,10 @@ def _run(d: Demo, national_id: str) -> str:
     nid = _ask_identifier(d, national_id)
     entry = svc.directory.lookup(nid)
     name = entry.name if entry and entry.name else "unnamed"
-    started = svc.request(nid, device_id="demo-phone")
+    from adapters.device import DeviceKey
+
+    phone_key = DeviceKey.generate()  # the app's key: the activation is bound to this device
+    started = svc.request(nid, device_id="demo-phone", device_key=phone_key.public_jwk)
     aid = started.activation_id
     d.files["activation_id"] = aid
     d.say(Text.assemble("   ", (nid, "bold"), f" · {name} (fictional)"))
@@ -180,10 +186,11 @@ def _run(d: Demo, national_id: str) -> str:
     d.chapter(3, "The phone scans the QR code")
     payload = payload_from_eml(eml)
     if d.interactive:
-        payload = _interactive_scan(d, payload)
-    d.say(Text.assemble("   decoded from the e-mail's PNG (zxing-cpp), token hidden here:"))
-    d.say(Text.assemble("   ", (_hide_token(payload), "bold")))
-    svc.scan(aid, payload)
+        _interactive_scan(d, aid, payload)
+    else:
+        d.say(Text.assemble("   decoded from the e-mail's PNG (zxing-cpp), token hidden here:"))
+        d.say(Text.assemble("   ", (_hide_token(payload), "bold")))
+        svc.scan(aid, payload)
     d.steps(aid)
 
     d.chapter(4, "The SMS arrives; the app reads the code")
@@ -228,7 +235,9 @@ def _ask_identifier(d: Demo, default: str) -> str:
         raise typer.Exit(0)
 
 
-def _interactive_scan(d: Demo, payload: str) -> str:
+def _interactive_scan(d: Demo, aid: str, payload: str) -> None:
+    """Draw the QR code, then scan what is pasted (Enter: the decoded one); a bad paste is told
+    and asked again."""
     import qrcode
 
     qr = qrcode.QRCode(border=2)
@@ -236,9 +245,14 @@ def _interactive_scan(d: Demo, payload: str) -> str:
     buffer = io.StringIO()
     qr.print_ascii(out=buffer, invert=True)
     d.console.print(Text(buffer.getvalue(), no_wrap=True, overflow="ignore"))
-    typed = Prompt.ask("   scan it, then press Enter (or paste the link your camera read)",
-                       default="", show_default=False, console=d.console)
-    return typed.strip() or payload
+
+    def scan() -> None:
+        typed = Prompt.ask("   scan it, then press Enter (or paste the link your camera read)",
+                           default="", show_default=False, console=d.console).strip()
+        d.say(Text.assemble("   scanned, token hidden here: ", (_hide_token(typed or payload), "bold")))
+        d.svc.scan(aid, typed or payload)
+
+    _until_accepted(d, scan)
 
 
 def _verify_code(d: Demo, aid: str, code: str) -> None:
@@ -332,6 +346,8 @@ def _outro(d: Demo, aid: str, seconds: float) -> None:
     hint_db = f" --database {_short_url(d).removeprefix('SQLite ')}"
     if d.url.startswith("sqlite:///"):
         hint_db = f" --database sqlite:///{d.path(Path(d.url.removeprefix('sqlite:///')))}"
+    if d.state.root != resolve_state_dir(None, {}).root:  # the key is there, not in ./.ecps/
+        hint_db += f" --state-dir {d.path(d.state.root)}"
     data = {"activation_id": aid, "state": st.state, "masked_email": st.masked_email,
             "masked_phone": st.masked_phone, "transitions": st.history, "files": d.files,
             "seconds": round(seconds, 3)}

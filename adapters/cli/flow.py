@@ -14,9 +14,10 @@ from rich.table import Table
 from rich.text import Text
 
 from adapters.cli.context import Database, Env, Json, StateDirOpt, env
-from adapters.cli.output import steps_table, when
-from adapters.cli.phone import decode_qr, latest_code, payload_from_eml
-from workflow import security
+from adapters.cli.output import jsonable, steps_table, when
+from adapters.cli.phone import decode_qr, payload_from_eml, sms_of
+from workflow import ActivationService, security
+from workflow.domain import AuditEvent, MessageKind
 from workflow.errors import InvalidInput
 from workflow.outbox import DispatchLoop, Rounds
 from workflow.results import ActivationStatus, Started, StepResult
@@ -49,15 +50,32 @@ def request(
     svc = e.service()
     started = svc.request(national_id, device_id=device_id)
     sent = svc.dispatch() if send else 0
+    state = svc.status(started.activation_id).state if send else started.state
+    eml = _email_file(svc, started.activation_id) if send else None
 
     def render(c: Console) -> None:
-        c.print(_started_table(started))
-        if send:
+        c.print(_started_table(started, state))
+        if eml is not None:
+            c.print(Text.assemble("e-mail with the QR code written to ", (str(eml), "bold")))
+            e.out.note(f"next: `ecps scan --eml {eml}` (the phone scans the QR code)")
+        elif send:
             c.print(f"e-mail with the QR code sent to [bold]{_where(svc.dispatcher.mailer)}[/] "
                     f"({sent} sent)")
         else:
             e.out.note("next: `ecps dispatch` sends the e-mail with the QR code")
-    e.out.emit({"started": started, "sent": sent}, render)
+    e.out.emit({"started": started, "sent": sent, "state": state,
+                "email_file": None if eml is None else str(eml)}, render)
+
+
+def _email_file(svc: ActivationService, activation_id: str) -> Path | None:
+    """The `.eml` the file mailer wrote for this activation's last activation e-mail, if any."""
+    folder = getattr(svc.dispatcher.mailer, "folder", None)
+    ids = [m.id for m in svc.store.outbox_of(activation_id)
+           if m.kind == MessageKind.ACTIVATION_EMAIL]
+    if folder is None or not ids:
+        return None
+    path = Path(folder) / f"{ids[-1]}.eml"
+    return path if path.is_file() else None
 
 
 def _where(adapter: object) -> str:
@@ -66,10 +84,10 @@ def _where(adapter: object) -> str:
     return str(path) if path is not None else repr(adapter)
 
 
-def _started_table(s: Started) -> Table:
+def _started_table(s: Started, state: str) -> Table:
     t = Table.grid(padding=(0, 2))
     t.add_row("activation", Text(s.activation_id, style="bold"))
-    t.add_row("state", Text(str(s.state), style="bold green"))
+    t.add_row("state", Text(str(state), style="bold green"))
     t.add_row("e-mail", s.masked_email)
     t.add_row("mobile", s.masked_phone)
     t.add_row("expires", when(s.deadline))
@@ -102,19 +120,24 @@ def dispatch(
             f"SMS to {_where(svc.dispatcher.sms)}"))
         return
     pump = DispatchLoop(lambda: svc.dispatch(limit), svc.expire_due, longest_pause=interval)
-    live = None if e.out.json_mode else Live(console=e.out.console, transient=False,
-                                             refresh_per_second=4)
+    # a terminal gets one line updated in place; a pipe gets a line per round that did something
+    live = None if e.out.json_mode or not e.out.console.is_terminal else Live(
+        console=e.out.console, transient=False, refresh_per_second=4)
+    shown = [0, 0]  # sent and expired when the last line was printed
 
     def show(done: Rounds) -> None:
+        line = Text.assemble(("dispatching ", "bold"), f"round {done.rounds}: ",
+                             (f"{done.sent} sent", "green"), ", ",
+                             (f"{done.expired} expired", "yellow"))
         if live:
-            live.update(Text.assemble(("dispatching ", "bold"), f"round {done.rounds}: ",
-                                      (f"{done.sent} sent", "green"), ", ",
-                                      (f"{done.expired} expired", "yellow"),
-                                      ("  (Ctrl-C stops)", "dim")))
+            live.update(Text.assemble(line, ("  (Ctrl-C stops)", "dim")))
+        elif [done.sent, done.expired] != shown:
+            e.out.console.print(line, soft_wrap=True)
+            shown[:] = [done.sent, done.expired]
     try:
         if live:
             live.start()
-        pump.run(duration, after_round=show if live else None)
+        pump.run(duration, after_round=None if e.out.json_mode else show)
     except KeyboardInterrupt:
         pass
     finally:
@@ -186,20 +209,20 @@ def resend_sms(activation_id: ActivationId, database: Database = None,
 def verify_sms(
     activation_id: ActivationId,
     code: Annotated[str | None, typer.Argument(
-        help="The code received (default: read the last SMS of the state folder's SMS file).",
+        help="The code received (default: the last SMS sent for this activation, read from the "
+             "state folder's SMS file).",
         show_default=False)] = None,
     database: Database = None, state_dir: StateDirOpt = None, json: Json = False,
 ) -> None:
     """Submit the SMS code.
 
-    Examples: [bold]ecps verify-sms ID 123456[/]   [bold]ecps verify-sms ID[/] (reads the SMS file)
+    Examples: [bold]ecps verify-sms ID 123456[/]   [bold]ecps verify-sms ID[/] (reads this
+    activation's SMS from the SMS file)
     """
     e = env(database, state_dir, json)
     svc = e.service()
     if code is None:
-        code = latest_code(e.state.sms, svc.settings.sms_code_digits)
-        if code is None:
-            raise InvalidInput(f"no SMS code in {e.state.sms}; give the CODE", "code")
+        code = sms_of(svc, e.state.sms, svc.status(activation_id).activation_id).code
     _emit_step(e, svc.verify_sms(activation_id, code), "next: `ecps set-pin ID`")
 
 
@@ -265,13 +288,34 @@ def expire(database: Database = None, state_dir: StateDirOpt = None, json: Json 
 
 def status(activation_id: ActivationId, database: Database = None,
            state_dir: StateDirOpt = None, json: Json = False) -> None:
-    """Show an activation: state, history, deadline, attempts left (no secret)."""
-    e = env(database, state_dir, json)
-    st = e.service().status(activation_id)
-    e.out.emit(st, lambda c: render_status(c, st))
+    """Show an activation: state, history with each step's outcome, deadline, attempts left."""
+    e = env(database, state_dir, json, read_only=True)
+    svc = e.service()
+    st = svc.status(activation_id)
+    outcomes = step_outcomes(st, svc.store.audit_trail(st.activation_id))
+    data = {**jsonable(st), "history": [{**jsonable(s), "outcome": o}
+                                        for s, o in zip(st.history, outcomes, strict=True)]}
+    e.out.emit(data, lambda c: render_status(c, st, outcomes))
 
 
-def render_status(c: Console, st: ActivationStatus) -> None:
+def step_outcomes(st: ActivationStatus, trail: list[AuditEvent]) -> list[str]:
+    """The outcome of each step of `st.history` (`ok`, or `wrong: <reason>`...), from the audit
+    trail: its transitions, in order, are the steps."""
+    taken = [e for e in sorted(trail, key=lambda e: e.seq) if e.dest]
+    taken = taken[len(taken) - len(st.history):] if len(taken) >= len(st.history) else []
+    outcomes = []
+    for i, step in enumerate(st.history):
+        event = taken[i] if taken else None
+        if event is None or event.action != step.event or event.dest != step.dest:
+            outcomes.append("?")
+        elif event.outcome == "ok" or not event.reason:
+            outcomes.append(event.outcome)
+        else:
+            outcomes.append(f"{event.outcome}: {event.reason}")
+    return outcomes
+
+
+def render_status(c: Console, st: ActivationStatus, outcomes: list[str] | None = None) -> None:
     """An activation's status for people."""
     t = Table.grid(padding=(0, 2))
     t.add_row("activation", Text(st.activation_id, style="bold"))
@@ -284,22 +328,24 @@ def render_status(c: Console, st: ActivationStatus) -> None:
     t.add_row("attempts left", "-" if st.attempts_left is None else str(st.attempts_left))
     t.add_row("counters", ", ".join(f"{k}={v}" for k, v in st.counters.items()))
     c.print(t)
-    c.print(steps_table(st.history, title="history", numbered=True))
+    c.print(steps_table(st.history, title="history", numbered=True, outcomes=outcomes))
 
 
 def list_activations(
     limit: Annotated[int, typer.Option(min=1, max=10000, help="How many, newest first.")] = 20,
     database: Database = None, state_dir: StateDirOpt = None, json: Json = False,
 ) -> None:
-    """List the most recent activations, newest first."""
-    e = env(database, state_dir, json)
+    """List the most recent activations, newest first (ids in full, to copy)."""
+    e = env(database, state_dir, json, read_only=True)
     svc = e.service()
     rows = [svc.status(a.id) for a in svc.store.list_activations(limit)]
 
     def render(c: Console) -> None:
         t = Table(show_edge=False, pad_edge=False)
-        for name in ("activation", "state", "created (UTC)", "e-mail", "mobile", "steps"):
-            t.add_column(name)
+        widest = max((len(st.activation_id) for st in rows), default=10)
+        t.add_column("activation", no_wrap=True, min_width=widest)  # never cut: it is copied
+        for name in ("state", "created (UTC)", "e-mail", "mobile", "steps"):
+            t.add_column(name, overflow="fold")
         for st in rows:
             t.add_row(st.activation_id, str(st.state), st.created_at.strftime("%Y-%m-%d %H:%M"),
                       st.masked_email, st.masked_phone, str(len(st.history)))

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import json as _json
 import os
+import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -14,8 +17,8 @@ from rich.table import Table
 from rich.text import Text
 
 from adapters.cli.context import Database, Json, StateDirOpt, env
-from adapters.cli.output import jsonable
-from workflow import audit
+from adapters.cli.output import PortBusy, jsonable
+from workflow.config import ConfigError
 from workflow.errors import InvalidInput
 from workflow.settings import Settings
 
@@ -31,68 +34,115 @@ def config_show(database: Database = None, state_dir: StateDirOpt = None,
     Settings come from the TOML file in ECPS_CONFIG, then ECPS_<SETTING> variables
     (e.g. ECPS_PIN_LENGTH=6, ECPS_SMS_CODE_VALIDITY=3m).
     """
-    from adapters.bootstrap import load_settings
-    from workflow.config import describe
+    from workflow.config import describe, load, typed
 
-    e = env(database, state_dir, json)
-    rows = describe(load_settings(e.state))
+    e = env(database, state_dir, json, read_only=True)
+    try:
+        settings, key = e.existing_settings(), None
+    except ConfigError as exc:  # show the rest anyway: the key is made at first use
+        if not any(p.startswith("no server key") for p in exc.problems):
+            raise
+        settings = load(overrides={"secret_key": secrets.token_urlsafe(32)})
+        key = f"<none yet: made at first use in {e.state.key}>"
     where = [("state_dir", str(e.state.root)), ("database", _safe_url(e.url))]
+    shown = [(n, key if key and n == "secret_key" else v) for n, v in describe(settings)]
+    values = {**typed(settings), **({"secret_key": key} if key else {})}
 
     def render(c: Console) -> None:
         t = Table(show_edge=False, pad_edge=False)
         t.add_column("setting")
         t.add_column("value", style="bold")
-        for name, value in [*where, *rows]:
+        for name, value in [*where, *shown]:
             t.add_row(name, value)
         c.print(t)
-    e.out.emit(dict([*where, *rows]), render)
+        e.out.note("--json gives numbers, booleans and durations in seconds")
+    e.out.emit({**dict(where), **values}, render)
 
 
 @audit_app.command("verify")
 def audit_verify(
     activation_id: Annotated[str | None, typer.Argument(
-        help="One activation (default: the most recent ones).", show_default=False)] = None,
-    limit: Annotated[int, typer.Option(min=1, help="How many recent activations.")] = 1000,
+        help="One activation (default: every activation).", show_default=False)] = None,
+    limit: Annotated[int | None, typer.Option(
+        min=1, help="Only the first N activations (by id); every one when not given.")] = None,
+    since_checkpoint: Annotated[Path | None, typer.Option(
+        "--since-checkpoint", metavar="FILE",
+        help="Also prove nothing recorded before this checkpoint was removed or changed.")] = None,
     database: Database = None, state_dir: StateDirOpt = None, json: Json = False,
 ) -> None:
-    """Recompute every audit event's keyed hash chain; exit 1 when one was altered or cut.
+    """Verify every audit trail: its keyed hash chain, its replay through the definition, its row.
 
-    Example: [bold]ecps audit verify[/]   [bold]ecps audit verify <ID>[/]
+    Exit 1 when an event was altered or cut, or a row disagrees with what its trail replays to.
+    Example: [bold]ecps audit verify[/]   [bold]ecps audit verify --since-checkpoint ck.json[/]
     """
-    e = env(database, state_dir, json)
+    from workflow.verification import Checkpoint, verify_checkpoint, verify_trails
+
+    checkpoint = None
+    if since_checkpoint is not None:
+        try:
+            checkpoint = Checkpoint.from_dict(_json.loads(since_checkpoint.read_text()))
+        except (OSError, ValueError) as exc:
+            raise InvalidInput(f"cannot read the checkpoint {since_checkpoint}: {exc}",
+                               "since_checkpoint") from None
+
+    e = env(database, state_dir, json, read_only=True)
     svc = e.service()
     if activation_id is not None:
-        targets = [svc.status(activation_id).activation_id]
-    else:
-        targets = [a.id for a in svc.store.list_activations(limit)]
-    findings: dict[str, list[str]] = {}
-    counts: dict[str, int] = {}
+        svc.status(activation_id)  # an unknown id is an error of its own
     with Progress(console=e.out.err, transient=True, disable=e.out.json_mode) as progress:
-        task = progress.add_task("verifying audit trails", total=len(targets))
-        for aid in targets:
-            events = svc.store.audit_trail(aid)
-            problems = audit.verify(svc.keys, events)
-            a = svc.store.get(aid)
-            if a is not None and (len(events) != a.audit_seq
-                                  or (events and events[-1].hash != a.audit_head)):
-                problems.append(f"the trail holds {len(events)} event(s) but the activation "
-                                f"recorded {a.audit_seq}: events were removed or added")
-            counts[aid] = len(events)
-            if problems:
-                findings[aid] = problems
-            progress.advance(task)
-    data = {"verified": len(targets), "events": sum(counts.values()), "tampered": findings}
+        task = progress.add_task("verifying audit trails", total=limit)
+        found = verify_trails(svc.store, svc.keys, svc.engine, limit=limit, only=activation_id,
+                              progress=lambda n: progress.advance(task, n))
+    tampered: dict[str, list[str]] = {}
+    for f in found.findings:
+        tampered.setdefault(f.activation_id, []).append(f.problem)
+    removed = verify_checkpoint(svc.store, svc.keys, checkpoint) if checkpoint is not None else []
+    intact = found.intact and not removed
+    if found.wrong_key:
+        raise ConfigError([f"none of the {found.events} audit event(s) matches this server key "
+                           f"({e.state.key}): give the --state-dir (or ECPS_SECRET_KEY_FILE) "
+                           "of the key this database was written with"])
+    data = {"verified": found.activations, "events": found.events, "intact": intact,
+            "wrong_key": found.wrong_key, "tampered": tampered, "since_checkpoint": removed}
 
     def render(c: Console) -> None:
-        for aid, problems in findings.items():
+        for aid, problems in tampered.items():
             for p in problems:
                 c.print(Text.assemble(("tampered ", "bold red"), (aid, "bold"), f": {p}"))
-        verdict = ("[bold green]intact[/]" if not findings
-                   else f"[bold red]{len(findings)} trail(s) tampered[/]")
-        c.print(f"{len(targets)} activation(s), {sum(counts.values())} audit event(s): {verdict}")
+        for p in removed:
+            c.print(Text.assemble(("since the checkpoint ", "bold red"), p))
+        verdict = ("[bold green]intact[/]" if intact
+                   else f"[bold red]{len(tampered)} trail(s) tampered[/]" if tampered
+                   else "[bold red]not intact[/]")
+        c.print(f"{found.activations} activation(s), {found.events} audit event(s): {verdict}")
     e.out.emit(data, render)
-    if findings:
+    if not intact:
         raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", metavar="FILE", help="Also write the checkpoint to FILE.")] = None,
+    margin: Annotated[int, typer.Option(
+        min=0, metavar="SECONDS",
+        help="Cover what was recorded this long ago (commits in flight settle).")] = 60,
+    database: Database = None, state_dir: StateDirOpt = None, json: Json = False,
+) -> None:
+    """Print a signed summary of every audit event recorded so far, to keep elsewhere.
+
+    Later, [bold]ecps audit verify --since-checkpoint FILE[/] proves that nothing recorded
+    before it was removed or changed (whole activations with their trail included).
+    """
+    from workflow.verification import make_checkpoint
+
+    e = env(database, state_dir, json, read_only=True)
+    svc = e.service()
+    checkpoint = make_checkpoint(svc.store, svc.keys, svc.now(), timedelta(seconds=margin))
+    text = _json.dumps(checkpoint.as_dict(), indent=2)
+    if out is not None:
+        out.write_text(text + "\n")
+    e.out.emit(checkpoint.as_dict(), lambda c: c.print(text, soft_wrap=True))
 
 
 def diagram(
@@ -125,6 +175,7 @@ def diagram(
     stem = "activation" if drawn is DEFINITION else str(drawn.name)
     history, current, settings = None, None, _bounds_from_env() if definition else None
     if activation_id:
+        e.read_only = True
         svc = e.service()
         st = svc.status(activation_id)
         history, current, settings = st.history, st.state, svc.settings
@@ -195,22 +246,49 @@ def serve(
         "--dispatch-every", min=0, help="Seconds between background outbox rounds (0: none; "
         "then run `ecps dispatch --loop`).")] = 1.0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    log_format: Annotated[str, typer.Option(
+        "--log-format", help="plain, or json: one JSON object a line.")] = "plain",
+    operator_token_file: Annotated[Path | None, typer.Option(
+        "--operator-token-file", metavar="FILE", help="The operator's bearer token (else "
+        "ECPS_OPERATOR_TOKEN or ECPS_OPERATOR_TOKEN_FILE); needed off loopback.")] = None,
     database: Database = None, state_dir: StateDirOpt = None,
 ) -> None:
     """Run the HTTP API over the same service (OpenAPI at /docs and /openapi.json).
 
-    Example: [bold]ecps serve --host 0.0.0.0 --port 8000[/]
+    Example: [bold]ecps serve --host 0.0.0.0 --port 8000 --operator-token-file op.token[/]
     """
     import uvicorn
 
     from adapters.api import create_app
+    from adapters.api.settings import server_settings
+    from adapters.logs import configure_logging
 
+    http = server_settings(host, operator_token_file)
+    if log_format not in ("plain", "json"):
+        raise InvalidInput("--log-format must be plain or json", "log_format")
+    configure_logging(log_level, "json" if log_format == "json" else "plain")
     e = env(database, state_dir, False)
+    _port_free(host, port)
     svc = e.service()
-    app = create_app(svc, dispatch_every=dispatch_every or None)
+    svc.store.list_activations(1)  # a database that cannot answer fails now, in one line
+    app = create_app(svc, dispatch_every=dispatch_every or None, http=http)
     e.out.err.print(f"e-CPS activation API on http://{host}:{port} (docs: /docs); "
                     f"database {_safe_url(e.url)}")
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=None)
+
+
+def _port_free(host: str, port: int) -> None:
+    """Nothing, or `PortBusy` when another process listens on `host:port`."""
+    import errno
+    import socket
+
+    try:
+        socket.create_server((host, port)).close()
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise PortBusy(f"port {port} on {host} is already in use: stop the other server, "
+                           "or choose another --port") from exc
+        raise
 
 
 def _safe_url(url: str) -> str:

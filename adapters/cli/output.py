@@ -10,15 +10,97 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from adapters.kinds import all_kinds, kind_of
+from adapters.kinds import USAGE, Kind, all_kinds, kind_of
+from workflow.config import ConfigError
 from workflow.domain import Step
-from workflow.errors import TooManyRequests, TransitionNotAllowed, VerificationFailed
+from workflow.errors import (
+    ActivationExpired,
+    ActivationLocked,
+    PinMismatch,
+    StorageError,
+    TooManyRequests,
+    TransitionNotAllowed,
+    VerificationFailed,
+)
 
 ARROW = "→"
+PORT_BUSY = Kind("port_busy", 22, 0, "the port `ecps serve` should listen on is taken")
+CLI_KINDS = (PORT_BUSY,)  # failures of the command line only: no HTTP status
+EXTRAS = {"psycopg": "postgres", "fastapi": "http", "uvicorn": "http", "starlette": "http",
+          "zxingcpp": "cli", "hypothesis": "testing", "pytest": "testing"}
+
+__all__ = ["CLI_KINDS", "PORT_BUSY", "USAGE", "Output", "PortBusy", "exit_codes_table", "jsonable",
+           "steps_table", "translated", "when"]
+
+
+class PortBusy(OSError):
+    """`ecps serve` cannot listen: another process holds the port."""
+
+
+class MissingExtra(Exception):
+    """An optional package is not installed; the message names the extra that brings it."""
+
+
+def translated(error: BaseException) -> BaseException:
+    """`error` as the failure a user can act on: a file problem is a storage problem, a missing
+    optional package names its extra."""
+    if isinstance(error, PortBusy):
+        return error
+    if isinstance(error, ModuleNotFoundError) and error.name:
+        top = error.name.split(".")[0]
+        extra = EXTRAS.get(top, "all")
+        return MissingExtra(f"{top} is not installed: pip install 'ecps-workflow[{extra}]' "
+                            f"(in a checkout: pip install '.[{extra}]')")
+    if isinstance(error, OSError):
+        where = f"{error.filename}: " if error.filename else ""
+        return StorageError(f"{where}{error.strerror or type(error).__name__}")
+    return error
+
+
+def kind_for(error: BaseException) -> Kind:
+    """The kind of `error`, the command line's own kinds included."""
+    if isinstance(error, PortBusy):
+        return PORT_BUSY
+    if isinstance(error, typer.TyperException):
+        return USAGE
+    return kind_of(error)
+
+
+def message_of(error: BaseException, kind: Kind) -> str:
+    """What went wrong, on one line."""
+    if isinstance(error, ConfigError):
+        return "invalid configuration: " + "; ".join(error.problems)
+    if isinstance(error, typer.TyperException):
+        where = getattr(error, "ctx", None)
+        prefix = f"{where.command_path}: " if where is not None else ""
+        text = getattr(error, "format_message", error.__str__)()
+        return f"{prefix}{' '.join(str(text).split())} (see --help)"
+    plain = kind.exit_code != 1 or isinstance(error, MissingExtra)
+    text = str(error) if plain else f"{type(error).__name__}: {error}"
+    return " ".join(text.split())
+
+
+def next_step(error: BaseException) -> str:
+    """What the user can do next, for the refusals that leave a way forward."""
+    if isinstance(error, PinMismatch):
+        left = _left(error.attempts_left)
+        return f"{left}choose the PIN again: `ecps set-pin ID`, then `ecps confirm-pin ID`"
+    if isinstance(error, VerificationFailed):
+        return f"{_left(error.attempts_left)}check it and try again".strip()
+    if isinstance(error, ActivationLocked | ActivationExpired):
+        return "this activation is over: ask for a new one with `ecps request NATIONAL_ID`"
+    return ""
+
+
+def _left(attempts: int | None) -> str:
+    if attempts is None:
+        return ""
+    return f"{attempts} attempt{'s' if attempts != 1 else ''} left; "
 
 
 def jsonable(value: object) -> Any:
@@ -59,10 +141,11 @@ class Output:
         if not self.json_mode:
             self.err.print(Text(message, style="dim"), soft_wrap=True)
 
-    def error(self, error: BaseException) -> int:
+    def error(self, error: BaseException, kind: Kind | None = None) -> int:
         """Report `error` in one line (or as JSON) and return its exit code."""
-        kind = kind_of(error)
-        message = str(error) if kind.exit_code != 1 else f"{type(error).__name__}: {error}"
+        kind = kind or kind_for(error)
+        message = message_of(error, kind)
+        hint = next_step(error)
         if self.json_mode:
             detail: dict[str, object] = {"kind": kind.name, "message": message,
                                          "exit_code": kind.exit_code}
@@ -72,9 +155,11 @@ class Output:
                 detail["retry_after"] = error.retry_after
             if isinstance(error, TransitionNotAllowed):
                 detail["state"], detail["event"] = error.state, error.event
+            if hint:
+                detail["next"] = hint
             sys.stdout.write(json.dumps({"error": detail}, ensure_ascii=False) + "\n")
         else:
-            line = Text.assemble(("error", "bold red"), f": {message} ",
+            line = Text.assemble(("error", "bold red"), f": {message}{f' ({hint})' if hint else ''} ",
                                  (f"[{kind.name}, exit {kind.exit_code}]", "dim"))
             self.err.print(line, soft_wrap=True)
         return kind.exit_code
@@ -87,8 +172,9 @@ def when(at: datetime | None) -> str:
     return at.strftime("%Y-%m-%d %H:%M:%S.") + f"{at.microsecond // 1000:03d} UTC"
 
 
-def steps_table(steps: Iterable[Step], title: str | None = None, numbered: bool = False) -> Table:
-    """The transitions as a table: from → to, event, time."""
+def steps_table(steps: Iterable[Step], title: str | None = None, numbered: bool = False,
+                outcomes: list[str] | None = None) -> Table:
+    """The transitions as a table: from → to, event, time (and each one's outcome if given)."""
     table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
     if numbered:
         table.add_column("#", justify="right", style="dim")
@@ -96,13 +182,20 @@ def steps_table(steps: Iterable[Step], title: str | None = None, numbered: bool 
     table.add_column("", style="dim")
     table.add_column("to", style="bold")
     table.add_column("event", style="cyan")
+    if outcomes is not None:
+        table.add_column("outcome")
     table.add_column("at (UTC)", style="dim")
     for i, s in enumerate(steps, start=1):
-        row = [s.source or "(new)", ARROW, s.dest, s.event, when(s.at).removesuffix(" UTC")]
+        row: list[str | Text] = [s.source or "(new)", ARROW, s.dest, s.event]
+        if outcomes is not None:
+            outcome = outcomes[i - 1]
+            row.append(Text(outcome, style="green" if outcome == "ok" else "bold red"))
+        row.append(when(s.at).removesuffix(" UTC"))
         table.add_row(*([str(i)] if numbered else []), *row)
     return table
 
 
 def exit_codes_table() -> str:
     """The exit codes of `ecps`, as text for --help."""
-    return "\n".join(f"  {k.exit_code:>2}  {k.name:<22} {k.meaning}" for k in all_kinds())
+    return "\n".join(f"  {k.exit_code:>2}  {k.name:<22} {k.meaning}"
+                     for k in [*all_kinds(), *CLI_KINDS])

@@ -51,10 +51,5 @@ def sms_of(service: ActivationService, sms_file: Path, activation_id: str) -> Re
         code = files.code_in(sms.text, digits)
         if sms.message_id in ids and code:
             return ReceivedSms(sms.text, code)
-    raise InvalidInput(f"no SMS code for this activation in {sms_file}", "code")
+    raise InvalidInput(f"no SMS code for this activation in {sms_file}; give the CODE", "code")
 
-
-def latest_code(sms_file: Path, digits: int) -> str | None:
-    """The code of the last SMS written to the SMS file."""
-    codes = files.read_sms_codes(sms_file, digits)
-    return codes[-1] if codes else None

@@ -94,19 +94,18 @@ def test_a_folder_that_cannot_be_written_is_a_transient_failure(tmp_path: Path) 
     assert caught.value.transient
 
 
-def test_sms_are_appended_and_shown_on_the_console(tmp_path: Path) -> None:
-    """Each SMS is one JSON line; the console shows the text with the number masked."""
+def test_sms_are_appended_to_the_file_only(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """Each SMS is one JSON line; no console shows it, even when asked to (it holds a code)."""
     console = io.StringIO()
-    gateway = FileSms(tmp_path / "sms.jsonl", stream=console, clock=FakeClock())
+    gateway = FileSms(tmp_path / "sms.jsonl", echo=True, stream=console, clock=FakeClock())
     gateway.send(Sms("0639980078", FRENCH.sms_text("493817", 5), "m1"))
     gateway.send(Sms("0639980078", "e-CPS : code 102938, valable 5 min", "m2"))
     lines = (tmp_path / "sms.jsonl").read_text(encoding="utf-8").splitlines()
     assert [json.loads(line)["id"] for line in lines] == ["m1", "m2"]
     assert json.loads(lines[0])["at"] == "2026-01-05T09:00:00+00:00"
-    shown = console.getvalue()
-    assert "06****78" in shown
-    assert "0639980078" not in shown
-    assert "493817" in shown
+    assert console.getvalue() == ""
+    assert capsys.readouterr() == ("", "")
     assert read_sms_codes(tmp_path / "sms.jsonl") == ["493817", "102938"]
     assert [s.message_id for s in read_sms(tmp_path / "sms.jsonl")] == ["m1", "m2"]
 

@@ -89,7 +89,7 @@ class TestFileMailer(MailerContract):
 
 
 def test_every_port_contract_test_names_its_requirement() -> None:
-    """Each test of the three port contracts carries at least one known DESIGN.md requirement id."""
+    """Each test of the three port contracts carries at least one known requirement id."""
     from workflow.testing import DirectoryContract, SmsContract
     from workflow.testing.requirements import REQUIREMENTS, contract_tests
 

@@ -10,9 +10,16 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from adapters.memory import MemoryStore
-from tests.adapters.zoo import delivery, stores
+from tests.adapters.zoo import delivery, planted, stores
 from workflow.testing.at_rest import secrets_at_rest
-from workflow.testing.linearizability import Scenario, check_linearizable
+from workflow.testing.linearizability import (
+    Record,
+    Scenario,
+    assert_linearizable,
+    check_linearizable,
+    linearize,
+    replay,
+)
 from workflow.testing.machine import ActivationMachine
 from workflow.testing.port_contracts import MailerContract
 from workflow.testing.store_contract import StoreContract
@@ -173,3 +180,63 @@ def test_secrets_at_rest_catches_a_store_keeping_clear_text() -> None:
     assert {"full e-mail readable at rest", "full phone readable at rest", "QR token readable at rest",
             "SMS code readable at rest"} <= set(found)
     assert secrets_at_rest(MemoryStore) == []
+
+
+@pytest.mark.parametrize("planted", planted.TABLE, ids=[p.bug for p in planted.TABLE])
+def test_every_planted_bug_is_caught(planted: planted.Planted) -> None:
+    """Each bug of the planted-bug table fails the check of the kit that names it (unshrunk, to save time)."""
+    assert planted.detector(planted.store, False) is not None, f"{planted.bug}: not caught"
+
+
+def test_a_store_that_drops_rows_gets_a_sentence_not_an_index_error() -> None:
+    """Without SMS rows the harness says what is missing, in linearizability mode and at rest."""
+    scenario = Scenario("scanned", (("verify_sms:right",), ("verify_sms:wrong",)))
+    with pytest.raises(AssertionError, match="no SMS was delivered"):
+        check_linearizable(stores.SmsDroppingStore, scenario, reference=MemoryStore)
+    with pytest.raises(AssertionError, match="no SMS was delivered"):
+        secrets_at_rest(stores.SmsDroppingStore)
+
+
+class CountingStore(MemoryStore):
+    """A store that counts the stores opened and not yet closed, as a connection pool would."""
+
+    open = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        type(self).open += 1
+
+    def close(self) -> None:
+        """Give the connection back."""
+        type(self).open -= 1
+
+
+def test_every_entry_point_closes_what_it_opens() -> None:
+    """The machine, both linearizability checks and the at-rest search leave no store open."""
+    CountingStore.open = 0
+    run_state_machine_as_test(ActivationMachine.configure(make_store=CountingStore),
+                              settings=settings(FAST, max_examples=5))
+    scenario = Scenario("scanned", (("verify_sms:wrong",), ("cancel",)))
+    check_linearizable(CountingStore, scenario, reference=CountingStore)
+    assert_linearizable(CountingStore, scenario, reference=CountingStore)
+    assert secrets_at_rest(CountingStore) == []
+    assert CountingStore.open == 0
+
+
+def test_a_failure_explains_itself() -> None:
+    """The verdict names the scenario, the start state, each result and what each serial order changes."""
+    results, observed = replay("scanned", ["verify_sms:wrong"], MemoryStore)
+    records = [Record(i, i, "verify_sms:wrong", 0, 10, results[0]) for i in (0, 1)]
+    text = linearize(records, observed, "scanned", reference=MemoryStore,
+                     scenario="two wrong codes").explain()
+    assert "scenario two wrong codes" in text
+    assert "start state: scanned" in text
+    assert "#1 thread 1: verify_sms:wrong -> VerificationFailed left=4" in text
+    assert "would give 'VerificationFailed left=3'" in text
+    _, other = replay("scanned", ["cancel"], MemoryStore)
+    lost = linearize([Record(0, 0, "verify_sms:wrong", 0, 10, results[0])], other, "scanned",
+                     reference=MemoryStore).explain()
+    assert "same results, but it leaves a different state, history" in lost
+    assert "audit" in lost
+    assert "scenario=," not in repr(Scenario("scanned", (("cancel",),)))
+    assert Scenario("scanned", (("cancel",), ("resend_sms",))).name == "from scanned: cancel | resend_sms"

@@ -20,7 +20,7 @@ Ecps = Callable[..., subprocess.CompletedProcess[str]]
 def cli_env(**extra: str) -> dict[str, str]:
     """The environment of an `ecps` process: the checkout importable, cheap PIN hashing."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ECPS_")}
-    env.update(FAST, PYTHONPATH=str(ROOT), COLUMNS="120", NO_COLOR="1", **extra)
+    env.update({**FAST, "PYTHONPATH": str(ROOT), "COLUMNS": "120", "NO_COLOR": "1", **extra})
     return env
 
 

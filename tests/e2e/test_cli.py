@@ -150,6 +150,7 @@ def test_every_error_kind_reachable_from_the_shell_exits_with_its_code(workdir: 
     case("invalid_identifier", 4, ["request", "12345"])
     case("weak_pin", 5, ["set-pin", "--", ready("weak_pin", State.SMS_VERIFIED), "1111"])
     case("not_eligible", 6, ["request", "810000090125"])
+    service(workdir / "not_found")  # a state folder with its key: status reads, never makes one
     case("not_found", 7, ["status", "no-such-activation"])
     case("not_allowed", 8, ["set-pin", "--", ready("not_allowed", State.EMAILED), "4821"])
     os.environ["ECPS_QR_TOKEN_VALIDITY"] = "1"
@@ -168,6 +169,7 @@ def test_every_error_kind_reachable_from_the_shell_exits_with_its_code(workdir: 
     case("pin_mismatch", 12, ["confirm-pin", "--", ready("pin_mismatch", State.PIN_SET), "4822"])
     case("too_many_requests", 13, ["resend-email", "--", ready("too_many_requests", State.EMAILED)])
     case("directory_unavailable", 16, ["request", NID], ECPS_DIRECTORY=str(workdir / "none.json"))
+    service(workdir / "storage_error")
     case("storage_error", 17, ["list", "--database", f"sqlite:///{workdir}/no/such/folder/x.db"])
     tampered = ready("failed", State.EMAILED)
     _tamper(workdir / "failed" / "ecps.sqlite3")
@@ -182,7 +184,7 @@ def test_every_error_kind_reachable_from_the_shell_exits_with_its_code(workdir: 
         out, err = proc.communicate(timeout=120)
         expected = cases[name][0]
         assert proc.returncode == expected, f"{name}: exit {proc.returncode}\n{out}\n{err}"
-        if name not in ("usage", "failed"):
+        if name != "failed":
             lines = err.strip().splitlines()
             assert len(lines) == 1, f"{name}: {err!r}"
             assert lines[0].startswith("error: "), f"{name}: {err!r}"

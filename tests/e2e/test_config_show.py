@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from tests.e2e.conftest import Ecps
 
@@ -19,7 +20,8 @@ def test_config_show_prints_the_effective_settings_without_the_key(ecps: Ecps) -
     done = ecps("config", "show", "--json", env=env)
     assert done.returncode == 0, done.stderr
     rows = json.loads(done.stdout)
-    assert (rows["pin_length"], rows["sms_code_validity"]) == ("6", "4m")
+    assert (rows["pin_length"], rows["sms_code_validity"]) == (6, 240)  # typed: seconds
+    assert rows["check_rpps_luhn"] is True
     assert rows["secret_key"] == f"<redacted, {len(KEY)} bytes>"
     assert KEY not in done.stdout
 
@@ -29,3 +31,21 @@ def test_config_show_refuses_an_invalid_setting_with_a_nonzero_exit(ecps: Ecps) 
     done = ecps("config", "show", env={"ECPS_SECRET_KEY": KEY, "ECPS_PIN_LENGTH": "60"})
     assert done.returncode != 0
     assert "pin_length" in done.stderr + done.stdout
+
+
+def test_config_show_reads_a_duration_error_as_people_write_durations(ecps: Ecps) -> None:
+    """A duration over its bound is told in the units it was given, with the maximum."""
+    done = ecps("config", "show", env={"ECPS_SECRET_KEY": KEY, "ECPS_SMS_CODE_VALIDITY": "20m"})
+    assert done.returncode == 21
+    assert done.stderr.strip().splitlines() == [
+        "error: invalid configuration: ECPS_SMS_CODE_VALIDITY: sms_code_validity: 20m is more "
+        "than the maximum 10m [config_error, exit 21]"]
+    assert "timedelta" not in done.stderr
+
+
+def test_config_show_never_makes_a_server_key(ecps: Ecps, workdir: Path) -> None:
+    """Without a key, `config show` says where one will be made and creates nothing."""
+    done = ecps("config", "show", "--json")
+    assert done.returncode == 0, done.stderr
+    assert "none yet" in json.loads(done.stdout)["secret_key"]
+    assert not (workdir / ".ecps").exists()

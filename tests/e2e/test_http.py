@@ -17,9 +17,12 @@ with warnings.catch_warnings():  # Starlette's note about httpx2 is not ours to 
     from fastapi.testclient import TestClient
 
 from adapters.api import create_app
+from adapters.api.settings import HttpSettings
 from adapters.bootstrap import build_service
+from adapters.device import DeviceKey
 from adapters.memory import MemoryMailer, MemorySms
 from tests.conftest import fast_settings
+from tests.e2e.http_device import OPERATOR_TOKEN, DeviceClient
 from workflow import ActivationService
 from workflow.testing import FakeClock, code_from, payload_from
 
@@ -47,6 +50,19 @@ class Phone:
         self.svc.dispatch()
         return code_from(self.sms.sent[-1])
 
+    def now(self) -> float:
+        """The service's time, as a proof's `iat`."""
+        return self.clock.now().timestamp()
+
+    def app(self, **kw: Any) -> Any:
+        """The API over this service, with the tests' operator token, without dispatcher."""
+        return create_app(self.svc, dispatch_every=kw.pop("dispatch_every", None),
+                          http=kw.pop("http", HttpSettings.with_token(OPERATOR_TOKEN)), **kw)
+
+    def client(self, app: Any, **kw: Any) -> DeviceClient:
+        """A phone-like client of `app` (enter its `http` to run the app's lifespan)."""
+        return DeviceClient(TestClient(app, **kw), self.now)
+
 
 @pytest.fixture
 def phone(tmp_path: Path) -> Phone:
@@ -55,14 +71,14 @@ def phone(tmp_path: Path) -> Phone:
 
 
 @pytest.fixture
-def client(phone: Phone) -> Iterator[TestClient]:
-    """The API over the phone's service, without the background dispatcher."""
-    app = create_app(phone.svc, dispatch_every=None)
-    with TestClient(app) as c:
+def client(phone: Phone) -> Iterator[DeviceClient]:
+    """The API over the phone's service, without the background dispatcher, as the phone."""
+    c = phone.client(phone.app())
+    with c.http:
         yield c
 
 
-def start(client: TestClient) -> str:
+def start(client: DeviceClient) -> str:
     """A new activation of the demo professional; its id."""
     r = client.post("/activations", json={"national_id": NID, "device_id": "phone-1"})
     assert r.status_code == 201, r.text
@@ -78,7 +94,7 @@ def error(r: Any, status: int, kind: str) -> dict[str, Any]:
     return detail
 
 
-def test_a_whole_activation_over_http(client: TestClient, phone: Phone) -> None:
+def test_a_whole_activation_over_http(client: DeviceClient, phone: Phone) -> None:
     """POST each step in order: the e-CPS ends active, logs in, and its path can be drawn."""
     r = client.post("/activations", json={"national_id": NID})
     assert r.status_code == 201
@@ -103,11 +119,11 @@ def test_a_whole_activation_over_http(client: TestClient, phone: Phone) -> None:
     assert svg.headers["content-type"].startswith("image/svg+xml")
     assert b"<svg" in svg.content
     assert client.get("/healthz").json() == {"status": "ok", "database": "ok"}
-    assert client.post(f"/activations/{aid}/revoke", json={"reason": "lost"}).json()["state"] \
-        == "revoked"
+    assert client.operator("POST", f"/activations/{aid}/revoke",
+                           json={"reason": "lost"}).json()["state"] == "revoked"
 
 
-def test_every_error_answers_its_status_and_a_stable_body(client: TestClient, phone: Phone) -> None:
+def test_every_error_answers_its_status_and_a_stable_body(client: DeviceClient, phone: Phone) -> None:
     """400, 404, 409, 410, 422, 423 and 429 (with Retry-After) each name their kind."""
     error(client.post("/activations", json={"national_id": "12345"}), 400, "invalid_identifier")
     error(client.post("/activations", json={"nid": NID}), 400, "invalid_input")
@@ -137,7 +153,7 @@ def test_every_error_answers_its_status_and_a_stable_body(client: TestClient, ph
     assert client.get(f"/activations/{late}").json()["state"] == "expired"
 
 
-def test_pin_errors_never_echo_the_pin(client: TestClient, phone: Phone) -> None:
+def test_pin_errors_never_echo_the_pin(client: DeviceClient, phone: Phone) -> None:
     """A weak PIN, a mismatch and a malformed PIN are refused without the PIN in the answer."""
     aid = start(client)
     client.post(f"/activations/{aid}/scan", json={"qr_payload": phone.payload()})
@@ -156,17 +172,17 @@ def test_pin_errors_never_echo_the_pin(client: TestClient, phone: Phone) -> None
 
 
 def test_an_idempotency_key_replays_the_first_answer_without_a_second_effect(
-        client: TestClient, phone: Phone) -> None:
+        client: DeviceClient, phone: Phone) -> None:
     """Same key and body: same answer, one activation; same key, other body: 409."""
-    key = {"Idempotency-Key": "req-1"}
-    first = client.post("/activations", json={"national_id": NID}, headers=key)
-    again = client.post("/activations", json={"national_id": NID}, headers=key)
+    key, device = {"Idempotency-Key": "req-1"}, DeviceKey.generate()
+    first = client.start({"national_id": NID}, headers=key, key=device)
+    again = client.start({"national_id": NID}, headers=key, key=device)
     assert first.status_code == again.status_code == 201
     assert again.json() == first.json()
     assert again.headers["idempotent-replayed"] == "true"
     assert again.headers["location"] == first.headers["location"]
     assert len(phone.svc.store.list_activations()) == 1
-    other = client.post("/activations", json={"national_id": "810100000008"}, headers=key)
+    other = client.start({"national_id": "810100000008"}, headers=key, key=device)
     error(other, 409, "idempotency_key_reused")
     aid = first.json()["activation_id"]
     scan = {"Idempotency-Key": "scan-1"}
@@ -184,13 +200,15 @@ def test_an_idempotency_key_replays_the_first_answer_without_a_second_effect(
 
 def test_idempotency_keys_survive_a_restart(tmp_path: Path) -> None:
     """Answers kept in the store's database are replayed by a new server process's app."""
-    key = {"Idempotency-Key": "restart-1"}
+    key, device = {"Idempotency-Key": "restart-1"}, DeviceKey.generate()
     before = Phone(tmp_path)
-    with TestClient(create_app(before.svc, dispatch_every=None)) as first:
-        answer = first.post("/activations", json={"national_id": NID}, headers=key).json()
+    first = before.client(before.app())
+    with first.http:
+        answer = first.start({"national_id": NID}, headers=key, key=device).json()
     after = Phone(tmp_path)  # a new service on the same database, as after a restart
-    with TestClient(create_app(after.svc, dispatch_every=None)) as second:
-        again = second.post("/activations", json={"national_id": NID}, headers=key)
+    second = after.client(after.app())
+    with second.http:
+        again = second.start({"national_id": NID}, headers=key, key=device)
     assert again.json() == answer
     assert again.headers["idempotent-replayed"] == "true"
     assert len(after.svc.store.list_activations()) == 1
@@ -198,7 +216,8 @@ def test_idempotency_keys_survive_a_restart(tmp_path: Path) -> None:
 
 def test_the_server_dispatches_in_the_background(phone: Phone) -> None:
     """With the background dispatcher on, the e-mail leaves without anyone calling dispatch."""
-    with TestClient(create_app(phone.svc, dispatch_every=0.05)) as c:
+    c = phone.client(phone.app(dispatch_every=0.05))
+    with c.http:
         aid = start(c)
         deadline = time.monotonic() + 10
         while c.get(f"/activations/{aid}").json()["state"] != "emailed":
@@ -207,9 +226,9 @@ def test_the_server_dispatches_in_the_background(phone: Phone) -> None:
     assert re.search(r"ecps://\S+", phone.mail.sent[0].text)
 
 
-def test_the_openapi_schema_documents_every_route_and_error(client: TestClient) -> None:
+def test_the_openapi_schema_documents_every_route_and_error(client: DeviceClient) -> None:
     """Each route of the issue is in the OpenAPI schema with its error statuses."""
-    spec = client.get("/openapi.json").json()
+    spec = client.http.get("/openapi.json").json()
     paths = spec["paths"]
     for route in ("/activations", "/activations/{activation_id}/scan",
                   "/activations/{activation_id}/sms", "/activations/{activation_id}/sms/resend",
@@ -233,8 +252,8 @@ def test_an_unexpected_crash_answers_the_stable_error_body(phone: Phone,
         raise RuntimeError("secret detail 4821")
 
     monkeypatch.setattr(phone.svc, "status", broken)
-    with TestClient(create_app(phone.svc, dispatch_every=None),
-                    raise_server_exceptions=False) as c:
+    c = phone.client(phone.app(), raise_server_exceptions=False)
+    with c.http:
         r = c.get("/activations/some-id")
     assert error(r, 500, "failed")["message"] == "internal error"
     assert "4821" not in r.text

@@ -13,7 +13,8 @@ import httpx
 import pytest
 import uvicorn
 
-from adapters.api import create_app
+from adapters.device import DeviceKey
+from tests.e2e.http_device import DeviceClient
 from tests.e2e.test_http import NID, Phone
 
 THREADS = 8
@@ -25,7 +26,7 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Pho
     PostgreSQL); (phone, base URL)."""
     url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
     phone = Phone(tmp_path, url)
-    app = create_app(phone.svc, dispatch_every=None)
+    app = phone.app()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -51,7 +52,7 @@ def together(calls: list[Callable[[], httpx.Response]]) -> list[httpx.Response]:
         return list(pool.map(go, calls))
 
 
-def scanned(phone: Phone, http: httpx.Client) -> str:
+def scanned(phone: Phone, http: DeviceClient) -> str:
     """An activation whose SMS code was just sent; its id."""
     aid = str(http.post("/activations", json={"national_id": NID}).json()["activation_id"])
     assert http.post(f"/activations/{aid}/scan", json={"qr_payload": phone.payload()}).is_success
@@ -61,7 +62,8 @@ def scanned(phone: Phone, http: httpx.Client) -> str:
 def test_concurrent_wrong_codes_are_each_counted_once(served: tuple[Phone, str]) -> None:
     """Eight wrong codes at once: four counted wrong (4, 3, 2, 1 left), the fifth locks, none lost."""
     phone, base = served
-    with httpx.Client(base_url=base, timeout=60) as http:
+    with httpx.Client(base_url=base, timeout=60) as raw:
+        http = DeviceClient(raw, phone.now)
         aid = scanned(phone, http)
         wrong = "000000" if phone.code() != "000000" else "111111"
         answers = together([lambda: http.post(f"/activations/{aid}/sms", json={"code": wrong})
@@ -77,7 +79,8 @@ def test_concurrent_wrong_codes_are_each_counted_once(served: tuple[Phone, str])
 def test_a_right_code_sent_many_times_at_once_verifies_once(served: tuple[Phone, str]) -> None:
     """Eight right codes at once: one verifies, the others are refused; one step recorded."""
     phone, base = served
-    with httpx.Client(base_url=base, timeout=60) as http:
+    with httpx.Client(base_url=base, timeout=60) as raw:
+        http = DeviceClient(raw, phone.now)
         aid = scanned(phone, http)
         code = phone.code()
         answers = together([lambda: http.post(f"/activations/{aid}/sms", json={"code": code})
@@ -90,9 +93,11 @@ def test_a_right_code_sent_many_times_at_once_verifies_once(served: tuple[Phone,
 def test_one_idempotency_key_sent_at_once_has_one_effect(served: tuple[Phone, str]) -> None:
     """Eight requests with one key at once: one activation; each answer is it or 'busy'."""
     phone, base = served
-    with httpx.Client(base_url=base, timeout=60) as http:
-        answers = together([lambda: http.post("/activations", json={"national_id": NID},
-                                              headers={"Idempotency-Key": "same"})
+    with httpx.Client(base_url=base, timeout=60) as raw:
+        http = DeviceClient(raw, phone.now)
+        device = DeviceKey.generate()
+        answers = together([lambda: http.start({"national_id": NID},
+                                               headers={"Idempotency-Key": "same"}, key=device)
                             for _ in range(THREADS)])
     created = {r.json()["activation_id"] for r in answers if r.status_code == 201}
     busy = [r for r in answers if r.status_code == 409]

@@ -1,10 +1,12 @@
-"""The README stays true: its Quick start, its exit code table and its configuration table."""
+"""The README stays true: its Quick start, its exit code table, its configuration table and
+its HTTP flow."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import fields
 
+from adapters.cli.output import CLI_KINDS
 from adapters.kinds import all_kinds
 from tests.e2e.conftest import ROOT
 from workflow import Settings
@@ -17,13 +19,14 @@ def test_quick_start_is_the_two_commands() -> None:
     block = re.search(r"## Quick start\s+```bash\n(.*?)```", README, re.S)
     assert block is not None
     assert block.group(1).strip().splitlines() == [
-        "pip install . && ecps demo", "pip install '.[test]' && pytest -q"]
+        "pip install '.[cli]' && ecps demo", "pip install '.[test]' && pytest -q"]
 
 
 def test_exit_code_table_matches_the_cli() -> None:
     """Every error kind appears with its exit code and HTTP status, as the CLI and API use them."""
-    rows = set(re.findall(r"^\| (\d+) \| `(\w+)` \| (\d+) \|", README, re.M))
-    assert rows == {(str(k.exit_code), k.name, str(k.http_status)) for k in all_kinds()}
+    rows = set(re.findall(r"^\| (\d+) \| `(\w+)` \| (\d+|—) \|", README, re.M))
+    assert rows == {(str(k.exit_code), k.name, str(k.http_status)) for k in all_kinds()} | {
+        (str(k.exit_code), k.name, "—") for k in CLI_KINDS}
 
 
 def test_configuration_table_names_every_setting() -> None:

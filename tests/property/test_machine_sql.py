@@ -12,6 +12,7 @@ from hypothesis import settings
 
 from adapters.memory import MemoryMailer, MemorySms
 from adapters.sql import SqlStore
+from workflow.ports import Store
 from workflow.testing.machine import ActivationMachine
 
 _FILES = tempfile.TemporaryDirectory(prefix="ecps-machine-")
@@ -22,18 +23,14 @@ def _fresh_sqlite_store() -> SqlStore:
     return SqlStore(f"sqlite:///{Path(_FILES.name) / f'machine-{next(_SERIAL)}.db'}")
 
 
-class SqliteMachine(ActivationMachine.configure(make_store=_fresh_sqlite_store,  # type: ignore[misc]
-                                                make_mailer=MemoryMailer, make_sms=MemorySms)):
-    """The machine over a fresh SQLite file per example, closed at the end of it."""
-
-    def teardown(self) -> None:
-        super().teardown()
-        store = self.store
-        assert isinstance(store, SqlStore)
-        store.close()
-        Path(store.engine.url.database or "").unlink(missing_ok=True)
+def _close_and_delete(store: Store) -> None:
+    assert isinstance(store, SqlStore)
+    store.close()
+    Path(store.engine.url.database or "").unlink(missing_ok=True)
 
 
+SqliteMachine = ActivationMachine.configure(make_store=_fresh_sqlite_store, close_store=_close_and_delete,
+                                            make_mailer=MemoryMailer, make_sms=MemorySms)
 TestActivationMachineOnSqlite = SqliteMachine.TestCase
 TestActivationMachineOnSqlite.settings = settings(
     TestActivationMachineOnSqlite.settings, max_examples=max(10, settings().max_examples // 10))

@@ -24,7 +24,7 @@ def shipped() -> Report:
 
 
 def test_shipped_definition_passes_every_property(shipped: Report) -> None:
-    """The shipped definition satisfies every property of DESIGN §7."""
+    """The shipped definition satisfies every property of docs/specification.md §7."""
     assert shipped.ok, shipped.render()
     assert {r.name for r in shipped.results} == set(Property)
     assert shipped.failed == frozenset()
@@ -68,7 +68,7 @@ def test_report_renders_the_failure(specimen: Specimen) -> None:
     assert f"{specimen.violates}: FAIL" in text
     example = report.result(specimen.violates).counterexample
     if example is not None:
-        assert "counter-example: " + " → ".join(example) in text
+        assert "counter-example, from a new requested: " + " → ".join(example) in text
     assert text.endswith(f"{len(report.failed)} of {len(Property)} properties fail")
 
 
@@ -176,7 +176,7 @@ def test_every_property_has_a_claim() -> None:
         assert result.claim in text
         assert result.claim == CLAIMS[result.name] or result.name == Property.MAIN_PATH
     assert report.result(Property.MAIN_PATH).claim == (
-        "every path to active passes the 5 main steps in order")
+        "every path to active passes requested, emailed, scanned, sms_verified, pin_set in this order")
     assert text.endswith(f"all {len(Property)} properties hold")
 
 

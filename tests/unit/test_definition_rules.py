@@ -62,6 +62,13 @@ def test_a_repeated_identical_edge_is_not_two_targets() -> None:
                                ) == []
 
 
+def test_one_answer_with_two_different_counters_is_refused() -> None:
+    """Two edges for one (state, event, outcome) and one target but different counters are not merged."""
+    twin = dataclasses.replace(DEFINITION.edges[0], counter="sms_attempts")
+    with pytest.raises(DefinitionError, match=r"with different counters: requested\.email_sent\.ok"):
+        dataclasses.replace(DEFINITION, edges=(*DEFINITION.edges, twin))
+
+
 def test_reachable_follows_edges_only_from_states_already_reached() -> None:
     """An edge out of an unreachable state does not make its target reachable."""
     assert reachable(_broken()) == {S.REQUESTED, S.EMAILED, S.ACTIVE, S.LOCKED, S.REVOKED}

@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -16,6 +16,7 @@ from tests.conftest import Driver, fast_settings
 from workflow import ActivationService
 from workflow.definition import DEFINITION, Event, Outcome, State
 from workflow.diagrams import (
+    ECPS_NS,
     FORMATS,
     INSTALL_HINT,
     SCXML_NS,
@@ -54,8 +55,9 @@ def layout(source: str) -> dict[str, tuple[float, float]]:
 
 
 def steps(*moves: tuple[str, State | None, State]) -> list[Step]:
-    """A history from (event, source, dest) triples."""
-    return [Step(event, source, dest, T0) for event, source, dest in moves]
+    """A history from (event, source, dest) triples, a minute apart."""
+    return [Step(event, source, dest, T0 + timedelta(minutes=n))
+            for n, (event, source, dest) in enumerate(moves)]
 
 
 PIN_RETRY = steps(
@@ -152,8 +154,28 @@ def test_scxml_lists_every_state_and_edge() -> None:
     assert finals == {str(s) for s in DEFINITION.terminal}
     found = {(parent.get("id"), t.get("event"), t.get("target"))
              for parent in root for t in parent.findall("sc:transition", NS)}
-    assert found == {(str(e.source), str(e.event), str(e.dest)) for e in DEFINITION.edges}
-    assert len(root.findall(".//sc:transition", NS)) == len(DEFINITION.edges)
+    implied = {(str(i.state), str(e.event), str(e.dest)) for i, e in DEFINITION.implied_edges()}
+    assert implied == {("requested", "scan", "scanned")}
+    assert found == {(str(e.source), str(e.event), str(e.dest)) for e in DEFINITION.edges} | implied
+    assert len(root.findall(".//sc:transition", NS)) == len(DEFINITION.edges) + len(implied)
+
+
+def test_an_implied_event_is_drawn_in_every_format() -> None:
+    """A scan while `requested` (recording the delivery first) appears in DOT, Mermaid and SCXML."""
+    proven = [Step("request", None, State.REQUESTED, T0),
+              Step("email_sent", State.REQUESTED, State.EMAILED, T0),
+              Step("scan", State.EMAILED, State.SCANNED, T0)]
+    taken = [x for x in to_dot(history=proven).splitlines() if x.strip().startswith("requested -> scanned")]
+    assert len(taken) == 1
+    assert "#0969da" in taken[0]
+    root = ET.fromstring(to_scxml())
+    requested = root.find("sc:state[@id='requested']", NS)
+    assert requested is not None
+    scans = [t for t in requested.findall("sc:transition", NS) if t.get("event") == "scan"]
+    assert [(t.get("target"), t.get(f"{{{ECPS_NS}}}implied")) for t in scans] == [("scanned", "email_sent")]
+    assert "requested --> scanned : scan" in to_mermaid()
+    assert "(records email_sent first)" in to_mermaid()
+    assert "records email_sent first" in to_dot()
 
 
 def test_scxml_guards_branch_on_counters() -> None:
@@ -280,3 +302,15 @@ def test_module_entry_point_regenerates(tmp_path: Path, capsys: pytest.CaptureFi
     assert [p.name for p in tmp_path.iterdir()] == ["activation.mmd"]
     assert "activation.mmd" in capsys.readouterr().out
     assert set(FORMATS) == {"dot", "svg", "png", "mermaid", "scxml"}
+
+
+def test_every_renderer_reads_one_neutral_graph() -> None:
+    """The graph extracted once holds the arcs, the implied arc and the deadlines the renderers draw."""
+    from workflow.diagrams import Graph
+
+    g = Graph.of(DEFINITION)
+    assert len(g.edges) == len(DEFINITION.edges)
+    assert [(str(a.source), a.event, str(a.dest), a.implied) for a in g.implied] == [
+        ("requested", "scan", "scanned", "email_sent")]
+    assert g.deadlines[0] == ("token", "60 min from request / resend_email", "over requested, emailed")
+    assert dict(g.validities)["flow_validity"] == 24 * 3600

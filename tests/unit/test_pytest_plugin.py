@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from importlib.metadata import entry_points
 
 import pytest
 from hypothesis import settings
@@ -12,9 +11,8 @@ from workflow.pytest_plugin import chosen_profile
 from workflow.testing.coverage import COVERAGE, Coverage
 
 pytest_plugins = ["pytester"]
-INSTALLED = any(ep.name == "ecps_workflow" for ep in entry_points(group="pytest11"))
-PLUGIN = () if INSTALLED else ("-p", "workflow.pytest_plugin")
-ARGS = (*PLUGIN, "-p", "no:cacheprovider", "-p", "no:asyncio")
+ARGS = ("-p", "workflow.pytest_plugin", "-p", "no:cacheprovider", "-p", "no:asyncio")
+OPTED_IN = ("-p", "no:cacheprovider", "-p", "no:asyncio")
 
 SHOW = """
 from hypothesis import settings
@@ -48,17 +46,20 @@ def _profile_line(pytester: pytest.Pytester, *args: str) -> str:
     return line
 
 
-def test_profiles_are_chosen_from_option_environment_and_ci() -> None:
-    """The option wins over the environment variable, which wins over `CI=true`; else `dev`."""
-    assert chosen_profile(None, {}) == "dev"
-    assert chosen_profile(None, {"CI": "true"}) == "ci"
-    assert chosen_profile(None, {"CI": "true", "ECPS_HYPOTHESIS_PROFILE": "thorough"}) == "thorough"
-    assert chosen_profile("dev", {"CI": "true", "ECPS_HYPOTHESIS_PROFILE": "thorough"}) == "dev"
+def test_profiles_are_chosen_from_option_environment_and_ini() -> None:
+    """The option wins over the environment variable, which wins over the ini; `auto` follows `CI`."""
+    assert chosen_profile(None, "", {}) is None
+    assert chosen_profile(None, "", {"CI": "true"}) is None
+    assert chosen_profile(None, "auto", {}) == "ecps-dev"
+    assert chosen_profile(None, "auto", {"CI": "true"}) == "ecps-ci"
+    assert chosen_profile(None, "auto", {"CI": "true", "ECPS_HYPOTHESIS_PROFILE": "ecps-thorough"}) == (
+        "ecps-thorough")
+    assert chosen_profile("ecps-dev", "ecps-ci", {"ECPS_HYPOTHESIS_PROFILE": "ecps-thorough"}) == "ecps-dev"
 
 
 def test_the_ci_profile_is_thorough_and_reproducible() -> None:
-    """`ci`: at least 200 examples, 50 steps, no deadline, derandomized; `thorough` runs more."""
-    ci, thorough, dev = (settings.get_profile(n) for n in ("ci", "thorough", "dev"))
+    """`ecps-ci`: at least 200 examples, 50 steps, no deadline, derandomized; `ecps-thorough` runs more."""
+    ci, thorough, dev = (settings.get_profile(n) for n in ("ecps-ci", "ecps-thorough", "ecps-dev"))
     assert ci.max_examples >= 200
     assert ci.stateful_step_count == 50
     assert ci.deadline is None
@@ -68,33 +69,37 @@ def test_the_ci_profile_is_thorough_and_reproducible() -> None:
     assert dev.max_examples < ci.max_examples
 
 
-def test_a_session_loads_dev_by_default(pytester: pytest.Pytester) -> None:
-    """Without CI or a choice, tests run under `dev`."""
-    assert _profile_line(pytester).startswith("PROFILE dev 25 ")
+def test_without_a_choice_no_profile_is_loaded(pytester: pytest.Pytester) -> None:
+    """Loaded but not asked, the plugin leaves Hypothesis's own profile (`default`, 100 examples)."""
+    settings.load_profile("default")  # this session's own choice, put back after the test
+    assert _profile_line(pytester).startswith("PROFILE default 100 ")
 
 
-def test_a_session_under_ci_loads_ci(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    """With `CI=true`, tests run under `ci`: 200 examples, 50 steps, derandomized, no deadline."""
+def test_the_ini_option_auto_loads_dev_or_ci(pytester: pytest.Pytester,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """`ecps_hypothesis_profile = auto` loads `ecps-dev`, and `ecps-ci` under `CI=true`."""
+    pytester.makeini("[pytest]\necps_hypothesis_profile = auto\n")
+    assert _profile_line(pytester).startswith("PROFILE ecps-dev 25 ")
     monkeypatch.setenv("CI", "true")
-    assert _profile_line(pytester) == "PROFILE ci 200 50 True None"
+    assert _profile_line(pytester) == "PROFILE ecps-ci 200 50 True None"
 
 
 def test_the_environment_and_the_option_choose(pytester: pytest.Pytester,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """`ECPS_HYPOTHESIS_PROFILE` chooses, and `--hypothesis-profile` overrides it."""
-    monkeypatch.setenv("ECPS_HYPOTHESIS_PROFILE", "thorough")
-    assert _profile_line(pytester).startswith("PROFILE thorough 2000 ")
-    assert _profile_line(pytester, "--hypothesis-profile", "ci").startswith("PROFILE ci 200 ")
+    monkeypatch.setenv("ECPS_HYPOTHESIS_PROFILE", "ecps-thorough")
+    assert _profile_line(pytester).startswith("PROFILE ecps-thorough 2000 ")
+    assert _profile_line(pytester, "--hypothesis-profile", "ecps-ci").startswith("PROFILE ecps-ci 200 ")
 
 
 def test_an_unknown_profile_is_a_usage_error(pytester: pytest.Pytester,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """A misspelt profile stops the run with a message naming ours."""
-    monkeypatch.setenv("ECPS_HYPOTHESIS_PROFILE", "thorogh")
+    monkeypatch.setenv("ECPS_HYPOTHESIS_PROFILE", "ecps-thorogh")
     pytester.makepyfile(test_show=SHOW)
     result = pytester.runpytest_inprocess(*ARGS)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "dev, ci, thorough" in "\n".join(result.errlines + result.outlines)
+    assert "ecps-dev, ecps-ci, ecps-thorough" in "\n".join(result.errlines + result.outlines)
 
 
 def test_fixtures_are_prefixed_and_do_not_clash(pytester: pytest.Pytester) -> None:
@@ -131,7 +136,7 @@ def test_requirement_ids_reach_the_junit_report(pytester: pytest.Pytester) -> No
         def test_tagged():
             pass
 
-        @pytest.mark.requirement("REQ-5-AT-REST")
+        @pytest.mark.ecps_requirement("REQ-5-AT-REST")
         def test_marked():
             pass
     """)
@@ -143,7 +148,7 @@ def test_requirement_ids_reach_the_junit_report(pytester: pytest.Pytester) -> No
 
 
 def test_an_unknown_requirement_id_is_refused(pytester: pytest.Pytester) -> None:
-    """A test tagged with an id DESIGN.md does not have fails when its module is imported."""
+    """A test tagged with an id the kit does not know fails when its module is imported."""
     pytester.makepyfile(test_bad="""
         from workflow.testing.requirements import requirement
 
@@ -181,6 +186,17 @@ def test_required_coverage_fails_an_incomplete_run(pytester: pytest.Pytester) ->
     pytester.makepyfile(test_hit=HIT)
     result = pytester.runpytest_inprocess(*ARGS, "--ecps-require-coverage")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*--ecps-require-coverage: * parts of the definition were never exercised*",
+                                 "*1 passed*1 ecps coverage missing*"])
+
+
+def test_required_coverage_fails_a_run_that_recorded_none(pytester: pytest.Pytester) -> None:
+    """`--ecps-require-coverage` with no machine run fails too, and says that nothing was recorded."""
+    COVERAGE.reset()
+    pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
+    result = pytester.runpytest_inprocess(*ARGS, "--ecps-require-coverage")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*no test recorded any coverage: the run fails*"])
 
 
 def test_no_report_when_nothing_was_recorded(pytester: pytest.Pytester) -> None:
@@ -189,3 +205,59 @@ def test_no_report_when_nothing_was_recorded(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
     result = pytester.runpytest_inprocess(*ARGS)
     assert "definition coverage" not in result.stdout.str()
+
+
+UNRELATED_INI = """
+[pytest]
+addopts = --strict-markers
+markers =
+    requirement(id): this project's own requirement ids
+"""
+UNRELATED = """
+import sys
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+RUNS = []
+
+@pytest.mark.requirement("PROJ-42")
+@given(st.integers())
+def test_numbers(n):
+    RUNS.append(n)
+
+def test_report():
+    s = settings.default
+    print("SEEN", settings.get_current_profile_name(), s.max_examples, s.deadline, len(RUNS),
+          "workflow" in sys.modules)
+"""
+
+
+def _unrelated_run(pytester: pytest.Pytester, *args: str) -> str:
+    pytester.makeini(UNRELATED_INI)
+    pytester.makepyfile(test_theirs=UNRELATED)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-s", *args)
+    result.assert_outcomes(passed=2)
+    (line,) = [ln[ln.index("SEEN"):] for ln in result.outlines if "SEEN " in ln]
+    return line
+
+
+@pytest.mark.parametrize("ci", [False, True], ids=["local", "ci"])
+def test_an_unrelated_project_runs_unchanged(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+                                             ci: bool) -> None:
+    """A project with its own `requirement` marker and Hypothesis tests runs as without the package."""
+    if ci:
+        monkeypatch.setenv("CI", "true")
+    with_package = _unrelated_run(pytester)
+    assert with_package == _unrelated_run(pytester, "-p", "no:ecps_workflow")
+    assert with_package.endswith(" False")  # the workflow package was never imported
+    assert with_package.startswith("SEEN ci " if ci else "SEEN default 100 0:00:00.200000 100")
+
+
+def test_the_ini_option_opts_in(pytester: pytest.Pytester) -> None:
+    """`ecps_workflow = true` in a project's ini file loads the plugin: its fixtures exist."""
+    pytester.makeini("[pytest]\necps_workflow = true\n")
+    pytester.makepyfile(test_fx="def test_fx(ecps_settings):\n    assert ecps_settings.argon2_time_cost\n")
+    pytester.runpytest_subprocess(*OPTED_IN).assert_outcomes(passed=1)
+    pytester.makeini("[pytest]\n")
+    pytester.runpytest_subprocess(*OPTED_IN).assert_outcomes(errors=1)

@@ -1,4 +1,4 @@
-"""Security rules of DESIGN.md §5: identifiers, secrets, PIN policy and hashing, masking, at rest."""
+"""Security rules (docs/specification.md §5): identifiers, secrets, PIN policy, hashing, masking, at rest."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every row of the transition table (DESIGN.md §3) and every guard outcome, on memory adapters."""
+"""Every row of the transition table (docs/specification.md §3) and every guard outcome, on memory."""
 
 from __future__ import annotations
 

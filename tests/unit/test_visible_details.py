@@ -283,7 +283,7 @@ def test_a_retry_after_longer_than_the_back_off_wins(clock: FakeClock) -> None:
     ("582582", "this PIN is among the most common ones"),
 ])
 def test_weak_pins_are_refused_with_their_reason(pin: str, reason: str) -> None:
-    """Each weak PIN is refused with the reason the app shows (DESIGN.md §5)."""
+    """Each weak PIN is refused with the reason the app shows (docs/specification.md §5)."""
     with pytest.raises(WeakPin) as caught:
         check_pin_policy(pin)
     assert caught.value.reason == reason

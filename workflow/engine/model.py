@@ -209,6 +209,15 @@ class Definition(Generic[S, E]):
         """The counter called `name`."""
         return next(c for c in self.counters if c.name == name)
 
+    def implied_edges(self) -> tuple[tuple[Implied[S, E], Edge[S, E]], ...]:
+        """Each implied event with an edge it leads to: `event` from where `first` lands."""
+        found = []
+        for i in self.implied:
+            first = self.edge(i.state, i.first)
+            if first is not None:
+                found += [(i, e) for e in self.edges if e.source == first.dest and e.event == i.event]
+        return tuple(found)
+
     def implied_before(self, state: str, event: str) -> Implied[S, E] | None:
         """The implied event recorded before `event` in `state`, if any."""
         return next((i for i in self.implied if i.state == state and i.event == event), None)
@@ -232,11 +241,14 @@ def definition_problems(d: Definition[Any, Any]) -> list[Problem]:
         | {s for e in d.edges for s in (e.source, e.dest)} - known,
     )
     add("terminal and in-flight at once", d.terminal & d.in_flight)
-    seen: dict[tuple[str, str, str], str] = {}
+    seen: dict[tuple[str, str, str], Edge[Any, Any]] = {}
     for e in d.edges:
-        if e.key in seen and seen[e.key] != e.dest:
-            add("two targets for one (state, event, outcome)", [f"{e.source}.{e.event}.{e.outcome}"])
-        seen[e.key] = e.dest
+        first = seen.setdefault(e.key, e)
+        where = [f"{e.source}.{e.event}.{e.outcome}"]
+        if first.dest != e.dest:
+            add("two targets for one (state, event, outcome)", where)
+        elif (first.counter, first.resets) != (e.counter, e.resets):
+            add("one (state, event, outcome) with different counters", where)
     counters = {c.name for c in d.counters}
     add(
         "edges naming an unknown counter",

@@ -1,7 +1,7 @@
 """Secrets at rest: drive whole flows over a store, then search what it keeps for any raw secret.
 
 Raw secrets are the QR tokens, SMS codes and PINs the phone saw, and the full e-mail, phone and
-identifier of the professional (DESIGN.md §5). A store never receives any of them in clear.
+identifier of the professional (docs/specification.md, security). A store never receives any of them in clear.
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ from dataclasses import asdict
 from datetime import timedelta
 
 from workflow.errors import WorkflowError
-from workflow.messages import DirectoryEntry, Email, Sms
-from workflow.ports import Store
+from workflow.messages import DirectoryEntry
+from workflow.ports import DumpableStore, Store
 from workflow.service import ActivationService
 from workflow.settings import Settings
 from workflow.testing.clock import FakeClock
 from workflow.testing.phone import code_from, payload_from
+from workflow.testing.recording import FixedDirectory, Inbox, close_store
 
 Dump = Callable[[Store], str | bytes]
 PEOPLE = (DirectoryEntry("899700366240", "jane.doe@domain.fr", "0612345678", "Dr Jane Doe"),
@@ -31,19 +32,6 @@ def at_rest_settings() -> Settings:
     """Test settings with a cheap PIN hash."""
     return Settings(secret_key="at-rest-key-" + "r" * 32, argon2_memory_kib=64, argon2_time_cost=1,
                     argon2_parallelism=1)
-
-
-class _Inbox:
-    def __init__(self) -> None:
-        self.sent: list[Email | Sms] = []
-
-    def send(self, message: Email | Sms) -> None:
-        self.sent.append(message)
-
-
-class _People:
-    def lookup(self, national_id: str) -> DirectoryEntry | None:
-        return next((p for p in PEOPLE if p.national_id == national_id), None)
 
 
 def port_dump(store: Store, activation_ids: list[str]) -> str:
@@ -63,14 +51,11 @@ def run_flows(store: Store, settings: Settings | None = None) -> tuple[set[str],
     Returns the raw secrets seen and the activation ids.
     """
     settings = settings or at_rest_settings()
-    clock, mail, phone = FakeClock(), _Inbox(), _Inbox()
-    svc = ActivationService(store=store, mailer=mail, sms=phone, directory=_People(), clock=clock,
-                            settings=settings)
+    clock, mail, phone = FakeClock(), Inbox(), Inbox()
+    svc = ActivationService(store=store, mailer=mail, sms=phone, directory=FixedDirectory(PEOPLE),
+                            clock=clock, settings=settings)
     seen: set[str] = set()
     ids: list[str] = []
-
-    def newest(kind: type[Email] | type[Sms], box: _Inbox) -> Email | Sms:
-        return [m for m in box.sent if isinstance(m, kind)][-1]
 
     for person in (*PEOPLE, PEOPLE[0]):  # the second flow of Jane replaces her first e-CPS
         seen |= {person.national_id, person.email or "", person.phone or ""}
@@ -80,11 +65,11 @@ def run_flows(store: Store, settings: Settings | None = None) -> tuple[set[str],
         clock.advance(settings.resend_cooldown)
         svc.resend_email(aid)
         svc.dispatch()
-        payload = payload_from(newest(Email, mail))  # type: ignore[arg-type]
+        payload = payload_from(mail.newest_email())
         seen |= {payload, payload.rsplit("t=", 1)[1]}
         svc.scan(aid, payload)
         svc.dispatch()
-        code = code_from(newest(Sms, phone), settings.sms_code_digits)  # type: ignore[arg-type]
+        code = code_from(phone.newest_sms(), settings.sms_code_digits)
         seen.add(code)
         _refused(svc.verify_sms, aid, code[:-1] + str((int(code[-1]) + 1) % 10))
         svc.verify_sms(aid, code)
@@ -116,17 +101,22 @@ def _forms(secret: str) -> list[bytes]:
 
 
 def secrets_at_rest(make_store: Callable[[], Store], dump: Dump | None = None,
-                    settings: Settings | None = None) -> list[str]:
+                    settings: Settings | None = None,
+                    close_store: Callable[[Store], None] = close_store) -> list[str]:
     """Run whole flows over a store from `make_store`; name each raw secret found in what it keeps.
 
     What it keeps is everything readable through the port plus `dump(store)` (e.g. every table of
-    a database, as text or bytes), or `store.dump()` when the store has one.
+    a database, as text or bytes), or `store.dump()` when the store is a `DumpableStore`. The store
+    is closed with `close_store` afterwards.
     """
     store = make_store()
-    found_secrets, ids = run_flows(store, settings)
-    kept = port_dump(store, ids).encode()
-    own: Callable[[], str | bytes] | None = getattr(store, "dump", None)
-    more = dump(store) if dump is not None else own() if own is not None else b""
+    try:
+        found_secrets, ids = run_flows(store, settings)
+        kept = port_dump(store, ids).encode()
+        more = dump(store) if dump is not None else (
+            store.dump() if isinstance(store, DumpableStore) else b"")
+    finally:
+        close_store(store)
     kept += b"\n" + (more if isinstance(more, bytes) else more.encode())
     return sorted({f"{_kind(s)} readable at rest" for s in found_secrets if _found(s, kept)})
 

@@ -192,8 +192,8 @@ class FaultyMailer(Faulty):
     def delivered(self) -> list[Email]:
         """E-mails handed to the wrapped mailer that it accepted."""
         with self._lock:
-            return [c.args[0] for c in self.calls  # type: ignore[misc]
-                    if c.reached_adapter and (c.ok or c.injected)]
+            return [c.args[0] for c in self.calls
+                    if c.reached_adapter and (c.ok or c.injected) and isinstance(c.args[0], Email)]
 
 
 class FaultySms(Faulty):
@@ -210,8 +210,8 @@ class FaultySms(Faulty):
     def delivered(self) -> list[Sms]:
         """SMS handed to the wrapped gateway that it accepted."""
         with self._lock:
-            return [c.args[0] for c in self.calls  # type: ignore[misc]
-                    if c.reached_adapter and (c.ok or c.injected)]
+            return [c.args[0] for c in self.calls
+                    if c.reached_adapter and (c.ok or c.injected) and isinstance(c.args[0], Sms)]
 
 
 class FaultyDirectory(Faulty):
@@ -263,5 +263,5 @@ class FaultyStore(Faulty):
     def committed(self) -> list[Change]:
         """The changes the wrapped store applied (including those whose success was hidden)."""
         with self._lock:
-            return [c.args[0] for c in self.calls  # type: ignore[misc]
-                    if c.method == "commit" and c.reached_adapter and (c.ok or c.injected)]
+            return [c.args[0] for c in self.calls if c.method == "commit" and c.reached_adapter
+                    and (c.ok or c.injected) and isinstance(c.args[0], Change)]

@@ -11,21 +11,27 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 from hypothesis import strategies as st
 
 from workflow.errors import TooManyRequests, VerificationFailed, WorkflowError
-from workflow.messages import DirectoryEntry, Email, Sms
+from workflow.messages import DirectoryEntry
 from workflow.ports import Store
 from workflow.results import StepResult
 from workflow.service import ActivationService
 from workflow.settings import Settings
 from workflow.testing.clock import FakeClock
 from workflow.testing.phone import code_from, payload_from
+from workflow.testing.recording import FixedDirectory, Inbox, close_store
 
 StoreFactory = Callable[[], Store]
+Closer = Callable[[Store], None]
+COMPONENTS = ("state", "history", "counters", "attempts left", "closed reason", "audit", "outbox")
+"""The parts of what a run leaves behind, in the order `_observe` gives them."""
+SHRINKING_REPLAYS = 200
+"""The search budget while Hypothesis shrinks a failure; the final example is searched in full."""
 NATIONAL_ID = "899700366240"
 PIN, OTHER_PIN, WEAK_PIN = "4821", "7395", "1234"
 PATH = ("emailed", "scanned", "sms_verified", "pin_set", "active")
@@ -61,6 +67,14 @@ class Scenario:
         if unknown:
             raise ValueError(f"unknown operations: {sorted(unknown)}")
 
+    @property
+    def name(self) -> str:
+        """The scenario in one line: the start state, then each thread's calls."""
+        return f"from {self.start}: " + " | ".join(", ".join(ops) for ops in self.threads)
+
+    def __repr__(self) -> str:
+        return f"Scenario({self.start!r}, {self.threads!r})"
+
 
 OPS_ALL = frozenset(op for ops in OPS.values() for op in ops)
 
@@ -87,17 +101,28 @@ class Verdict:
     order: tuple[int, ...] = ()
     replays: int = 0
     gave_up: bool = False
+    start: str = ""
+    scenario: str = ""
+    differences: tuple[tuple[tuple[int, ...], str], ...] = ()
 
     def explain(self) -> str:
-        """The calls with their results, and the serial order found (or that none was)."""
+        """The scenario, the start state, the calls with their results, and the serial order found.
+
+        When none fits: for each serial order that respects real time, what differs from the run
+        (a call's result, or the state, counters, history, audit or outbox it leaves).
+        """
         verdict = "linearizable" if self.ok else "NO serial order found"
         if self.gave_up:
             verdict = "search gave up (raise max_replays)"
-        lines = [f"{verdict} after {self.replays} replays"]
+        lines = [f"scenario {self.scenario or '(unnamed)'}", f"{verdict} after {self.replays} replays",
+                 f"  start state: {self.start or '?'}"]
         lines += [f"  #{r.index} thread {r.thread}: {r.op} -> {r.result}" for r in self.records]
         if self.ok:
             lines.append(f"  serial order: {', '.join(f'#{i}' for i in self.order)}")
-        lines.append(f"  final: {self.observed[0]}")
+        for order, why in self.differences:
+            lines.append(f"  serial order {', '.join(f'#{i}' for i in order)}: {why}")
+        lines.append("  observed: " + "; ".join(f"{n}={v}" for n, v in zip(COMPONENTS, self.observed,
+                                                                         strict=False)))
         return "\n".join(lines)
 
 
@@ -121,23 +146,6 @@ def scenarios(max_threads: int = 4, max_calls: int = 6) -> st.SearchStrategy[Sce
 
 
 @dataclass
-class _Inbox:
-    """A recording mailer and SMS gateway in one."""
-
-    sent: list[object] = field(default_factory=list)
-
-    def send(self, message: Email | Sms) -> None:
-        self.sent.append(message)
-
-
-class _Directory:
-    def lookup(self, national_id: str) -> DirectoryEntry | None:
-        if national_id != NATIONAL_ID:
-            return None
-        return DirectoryEntry(NATIONAL_ID, "jane.doe@domain.fr", "0612345678", "Dr Jane Doe")
-
-
-@dataclass
 class _Env:
     service: ActivationService
     store: Store
@@ -147,12 +155,14 @@ class _Env:
 
 def _prepare(store: Store, start: str, settings: Settings) -> _Env:
     """A service over `store` with one activation brought to `start`, cooldowns over."""
-    clock, mail, phone = FakeClock(), _Inbox(), _Inbox()
-    svc = ActivationService(store=store, mailer=mail, sms=phone, directory=_Directory(),
+    clock, mail, phone = FakeClock(), Inbox(), Inbox()
+    directory = FixedDirectory([DirectoryEntry(NATIONAL_ID, "jane.doe@domain.fr", "0612345678",
+                                               "Dr Jane Doe")])
+    svc = ActivationService(store=store, mailer=mail, sms=phone, directory=directory,
                             clock=clock, settings=settings)
     aid = svc.request(NATIONAL_ID, device_id="phone-1").activation_id
     svc.dispatch()
-    payload = payload_from(mail.sent[-1])  # type: ignore[arg-type]
+    payload = payload_from(mail.newest_email())
     cut = payload.index("&t=") + 3
     wrong_payload = payload[:cut] + ("B" if payload[cut] == "A" else "A") + payload[cut + 1:]
     args = {"scan:right": payload, "scan:wrong": wrong_payload, "set_pin:good": PIN,
@@ -163,7 +173,7 @@ def _prepare(store: Store, start: str, settings: Settings) -> _Env:
     if steps >= 1:
         svc.scan(aid, payload)
         svc.dispatch()
-        code = code_from(phone.sent[-1], settings.sms_code_digits)  # type: ignore[arg-type]
+        code = code_from(phone.newest_sms(), settings.sms_code_digits)
         args["verify_sms:right"] = code
         args["verify_sms:wrong"] = code[:-1] + str((int(code[-1]) + 1) % 10)
     if steps >= 2:
@@ -241,19 +251,73 @@ def run_concurrently(store: Store, scenario: Scenario, settings: Settings) -> tu
     return sorted(records, key=lambda r: r.index), env
 
 
+_SERIAL: dict[tuple[object, ...], tuple[list[str], tuple[object, ...]]] = {}
+
+
+def serial_run(start: str, ops: Sequence[str], reference: StoreFactory, settings: Settings,
+               close: Closer = close_store) -> tuple[list[str], tuple[object, ...]]:
+    """`ops` one after the other from `start` on a fresh reference store, remembered: a serial run is
+    deterministic, so shrinking and the search replay each distinct order once."""
+    key = (start, tuple(ops), reference, repr(settings))
+    found = _SERIAL.get(key)
+    if found is None:
+        store = reference()
+        try:
+            env = _prepare(store, start, settings)
+            found = ([_call(env, op) for op in ops], _observe(env))
+        finally:
+            close(store)
+        if len(_SERIAL) > 50_000:
+            _SERIAL.clear()
+        _SERIAL[key] = found
+    return found
+
+
 def replay(start: str, ops: Sequence[str], reference: StoreFactory,
            settings: Settings | None = None) -> tuple[list[str], tuple[object, ...]]:
     """Run `ops` one after the other from `start` on a fresh store: each result, and the final view."""
-    env = _prepare(reference(), start, settings or default_settings())
-    return [_call(env, op) for op in ops], _observe(env)
+    return serial_run(start, ops, reference, settings or default_settings())
+
+
+def _difference(records: Sequence[Record], results: Sequence[str], final: tuple[object, ...],
+                observed: tuple[object, ...]) -> str:
+    """What a serial order gives that the run did not: the first call whose result differs, else the
+    components of the final view that differ."""
+    for r, got in zip(records, results, strict=True):
+        if got != r.result:
+            return f"#{r.index} {r.op} would give {got!r}, the run gave {r.result!r}"
+    parts = [n for n, a, b in zip(COMPONENTS, final, observed, strict=False) if a != b]
+    return "same results, but it leaves a different " + ", ".join(parts) + "".join(
+        f"\n      {n}: serial {a}, observed {b}"
+        for n, a, b in zip(COMPONENTS, final, observed, strict=False) if a != b)
+
+
+def _orders(calls: Sequence[Record], most: int) -> list[list[Record]]:
+    """Up to `most` serial orders of `calls` that respect real time."""
+    found: list[list[Record]] = []
+
+    def extend(prefix: list[Record], rest: list[Record]) -> None:
+        if len(found) >= most:
+            return
+        if not rest:
+            found.append(prefix)
+            return
+        for c in sorted(rest, key=lambda r: r.end):
+            if not any(o.end < c.start for o in rest if o is not c):
+                extend([*prefix, c], [o for o in rest if o is not c])
+
+    extend([], list(calls))
+    return found
 
 
 def linearize(records: Sequence[Record], observed: tuple[object, ...], start: str, *,
               reference: StoreFactory, settings: Settings | None = None,
-              max_replays: int = 5000) -> Verdict:
+              max_replays: int = 5000, scenario: str = "", close: Closer = close_store,
+              explain_orders: int = 12) -> Verdict:
     """Search a serial order of `records`, respecting real time, that gives their results and `observed`.
 
     A call that lost a race with `ConcurrencyConflict` must have changed nothing and is left out.
+    When none fits, the verdict lists what differs for up to `explain_orders` serial orders.
     """
     settings = settings or default_settings()
     calls = [r for r in records if r.result != "ConcurrencyConflict"]
@@ -270,13 +334,12 @@ def linearize(records: Sequence[Record], observed: tuple[object, ...], start: st
                 return None
             tried.add((c.op, c.result))
             replays += 1
-            ref = _prepare(reference(), start, settings)
-            results = [_call(ref, r.op) for r in [*prefix, c]]
+            results, final = serial_run(start, [r.op for r in [*prefix, c]], reference, settings, close)
             if results[-1] != c.result:
                 continue
             left = [o for o in rest if o is not c]
             if not left:
-                if _observe(ref) == observed:
+                if final == observed:
                     return [*prefix, c]
                 continue
             found = search([*prefix, c], left)
@@ -287,24 +350,56 @@ def linearize(records: Sequence[Record], observed: tuple[object, ...], start: st
     if calls:
         order = search([], calls)
     else:  # every call lost a race: nothing may have changed
-        order = [] if replay(start, [], reference, settings)[1] == observed else None
+        order = [] if serial_run(start, [], reference, settings, close)[1] == observed else None
+    differences: list[tuple[tuple[int, ...], str]] = []
+    if order is None and not gave_up:
+        for serial in _orders(calls, explain_orders):
+            results, final = serial_run(start, [r.op for r in serial], reference, settings, close)
+            differences.append((tuple(r.index for r in serial),
+                                _difference(serial, results, final, observed)))
     return Verdict(order is not None, tuple(records), observed,
-                   tuple(r.index for r in order or ()), replays, gave_up)
+                   tuple(r.index for r in order or ()), replays, gave_up, start, scenario,
+                   tuple(differences))
+
+
+def _budget(max_replays: int) -> int:
+    """The full budget on the final (reported) example, a small one while Hypothesis explores and shrinks."""
+    from hypothesis.control import current_build_context
+    from hypothesis.errors import InvalidArgument
+
+    try:
+        final = current_build_context().is_final
+    except InvalidArgument:  # not inside a Hypothesis test
+        return max_replays
+    if final:
+        return max_replays
+    return min(max_replays, SHRINKING_REPLAYS)
 
 
 def check_linearizable(store: StoreFactory, scenario: Scenario, *, reference: StoreFactory,
-                       settings: Settings | None = None, max_replays: int = 5000) -> Verdict:
-    """Run `scenario` on a store from `store`; search a serial order on stores from `reference`."""
+                       settings: Settings | None = None, max_replays: int = 5000,
+                       close_store: Closer = close_store) -> Verdict:
+    """Run `scenario` on a store from `store`; search a serial order on stores from `reference`.
+
+    Every store opened is closed with `close_store` (by default its `close()`, when it has one).
+    Inside a Hypothesis test, only the final example gets the full search budget.
+    """
     settings = settings or default_settings()
-    records, env = run_concurrently(store(), scenario, settings)
-    return linearize(records, _observe(env), scenario.start, reference=reference, settings=settings,
-                     max_replays=max_replays)
+    tested = store()
+    try:
+        records, env = run_concurrently(tested, scenario, settings)
+        observed = _observe(env)
+    finally:
+        close_store(tested)
+    return linearize(records, observed, scenario.start, reference=reference, settings=settings,
+                     max_replays=_budget(max_replays), scenario=scenario.name, close=close_store)
 
 
 def assert_linearizable(store: StoreFactory, scenario: Scenario, *, reference: StoreFactory,
-                        settings: Settings | None = None) -> Verdict:
+                        settings: Settings | None = None, close_store: Closer = close_store) -> Verdict:
     """`check_linearizable`, raising `AssertionError` with the evidence when no serial order fits."""
-    verdict = check_linearizable(store, scenario, reference=reference, settings=settings)
+    verdict = check_linearizable(store, scenario, reference=reference, settings=settings,
+                                 close_store=close_store)
     if not verdict.ok:
         raise AssertionError(verdict.explain())
     return verdict

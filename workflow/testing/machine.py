@@ -16,17 +16,21 @@ from typing import Any, ClassVar
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from workflow.audit import verify
 from workflow.definition import State
-from workflow.errors import DeliveryFailed, WorkflowError
-from workflow.messages import DirectoryEntry, Email, Sms
-from workflow.ports import Mailer, SmsGateway, Store
-from workflow.security import luhn_ok
+from workflow.domain import Delivery, MessageKind
+from workflow.errors import WorkflowError
+from workflow.messages import DirectoryEntry, Email
+from workflow.ports import DumpableStore, Mailer, SmsGateway, Store
+from workflow.results import Started
+from workflow.security import Keyring, luhn_ok
 from workflow.service import ActivationService
 from workflow.settings import Settings
 from workflow.testing.clock import FakeClock
 from workflow.testing.coverage import COVERAGE
 from workflow.testing.model import IN_FLIGHT, Model, RefActivation
 from workflow.testing.phone import code_from
+from workflow.testing.recording import FixedDirectory, Inbox, Line, close_store
 
 MAIN_PATH = ("request", "email_sent", "scan", "verify_sms", "set_pin", "confirm_pin")
 PINS = ("4821", "5930", "7364", "3175", "6049", "8352")
@@ -45,42 +49,15 @@ PEOPLE = {
     _person("1234567890"): DirectoryEntry("", "lea.roux@cabinet.fr", None, "Léa Roux"),
 }
 UNKNOWN = _person("5555555555")
+UNAUDITED = frozenset({"ActivationNotFound"})
+"""The errors an activation's audit trail does not record; any other error that took no step is a refusal."""
+REQUEST_REFUSALS = frozenset({"TooManyRequests", "NotEligible"})
 
 
 def machine_settings() -> Settings:
     """Settings of the harness: defaults, a test key and a cheap PIN hash."""
     return Settings(secret_key="harness-key-" + "h" * 24, argon2_memory_kib=64,
                     argon2_time_cost=1, argon2_parallelism=1)
-
-
-class _Directory:
-    """The harness's directory: three people (one without a mobile)."""
-
-    def lookup(self, national_id: str) -> DirectoryEntry | None:
-        entry = PEOPLE.get(national_id)
-        return None if entry is None else DirectoryEntry(national_id, entry.email, entry.phone, entry.name)
-
-
-class _Line:
-    """Wraps a mailer or SMS gateway: can be switched down, records what got through."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.down = False
-        self.delivered: list[Any] = []
-
-    def send(self, message: Email | Sms) -> None:
-        if self.down:
-            raise DeliveryFailed("line down (injected fault)", transient=True)
-        self.inner.send(message)
-        self.delivered.append(message)
-
-
-class _Recorder:
-    """The default far end of a line: accepts everything."""
-
-    def send(self, message: Email | Sms) -> None:
-        """Accept the message."""
 
 
 class _Logs(logging.Handler):
@@ -106,9 +83,10 @@ class ActivationMachine(RuleBasedStateMachine):
     """Requests, scans, codes, PINs, resends, cancels, revocations, clock jumps and line faults."""
 
     make_store: ClassVar[Callable[[], Store]]
-    make_mailer: ClassVar[Callable[[], Mailer]] = _Recorder
-    make_sms: ClassVar[Callable[[], SmsGateway]] = _Recorder
+    make_mailer: ClassVar[Callable[[], Mailer | Inbox]] = Inbox
+    make_sms: ClassVar[Callable[[], SmsGateway | Inbox]] = Inbox
     make_settings: ClassVar[Callable[[], Settings]] = machine_settings
+    close_store: ClassVar[Callable[[Store], None]] = close_store
 
     @classmethod
     def configure(cls, **factories: Callable[[], Any]) -> type[ActivationMachine]:
@@ -121,9 +99,12 @@ class ActivationMachine(RuleBasedStateMachine):
         self.clock = FakeClock()
         self.settings = type(self).make_settings()
         self.store = type(self).make_store()
-        self.mail, self.sms = _Line(type(self).make_mailer()), _Line(type(self).make_sms())
+        self.mail, self.sms = Line(type(self).make_mailer()), Line(type(self).make_sms())
+        directory = FixedDirectory(DirectoryEntry(n, e.email, e.phone, e.name) for n, e in PEOPLE.items())
         self.service = ActivationService(store=self.store, mailer=self.mail, sms=self.sms,
-                                         directory=_Directory(), clock=self.clock, settings=self.settings)
+                                         directory=directory, clock=self.clock, settings=self.settings)
+        self.keys = Keyring(self.settings)
+        self._audited = 0
         self.model = Model(self.settings)
         self.secrets: set[str] = set()
         self.texts: list[str] = []
@@ -133,11 +114,21 @@ class ActivationMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         logging.getLogger("ecps").removeHandler(self.logs)
+        type(self).close_store(self.store)
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _call(self, expected: str | None, call: Callable[[], object]) -> object:
-        """Run `call`; its error kind (or success) must be the model's `expected`."""
+    def _call(self, expected: str | None, call: Callable[[], object],
+              about: tuple[RefActivation, str] | None = None) -> object:
+        """Run `call`; its error kind (or success) must be the model's `expected`.
+
+        `about` names the activation and event, so that a refusal is expected in its audit trail.
+        """
+        if expected is not None and about is not None and expected not in UNAUDITED and (
+                len(about[0].audit) == self._audited):
+            about[0].refuse(about[1])
+        elif expected in REQUEST_REFUSALS:
+            self.model.refused_request()
         try:
             result = call()
         except WorkflowError as exc:
@@ -150,18 +141,21 @@ class ActivationMachine(RuleBasedStateMachine):
 
     def _pick(self, data: st.DataObject, states: tuple[str, ...] | None = None) -> RefActivation:
         pool = [a for a in self.model.activations.values() if states is None or a.state in states]
-        return data.draw(st.sampled_from(sorted(pool, key=lambda a: a.created)))
+        picked = data.draw(st.sampled_from(sorted(pool, key=lambda a: a.created)))
+        self._audited = len(picked.audit)  # what the model expects audited before this call
+        return picked
 
     def _has(self, *states: str) -> bool:
         return any(a.state in states for a in self.model.activations.values())
 
     def _emails(self, aid: str) -> list[Email]:
-        return [m for m in self.mail.delivered if f"a={aid}&" in m.text]
+        return [m for m in self.mail.delivered if isinstance(m, Email) and f"a={aid}&" in m.text]
 
     def _codes(self, aid: str) -> list[str]:
         ids = {m.id for m in self.store.outbox_of(aid)}
         digits = self.settings.sms_code_digits
-        return [code_from(m, digits) for m in self.sms.delivered if m.message_id in ids]
+        return [code_from(m, digits) for m in self.sms.delivered
+                if not isinstance(m, Email) and m.message_id in ids]
 
     def _payload_of(self, email: Email) -> str:
         from workflow.testing.phone import payload_from
@@ -194,17 +188,12 @@ class ActivationMachine(RuleBasedStateMachine):
     def request(self, person: str) -> None:
         """A professional types their identifier and asks for activation."""
         now = self.clock.now()
-        if self.model.rate_limited(person, now):
-            expected: str | None = "TooManyRequests"
-        elif person not in PEOPLE or PEOPLE[person].phone is None:
-            expected = "NotEligible"
-        else:
-            expected = None
+        eligible = person in PEOPLE and PEOPLE[person].phone is not None
+        expected = self.model.request_refusal(person, now, eligible)
         result = self._call(expected, lambda: self.service.request(person, device_id="phone"))
-        if expected is None:
-            aid = result.activation_id  # type: ignore[attr-defined]
-            superseded = self.model.request(aid, person, now)
-            assert sorted(result.superseded) == sorted(superseded)  # type: ignore[attr-defined]
+        if isinstance(result, Started):
+            superseded = self.model.request(result.activation_id, person, now)
+            assert sorted(result.superseded) == sorted(superseded)
             COVERAGE.hit_state(State.REQUESTED)
 
     @rule(mail_down=st.booleans(), sms_down=st.booleans())
@@ -221,7 +210,8 @@ class ActivationMachine(RuleBasedStateMachine):
         a = self._pick(data, ("requested", "emailed"))
         now = self.clock.now()
         mails = self._emails(a.aid)
-        others = [m for m in self.mail.delivered if f"a={a.aid}&" not in m.text and "?a=" in m.text]
+        others = [m for m in self.mail.delivered
+                  if isinstance(m, Email) and f"a={a.aid}&" not in m.text and "?a=" in m.text]
         if (which in ("current", "old") and not mails) or (which == "foreign" and not others):
             which = "garbage"
         payload = {"garbage": "ecps://activation?a=nope", "empty": ""}.get(which, "")
@@ -231,21 +221,10 @@ class ActivationMachine(RuleBasedStateMachine):
             payload = self._payload_of(mails[0])
         elif which == "foreign":
             payload = self._payload_of(others[-1])
-        expected = self.model.precheck(a, "scan", now)
-        if expected is None:
-            generation = {"current": -1, "old": 0}.get(which)
-            right = generation is not None and a.delivered_emails[generation] == a.email_gen
-            if which in ("garbage", "empty"):
-                expected = "InvalidInput"
-            elif not right:
-                expected = "VerificationFailed"
-            else:
-                if a.state == "requested":
-                    a.take("email_sent", "emailed")
-                a.take("scan", "scanned")
-                a.token_deadline = None
-                self.model.issue_code(a, now)
-        self._call(expected, lambda: self.service.scan(a.aid, payload))
+        index = {"current": -1, "old": 0}.get(which)
+        generation = None if index is None else a.delivered_emails[index]
+        expected = self.model.scan(a, now, which not in ("garbage", "empty"), generation)
+        self._call(expected, lambda: self.service.scan(a.aid, payload), (a, "scan"))
 
     @precondition(lambda self: self._has("requested", "emailed", "scanned"))
     @rule(data=st.data())
@@ -257,7 +236,7 @@ class ActivationMachine(RuleBasedStateMachine):
         now = self.clock.now()
         expected = self.model.precheck(a, event, now) or self.model.resend(a, channel, now)
         call = self.service.resend_sms if channel == "sms" else self.service.resend_email
-        self._call(expected, lambda: call(a.aid))
+        self._call(expected, lambda: call(a.aid), (a, event))
 
     @precondition(lambda self: self._has("scanned"))
     @rule(data=st.data(), which=st.sampled_from(["right", "right", "wrong", "malformed", "old"]))
@@ -272,40 +251,19 @@ class ActivationMachine(RuleBasedStateMachine):
             code, generation = codes[index], a.delivered_sms[index]
         elif which != "malformed":
             code = next(c for c in ("000000", "111111", "222222", "333333") if c not in codes)
-        current = generation == a.sms_gen
         self.secrets.update(codes)
-        s = self.settings
-        expected = self.model.precheck(a, "verify_sms", now)
-        if expected is None:
-            if which == "malformed":
-                expected = "InvalidInput"
-            elif a.code_issued is None or now >= a.code_issued + s.sms_code_validity:
-                expected = "VerificationFailed"
-            elif current:
-                a.take("verify_sms", "sms_verified")
-                a.pin_deadline = now + s.pin_step_validity
-            else:
-                expected = self.model.wrong(a, "verify_sms", "sms_attempts", s.max_sms_attempts,
-                                            "scanned", "VerificationFailed")
-        self._call(expected, lambda: self.service.verify_sms(a.aid, code))
+        expected = self.model.verify_sms(a, now, which != "malformed", generation)
+        self._call(expected, lambda: self.service.verify_sms(a.aid, code), (a, "verify_sms"))
 
     @precondition(lambda self: self._has("sms_verified"))
     @rule(data=st.data(), pin=st.sampled_from(PINS + WEAK + ("12a4", "482")))
     def set_pin(self, data: st.DataObject, pin: str) -> None:
         """The professional chooses a PIN (strong, weak or malformed)."""
         a = self._pick(data, ("sms_verified",))
-        expected = self.model.precheck(a, "set_pin", self.clock.now())
-        if expected is None:
-            if not (pin.isdigit() and len(pin) == self.settings.pin_length):
-                expected = "InvalidInput"
-            elif pin in WEAK:
-                expected = "WeakPin"
-            else:
-                a.candidate = pin
-                a.take("set_pin", "pin_set")
+        expected = self.model.set_pin(a, self.clock.now(), pin, pin in WEAK)
         if pin in PINS:
             self.secrets.add(pin)
-        self._call(expected, lambda: self.service.set_pin(a.aid, pin))
+        self._call(expected, lambda: self.service.set_pin(a.aid, pin), (a, "set_pin"))
 
     @precondition(lambda self: self._has("pin_set"))
     @rule(data=st.data(), same=st.booleans())
@@ -313,18 +271,8 @@ class ActivationMachine(RuleBasedStateMachine):
         """The professional confirms the PIN, or types another one."""
         a = self._pick(data, ("pin_set",))
         pin = a.candidate if same and a.candidate else next(p for p in PINS if p != a.candidate)
-        now = self.clock.now()
-        expected = self.model.precheck(a, "confirm_pin", now)
-        if expected is None:
-            if pin == a.candidate:
-                a.pin, a.candidate = pin, None
-                a.take("confirm_pin", "active")
-                self.model.replace_older(a, now)
-            else:
-                a.candidate = None
-                expected = self.model.wrong(a, "confirm_pin", "pin_mismatches",
-                                            self.settings.max_pin_mismatches, "sms_verified", "PinMismatch")
-        self._call(expected, lambda: self.service.confirm_pin(a.aid, pin))
+        expected = self.model.confirm_pin(a, self.clock.now(), pin)
+        self._call(expected, lambda: self.service.confirm_pin(a.aid, pin), (a, "confirm_pin"))
 
     @precondition(lambda self: self._has("active"))
     @rule(data=st.data(), right=st.booleans())
@@ -332,15 +280,8 @@ class ActivationMachine(RuleBasedStateMachine):
         """The professional logs in with the PIN, or a wrong one."""
         a = self._pick(data, ("active",))
         pin = a.pin if right and a.pin else next(p for p in PINS if p != a.pin)
-        expected = self.model.precheck(a, "authenticate", self.clock.now())
-        if expected is None:
-            if pin == a.pin:
-                a.login_failures = 0
-                a.take("authenticate", "active")
-            else:
-                expected = self.model.wrong(a, "authenticate", "login_failures",
-                                            self.settings.max_login_failures, "active", "VerificationFailed")
-        self._call(expected, lambda: self.service.authenticate(a.aid, pin))
+        expected = self.model.authenticate(a, self.clock.now(), pin)
+        self._call(expected, lambda: self.service.authenticate(a.aid, pin), (a, "authenticate"))
 
     @precondition(lambda self: bool(self.model.activations))
     @rule(data=st.data(), now=RARELY)
@@ -349,10 +290,8 @@ class ActivationMachine(RuleBasedStateMachine):
         if not now:
             return
         a = self._pick(data)
-        expected = self.model.precheck(a, "cancel", self.clock.now())
-        if expected is None:
-            a.take("cancel", "cancelled")
-        self._call(expected, lambda: self.service.cancel(a.aid))
+        expected = self.model.close(a, self.clock.now(), "cancel", "cancelled")
+        self._call(expected, lambda: self.service.cancel(a.aid), (a, "cancel"))
 
     @precondition(lambda self: bool(self.model.activations))
     @rule(data=st.data(), now=RARELY)
@@ -361,10 +300,8 @@ class ActivationMachine(RuleBasedStateMachine):
         if not now:
             return
         a = self._pick(data)
-        expected = self.model.precheck(a, "revoke", self.clock.now())
-        if expected is None:
-            a.take("revoke", "revoked")
-        self._call(expected, lambda: self.service.revoke(a.aid, reason="deleted"))
+        expected = self.model.close(a, self.clock.now(), "revoke", "revoked")
+        self._call(expected, lambda: self.service.revoke(a.aid, reason="deleted"), (a, "revoke"))
 
     @precondition(lambda self: self._has(*IN_FLIGHT))
     @rule(data=st.data())
@@ -438,6 +375,22 @@ class ActivationMachine(RuleBasedStateMachine):
         name = "flow" if deadline == a.flow_deadline else names[a.state]
         COVERAGE.hit_boundary(name, delta)
 
+    @invariant()
+    def the_expiry_query_equals_the_model(self) -> None:
+        """`due_for_expiry` gives exactly the model's due flows, soonest first, at most `limit`."""
+        now = self.clock.now()
+        expected = self.model.due_ids(now)
+        got = self.store.due_for_expiry(now, 1000)
+        assert sorted(got) == sorted(expected), (
+            f"due_for_expiry gave {got}, the model expects {expected}: "
+            f"extra {sorted(set(got) - set(expected))}, missing {sorted(set(expected) - set(got))}")
+        deadlines = [d for aid in got if (d := self.model.activations[aid].deadline()) is not None]
+        assert deadlines == sorted(deadlines), f"due_for_expiry is not soonest first: {got}"
+        if expected:
+            for limit in (0, len(expected) - 1):
+                limited = self.store.due_for_expiry(now, limit)
+                assert len(limited) == limit, f"due_for_expiry(limit={limit}) gave {limited}: limit ignored"
+
     # -- invariants -----------------------------------------------------------------------------
 
     @invariant()
@@ -453,6 +406,32 @@ class ActivationMachine(RuleBasedStateMachine):
                 COVERAGE.hit_edge(source, event, outcome)
             a.edges.clear()
             COVERAGE.hit_state(status.state)
+
+    @invariant()
+    def the_outbox_keeps_every_pending_message(self) -> None:
+        """Each message the model still expects to send is a pending row of the store's outbox."""
+        kinds = {"email": MessageKind.ACTIVATION_EMAIL, "sms": MessageKind.SMS_CODE,
+                 "notice": MessageKind.REPLACEMENT_NOTICE}
+        for m in self.model.pending:
+            rows = {(r.kind, r.generation) for r in self.store.outbox_of(m.aid)
+                    if r.status == Delivery.PENDING}
+            assert (kinds[m.kind], m.generation) in rows, (
+                f"{m.aid}: the store lost an outbox row: no pending {kinds[m.kind]} of generation "
+                f"{m.generation} (it keeps {sorted(rows)})")
+
+    @invariant()
+    def every_audit_trail_equals_the_model(self) -> None:
+        """Each activation's audit trail holds its steps and refusals in order, hash-chained by `seq`."""
+        for a in self.model.activations.values():
+            trail = self.store.audit_trail(a.aid)
+            got = [(e.action, "refused" if e.outcome == "refused" else "step", e.source, e.dest)
+                   for e in trail]
+            assert got == a.audit, f"{a.aid}: audit trail {got}, the model expects {a.audit}"
+            problems = verify(self.keys, trail)
+            assert not problems, f"{a.aid}: audit chain broken: {problems}"
+        refusals = self.store.audit_trail("")
+        assert len(refusals) == self.model.request_refusals, (
+            f"{len(refusals)} refused requests audited, the model expects {self.model.request_refusals}")
 
     @invariant()
     def an_active_credential_passed_every_step_in_order(self) -> None:
@@ -486,7 +465,7 @@ class ActivationMachine(RuleBasedStateMachine):
 
     @invariant()
     def no_raw_secret_anywhere(self) -> None:
-        """No QR token, SMS code or PIN in stored records, outbox, audit, logs or error texts."""
+        """No QR token, SMS code or PIN in records, outbox, audit, the store's `dump()`, logs or errors."""
         people = set(PEOPLE) | {e.email or "" for e in PEOPLE.values()} | {
             e.phone or "" for e in PEOPLE.values()}
         plain = " ".join(self.texts + self.logs.lines)
@@ -500,6 +479,9 @@ class ActivationMachine(RuleBasedStateMachine):
             plain += repr(record) + repr(record["history"])
             plain += " ".join(f"{e.action} {e.outcome} {e.reason}" for e in self.store.audit_trail(aid))
             plain += " ".join(m.payload.decode("latin-1") + m.last_error for m in self.store.outbox_of(aid))
+        if isinstance(self.store, DumpableStore):
+            dumped = self.store.dump()
+            plain += " " + (dumped.decode("latin-1") if isinstance(dumped, bytes) else dumped)
         words = set(re.findall(r"[A-Za-z0-9]+", plain))  # a short secret counts only as a whole word
         for secret in self.secrets | (people - {""}):
             readable = secret in words if len(secret) <= 8 else secret in plain

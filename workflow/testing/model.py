@@ -1,4 +1,4 @@
-"""A plain reference model of one activation, written from DESIGN.md §3 without `definition.py`.
+"""A plain reference model of one activation, written from docs/specification.md §3, not `definition.py`.
 
 The stateful test compares the service with it after every step.
 """
@@ -59,6 +59,7 @@ class RefActivation:
     delivered_emails: list[int] = field(default_factory=list)
     delivered_sms: list[int] = field(default_factory=list)
     history: list[tuple[str, str | None, str]] = field(default_factory=list)
+    audit: list[tuple[str, str, str, str]] = field(default_factory=list)
     edges: list[tuple[str, str, str]] = field(default_factory=list)
 
     def deadline(self) -> datetime | None:
@@ -69,6 +70,10 @@ class RefActivation:
             self.pin_deadline if self.state in ("sms_verified", "pin_set") else None)
         return self.flow_deadline if step is None else min(step, self.flow_deadline)
 
+    def refuse(self, event: str) -> None:
+        """Record a refusal: an audit event that changes nothing."""
+        self.audit.append((event, "refused", self.state, self.state))
+
     def due(self, now: datetime) -> bool:
         """Deadlines are exclusive: at the deadline it is over."""
         deadline = self.deadline()
@@ -77,12 +82,13 @@ class RefActivation:
     def take(self, event: str, dest: str, outcome: str = "ok") -> None:
         """Record a transition."""
         self.edges.append((self.state, event, outcome))
+        self.audit.append((event, "step", self.state, dest))
         self.history.append((event, self.state, dest))
         self.state = dest
 
 
 class Model:
-    """Every activation, the outbox, and the rules of DESIGN.md §3 written out plainly."""
+    """Every activation, the outbox, and the rules of docs/specification.md §3 written out plainly."""
 
     def __init__(self, settings: Settings) -> None:
         self.s = settings
@@ -90,6 +96,7 @@ class Model:
         self.pending: list[Pending] = []
         self.requests: dict[str, list[datetime]] = {}
         self._seq = 0
+        self.request_refusals = 0
 
     def queue(self, aid: str, kind: str, generation: int, now: datetime) -> None:
         """Expect one more outbox message."""
@@ -108,10 +115,21 @@ class Model:
         a = RefActivation(aid, person, now, now + s.flow_validity, now + s.qr_token_validity,
                           last_email=now)
         a.history.append(("request", None, "requested"))
+        a.audit.append(("request", "step", "", "requested"))
         self.activations[aid] = a
         self.requests.setdefault(person, []).append(now)
         self.queue(aid, "email", 1, now)
         return [o.aid for o in older]
+
+    def refused_request(self) -> None:
+        """Record a refused request: an audit event of no activation."""
+        self.request_refusals += 1
+
+    def due_ids(self, now: datetime) -> list[str]:
+        """The flows in flight whose deadline is at or before `now`, earliest deadline first."""
+        due = sorted((d, a.aid) for a in self.activations.values() if a.state in IN_FLIGHT
+                     and (d := a.deadline()) is not None and d <= now)
+        return [aid for _, aid in due]
 
     def rate_limited(self, person: str, now: datetime) -> bool:
         """Whether the person already has the maximum of requests in the window."""
@@ -172,6 +190,93 @@ class Model:
             if other is not a and other.person == a.person and other.state == "active":
                 other.take("revoke", "revoked")
                 self.queue(other.aid, "notice", 0, now)
+
+    # -- what each user action should do: the machine asks, then compares with the service --------
+
+    def request_refusal(self, person: str, now: datetime, eligible: bool) -> str | None:
+        """The refusal of a request (rate limit first, then eligibility), or None when it is accepted."""
+        if self.rate_limited(person, now):
+            return "TooManyRequests"
+        return None if eligible else "NotEligible"
+
+    def scan(self, a: RefActivation, now: datetime, readable: bool, generation: int | None) -> str | None:
+        """A scan of a QR of e-mail `generation` (None: another activation's, or unreadable)."""
+        refused = self.precheck(a, "scan", now)
+        if refused is not None:
+            return refused
+        if not readable:
+            return "InvalidInput"
+        if generation != a.email_gen:
+            return "VerificationFailed"
+        if a.state == "requested":
+            a.take("email_sent", "emailed")
+        a.take("scan", "scanned")
+        a.token_deadline = None
+        self.issue_code(a, now)
+        return None
+
+    def verify_sms(self, a: RefActivation, now: datetime, well_formed: bool,
+                   generation: int | None) -> str | None:
+        """A code of SMS `generation` (None: a code never sent) submitted."""
+        refused = self.precheck(a, "verify_sms", now)
+        if refused is not None:
+            return refused
+        if not well_formed:
+            return "InvalidInput"
+        if a.code_issued is None or now >= a.code_issued + self.s.sms_code_validity:
+            return "VerificationFailed"
+        if generation == a.sms_gen:
+            a.take("verify_sms", "sms_verified")
+            a.pin_deadline = now + self.s.pin_step_validity
+            return None
+        return self.wrong(a, "verify_sms", "sms_attempts", self.s.max_sms_attempts, "scanned",
+                          "VerificationFailed")
+
+    def set_pin(self, a: RefActivation, now: datetime, pin: str, weak: bool) -> str | None:
+        """A PIN chosen (`weak`: one the service must refuse as too easy)."""
+        refused = self.precheck(a, "set_pin", now)
+        if refused is not None:
+            return refused
+        if not (pin.isdigit() and len(pin) == self.s.pin_length):
+            return "InvalidInput"
+        if weak:
+            return "WeakPin"
+        a.candidate = pin
+        a.take("set_pin", "pin_set")
+        return None
+
+    def confirm_pin(self, a: RefActivation, now: datetime, pin: str) -> str | None:
+        """The PIN typed again: the same activates (replacing an older credential), another goes back."""
+        refused = self.precheck(a, "confirm_pin", now)
+        if refused is not None:
+            return refused
+        if pin == a.candidate:
+            a.pin, a.candidate = pin, None
+            a.take("confirm_pin", "active")
+            self.replace_older(a, now)
+            return None
+        a.candidate = None
+        return self.wrong(a, "confirm_pin", "pin_mismatches", self.s.max_pin_mismatches, "sms_verified",
+                          "PinMismatch")
+
+    def authenticate(self, a: RefActivation, now: datetime, pin: str) -> str | None:
+        """A login with `pin`."""
+        refused = self.precheck(a, "authenticate", now)
+        if refused is not None:
+            return refused
+        if pin == a.pin:
+            a.login_failures = 0
+            a.take("authenticate", "active")
+            return None
+        return self.wrong(a, "authenticate", "login_failures", self.s.max_login_failures, "active",
+                          "VerificationFailed")
+
+    def close(self, a: RefActivation, now: datetime, event: str, dest: str) -> str | None:
+        """A cancel or a revoke: allowed where the table allows it."""
+        refused = self.precheck(a, event, now)
+        if refused is None:
+            a.take(event, dest)
+        return refused
 
     def fits(self, m: Pending, now: datetime) -> bool:
         """Whether a message still belongs to where its activation stands."""

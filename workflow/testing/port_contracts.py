@@ -6,7 +6,7 @@ adapter passes, fake or real; subclass one with your adapter's factory.
         def delivered(self, mailer): return what_the_far_side_received()  # Email values or MIME bytes
         def make_unreachable_mailer(self): return MyMailer(down)           # optional
 
-Each test names the DESIGN.md rule it checks (`@requirement`, see `requirements.py`).
+Each test names the rule of docs/specification.md it checks (`@requirement`, see `requirements.py`).
 """
 
 from __future__ import annotations

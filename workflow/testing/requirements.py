@@ -1,4 +1,4 @@
-"""Requirement ids: each contract test names the DESIGN.md rule it checks with `@requirement(...)`.
+"""Requirement ids: each contract test names the docs/specification.md rule it checks (`@requirement`).
 
 `REQUIREMENTS` maps every id to its section and rule; an unknown id fails at import, naming the test.
 """
@@ -14,7 +14,7 @@ F = TypeVar("F", bound=Callable[..., object])
 
 @dataclass(frozen=True, slots=True)
 class Requirement:
-    """One rule of DESIGN.md: its id, its section and the rule in a sentence."""
+    """One rule of docs/specification.md: its id, its section and the rule in a sentence."""
 
     id: str
     section: str
@@ -109,7 +109,7 @@ def contract_table(*classes: type) -> str:
 
 
 def requirement_table() -> str:
-    """A Markdown table of every requirement id with its DESIGN.md section and rule."""
-    rows = ["| id | DESIGN.md | rule |", "|---|---|---|"]
+    """A Markdown table of every requirement id with its docs/specification.md section and rule."""
+    rows = ["| id | docs/specification.md | rule |", "|---|---|---|"]
     rows += [f"| {r.id} | {r.section} | {r.rule} |" for r in REQUIREMENTS.values()]
     return "\n".join(rows)

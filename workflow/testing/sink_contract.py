@@ -15,17 +15,19 @@ import pytest
 from workflow.definition import State
 from workflow.errors import DeliveryFailed
 from workflow.events import EVENT_TYPES, DomainEvent, QrScanned, from_audit
-from workflow.messages import DirectoryEntry, Email, Sms
+from workflow.messages import DirectoryEntry
 from workflow.ports import EventSink, Store
 from workflow.service import ActivationService
 from workflow.settings import Settings
 from workflow.testing.clock import FakeClock
 from workflow.testing.phone import code_from, payload_from
+from workflow.testing.recording import FixedDirectory, Inbox
 from workflow.testing.requirements import requirement
 
 __all__ = ["EventSinkContract", "sample_event"]
 
 _NID = "899700366240"
+_ENTRY = DirectoryEntry(_NID, "jane.doe@domain.fr", "0612345678", "Dr Jane Doe")
 _AT = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
@@ -110,16 +112,16 @@ class EventSinkContract:
         if store is None:
             pytest.skip("no store given (make_store)")
         sink = self.make_sink()
-        inbox = _Inbox()
+        inbox = Inbox()
         settings = Settings(secret_key="contract-key-" + "k" * 24, argon2_memory_kib=64,
                             argon2_time_cost=1, argon2_parallelism=1)
-        svc = ActivationService(store=store, mailer=inbox, sms=inbox, directory=_Directory(),
+        svc = ActivationService(store=store, mailer=inbox, sms=inbox, directory=FixedDirectory([_ENTRY]),
                                 clock=FakeClock(), settings=settings, sink=sink)
         aid = svc.request(_NID, device_id="contract").activation_id
         svc.dispatch()
-        svc.scan(aid, payload_from(inbox.emails[-1]))
+        svc.scan(aid, payload_from(inbox.newest_email()))
         svc.dispatch()
-        svc.verify_sms(aid, code_from(inbox.sms[-1]))
+        svc.verify_sms(aid, code_from(inbox.newest_sms()))
         svc.set_pin(aid, "4821")
         svc.confirm_pin(aid, "4821")
         for _ in range(5):
@@ -133,24 +135,3 @@ class EventSinkContract:
         assert [e.key for e in first] == [e.key for e in expected]
         assert first == expected
         assert [e.kind for e in first][-1] == "activation.completed"
-
-
-class _Inbox:
-    """Records e-mails and SMS (the contract must not depend on `adapters`)."""
-
-    def __init__(self) -> None:
-        self.emails: list[Email] = []
-        self.sms: list[Sms] = []
-
-    def send(self, message: Email | Sms) -> None:
-        if isinstance(message, Email):
-            self.emails.append(message)
-        else:
-            self.sms.append(message)
-
-
-class _Directory:
-    def lookup(self, national_id: str) -> DirectoryEntry | None:
-        if national_id != _NID:
-            return None
-        return DirectoryEntry(_NID, "jane.doe@domain.fr", "0612345678", "Dr Jane Doe")

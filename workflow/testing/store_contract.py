@@ -34,7 +34,7 @@ from workflow.domain import (
 )
 from workflow.errors import ConcurrencyConflict
 from workflow.ports import Store
-from workflow.testing.requirements import requirement
+from workflow.testing.requirements import F, requirement
 
 __all__ = ["StoreContract", "sample_activation", "sample_audit", "sample_message"]
 
@@ -97,6 +97,20 @@ def _times() -> st.SearchStrategy[datetime]:
     return st.datetimes(datetime(2000, 1, 1), datetime(2200, 1, 1), timezones=st.just(UTC))
 
 
+PORT_RULES: dict[str, list[tuple[str, str]]] = {}
+"""Each contract test's citations: the `Store` method (or "Store") and the sentence of its docstring."""
+
+
+def port_rule(method: str, sentence: str) -> Callable[[F], F]:
+    """Cite the sentence of `Store.<method>`'s docstring (or the class's) that a contract test enforces."""
+
+    def cite(test: F) -> F:
+        PORT_RULES.setdefault(getattr(test, "__name__", ""), []).insert(0, (method, sentence))
+        return test
+
+    return cite
+
+
 class StoreContract:
     """What the service relies on from a store; pytest runs it in each `Test...` subclass."""
 
@@ -120,11 +134,13 @@ class StoreContract:
     # -- basics -------------------------------------------------------------------------------
 
     @requirement("REQ-4-STORE-QUERIES")
+    @port_rule('Store', 'Durable state: activations, outbox and audit trail.')
     def test_the_store_implements_the_port(self, store: Store) -> None:
         """The store is a `Store` (it has every method of the port)."""
         assert isinstance(store, Store)
 
     @requirement("REQ-4-STORE-QUERIES")
+    @port_rule('get', 'or None when it was never stored')
     def test_an_unknown_id_reads_as_none(self, store: Store) -> None:
         """`get` of an id never stored is None, and the other reads are empty."""
         assert store.get("nope") is None
@@ -133,6 +149,10 @@ class StoreContract:
         assert store.list_activations() == []
 
     @requirement("REQ-4-STORE-ROUND-TRIP", "REQ-3-HISTORY")
+    @port_rule('Store',
+               'Every field of an activation, its history included, reads back equal to what was'
+               ' written.')
+    @port_rule('get', 'The history reads back in the order it was written, oldest step first.')
     def test_an_activation_reads_back_equal_field_by_field(self, store: Store) -> None:
         """Every field, the history included, reads back as it was written."""
         a = sample_activation(
@@ -154,6 +174,9 @@ class StoreContract:
                                      HealthCheck.differing_executors])
     @requirement("REQ-4-STORE-ROUND-TRIP", "REQ-6-UTC")
     @given(data=st.data())
+    @port_rule('Store',
+               'Every field of an activation, its history included, reads back equal to what was'
+               ' written.')
     def test_any_activation_round_trips(self, store: Store, data: st.DataObject) -> None:
         """Arbitrary text, bytes, counters and UTC times (to the microsecond) read back equal."""
         created = data.draw(_times())
@@ -174,6 +197,9 @@ class StoreContract:
         assert all(t.utcoffset() == timedelta(0) for t in times if t is not None)
 
     @requirement("REQ-4-STORE-COPIES")
+    @port_rule('Store',
+               'Every read returns a copy the caller may change freely, and changing what was '
+               'committed afterwards changes nothing stored.')
     def test_reads_are_copies(self, store: Store) -> None:
         """Changing what a read returned, or what was committed, changes nothing stored."""
         a = sample_activation()
@@ -198,6 +224,7 @@ class StoreContract:
         assert store.outbox_of("act-1")[0].status == Delivery.PENDING
 
     @requirement("REQ-6-UTC")
+    @port_rule('Store', 'Stored times are timezone-aware UTC, exact to the microsecond.')
     def test_times_come_back_aware_utc_and_exact(self, store: Store) -> None:
         """A UTC time reads back aware, in UTC, to the microsecond."""
         created = datetime(2026, 3, 1, 10, 30, 15, 987654, tzinfo=UTC)
@@ -212,12 +239,17 @@ class StoreContract:
     # -- atomic commit and compare-and-set ----------------------------------------------------
 
     @requirement("REQ-6-ATOMIC")
+    @port_rule('commit', 'Apply `change` whole, or raise and apply nothing.')
     def test_an_empty_change_commits(self, store: Store) -> None:
         """Committing nothing is allowed and changes nothing."""
         store.commit(Change())
         assert store.list_activations() == []
 
     @requirement("REQ-6-CAS")
+    @port_rule('commit',
+               'Each `Write` with an `expected_version` succeeds only if the stored version '
+               'still equals it, else nothing of the change is applied and `ConcurrencyConflict`'
+               ' is raised.')
     def test_compare_and_set_on_the_version(self, store: Store) -> None:
         """An update with the stored version applies; one with an older version conflicts."""
         a = sample_activation()
@@ -230,6 +262,7 @@ class StoreContract:
         assert store.get("act-1") == b
 
     @requirement("REQ-4-STORE-ROUND-TRIP", "REQ-6-CAS")
+    @port_rule('commit', 'An update saves every field.')
     def test_an_update_may_change_every_field(self, store: Store) -> None:
         """Compare-and-set saves all fields, even those the service never changes."""
         a = sample_activation()
@@ -245,6 +278,7 @@ class StoreContract:
         assert store.get("act-1") == b
 
     @requirement("REQ-6-CAS")
+    @port_rule('commit', 'An update of an id never stored is a conflict, not an insert.')
     def test_an_update_of_a_missing_activation_conflicts(self, store: Store) -> None:
         """Compare-and-set on an id never stored is a conflict, not an insert."""
         with pytest.raises(ConcurrencyConflict):
@@ -252,6 +286,7 @@ class StoreContract:
         assert store.get("act-1") is None
 
     @requirement("REQ-6-CAS", "REQ-6-ATOMIC")
+    @port_rule('commit', 'An insert of an existing id is a conflict.')
     def test_inserting_an_existing_id_conflicts_and_applies_nothing(self, store: Store) -> None:
         """A second insert of one id conflicts; its outbox and audit rows are not applied."""
         _insert(store, sample_activation())
@@ -263,6 +298,7 @@ class StoreContract:
         assert store.audit_trail("act-1") == []
 
     @requirement("REQ-6-ATOMIC")
+    @port_rule('commit', 'Apply `change` whole, or raise and apply nothing.')
     def test_a_change_applies_whole_or_not_at_all(self, store: Store) -> None:
         """One stale write in a change leaves every other write, message and event unapplied."""
         a, b = sample_activation("act-a"), sample_activation("act-b", subject="subject-b")
@@ -284,6 +320,7 @@ class StoreContract:
         assert store.get("act-c") == fresh
 
     @requirement("REQ-6-NO-LOST-UPDATE", "REQ-6-CAS")
+    @port_rule('commit', 'Of concurrent writers from one version, exactly one wins.')
     def test_concurrent_writers_of_one_version_have_one_winner(self, store: Store) -> None:
         """Eight threads compare-and-set from the same version: one wins, seven conflict."""
         a = sample_activation()
@@ -315,6 +352,7 @@ class StoreContract:
     # -- lookups --------------------------------------------------------------------------------
 
     @requirement("REQ-4-STORE-QUERIES")
+    @port_rule('find', 'whose state is in `states`, and no other')
     def test_find_filters_by_subject_and_state(self, store: Store) -> None:
         """`find` returns the subject's activations in the given states, and nothing else."""
         _insert(store, sample_activation("a1"), sample_activation("a2", state=State.ACTIVE),
@@ -326,6 +364,7 @@ class StoreContract:
         assert store.find("subject-c", set(State)) == []
 
     @requirement("REQ-3-REQUESTS")
+    @port_rule('requests_since', 'created at or after `since` (inclusive), oldest first')
     def test_requests_since_counts_from_the_bound_inclusive(self, store: Store) -> None:
         """Creation times at or after `since`, oldest first, of that subject only."""
         times = [T0 + timedelta(hours=h) for h in (5, 1, 3)]
@@ -336,6 +375,7 @@ class StoreContract:
         assert store.requests_since("subject-a", T0 + timedelta(hours=6)) == []
 
     @requirement("REQ-4-STORE-QUERIES")
+    @port_rule('list_activations', 'newest first, at most `limit`')
     def test_list_activations_newest_first(self, store: Store) -> None:
         """The most recently created come first, up to `limit`."""
         _insert(store, *(sample_activation(f"a{i}", created=T0 + timedelta(minutes=i))
@@ -346,6 +386,13 @@ class StoreContract:
     # -- expiry -------------------------------------------------------------------------------
 
     @requirement("REQ-3-DEADLINES")
+    @port_rule('due_for_expiry',
+               'Ids of up to `limit` activations in flight whose deadline is at or before `now`,'
+               ' soonest first.')
+    @port_rule('due_for_expiry',
+               "An activation's deadline is the earlier of its step deadline and its flow "
+               'deadline (`Activation.due_at()`); a terminal activation is never due.')
+    @port_rule('due_for_expiry', 'The bound is inclusive: a deadline equal to `now` is due.')
     def test_due_for_expiry_is_inclusive_ordered_and_limited(self, store: Store) -> None:
         """Activations whose deadline is at or before `now`, soonest first, at most `limit`."""
         soon = sample_activation("soon", step_deadline=T0 + timedelta(minutes=5))
@@ -361,6 +408,9 @@ class StoreContract:
         assert store.due_for_expiry(T0, 10) == []
 
     @requirement("REQ-3-DEADLINES", "REQ-4-STORE-QUERIES")
+    @port_rule('due_for_expiry',
+               'The query follows updates: a moved deadline or a flow that ended is what it '
+               'sees.')
     def test_due_for_expiry_follows_updates(self, store: Store) -> None:
         """A deadline moved by an update, or a flow that ended, is what expiry sees."""
         a = sample_activation(step_deadline=T0 + timedelta(minutes=5))
@@ -375,6 +425,8 @@ class StoreContract:
     # -- outbox ---------------------------------------------------------------------------------
 
     @requirement("REQ-6-OUTBOX", "REQ-5-AT-REST")
+    @port_rule('commit', 'Outbox messages are upserted by id.')
+    @port_rule('outbox_of', 'one per id, oldest first')
     def test_outbox_messages_are_upserted_by_id(self, store: Store) -> None:
         """Committing a message id again replaces it; `outbox_of` keeps one, oldest first."""
         first = sample_message("m1")
@@ -386,6 +438,8 @@ class StoreContract:
         assert store.outbox_of("other") == []
 
     @requirement("REQ-6-OUTBOX")
+    @port_rule('claim_outbox',
+               'Claim up to `limit` pending messages due at or before `now`, oldest due first.')
     def test_claim_takes_due_pending_messages_oldest_due_first(self, store: Store) -> None:
         """Only pending messages due by `now` are claimed, soonest due first, at most `limit`."""
         messages = [sample_message("late", due=T0 + timedelta(seconds=30)),
@@ -401,6 +455,9 @@ class StoreContract:
         assert store.claim_outbox(T0, 10, LEASE) == []
 
     @requirement("REQ-6-OUTBOX")
+    @port_rule('claim_outbox',
+               'A claimed message is not returned to another caller until `lease` has passed; '
+               'its `claimed_until` is set in the returned copy and in the store.')
     def test_a_claim_holds_for_its_lease(self, store: Store) -> None:
         """A claimed message is not handed out again before its lease ends, and is after."""
         store.commit(Change(outbox=(sample_message(),)))
@@ -413,6 +470,7 @@ class StoreContract:
         assert again.claimed_until == T0 + 2 * LEASE
 
     @requirement("REQ-6-OUTBOX", "REQ-6-AT-LEAST-ONCE")
+    @port_rule('claim_outbox', 'A message rescheduled with a later due time waits for it.')
     def test_a_rescheduled_message_waits_for_its_new_due_time(self, store: Store) -> None:
         """A retry committed with a later due time and no claim is claimed only once due."""
         store.commit(Change(outbox=(sample_message(),)))
@@ -425,6 +483,7 @@ class StoreContract:
         assert (again.attempts, again.last_error) == (1, "DeliveryFailed")
 
     @requirement("REQ-6-OUTBOX")
+    @port_rule('claim_outbox', 'Concurrent claims never share a message.')
     def test_concurrent_claims_never_share_a_message(self, store: Store) -> None:
         """Six threads claiming at once split sixty messages without overlap."""
         store.commit(Change(outbox=tuple(sample_message(f"m{i:02d}", created=T0 + timedelta(
@@ -449,6 +508,8 @@ class StoreContract:
     # -- audit ----------------------------------------------------------------------------------
 
     @requirement("REQ-5-AUDIT")
+    @port_rule('audit_trail', 'The audit events of an activation, by `seq`, across commits.')
+    @port_rule('commit', 'Audit events are appended.')
     def test_audit_events_are_appended_and_read_by_seq(self, store: Store) -> None:
         """Each activation's trail holds its events in `seq` order, across commits."""
         store.commit(Change(audit=(sample_audit(seq=1), sample_audit("other", 1))))
@@ -460,6 +521,9 @@ class StoreContract:
         assert [e.activation_id for e in store.audit_trail("other")] == ["other"]
 
     @requirement("REQ-5-AUDIT")
+    @port_rule('audit_trail',
+               'Refusals of requests share the activation id "" (and seq 0): all are kept, in '
+               'arrival order.')
     def test_request_refusals_share_the_empty_activation_id(self, store: Store) -> None:
         """Several refusal events with activation id "" and seq 0 are all kept, in order."""
         refusals = tuple(replace(sample_audit("", 0, action="request"), reason=f"refused {i}",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Collection
 from dataclasses import replace
@@ -10,10 +9,11 @@ from datetime import datetime, timedelta
 
 from adapters.memory import MemoryStore
 from workflow.definition import State
-from workflow.domain import Activation, AuditEvent, Change, Delivery, OutboxMessage
+from workflow.domain import Activation, AuditEvent, Change, Delivery, MessageKind, OutboxMessage
 from workflow.errors import ConcurrencyConflict
 from workflow.security import Keyring
 from workflow.testing.at_rest import at_rest_settings
+from workflow.testing.machine import machine_settings
 from workflow.work import copy_activation
 
 
@@ -130,16 +130,24 @@ class ClearTextStore(MemoryStore):
 
     def __init__(self) -> None:
         super().__init__()
-        self._keys = Keyring(at_rest_settings())
+        self._keys = [Keyring(at_rest_settings()), Keyring(machine_settings())]  # the kit's test keys
         self.rows: list[str] = []
+
+    def _unseal(self, sealed: bytes) -> bytes:
+        for keys in self._keys:
+            try:
+                return keys.unseal(sealed)
+            except Exception:  # sealed under the other key
+                continue
+        return b""
 
     def commit(self, change: Change) -> None:
         super().commit(change)
         for w in change.writes:
-            self.rows.append(self._keys.unseal(w.activation.contacts).decode())
+            self.rows.append(self._unseal(w.activation.contacts).decode())
         for m in change.outbox:
             if m.payload and m.status == Delivery.PENDING:
-                self.rows.append(json.dumps(json.loads(self._keys.unseal(m.payload))))
+                self.rows.append(self._unseal(m.payload).decode())
 
     def dump(self) -> str:
         """Every row it keeps, as a table dump would show them."""
@@ -154,3 +162,116 @@ class PayloadKeepingStore(MemoryStore):
             kept = tuple(replace(m, payload=self._outbox[m.id].payload)
                          if m.id in self._outbox and not m.payload else m for m in change.outbox)
         super().commit(replace(change, outbox=kept))
+
+
+COUNTERS = ("email_resends", "sms_resends", "sms_attempts", "pin_mismatches", "login_failures")
+
+
+class CountersOutsideStore(MemoryStore):
+    """Saves the attempt and resend counters before the compare-and-set, outside the transaction."""
+
+    def commit(self, change: Change) -> None:
+        with self._lock:
+            for write in change.writes:
+                stored = self._activations.get(write.activation.id)
+                if stored is not None:
+                    for name in COUNTERS:
+                        setattr(stored, name, getattr(write.activation, name))
+        super().commit(change)
+
+
+class SmsDroppingStore(MemoryStore):
+    """Keeps the e-mails of the outbox but silently drops every SMS row."""
+
+    def commit(self, change: Change) -> None:
+        kept = tuple(m for m in change.outbox if m.kind != MessageKind.SMS_CODE)
+        super().commit(replace(change, outbox=kept))
+
+
+class DoubleClaimStore(MemoryStore):
+    """Claims in two steps (read the due rows, then mark them), so two dispatchers can share a row."""
+
+    def claim_outbox(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxMessage]:
+        with self._lock:
+            due = sorted((m for m in self._outbox.values() if m.status == Delivery.PENDING and m.due_at <= now
+                          and (m.claimed_until is None or m.claimed_until <= now)),
+                         key=lambda m: (m.due_at, m.created_at))[:limit]
+        time.sleep(0.002)  # the window between the read and the mark
+        with self._lock:
+            for m in due:
+                m.claimed_until = now + lease
+            return [replace(m) for m in due]
+
+
+class StaleDeadlineStore(MemoryStore):
+    """Indexes each activation's deadline when it is first inserted and never updates the index."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._deadlines: dict[str, datetime | None] = {}
+
+    def commit(self, change: Change) -> None:
+        super().commit(change)
+        for write in change.writes:
+            self._deadlines.setdefault(write.activation.id, write.activation.due_at())
+
+    def due_for_expiry(self, now: datetime, limit: int) -> list[str]:
+        due = sorted((d, aid) for aid, d in self._deadlines.items() if d is not None and d <= now)
+        return [aid for _, aid in due[:limit]]
+
+
+class AuditDroppingStore(MemoryStore):
+    """Appends only the first audit event of each change (a batch insert that keeps one row)."""
+
+    def commit(self, change: Change) -> None:
+        super().commit(replace(change, audit=change.audit[:1]))
+
+
+class RefusalDroppingStore(MemoryStore):
+    """Drops the audit events of refusals, keeping only transitions."""
+
+    def commit(self, change: Change) -> None:
+        super().commit(replace(change, audit=tuple(e for e in change.audit if e.outcome != "refused")))
+
+
+class ReorderedStepsStore(MemoryStore):
+    """Reads the history back with its second and third steps swapped (a sort on a coarse column)."""
+
+    def get(self, activation_id: str) -> Activation | None:
+        found = super().get(activation_id)
+        if found is not None and len(found.history) >= 3:
+            found.history[1], found.history[2] = found.history[2], found.history[1]
+        return found
+
+
+class TruncatedHistoryStore(MemoryStore):
+    """Keeps only the last four steps of the history (a fixed-size column)."""
+
+    def commit(self, change: Change) -> None:
+        short = tuple(replace(w, activation=replace(w.activation, history=w.activation.history[-4:]))
+                      for w in change.writes)
+        super().commit(replace(change, writes=short))
+
+
+class ExtraExpiryStore(MemoryStore):
+    """Also reports flows whose deadline is less than a minute away (a rounded-up comparison)."""
+
+    def due_for_expiry(self, now: datetime, limit: int) -> list[str]:
+        return super().due_for_expiry(now + timedelta(minutes=1), limit)
+
+
+class FlowBlindExpiryStore(MemoryStore):
+    """Forgets the whole-flow deadline: only step deadlines make a flow due (missing expiry rows)."""
+
+    def due_for_expiry(self, now: datetime, limit: int) -> list[str]:
+        with self._lock:
+            due = sorted((a.step_deadline, a.id) for a in self._activations.values()
+                         if a.due_at() is not None and a.step_deadline is not None and a.step_deadline <= now)
+            return [aid for _, aid in due[:limit]]
+
+
+class LimitlessExpiryStore(MemoryStore):
+    """Ignores `limit` in the expiry query."""
+
+    def due_for_expiry(self, now: datetime, limit: int) -> list[str]:
+        return super().due_for_expiry(now, 10**9)

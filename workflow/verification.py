@@ -1,0 +1,247 @@
+"""Audit verification: each trail's keyed hash chain, its replay through the definition, and its row.
+
+`verify_trails` streams every activation of a store (or the first `limit`) and reports an
+altered or cut chain, a trail the definition would not have taken, and a row whose state,
+counters or deadlines disagree with what its trail replays to. `make_checkpoint` signs a summary
+of everything recorded so far; `verify_checkpoint` proves nothing before it was removed or changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from workflow import audit
+from workflow.domain import Activation, AuditEvent
+from workflow.engine import AtBound, Interpreter, Outcome
+from workflow.errors import TransitionNotAllowed
+from workflow.ports import BrowsableStore, Store
+from workflow.security import Keyring
+
+PAGE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One problem with one activation's trail or row."""
+
+    activation_id: str
+    problem: str
+
+
+@dataclass(slots=True)
+class Verification:
+    """What was verified and what was found; `wrong_key` when no event matches this server key."""
+
+    activations: int = 0
+    events: int = 0
+    sealed: int = 0
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def wrong_key(self) -> bool:
+        """Whether events exist but none was sealed with this key (another server's database)."""
+        return self.events > 0 and self.sealed == 0
+
+    @property
+    def intact(self) -> bool:
+        """Whether every trail and row checked out."""
+        return not self.findings and not self.wrong_key
+
+
+class _Replayed:
+    """The instance a trail replays to: state, counters and deadline slots, nothing else."""
+
+    def __init__(self, engine: Interpreter[Any, Any]) -> None:
+        self.state: Any = None
+        self.closed_reason = ""
+        for c in engine.definition.counters:
+            setattr(self, c.name, 0)
+        for dl in engine.definition.deadlines:
+            setattr(self, dl.attribute, None)
+
+
+def replay(engine: Interpreter[Any, Any], events: list[AuditEvent]) -> tuple[_Replayed, list[str]]:
+    """Replay a trail's transitions through the definition; the instance and the disagreements."""
+    d = engine.definition
+    inst, problems = _Replayed(engine), []
+    for e in events:
+        if e.outcome == "refused":
+            continue
+        if e.action == d.created_by and inst.state is None:
+            engine.create(inst, e.at)
+            continue
+        if str(inst.state) != e.source:
+            problems.append(f"event {e.seq}: {e.action} from {e.source}, but the trail stood in {inst.state}")
+            return inst, problems
+        taken = _take(engine, inst, e)
+        if taken != (e.outcome, e.dest):
+            problems.append(f"event {e.seq}: the definition takes {e.action} ({e.outcome}) from "
+                            f"{e.source} to {taken[1] or 'a refusal'}, the trail says {e.dest}")
+            return inst, problems
+    return inst, problems
+
+
+def _take(engine: Interpreter[Any, Any], inst: _Replayed, e: AuditEvent) -> tuple[str, str]:
+    outcome = Outcome.WRONG if e.outcome == Outcome.EXHAUSTED else e.outcome
+    try:
+        if outcome == Outcome.OK:
+            engine.admit(inst, e.action)
+        moves = engine.apply(inst, e.action, e.at, outcome)
+    except (AtBound, TransitionNotAllowed):
+        return ("refused", "")
+    return (str(moves[-1].outcome), str(moves[-1].dest))
+
+
+def check_activation(store: Store, keys: Keyring, engine: Interpreter[Any, Any], a: Activation,
+                     into: Verification) -> None:
+    """Verify one activation's chain, its replay and its row; add what is found to `into`."""
+    events = store.audit_trail(a.id)
+    into.activations += 1
+    into.events += len(events)
+    chain_problems = audit.verify(keys, events)
+    into.sealed += len(events) - sum("does not match its hash" in p for p in chain_problems)
+    problems = list(chain_problems)
+    if len(events) != a.audit_seq or (events and events[-1].hash != a.audit_head):
+        problems.append(f"the trail holds {len(events)} event(s) but the activation recorded "
+                        f"{a.audit_seq}: events were removed or added")
+    if not problems:
+        problems += _row_against_trail(engine, a, events)
+    into.findings += [Finding(a.id, p) for p in problems]
+
+
+def _row_against_trail(engine: Interpreter[Any, Any], a: Activation, events: list[AuditEvent]) -> list[str]:
+    inst, problems = replay(engine, events)
+    if problems:
+        return problems
+    d = engine.definition
+    if str(inst.state) != str(a.state):
+        return [f"the row says {a.state}, its trail says {inst.state}"]
+    for c in d.counters:
+        if getattr(inst, c.name) != a.counter(c.name):
+            problems.append(f"the row's {c.name} is {a.counter(c.name)}, its trail gives "
+                            f"{getattr(inst, c.name)}")
+    for slot in dict.fromkeys(dl.attribute for dl in d.deadlines):
+        mine: datetime | None = getattr(a, slot)
+        theirs: datetime | None = getattr(inst, slot)
+        if mine != theirs:
+            problems.append(f"the row's {slot} is {_at(mine)}, its trail gives {_at(theirs)}")
+    return problems
+
+
+def verify_trails(store: Store, keys: Keyring, engine: Interpreter[Any, Any], *,
+                  limit: int | None = None, only: str | None = None,
+                  progress: Callable[[int], None] | None = None) -> Verification:
+    """Verify every activation (the first `limit` by id, or `only` one); streamed page by page."""
+    found = Verification()
+    for a in _activations(store, limit, only):
+        check_activation(store, keys, engine, a, found)
+        if progress is not None:
+            progress(1)
+    return found
+
+
+def _activations(store: Store, limit: int | None, only: str | None) -> Iterator[Activation]:
+    if only is not None:
+        a = store.get(only)
+        if a is not None:
+            yield a
+        return
+    if not isinstance(store, BrowsableStore):
+        yield from store.list_activations(limit or 10**9)
+        return
+    after, left = None, limit
+    while left is None or left > 0:
+        page = store.activation_ids(after, PAGE if left is None else min(PAGE, left))
+        for aid in page:
+            a = store.get(aid)
+            if a is not None:
+                yield a
+        if len(page) < PAGE:
+            return
+        after = page[-1]
+        left = None if left is None else left - len(page)
+
+
+def _at(when: datetime | None) -> str:
+    return "none" if when is None else when.isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A signed summary of every audit event recorded up to `at`, to keep away from the database.
+
+    `digest` folds, activation by activation in id order, the newest event each trail held at
+    `at` (and the request refusals); a later `verify_checkpoint` recomputes it, so removing or
+    changing anything recorded before `at` shows.
+    """
+
+    at: datetime
+    activations: int
+    events: int
+    digest: str
+    signature: str
+
+    def as_dict(self) -> dict[str, object]:
+        """The checkpoint as JSON-ready data."""
+        return {"at": self.at.isoformat(), "activations": self.activations, "events": self.events,
+                "digest": self.digest, "signature": self.signature}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> Checkpoint:
+        """A checkpoint read back from `as_dict` data; `ValueError` when it is not one."""
+        try:
+            at = datetime.fromisoformat(str(data["at"]))
+            return cls(at, int(str(data["activations"])), int(str(data["events"])),
+                       str(data["digest"]), str(data["signature"]))
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ValueError(f"not a checkpoint: {exc}") from None
+
+
+def _fold(store: Store, at: datetime) -> tuple[int, int, str]:
+    """(activations, events, digest) of everything recorded at or before `at`."""
+    running = hashlib.sha256()
+    activations = events = 0
+    ids: Iterator[str] = (a.id for a in _activations(store, None, None))
+    for aid in ("", *ids):
+        trail = [e for e in store.audit_trail(aid) if e.at <= at]
+        if not trail:
+            continue
+        activations += bool(aid)
+        events += len(trail)
+        newest = trail[-1]
+        running.update("\x1f".join((aid, str(len(trail)), str(newest.seq), newest.hash)).encode())
+        if not aid:  # refusals are not chained one to another: fold each of them
+            for e in trail:
+                running.update(e.hash.encode())
+    return activations, events, running.hexdigest()
+
+
+def make_checkpoint(store: Store, keys: Keyring, now: datetime,
+                    margin: timedelta = timedelta(minutes=1)) -> Checkpoint:
+    """A checkpoint of everything recorded up to `margin` before `now` (commits in flight settle)."""
+    at = now - margin
+    activations, events, digest = _fold(store, at)
+    signature = keys.digest("checkpoint", at.isoformat(), str(activations), str(events), digest)
+    return Checkpoint(at, activations, events, digest, signature)
+
+
+def verify_checkpoint(store: Store, keys: Keyring, checkpoint: Checkpoint) -> list[str]:
+    """What no longer matches `checkpoint` (empty when nothing before it was removed or changed)."""
+    if not keys.matches(checkpoint.signature, "checkpoint", checkpoint.at.isoformat(),
+                        str(checkpoint.activations), str(checkpoint.events), checkpoint.digest):
+        return ["the checkpoint's signature does not match this server's key (altered, or another key)"]
+    activations, events, digest = _fold(store, checkpoint.at)
+    problems = []
+    if activations < checkpoint.activations:
+        problems.append(f"{checkpoint.activations - activations} activation(s) recorded before "
+                        f"{checkpoint.at.isoformat(timespec='seconds')} are gone")
+    if events != checkpoint.events:
+        problems.append(f"the checkpoint counted {checkpoint.events} event(s) up to then, "
+                        f"the database now holds {events}")
+    if digest != checkpoint.digest and not problems:
+        problems.append("events recorded before the checkpoint were changed or replaced")
+    return problems
