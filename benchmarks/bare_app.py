@@ -22,6 +22,7 @@ class RequestBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     national_id: str = Field(max_length=64)
     device_id: str = Field("", max_length=128)
+    device_key: dict[str, str] = Field(default_factory=dict, max_length=8)
 
 
 class Created(BaseModel):

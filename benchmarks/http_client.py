@@ -7,7 +7,7 @@ import json
 import statistics
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -33,8 +33,12 @@ class Load:
 
 
 def post_activations(port: int, ids: Sequence[str], *, threads: int = 8, seconds: float = 5.0,
-                     expect: int = 201) -> Load:
-    """POST /activations with each of `ids` (at most once) from `threads` threads, for at most `seconds`."""
+                     expect: int = 201, extra: Mapping[str, object] | None = None) -> Load:
+    """POST /activations with each of `ids` (at most once) from `threads` threads, for at most `seconds`.
+
+    `extra` holds more fields of the body (e.g. the device's public key).
+    """
+    more = dict(extra or {})
     lock = threading.Lock()
     cursor = iter(ids)
     latencies: list[list[float]] = [[] for _ in range(threads)]
@@ -50,7 +54,7 @@ def post_activations(port: int, ids: Sequence[str], *, threads: int = 8, seconds
                     nid = next(cursor, None)
                 if nid is None:
                     return
-                body = json.dumps({"national_id": nid, "device_id": "bench"})
+                body = json.dumps({"national_id": nid, "device_id": "bench", **more})
                 start = time.perf_counter()
                 conn.request("POST", "/activations", body, {"Content-Type": "application/json"})
                 answer = conn.getresponse()

@@ -32,8 +32,12 @@ OPTIONS = ("pg_url", "folder")
 VARIANTS = ("ecps serve", "ecps serve, no dispatcher", "ecps serve + dispatch --loop process",
             "bare FastAPI")
 OWN_PROCESS = "ecps serve + dispatch --loop process"
-CHEAP_PIN_HASH = {"ECPS_ARGON2_MEMORY_KIB": "8", "ECPS_ARGON2_TIME_COST": "1",
-                  "ECPS_ARGON2_PARALLELISM": "1"}
+SETTINGS = {"ECPS_ARGON2_MEMORY_KIB": "8", "ECPS_ARGON2_TIME_COST": "1",  # cheapest PIN hash
+            "ECPS_ARGON2_PARALLELISM": "1",
+            "ECPS_REQUEST_RATE": "1000000000"}  # every request comes from 127.0.0.1
+DEVICE_KEY = {"kty": "EC", "crv": "P-256", "x": "l8tFrhx-34tV3hRICRDY9zCkDlpBhF42UQUfWVAWBFs",
+              "y": "9VE4jf_Ok_o64zbTTlcuNJajHmt6v9TDVrU0CdvGRDA"}
+"""The app's public key sent with each request (a tree without device-bound flows gets none)."""
 WARM_UP = 200
 
 
@@ -70,7 +74,7 @@ def serving(variant: str, url: str, state: Path, directory: Path,
     the dispatcher of `OWN_PROCESS` is a second process, `ecps dispatch --loop`.
     """
     port = _free_port()
-    env = dict(os.environ, ECPS_DIRECTORY=str(directory), PYTHONPATH=str(tree), **CHEAP_PIN_HASH)
+    env = dict(os.environ, ECPS_DIRECTORY=str(directory), PYTHONPATH=str(tree), **SETTINGS)
     env.pop("ECPS_SMTP_URL", None)
     proc = subprocess.Popen(_command(variant, port, url, state), cwd=tree, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -112,14 +116,15 @@ def measure(variant: str, url: str, state: Path, directory: Path, ids: list[str]
             threads: int, tree: Path = ROOT) -> tuple[Load, float, float]:
     """The client's load against `variant`, the CPU ms its processes spent per successful
     request and the activation e-mails written per second meanwhile."""
+    extra = {"device_key": DEVICE_KEY} if (tree / "adapters" / "device.py").exists() else {}
     with serving(variant, url, state, directory, tree) as (port, pids):
-        warm = post_activations(port, ids[:WARM_UP], threads=threads, seconds=seconds)
+        warm = post_activations(port, ids[:WARM_UP], threads=threads, seconds=seconds, extra=extra)
         deadline = time.monotonic() + 30
         while (variant not in ("bare FastAPI", "ecps serve, no dispatcher")
                and _emails(state) < warm.done and time.monotonic() < deadline):
             time.sleep(0.05)  # the dispatcher is up and has caught up before the measure
         cpu, mails = sum(map(_cpu_seconds, pids)), _emails(state)
-        load = post_activations(port, ids[WARM_UP:], threads=threads, seconds=seconds)
+        load = post_activations(port, ids[WARM_UP:], threads=threads, seconds=seconds, extra=extra)
         cpu, mails = sum(map(_cpu_seconds, pids)) - cpu, _emails(state) - mails
     return load, 1000 * cpu / max(load.done, 1), mails / load.seconds
 

@@ -76,9 +76,10 @@ def create_app(service: ActivationService, *, idempotency: IdempotencyStore | No
     the store's database, or memory for a store without one); while the app runs, a
     background thread delivers the outbox batch after batch as long as messages are due,
     is woken by each step the service commits, otherwise looks again after a pause growing
-    to `dispatch_every` seconds, and expires due activations (None: no thread). `http` holds
-    the operator token, proof window, caps and CORS origins (default: none configured, the
-    defaults); `replay` remembers the proofs' `jti` (default: chosen as for idempotency).
+    to `dispatch_every` seconds, and expires due activations (None: no thread). `http`
+    holds the operator token, proof window, caps and CORS origins (default: none
+    configured, the defaults); `replay` remembers the proofs' `jti` (default: chosen as
+    for idempotency).
     """
     keys = idempotency if idempotency is not None else default_idempotency(service)
     http = http if http is not None else HttpSettings()

@@ -123,21 +123,22 @@ def dispatch(
     # a terminal gets one line updated in place; a pipe gets a line per round that did something
     live = None if e.out.json_mode or not e.out.console.is_terminal else Live(
         console=e.out.console, transient=False, refresh_per_second=4)
-    shown = [0, 0]
+    shown = [0, 0]  # sent and expired when the last line was printed
 
     def show(done: Rounds) -> None:
         line = Text.assemble(("dispatching ", "bold"), f"round {done.rounds}: ",
-                             (f"{done.sent} sent", "green"), ", ", (f"{done.expired} expired", "yellow"))
+                             (f"{done.sent} sent", "green"), ", ",
+                             (f"{done.expired} expired", "yellow"))
         if live:
             live.update(Text.assemble(line, ("  (Ctrl-C stops)", "dim")))
-        elif not e.out.json_mode and [done.sent, done.expired] != shown:
+        elif [done.sent, done.expired] != shown:
             e.out.console.print(line, soft_wrap=True)
-        shown[:] = [done.sent, done.expired]
+            shown[:] = [done.sent, done.expired]
 
     try:
         if live:
             live.start()
-        pump.run(duration, after_round=show)
+        pump.run(duration, after_round=None if e.out.json_mode else show)
     except KeyboardInterrupt:
         pass
     finally:
