@@ -243,8 +243,9 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port.")] = 8000,
     dispatch_every: Annotated[float, typer.Option(
-        "--dispatch-every", min=0, help="Seconds between background outbox rounds (0: none; "
-        "then run `ecps dispatch --loop`).")] = 1.0,
+        "--dispatch-every", min=0, help="Longest pause of the background dispatcher while the "
+        "outbox is empty; none while messages are due (0: no dispatcher here, run `ecps dispatch "
+        "--loop`).")] = 1.0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     log_format: Annotated[str, typer.Option(
         "--log-format", help="plain, or json: one JSON object a line.")] = "plain",
