@@ -111,7 +111,7 @@ class MemoryStore:
             trail = self._audit.get(activation_id)
             if not trail:
                 return None
-            newest = max(trail, key=lambda e: e.seq)
+            newest = trail[-1]  # appended in order: each commit's events follow the last head
             return newest.seq, newest.hash
 
     def activation_ids(self, after: str | None, limit: int) -> list[str]:

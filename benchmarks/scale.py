@@ -11,10 +11,13 @@ from __future__ import annotations
 import hashlib
 import multiprocessing as mp
 import os
+import queue
 import secrets
 import sqlite3
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,7 @@ from benchmarks.common import (
     rss_kib,
     service,
 )
+from workflow.seal import seal_of
 from workflow.testing.clock import DEFAULT_START
 
 OPTIONS = ("folder",)
@@ -57,14 +61,21 @@ def schema_signature(folder: Path) -> str:
     return hashlib.sha256("\n".join(sql).encode()).hexdigest()[:12]
 
 
-def _template(path: Path) -> dict[str, list[sqlite3.Row]]:
-    """One real activation (request to first login) and its rows, written through the service."""
+def _template(path: Path) -> tuple[dict[str, list[sqlite3.Row]], Callable[[str, str, datetime], str]]:
+    """One real activation (request to first login) and its rows, written through the service;
+    and how to seal a copy of it under another id, subject and creation time."""
     from adapters.sql import SqlStore
 
     store = SqlStore(_url(path))
     nid = identifiers(1, start=3_000_000)
-    aid = flow(service(store, nid), nid[0], [0.0] * len(FLOW))
+    svc = service(store, nid)
+    aid = flow(svc, nid[0], [0.0] * len(FLOW))
+    template = store.get(aid)
+    assert template is not None
     store.close()
+
+    def seal(copy_id: str, subject: str, created_at: datetime) -> str:
+        return seal_of(svc.keys, replace(template, id=copy_id, subject=subject, created_at=created_at))
     db = sqlite3.connect(path)
     db.row_factory = sqlite3.Row
     rows = {table: list(db.execute(f"SELECT * FROM {table} WHERE {key} = ?", (aid,)))
@@ -75,7 +86,7 @@ def _template(path: Path) -> dict[str, list[sqlite3.Row]]:
         db.execute(f"DELETE FROM {table} WHERE {key} = ?", (aid,))
     db.commit()
     db.close()
-    return rows
+    return rows, seal
 
 
 def _stamp(at: datetime) -> str:
@@ -85,7 +96,7 @@ def _stamp(at: datetime) -> str:
 def populate(path: Path, count: int) -> float:
     """Fill a new database at `path` with `count` active activations; returns seconds taken."""
     started = time.perf_counter()
-    rows = _template(path)
+    rows, seal = _template(path)
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode = WAL")
     db.execute("PRAGMA synchronous = OFF")
@@ -115,7 +126,9 @@ def populate(path: Path, count: int) -> float:
             db.execute("COMMIT")
 
     def activation(values: dict[str, Any], i: int) -> None:
-        values.update(id=f"pop{i:09d}", subject=f"{i:032x}", created_at=_stamp(start + step * i))
+        created = start + step * i
+        values.update(id=f"pop{i:09d}", subject=f"{i:032x}", created_at=_stamp(created),
+                      seal=seal(f"pop{i:09d}", f"{i:032x}", created))
 
     def owned(values: dict[str, Any], i: int) -> None:
         values.update(activation_id=f"pop{i:09d}")
@@ -189,7 +202,13 @@ def measure(path: Path, flows: int, reads: int, stored: int, first_id: int) -> d
     out = ctx.Queue()
     child = ctx.Process(target=_measure, args=(str(path), flows, reads, stored, first_id, out))
     child.start()
-    found: dict[str, float] = out.get(timeout=3600)
+    while True:  # a child that died answers nothing: do not wait for it
+        try:
+            found: dict[str, float] = out.get(timeout=1)
+            break
+        except queue.Empty:
+            if not child.is_alive():
+                raise RuntimeError(f"the measuring process died (exit code {child.exitcode})") from None
     child.join(timeout=60)
     if child.exitcode != 0:
         raise RuntimeError(f"the measuring process exited with code {child.exitcode}")

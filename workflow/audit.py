@@ -23,12 +23,13 @@ def chain(
     reason: str = "",
     source: str = "",
     dest: str = "",
+    step: int = 0,
 ) -> AuditEvent:
-    """A new audit event sealed after `prev_hash`."""
+    """A new audit event sealed after `prev_hash` (`step` numbers a transition; the hash leaves it out)."""
     fields = (activation_id, subject, str(seq), at.isoformat(), actor, action, outcome, reason,
               source, dest, prev_hash)
     return AuditEvent(activation_id, subject, seq, at, actor, action, outcome, reason, source,
-                      dest, prev_hash, keys.digest("audit", *fields))
+                      dest, prev_hash, keys.digest("audit", *fields), step)
 
 
 def verify(keys: Keyring, events: Sequence[AuditEvent]) -> list[str]:

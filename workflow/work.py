@@ -6,7 +6,7 @@ import json
 import operator
 import secrets
 import sys
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 
 from workflow import audit
@@ -106,9 +106,9 @@ def record(keys: Keyring, a: Activation, at: datetime, actor: str, action: str, 
     a.audit_seq += 1
     event = audit.chain(keys, a.audit_head, activation_id=a.id, subject=a.subject,
                         seq=a.audit_seq, at=at, actor=actor, action=action, outcome=outcome,
-                        reason=reason, source=source, dest=dest)
+                        reason=reason, source=source, dest=dest, step=step)
     a.audit_head = event.hash
-    into.append(replace(event, step=step) if step else event)
+    into.append(event)
 
 
 def _name(value: str) -> str:
