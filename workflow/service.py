@@ -213,7 +213,8 @@ class ActivationService:
 
     def status(self, activation_id: object) -> ActivationStatus:
         """The activation as it stands; a passed deadline shows as `expired` at once."""
-        a = self._load(self._id_arg(activation_id))
+        aid = self._id_arg(activation_id)
+        a = retrying(lambda: self._load(aid), f"activation {aid} kept changing; try again")
         state = State.EXPIRED if self.engine.is_due(a, self.now()) else a.state
         counters = {c.name: a.counter(c.name) for c in self.workflow.definition.counters}
         recent = self.store.steps(a.id, max(0, a.step_count - RECENT_STEPS), RECENT_STEPS)
@@ -623,12 +624,17 @@ class ActivationService:
     def _trusted(self, a: Activation) -> Activation:
         """`a` as its seal and the head of its trail vouch for it; `StorageError` if it was edited.
 
-        A row sealed before seals existed (empty seal) must replay from its trail instead.
+        A row sealed before seals existed (empty seal) must replay from its trail instead. A
+        head read while another event commits is a `ConcurrencyConflict`, retried by the caller.
         """
         heads = self._heads
         cut = heads is not None and (heads.trail_head(a.id) or (0, "")) != (a.audit_seq, a.audit_head)
-        if not cut and (seal.intact(self.keys, a) or (
-                not a.seal and not verification.disagreements(self.store, self.keys, self.engine, a))):
+        if cut:
+            again = self.store.get(a.id)
+            if again is not None and again.version != a.version:
+                raise ConcurrencyConflict(f"activation {a.id} changed while it was read")
+        elif seal.intact(self.keys, a) or (
+                not a.seal and not verification.disagreements(self.store, self.keys, self.engine, a)):
             return a
         log.error("activation %s does not match its audit trail; refused", a.id)
         raise StorageError(f"activation {a.id} does not match the head of its audit trail: its row "

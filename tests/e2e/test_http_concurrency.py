@@ -13,8 +13,9 @@ import httpx
 import pytest
 import uvicorn
 
+from adapters.api.settings import HttpSettings
 from adapters.device import DeviceKey
-from tests.e2e.http_device import DeviceClient
+from tests.e2e.http_device import OPERATOR_TOKEN, DeviceClient
 from tests.e2e.test_http import NID, Phone
 
 THREADS = 8
@@ -26,7 +27,9 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Pho
     PostgreSQL); (phone, base URL)."""
     url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
     phone = Phone(tmp_path, url)
-    app = phone.app()
+    rate = getattr(request, "function", None) and getattr(request.function, "address_rate", None)
+    app = phone.app(http=HttpSettings.with_token(OPERATOR_TOKEN, request_rate=rate)) if rate \
+        else phone.app()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

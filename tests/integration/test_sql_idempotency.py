@@ -15,9 +15,11 @@ from sqlalchemy import create_engine, text
 
 from adapters.api import create_app
 from adapters.api.idempotency import STALE_SECONDS
+from adapters.device import DeviceKey
 from adapters.memory import MemoryMailer, MemorySms, StaticDirectory
 from adapters.sql import SqlStore
 from tests.conftest import NID, fast_settings, people
+from tests.e2e.http_device import DeviceClient
 from tests.integration.test_sql_secrets_at_rest import _dump, _standalone
 from workflow import ActivationService
 from workflow.domain import Change
@@ -42,6 +44,9 @@ def _rows(url: str, sql: str) -> list[tuple[Any, ...]]:
         engine.dispose()
 
 
+DEVICE = DeviceKey.generate()  # one key: the retry repeats the very same request
+
+
 def _ask_and_die(url: str, now: str, when: str) -> None:
     """POST /activations under a key; SIGKILL this process just before or just after the commit."""
     svc = _service(url, FakeClock(datetime.fromisoformat(now)))
@@ -57,7 +62,8 @@ def _ask_and_die(url: str, now: str, when: str) -> None:
 
     store.commit = commit
     with TestClient(create_app(svc, dispatch_every=None)) as client:
-        client.post("/activations", json={"national_id": NID}, headers=KEY)
+        client.post("/activations", json={"national_id": NID, "device_key": DEVICE.public_jwk},
+                    headers=KEY)
     os._exit(3)  # not reached: the kill comes first
 
 
@@ -92,7 +98,8 @@ def test_a_kill_around_the_commit_leaves_the_change_and_its_answer_together(
         assert aid in bytes(body).decode()
     svc = _service(url, clock)
     with TestClient(create_app(svc, dispatch_every=None)) as client:
-        retry = client.post("/activations", json={"national_id": NID}, headers=KEY)
+        retry = client.post("/activations", json={"national_id": NID, "device_key": DEVICE.public_jwk},
+                            headers=KEY)
     svc.store.close()  # type: ignore[attr-defined]
     assert retry.status_code == 201
     assert retry.headers.get("idempotent-replayed") == ("true" if killed == "after" else None)
@@ -108,8 +115,10 @@ def test_stored_answers_hold_no_secret(url: str, clock: FakeClock) -> None:
     mailer, sms = MemoryMailer(), MemorySms()
     svc = _service(url, clock, mailer, sms)
     with TestClient(create_app(svc, dispatch_every=None)) as client:
+        phone = DeviceClient(client, lambda: clock.now().timestamp())
+
         def post(path: str, n: int, **body: str) -> Any:
-            return client.post(path, json=body or None, headers={"Idempotency-Key": f"k-{n}"})
+            return phone.post(path, json=body or None, headers={"Idempotency-Key": f"k-{n}"})
 
         aid = post("/activations", 1, national_id=NID).json()["activation_id"]
         svc.dispatch()

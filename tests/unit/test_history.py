@@ -97,7 +97,7 @@ def test_the_cli_pages_through_the_history(tmp_path: object) -> None:
 
     from typer.testing import CliRunner
 
-    from adapters.cli import app
+    from adapters.cli.app import app
 
     state = str(Path(str(tmp_path)) / "state")
     runner = CliRunner()
@@ -117,9 +117,13 @@ def test_the_http_route_pages_through_the_history(driver: Driver) -> None:
     from fastapi.testclient import TestClient
 
     from adapters.api import create_app
+    from adapters.api.settings import HttpSettings
 
     aid = _active_after_logins(driver, 3)
-    client = TestClient(create_app(driver.service))
+    token = "operator-token-for-tests-0123456789"
+    client = TestClient(create_app(driver.service, http=HttpSettings.with_token(token)),
+                        headers={"Authorization": f"Bearer {token}"})
+    assert TestClient(create_app(driver.service)).get(f"/activations/{aid}/history").status_code == 401
     page = client.get(f"/activations/{aid}/history", params={"after": 2, "limit": 4})
     assert page.status_code == 200
     body = page.json()
