@@ -22,11 +22,14 @@ from workflow.work import copy_activation
 class MemoryStore:
     """A thread-safe store in a dict, with compare-and-set on the version."""
 
+    in_process = True  # rows no one outside the service can edit: neither sealed nor checked
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._activations: dict[str, Activation] = {}
         self._by_subject: dict[str, list[str]] = {}  # each subject's activation ids, oldest first
         self._outbox: dict[str, OutboxMessage] = {}
+        self._outbox_of: dict[str, dict[str, None]] = {}  # activation id -> its message ids, in order
         self._audit: dict[str, list[AuditEvent]] = {}
         self._steps: dict[str, list[AuditEvent]] = {}  # each activation's transitions, by step
         self._turns: dict[str, int] = {}
@@ -73,6 +76,7 @@ class MemoryStore:
                 self.answers[change.answer.key] = change.answer
             for message in change.outbox:
                 self._outbox[message.id] = replace(message)
+                self._outbox_of.setdefault(message.activation_id, {})[message.id] = None
             for event in change.audit:
                 self._audit.setdefault(event.activation_id, []).append(event)
                 if event.step:
@@ -100,7 +104,7 @@ class MemoryStore:
 
     def outbox_of(self, activation_id: str) -> list[OutboxMessage]:
         with self._lock:
-            return [replace(m) for m in self._outbox.values() if m.activation_id == activation_id]
+            return [replace(self._outbox[i]) for i in self._outbox_of.get(activation_id, ())]
 
     def audit_trail(self, activation_id: str) -> list[AuditEvent]:
         with self._lock:

@@ -194,3 +194,8 @@ class TrailHeads(Protocol):
     def trail_head(self, activation_id: str) -> tuple[int, str] | None:
         """(seq, hash) of the activation's newest audit event, or None when it has none."""
         ...
+
+
+# A store whose rows live in the service's own process (`MemoryStore`) sets `in_process = True`:
+# nothing outside the service can edit them, so the service neither seals nor checks its rows.
+# Every other store (SQL, an embedder's Redis...) gets sealed rows, checked at each load.

@@ -81,7 +81,9 @@ class ActivationService:
                 raise TypeError(f"{name} must implement {kind.__name__}, got {type(value).__name__}")
         self.settings = settings
         self.store = store
-        self._heads = store if isinstance(store, TrailHeads) else None
+        # rows kept in this process cannot be edited outside the service: neither sealed nor checked
+        self._outside = not getattr(store, "in_process", False)
+        self._heads = store if self._outside and isinstance(store, TrailHeads) else None
         self.directory = directory
         self.clock: Clock = clock or SystemClock()
         self.keys = Keyring(settings)
@@ -312,7 +314,7 @@ class ActivationService:
     def _commit(self, w: Work, outcome: object = None) -> None:
         """Commit `w` (with its event feed rows when a sink is set, and the answer to `outcome`
         when one is asked for), then tell the listeners."""
-        self.store.commit(_answered(self._fed(w.change(self.keys), w.now), outcome))
+        self.store.commit(_answered(self._fed(w.change(self._sealing), w.now), outcome))
         self._published(w)
 
     def _fed(self, change: Change, now: datetime) -> Change:
@@ -566,7 +568,7 @@ class ActivationService:
             except TransitionNotAllowed:
                 self.store.commit(Change(outbox=(done,)))
                 return
-            change = w.change(self.keys)
+            change = w.change(self._sealing)
             self.store.commit(self._fed(Change(change.writes, (done,), change.audit), now))
             self._published(w)
 
@@ -621,12 +623,18 @@ class ActivationService:
             raise ActivationNotFound(aid)
         return self._trusted(a)
 
+    @property
+    def _sealing(self) -> Keyring | None:
+        return self.keys if self._outside else None
+
     def _trusted(self, a: Activation) -> Activation:
         """`a` as its seal and the head of its trail vouch for it; `StorageError` if it was edited.
 
         A row sealed before seals existed (empty seal) must replay from its trail instead. A
         head read while another event commits is a `ConcurrencyConflict`, retried by the caller.
         """
+        if not self._outside:
+            return a
         heads = self._heads
         cut = heads is not None and (heads.trail_head(a.id) or (0, "")) != (a.audit_seq, a.audit_head)
         if cut:

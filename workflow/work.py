@@ -78,12 +78,14 @@ class Work:
             created_at=self.now, due_at=self.now,
         ))
 
-    def change(self, keys: Keyring) -> Change:
-        """The store change that saves all of it at once, each written activation sealed."""
+    def change(self, keys: Keyring | None) -> Change:
+        """The store change that saves all of it at once, each written activation sealed
+        (unless `keys` is None: a store in the service's own memory needs no seal)."""
         a = self.activation
         a.version += 1
         for written in (a, *(w.activation for w in self.others)):
-            sealed(keys, written)
+            if keys is not None:
+                sealed(keys, written)
         own = Write(a, self.expected_version)
         turns = () if self.turn is None else (self.turn,)
         return Change((own, *self.others), tuple(self.outbox), tuple(self.audit_events), turns)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from adapters.memory import MemoryMailer, MemorySms, MemoryStore
+from adapters.sql import SqlStore
 from tests.conftest import NID, memory_service
 from workflow import ActivationService, State
 from workflow.errors import StorageError, WorkflowError
@@ -15,9 +18,15 @@ from workflow.testing import FakeClock, code_from, payload_from
 World = tuple[ActivationService, MemoryStore, MemoryMailer, MemorySms]
 
 
+class OutsideStore(MemoryStore):
+    """A memory store taken as if its rows lived outside the service (as a database's do)."""
+
+    in_process = False
+
+
 @pytest.fixture
 def world() -> World:
-    store, mailer, sms = MemoryStore(), MemoryMailer(), MemorySms()
+    store, mailer, sms = OutsideStore(), MemoryMailer(), MemorySms()
     return memory_service(FakeClock(), store=store, mailer=mailer, sms=sms), store, mailer, sms
 
 
@@ -91,3 +100,24 @@ def test_the_sweeper_and_the_dispatcher_leave_an_edited_row_alone(world: World) 
     svc.clock.advance(svc.settings.flow_validity)  # type: ignore[attr-defined]
     assert svc.expire_due() == 0
     assert store._activations[aid] == edited
+
+
+def test_rows_in_the_services_own_memory_are_neither_sealed_nor_checked() -> None:
+    """MemoryStore's rows cannot be edited outside the service: no seal is kept for them."""
+    store = MemoryStore()
+    svc = memory_service(FakeClock(), store=store)
+    aid = svc.request(NID).activation_id
+    assert store._activations[aid].seal == ""
+    svc.cancel(aid)
+
+
+def test_a_row_edited_in_sqlite_is_refused(tmp_path: Path) -> None:
+    """UPDATE ecps_activation by hand on SQLite: the next event is refused, naming the activation."""
+    store = SqlStore(f"sqlite:///{tmp_path}/e.sqlite3")
+    svc = memory_service(FakeClock(), store=store)
+    aid = svc.request(NID).activation_id
+    with sqlite3.connect(tmp_path / "e.sqlite3") as db:
+        db.execute("UPDATE ecps_activation SET email_resends = 0, sms_attempts = 4 WHERE id = ?", (aid,))
+    with pytest.raises(StorageError, match=aid):
+        svc.resend_email(aid)
+    store.close()
