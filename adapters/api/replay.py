@@ -62,11 +62,17 @@ class SqlReplay:
     def __init__(self, database: Engine | str) -> None:
         self._lock = threading.Lock()
         self._uses = 0
+        self._owned = not isinstance(database, Engine)  # an engine made here is disposed by close()
         try:
             self._engine = database if isinstance(database, Engine) else create_engine_for(database)
             _META.create_all(self._engine)
         except SQLAlchemyError as exc:
             raise StorageError(f"proof table unavailable ({type(exc).__name__})") from exc
+
+    def close(self) -> None:
+        """Close the connections of an engine this replay made itself (a given one is left open)."""
+        if self._owned:
+            self._engine.dispose()
 
     def first_use(self, key: str, now: float, until: float) -> bool:
         t = _TABLE

@@ -3,6 +3,7 @@ and PostgreSQL alike."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,13 +12,16 @@ from adapters.api.replay import MemoryReplay, ReplayStore, SqlReplay
 
 
 @pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def replay(request: pytest.FixtureRequest, tmp_path: Path) -> ReplayStore:
-    """Each implementation, empty."""
+def replay(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ReplayStore]:
+    """Each implementation, empty (closed after the test)."""
     if request.param == "memory":
-        return MemoryReplay()
-    if request.param == "sqlite":
-        return SqlReplay(f"sqlite:///{tmp_path / 'jti.sqlite3'}")
-    return SqlReplay(str(request.getfixturevalue("pg_url")))
+        yield MemoryReplay()
+        return
+    url = f"sqlite:///{tmp_path / 'jti.sqlite3'}" if request.param == "sqlite" \
+        else str(request.getfixturevalue("pg_url"))
+    found = SqlReplay(url)
+    yield found
+    found.close()
 
 
 def test_a_key_is_accepted_once_until_it_expires(replay: ReplayStore) -> None:
