@@ -5,10 +5,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import uvicorn
+
+from adapters.api.settings import HttpSettings
+from tests.e2e.http_device import OPERATOR_TOKEN, DeviceClient
+from tests.e2e.phone import Phone
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = {"ECPS_ARGON2_MEMORY_KIB": "64", "ECPS_ARGON2_TIME_COST": "1",
@@ -44,3 +51,39 @@ def ecps(workdir: Path) -> Ecps:
                               env=cli_env(**(env or {})), input=input if input is not None else "",
                               capture_output=True, text=True, timeout=timeout, check=False)
     return run
+
+
+@pytest.fixture
+def phone(tmp_path: Path) -> Phone:
+    """A fresh service on SQLite and its phone."""
+    return Phone(tmp_path)
+
+
+@pytest.fixture
+def client(phone: Phone) -> Iterator[DeviceClient]:
+    """The API over the phone's service, without the background dispatcher, as the phone."""
+    c = phone.client(phone.app())
+    with c.http:
+        yield c
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Phone, str]]:
+    """A uvicorn server on a free loopback port over a phone's service (SQLite file or
+    PostgreSQL); (phone, base URL)."""
+    url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
+    phone = Phone(tmp_path, url)
+    rate = request.node.get_closest_marker("address_rate")
+    app = phone.app(http=HttpSettings.with_token(OPERATOR_TOKEN, request_rate=rate.args[0])) \
+        if rate else phone.app()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not (server.started and server.servers):
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield phone, f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)

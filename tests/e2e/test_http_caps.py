@@ -7,7 +7,6 @@ import asyncio
 import re
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,23 +14,9 @@ import pytest
 from adapters.api.middleware import BodyLimit
 from adapters.api.settings import HttpSettings
 from tests.e2e.http_device import OPERATOR_TOKEN, DeviceClient
-from tests.e2e.test_http import NID, Phone
+from tests.e2e.phone import NID, Phone
 
 CHUNK = 1 << 20  # 1 MiB
-
-
-@pytest.fixture
-def phone(tmp_path: Path) -> Phone:
-    """A service on SQLite."""
-    return Phone(tmp_path)
-
-
-@pytest.fixture
-def client(phone: Phone) -> Iterator[DeviceClient]:
-    """The API with the tests' operator token, as the phone."""
-    c = phone.client(phone.app())
-    with c.http:
-        yield c
 
 
 def _stream_huge(limit: int, total: int, declared: bool) -> tuple[int, list[dict[str, Any]], bool]:

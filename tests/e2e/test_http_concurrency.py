@@ -3,44 +3,17 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
-import pytest
-import uvicorn
 
-from adapters.api.settings import HttpSettings
 from adapters.device import DeviceKey
-from tests.e2e.http_device import OPERATOR_TOKEN, DeviceClient
-from tests.e2e.test_http import NID, Phone
+from tests.e2e.http_device import DeviceClient
+from tests.e2e.phone import NID, Phone
 
 THREADS = 8
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Phone, str]]:
-    """A uvicorn server on a free loopback port over a phone's service (SQLite file or
-    PostgreSQL); (phone, base URL)."""
-    url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
-    phone = Phone(tmp_path, url)
-    rate = getattr(request, "function", None) and getattr(request.function, "address_rate", None)
-    app = phone.app(http=HttpSettings.with_token(OPERATOR_TOKEN, request_rate=rate)) if rate \
-        else phone.app()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not (server.started and server.servers):
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield phone, f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
 
 
 def together(calls: list[Callable[[], httpx.Response]]) -> list[httpx.Response]:

@@ -16,7 +16,7 @@ from schemathesis.checks import positive_data_acceptance
 
 from adapters.device import DeviceKey
 from tests.e2e.http_device import OPERATOR_TOKEN
-from tests.e2e.test_http import Phone
+from tests.e2e.phone import Phone
 
 _FOLDER = Path(tempfile.mkdtemp(prefix="ecps-schemathesis-"))
 _PHONE = Phone(_FOLDER)

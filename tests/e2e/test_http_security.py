@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ import pytest
 from adapters.api.settings import HttpSettings
 from adapters.device import DeviceKey
 from tests.e2e.http_device import OPERATOR_TOKEN, DeviceClient
-from tests.e2e.test_http import NID, Phone
+from tests.e2e.phone import NID, Phone
 
 WINDOW = HttpSettings().proof_window
 
@@ -43,14 +42,6 @@ def phone(request: pytest.FixtureRequest, tmp_path: Path) -> Phone:
     """A service on SQLite or PostgreSQL."""
     url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
     return Phone(tmp_path, url)
-
-
-@pytest.fixture
-def client(phone: Phone) -> Iterator[DeviceClient]:
-    """The API with the tests' operator token, as the phone."""
-    c = phone.client(phone.app())
-    with c.http:
-        yield c
 
 
 @dataclass(frozen=True)

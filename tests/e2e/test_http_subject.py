@@ -5,18 +5,19 @@ from __future__ import annotations
 from collections import Counter
 
 import httpx
+import pytest
 
 from adapters.device import DeviceKey
-from tests.e2e.test_http import NID, Phone
-from tests.e2e.test_http_concurrency import served, together
+from tests.e2e.phone import NID, Phone
+from tests.e2e.test_http_concurrency import together
 from workflow import State
 from workflow.definition import DEFINITION
 from workflow.domain import MessageKind
 
-__all__ = ["served"]  # the fixture, imported to be used here
 REQUESTS = 50
 
 
+@pytest.mark.address_rate(1000)
 def test_fifty_posts_for_one_identifier_create_five_flows(served: tuple[Phone, str]) -> None:
     """50 POST /activations at once for one identifier: five 201, the rest 429, one flow in flight."""
     phone, base = served
@@ -32,5 +33,3 @@ def test_fifty_posts_for_one_identifier_create_five_flows(served: tuple[Phone, s
     for a in flows:
         assert [m.kind for m in store.outbox_of(a.id)].count(MessageKind.ACTIVATION_EMAIL) == 1
 
-
-test_fifty_posts_for_one_identifier_create_five_flows.address_rate = 1000  # type: ignore[attr-defined]

@@ -23,7 +23,7 @@ from adapters.logs import RedactingFilter, configure_logging, redact
 from tests.conftest import people
 from tests.e2e.conftest import Ecps, cli_env
 from tests.e2e.http_device import OPERATOR_TOKEN, DeviceClient
-from tests.e2e.test_http import NID, Phone
+from tests.e2e.phone import NID, Phone
 
 PIN = "4821"
 
