@@ -1,0 +1,48 @@
+"""The web console of `ecps serve`: operators watch every activation's path; developers walk a flow.
+
+`add_console(app, service, http)` mounts `/console` (behind the operator token, signed in once
+with a cookie) and, given a `PhoneKit`, the development phone simulator at `/console/phone`.
+Pages are Jinja2 templates and a little plain JavaScript, all served from this package.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from adapters.api.console.pages import console_router, when
+from adapters.api.console.phone import DevClock, PhoneInbox, PhoneKit, phone_router
+from adapters.api.console.session import Sessions, SignInNeeded
+from adapters.api.settings import HttpSettings
+from workflow import ActivationService
+
+__all__ = ["DevClock", "PhoneInbox", "PhoneKit", "add_console"]
+
+HERE = files("adapters.api.console")
+STATIC_PATH = "/console/static"
+
+
+def add_console(app: FastAPI, service: ActivationService, http: HttpSettings,
+                phone: PhoneKit | None = None) -> None:
+    """Mount the console on `app`; the phone simulator too when `phone` is given (development)."""
+    pages = Jinja2Templates(directory=str(HERE / "templates"))
+    pages.env.filters["when"] = when
+    sessions = Sessions(http)
+    app.mount(STATIC_PATH, StaticFiles(directory=str(HERE / "static")), name="console-static")
+    if phone is not None:  # first: its paths are more specific than the console's
+        app.include_router(phone_router(service, phone, pages))
+    app.include_router(console_router(service, sessions, pages))
+
+    @app.exception_handler(SignInNeeded)
+    async def sign_in(_: Request, __: SignInNeeded) -> Response:
+        return RedirectResponse("/console/login", 303)
+
+    @app.exception_handler(PermissionError)
+    async def refused(request: Request, exc: PermissionError) -> Response:
+        return pages.TemplateResponse(request, "refused.html", {"message": str(exc), "csrf": ""},
+                                      status_code=403)
+
