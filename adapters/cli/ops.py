@@ -8,7 +8,7 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -21,6 +21,10 @@ from adapters.cli.output import PortBusy, jsonable
 from workflow.config import ConfigError
 from workflow.errors import InvalidInput
 from workflow.settings import Settings
+
+if TYPE_CHECKING:
+    from adapters.api.console import PhoneKit
+    from workflow import ActivationService
 
 audit_app = typer.Typer(help="Check the tamper-evident audit trail.", no_args_is_help=True)
 config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
@@ -252,6 +256,8 @@ def serve(
     operator_token_file: Annotated[Path | None, typer.Option(
         "--operator-token-file", metavar="FILE", help="The operator's bearer token (else "
         "ECPS_OPERATOR_TOKEN or ECPS_OPERATOR_TOKEN_FILE); needed off loopback.")] = None,
+    dev: Annotated[bool, typer.Option("--dev", help="Development: the phone simulator at /console/phone "
+                                      "and a clock it can skip ahead (loopback only).")] = False,
     database: Database = None, state_dir: StateDirOpt = None,
 ) -> None:
     """Run the HTTP API over the same service (OpenAPI at /docs and /openapi.json).
@@ -261,10 +267,13 @@ def serve(
     import uvicorn
 
     from adapters.api import create_app
-    from adapters.api.settings import server_settings
+    from adapters.api.console import dev_operator
+    from adapters.api.settings import is_loopback, server_settings
     from adapters.logs import configure_logging
 
     http = server_settings(host, operator_token_file)
+    if dev and not is_loopback(host):
+        raise InvalidInput("--dev serves the phone simulator: listen on 127.0.0.1 only", "host")
     if log_format not in ("plain", "json"):
         raise InvalidInput("--log-format must be plain or json", "log_format")
     configure_logging(log_level, "json" if log_format == "json" else "plain")
@@ -272,10 +281,22 @@ def serve(
     _port_free(host, port)
     svc = e.service()
     svc.store.list_activations(1)  # a database that cannot answer fails now, in one line
-    app = create_app(svc, dispatch_every=dispatch_every or None, http=http)
+    phone = _dev(svc, e.state.root, e.out.err) if dev else None
+    if phone is not None:
+        http = dev_operator(http, e.state.root)[0]
+    app = create_app(svc, dispatch_every=dispatch_every or None, http=http, phone=phone)
     e.out.err.print(f"e-CPS activation API on http://{host}:{port} (docs: /docs); "
                     f"database {_safe_url(e.url)}")
     uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=None)
+
+
+def _dev(svc: ActivationService, folder: Path, err: Console) -> PhoneKit:
+    """The phone simulator's kit (saying where the console's token is)."""
+    from adapters.api.console import dev_kit
+
+    err.print(f"development: phone simulator at /console/phone; console sign-in token in "
+              f"{folder / 'operator.token'} unless one is configured")
+    return dev_kit(svc)
 
 
 def _port_free(host: str, port: int) -> None:

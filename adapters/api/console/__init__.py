@@ -15,12 +15,12 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from adapters.api.console.pages import console_router, when
-from adapters.api.console.phone import DevClock, PhoneInbox, PhoneKit, phone_router
+from adapters.api.console.phone import DevClock, PhoneInbox, PhoneKit, dev_kit, dev_operator, phone_router
 from adapters.api.console.session import Sessions, SignInNeeded
 from adapters.api.settings import HttpSettings
 from workflow import ActivationService
 
-__all__ = ["DevClock", "PhoneInbox", "PhoneKit", "add_console"]
+__all__ = ["DevClock", "PhoneInbox", "PhoneKit", "add_console", "dev_kit", "dev_operator"]
 
 HERE = files("adapters.api.console")
 STATIC_PATH = "/console/static"

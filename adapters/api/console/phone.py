@@ -10,10 +10,12 @@ route here answers loopback clients only, and `ecps serve --dev` refuses any oth
 from __future__ import annotations
 
 import re
+import secrets
 import threading
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Protocol
 
 from fastapi import APIRouter, Depends, Request
@@ -22,7 +24,7 @@ from fastapi.templating import Jinja2Templates
 
 from adapters.api.console.session import same_origin
 from adapters.api.console.views import activation_view
-from adapters.api.settings import is_loopback
+from adapters.api.settings import HttpSettings, is_loopback, token_digest
 from workflow import ActivationService
 from workflow.messages import QR_CONTENT_ID, Email, Sms
 from workflow.ports import Mailer, SmsGateway
@@ -180,3 +182,27 @@ def phone_router(service: ActivationService, kit: PhoneKit, pages: Jinja2Templat
             "a": activation_view(service, activation_id), "csrf": ""})
 
     return r
+
+
+def dev_kit(service: ActivationService) -> PhoneKit:
+    """Make `service` a development one for the simulator: its mailer and SMS gateway keep a
+    copy of what they deliver for the phone, and its clock becomes a `DevClock`."""
+    inbox = PhoneInbox(service.dispatcher.mailer, service.dispatcher.sms)
+    service.dispatcher.mailer, service.dispatcher.sms = inbox.mailer, inbox.sms
+    clock = DevClock()
+    service.clock = clock
+    return PhoneKit(inbox, clock)
+
+
+def dev_operator(http: HttpSettings, folder: Path) -> tuple[HttpSettings, Path]:
+    """`http` with an operator token: its own, or one kept in `folder`/operator.token (made once,
+    readable by the owner only); and the file to read it from."""
+    path = folder / "operator.token"
+    if http.has_operator:
+        return http, path
+    if not path.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(32) + "\n", encoding="utf-8")
+    token = path.read_text(encoding="utf-8").strip()
+    return replace(http, operator_token_sha256=token_digest(token)), path
