@@ -89,11 +89,12 @@ class SecurityHeaders:
         path: str = scope.get("path", "")
         docs = path in ("/docs", "/redoc") or path.startswith(ASSETS_PATH)
         policy = b"frame-ancestors 'none'" if docs else b"default-src 'none'; frame-ancestors 'none'"
+        console = path.startswith("/console")  # its forms' POSTs carry an Origin it checks
         added = [
             (b"x-content-type-options", b"nosniff"),
             (b"x-frame-options", b"DENY"),
-            (b"referrer-policy", b"no-referrer"),
-            (b"content-security-policy", CONSOLE_POLICY if path.startswith("/console") else policy),
+            (b"referrer-policy", b"same-origin" if console else b"no-referrer"),
+            (b"content-security-policy", CONSOLE_POLICY if console else policy),
         ]
         if not path.startswith(ASSETS_PATH):
             added.append((b"cache-control", b"no-store"))

@@ -6,6 +6,7 @@ status, attempts and last error; the timeline comes from the audit trail.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -62,7 +63,7 @@ class ActivationView:
     masked_phone: str
     created_at: datetime
     closed_reason: str
-    path: tuple[str, ...]
+    path: tuple[str, ...]  # the states entered, in order
     timeline: tuple[Entry, ...]
     counters: tuple[Gauge, ...]
     deadlines: tuple[Gauge, ...]
@@ -115,13 +116,22 @@ def activation_view(service: ActivationService, activation_id: str) -> Activatio
         svg = f"<p>{exc}</p>"
     return ActivationView(
         a.id, str(State.EXPIRED if due else a.state), a.masked_email, a.masked_phone,
-        a.created_at, a.closed_reason, tuple(e.dest for e in steps),
+        a.created_at, a.closed_reason, _visited(e.dest for e in steps),
         tuple(Entry(e.seq, e.at, e.action, e.outcome, e.actor, e.source, e.dest, e.reason)
               for e in trail),
         counters, tuple(deadlines),
         tuple(Message(str(m.kind), str(m.channel), m.generation, str(m.status), m.attempts,
                       m.last_error, m.created_at) for m in service.store.outbox_of(a.id)),
         tuple(disagreements(service.store, service.keys, service.engine, a)), svg, due)
+
+
+def _visited(states: Iterable[str]) -> tuple[str, ...]:
+    """The states in the order they were entered, a stay (a wrong answer, a resend) counted once."""
+    path: list[str] = []
+    for s in states:
+        if not path or path[-1] != s:
+            path.append(s)
+    return tuple(path)
 
 
 def _load(service: ActivationService, activation_id: str) -> Activation:

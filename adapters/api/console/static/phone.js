@@ -9,7 +9,7 @@
   const enc = new TextEncoder();
   const pinLength = Number(sim.dataset.pinLength);
   const codeDigits = Number(sim.dataset.codeDigits);
-  let keys = null, jwk = null, aid = null, state = null, pinMode = "set", busy = false;
+  let keys = null, jwk = null, aid = null, state = null, pinMode = "set", busy = false, polling = false;
 
   function b64u(bytes) {
     let s = "";
@@ -117,8 +117,12 @@
     const found = all[all.length - 1].textContent.match(new RegExp("\\b\\d{" + codeDigits + "}\\b"));
     return found ? found[0] : "";
   }
-  async function act(step) {
-    if (busy) { return; }
+  let queue = Promise.resolve();
+  function act(step) {  // actions run one after the other, none is dropped
+    queue = queue.then(() => run(step));
+    return queue;
+  }
+  async function run(step) {
     busy = true;
     say("");
     $("phone-note").textContent = "";
@@ -176,10 +180,10 @@
     render();
   });
   async function poll() {
-    if (aid && !busy) {
-      busy = true;
-      try { await refresh(); } catch (e) { say(e.message); }
-      busy = false;
+    if (aid && !busy && !polling) {  // an action's own refresh follows it; polls never block one
+      polling = true;
+      try { await refresh(); } catch (e) { if (!busy) { say(e.message); } }
+      polling = false;
     }
     setTimeout(poll, 1000);
   }
