@@ -196,3 +196,12 @@ def test_time_left_reads_plainly(seconds: int, text: str) -> None:
     from datetime import timedelta
 
     assert left(timedelta(seconds=seconds)) == text
+
+
+def test_an_unknown_activation_is_a_page_on_the_console_and_json_on_the_api(signed_in: TestClient) -> None:
+    """The console answers 404 with a page; the API keeps its JSON error."""
+    page = signed_in.get("/console/activations/nosuchid")
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    api = signed_in.get("/activations/nosuchid", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert (api.status_code, api.json()["error"]["kind"]) == (404, "not_found")

@@ -14,11 +14,13 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from adapters.api.answers import error_response
 from adapters.api.console.pages import console_router, when
 from adapters.api.console.phone import DevClock, PhoneInbox, PhoneKit, dev_kit, dev_operator, phone_router
 from adapters.api.console.session import Sessions, SignInNeeded
 from adapters.api.settings import HttpSettings
 from workflow import ActivationService
+from workflow.errors import ActivationNotFound
 
 __all__ = ["DevClock", "PhoneInbox", "PhoneKit", "add_console", "dev_kit", "dev_operator"]
 
@@ -40,6 +42,13 @@ def add_console(app: FastAPI, service: ActivationService, http: HttpSettings,
     @app.exception_handler(SignInNeeded)
     async def sign_in(_: Request, __: SignInNeeded) -> Response:
         return RedirectResponse("/console/login", 303)
+
+    @app.exception_handler(ActivationNotFound)
+    async def unknown(request: Request, exc: ActivationNotFound) -> Response:
+        if not request.url.path.startswith("/console"):
+            return error_response(exc)
+        return pages.TemplateResponse(request, "refused.html", {
+            "message": str(exc), "csrf": "", "title": "Not found"}, status_code=404)
 
     @app.exception_handler(PermissionError)
     async def refused(request: Request, exc: PermissionError) -> Response:

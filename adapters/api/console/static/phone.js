@@ -50,7 +50,11 @@
   }
   function say(text) { $("phone-error").textContent = text || ""; }
   function show(id) {
+    const screen = $(id);
+    if (!screen.hidden) { return; }
     document.querySelectorAll(".screen").forEach((s) => { s.hidden = s.id !== id; });
+    const first = screen.querySelector("input, button");
+    if (first) { first.focus(); }  // a keyboard user goes on where the new screen starts
   }
   const screens = { requested: "s-mail", emailed: "s-mail", scanned: "s-sms",
                     sms_verified: "s-pin", pin_set: "s-pin", active: "s-pin" };
