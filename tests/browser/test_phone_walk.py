@@ -25,7 +25,8 @@ def test_a_whole_activation_moves_on_the_console(context: Any, server: Server) -
     phone_state(phone, "emailed")
     expect(phone.locator("#m-email")).to_have_text("ja****@domain.fr")
     aid = phone.locator("#phone-aid").inner_text().strip("()")
-    console.goto(f"{server.url}/console/activations/{aid}")
+    expect(console.locator(f"tr[data-id='{aid}'] .state")).to_have_text("emailed")  # no reload
+    console.get_by_role("link", name=aid).click()
     shows(console, MAIN[:2], "email_sent")
 
     expect(phone.locator(".mail img")).to_be_visible()
