@@ -205,3 +205,10 @@ def test_an_unknown_activation_is_a_page_on_the_console_and_json_on_the_api(sign
     assert page.headers["content-type"].startswith("text/html")
     api = signed_in.get("/activations/nosuchid", headers={"Authorization": f"Bearer {TOKEN}"})
     assert (api.status_code, api.json()["error"]["kind"]) == (404, "not_found")
+
+
+def test_signing_out_ends_the_session(signed_in: TestClient) -> None:
+    """Sign out (a CSRF-checked POST) clears the cookie: the console asks for the token again."""
+    r = signed_in.post("/console/logout", data={"csrf": _csrf(signed_in)})
+    assert (r.status_code, r.headers["location"]) == (303, "/console/login")
+    assert signed_in.get("/console").headers["location"] == "/console/login"

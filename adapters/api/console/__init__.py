@@ -15,9 +15,10 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from adapters.api.answers import error_response
+from adapters.api.console.dev import DevClock, PhoneInbox, PhoneKit, dev_kit, dev_operator
 from adapters.api.console.pages import console_router, when
-from adapters.api.console.phone import DevClock, PhoneInbox, PhoneKit, dev_kit, dev_operator, phone_router
-from adapters.api.console.session import Sessions, SignInNeeded
+from adapters.api.console.phone import phone_router
+from adapters.api.console.session import ConsoleRefused, Sessions, SignInNeeded
 from adapters.api.settings import HttpSettings
 from workflow import ActivationService
 from workflow.errors import ActivationNotFound
@@ -50,8 +51,8 @@ def add_console(app: FastAPI, service: ActivationService, http: HttpSettings,
         return pages.TemplateResponse(request, "refused.html", {
             "message": str(exc), "csrf": "", "title": "Not found"}, status_code=404)
 
-    @app.exception_handler(PermissionError)
-    async def refused(request: Request, exc: PermissionError) -> Response:
+    @app.exception_handler(ConsoleRefused)
+    async def refused(request: Request, exc: ConsoleRefused) -> Response:
         return pages.TemplateResponse(request, "refused.html", {"message": str(exc), "csrf": ""},
                                       status_code=403)
 

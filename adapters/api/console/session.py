@@ -24,6 +24,10 @@ class SignInNeeded(Exception):
     """The request has no valid console session (the pages redirect to the sign-in form)."""
 
 
+class ConsoleRefused(Exception):
+    """A console or simulator request refused (403) before anything happens; says why."""
+
+
 class Sessions:
     """Makes and checks console sessions for the operator token of `settings`."""
 
@@ -86,7 +90,7 @@ def same_origin(request: Request) -> bool:
 
 
 def checked_post(sessions: Sessions, request: Request, form: dict[str, str]) -> None:
-    """Refuse (`SignInNeeded` or `PermissionError`) a POST without session, origin or CSRF token."""
+    """Refuse (`SignInNeeded` or `ConsoleRefused`) a POST without session, origin or CSRF token."""
     cookie = sessions.require(request)
     if not same_origin(request) or not hmac.compare_digest(form.get("csrf", ""), sessions.csrf(cookie)):
-        raise PermissionError("the form is stale or from another site: reload the page")
+        raise ConsoleRefused("the form is stale or from another site: reload the page")

@@ -9,7 +9,7 @@
   const enc = new TextEncoder();
   const pinLength = Number(sim.dataset.pinLength);
   const codeDigits = Number(sim.dataset.codeDigits);
-  let keys = null, jwk = null, aid = null, state = null, pinMode = "set", busy = false, polling = false;
+  let keys = null, jwk = null, aid = null, state = null, pinMode = "set", busy = false, polling = false, drawn = "";
 
   function b64u(bytes) {
     let s = "";
@@ -77,8 +77,11 @@
     const box = await helper("GET", "/console/phone/" + aid + "/inbox");
     showMail(box.emails);
     showSms(box.sms);
+    const seen = await fetch("/console/phone/" + aid + "/stamp", { cache: "no-store" });
+    const now = seen.ok ? await seen.text() : "";
+    if (now === drawn) { return; }  // the diagram is drawn again only when the activation changed
     const d = await fetch("/console/phone/" + aid + "/diagram", { cache: "no-store" });
-    if (d.ok) { $("phone-diagram").innerHTML = await d.text(); }
+    if (d.ok) { $("phone-diagram").innerHTML = await d.text(); drawn = now; }
   }
   function showMail(mails) {
     const box = $("mails");
@@ -177,7 +180,7 @@
   document.querySelectorAll(".skip-ahead").forEach((b) => b.addEventListener("click",
     () => act(() => helper("POST", "/console/phone/skip/" + b.dataset.skip))));
   $("b-again").addEventListener("click", () => {
-    aid = null; state = null; keys = null;
+    aid = null; state = null; keys = null; drawn = "";
     $("mails").dataset.shown = ""; $("smss").dataset.count = "";
     $("mails").innerHTML = ""; $("smss").innerHTML = "";
     $("phone-diagram").innerHTML = "";
