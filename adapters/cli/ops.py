@@ -8,7 +8,7 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -21,10 +21,6 @@ from adapters.cli.output import PortBusy, jsonable
 from workflow.config import ConfigError
 from workflow.errors import InvalidInput
 from workflow.settings import Settings
-
-if TYPE_CHECKING:
-    from adapters.api.console import PhoneKit
-    from workflow import ActivationService
 
 audit_app = typer.Typer(help="Check the tamper-evident audit trail.", no_args_is_help=True)
 config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
@@ -267,13 +263,13 @@ def serve(
     import uvicorn
 
     from adapters.api import create_app
-    from adapters.api.console import dev_operator
-    from adapters.api.settings import is_loopback, server_settings
+    from adapters.api.console import dev_server, refuse_off_loopback
+    from adapters.api.settings import server_settings
     from adapters.logs import configure_logging
 
     http = server_settings(host, operator_token_file)
-    if dev and not is_loopback(host):
-        raise InvalidInput("--dev serves the phone simulator: listen on 127.0.0.1 only", "host")
+    if dev:
+        refuse_off_loopback(host)
     if log_format not in ("plain", "json"):
         raise InvalidInput("--log-format must be plain or json", "log_format")
     configure_logging(log_level, "json" if log_format == "json" else "plain")
@@ -281,22 +277,14 @@ def serve(
     _port_free(host, port)
     svc = e.service()
     svc.store.list_activations(1)  # a database that cannot answer fails now, in one line
-    phone = _dev(svc, e.state.root, e.out.err) if dev else None
-    if phone is not None:
-        http = dev_operator(http, e.state.root)[0]
+    phone = None
+    if dev:
+        phone, http, note = dev_server(svc, http, e.state.root)
+        e.out.err.print(note)
     app = create_app(svc, dispatch_every=dispatch_every or None, http=http, phone=phone)
     e.out.err.print(f"e-CPS activation API on http://{host}:{port} (docs: /docs); "
                     f"database {_safe_url(e.url)}")
     uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=None)
-
-
-def _dev(svc: ActivationService, folder: Path, err: Console) -> PhoneKit:
-    """The phone simulator's kit (saying where the console's token is)."""
-    from adapters.api.console import dev_kit
-
-    err.print(f"development: phone simulator at /console/phone; console sign-in token in "
-              f"{folder / 'operator.token'} unless one is configured")
-    return dev_kit(svc)
 
 
 def _port_free(host: str, port: int) -> None:

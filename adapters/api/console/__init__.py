@@ -15,7 +15,15 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from adapters.api.answers import error_response
-from adapters.api.console.dev import DevClock, PhoneInbox, PhoneKit, dev_kit, dev_operator
+from adapters.api.console.dev import (
+    DevClock,
+    PhoneInbox,
+    PhoneKit,
+    dev_kit,
+    dev_operator,
+    dev_server,
+    refuse_off_loopback,
+)
 from adapters.api.console.pages import console_router, when
 from adapters.api.console.phone import phone_router
 from adapters.api.console.session import ConsoleRefused, Sessions, SignInNeeded
@@ -23,7 +31,8 @@ from adapters.api.settings import HttpSettings
 from workflow import ActivationService
 from workflow.errors import ActivationNotFound
 
-__all__ = ["DevClock", "PhoneInbox", "PhoneKit", "add_console", "dev_kit", "dev_operator"]
+__all__ = ["DevClock", "PhoneInbox", "PhoneKit", "add_console", "dev_kit", "dev_operator", "dev_server",
+           "refuse_off_loopback"]
 
 HERE = files("adapters.api.console")
 STATIC_PATH = "/console/static"

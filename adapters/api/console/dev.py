@@ -11,8 +11,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from adapters.api.settings import HttpSettings, token_digest
+from adapters.api.settings import HttpSettings, is_loopback, token_digest
 from workflow import ActivationService
+from workflow.errors import InvalidInput
 from workflow.messages import Email, Sms
 from workflow.ports import Mailer, SmsGateway
 
@@ -104,3 +105,18 @@ def dev_operator(http: HttpSettings, folder: Path) -> tuple[HttpSettings, Path]:
         path.write_text(secrets.token_urlsafe(32) + "\n", encoding="utf-8")
     token = path.read_text(encoding="utf-8").strip()
     return replace(http, operator_token_sha256=token_digest(token)), path
+
+
+def refuse_off_loopback(host: str) -> None:
+    """`InvalidInput` unless `host` is a loopback address: the simulator is for this machine."""
+    if not is_loopback(host):
+        raise InvalidInput("--dev serves the phone simulator: listen on 127.0.0.1 only", "host")
+
+
+def dev_server(service: ActivationService, http: HttpSettings,
+               folder: Path) -> tuple[PhoneKit, HttpSettings, str]:
+    """What `ecps serve --dev` runs with: the kit, settings with an operator token, a note."""
+    kit = dev_kit(service)
+    http, token_file = dev_operator(http, folder)
+    return kit, http, (f"development: phone simulator at /console/phone; console sign-in token "
+                       f"in {token_file} unless one is configured")

@@ -89,10 +89,13 @@ def _span(seconds: int) -> str:
 
 
 def stamp(service: ActivationService, activation_id: str) -> str:
-    """Changes whenever the page would: a step, an outbox delivery, a deadline passing."""
+    """Changes whenever the page would: a step, an outbox delivery, a deadline passing, and each
+    minute while a deadline runs (its time left)."""
     a = _load(service, activation_id)
+    now = service.now()
     sent = ",".join(f"{m.status}{m.attempts}" for m in service.store.outbox_of(a.id))
-    return f"{a.version}.{a.audit_seq}.{service.engine.is_due(a, service.now())}.{sent}"
+    minute = int(now.timestamp() // 60) if a.due_at() is not None else 0
+    return f"{a.version}.{a.audit_seq}.{service.engine.is_due(a, now)}.{minute}.{sent}"
 
 
 def activation_view(service: ActivationService, activation_id: str) -> ActivationView:
