@@ -7,7 +7,6 @@ import os
 import shutil
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,8 +68,9 @@ class Server:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    """The API, the console and the phone simulator on a free loopback port."""
+def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
+    """The API, the console and the phone simulator on a free loopback port; with the parameter
+    `{"dispatcher": False}`, no background dispatcher (the test dispatches)."""
     import uvicorn
 
     clock, inbox = FakeClock(), PhoneInbox()
@@ -78,25 +78,21 @@ def server(tmp_path: Path) -> Iterator[Server]:
     service = ActivationService(store=store, mailer=inbox.mailer, sms=inbox.sms,
                                 directory=StaticDirectory(people()), clock=clock,
                                 settings=fast_settings())
-    app = create_app(service, dispatch_every=0.2, http=HttpSettings.with_token(TOKEN),
-                     phone=PhoneKit(inbox, clock))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                       log_config=None))
-    thread = threading.Thread(target=uv.run, name="console-test-server", daemon=True)
+    dispatcher = getattr(request, "param", {}).get("dispatcher", True)
+    app = create_app(service, dispatch_every=0.2 if dispatcher else None,
+                     http=HttpSettings.with_token(TOKEN), phone=PhoneKit(inbox, clock))
+    sock = socket.create_server(("127.0.0.1", 0))  # listening now: early connections wait in its backlog
+    port = sock.getsockname()[1]
+    uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", log_config=None))
+    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, name="console-test-server",
+                              daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not uv.started:  # readiness, not timing: the loop ends as soon as uvicorn listens
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the test server did not start")
-        time.sleep(0.02)
     try:
         yield Server(f"http://127.0.0.1:{port}", service, clock, inbox, [])
     finally:
         uv.should_exit = True
         thread.join(timeout=20)
+        sock.close()
         store.close()
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import time
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -55,15 +53,6 @@ def only_server(server: Server) -> None:
     """Every request the browser made went to the server under test."""
     hosts = {urlsplit(u).netloc for u in server.requests if not u.startswith(("data:", "blob:"))}
     assert hosts == {urlsplit(server.url).netloc}, hosts
-
-
-def until(check: Callable[[], Any], what: str, limit: float = 10.0) -> Any:
-    """The first truthy `check()`, polled until `limit` seconds (a readiness wait, not a timing test)."""
-    end = time.monotonic() + limit
-    while not (found := check()):
-        assert time.monotonic() < end, f"gave up waiting for {what}"
-        time.sleep(0.02)
-    return found
 
 
 def code_in(text: str, digits: int = 6) -> str:

@@ -4,33 +4,34 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from playwright.sync_api import expect
 
 from adapters.files import decode_qr
 from tests.browser.conftest import Server, sign_in
-from tests.browser.steps import code_in, only_server, shows, until
+from tests.browser.steps import code_in, only_server, shows
 from tests.conftest import NID2
 from workflow.messages import Email, Sms
 
 
 def _active(server: Server, nid: str) -> str:
-    """An activation walked to `active` through the service (the dispatcher thread delivers)."""
+    """An activation walked to `active` through the service, which the test dispatches."""
     svc = server.service
     aid = svc.request(nid).activation_id
 
     def received(kind: type) -> Any:
+        svc.dispatch()
         ids = {m.id for m in svc.store.outbox_of(aid)}
-        return [m for m in server.inbox.received(ids) if isinstance(m, kind)]
+        return [m for m in server.inbox.received(ids) if isinstance(m, kind)][-1]
 
-    mail = until(lambda: received(Email), "the e-mail")[-1]
-    svc.scan(aid, decode_qr(mail.attachments[0].data)[0])
-    sms = until(lambda: received(Sms), "the SMS")[-1]
-    svc.verify_sms(aid, code_in(sms.text))
+    svc.scan(aid, decode_qr(received(Email).attachments[0].data)[0])
+    svc.verify_sms(aid, code_in(received(Sms).text))
     svc.set_pin(aid, "4821")
     svc.confirm_pin(aid, "4821")
     return aid
 
 
+@pytest.mark.parametrize("server", [{"dispatcher": False}], indirect=True)
 def test_an_operator_finds_and_revokes_an_activation(context: Any, server: Server) -> None:
     """The identifier search finds the activation by pseudonym; revoking asks, then shows it revoked."""
     aid = _active(server, NID2)
