@@ -70,9 +70,13 @@
     $("end-text").textContent = "This activation is " + state + ".";
     show(id);
   }
+  let latest = 0;
   async function refresh() {
     if (!aid) { return; }
-    state = (await api("GET", "/activations/" + aid)).state;
+    const mine = ++latest;
+    const seenState = (await api("GET", "/activations/" + aid)).state;
+    if (mine !== latest) { return; }  // a newer refresh started meanwhile: its answer wins
+    state = seenState;
     render();
     const box = await helper("GET", "/console/phone/" + aid + "/inbox");
     showMail(box.emails);
