@@ -44,9 +44,10 @@ def _chromium() -> str:
     pytest.skip(f"browser tests skipped: {missing}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One headless Chromium for the session."""
+    """One headless Chromium per test module (Playwright's loop is gone before other modules'
+    asyncio tests run)."""
     path = _chromium()
     from playwright.sync_api import sync_playwright
 

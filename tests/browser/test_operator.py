@@ -62,6 +62,7 @@ def test_an_operator_finds_and_revokes_an_activation(context: Any, server: Serve
     shows(page, ["requested", "emailed", "scanned", "sms_verified", "pin_set", "active", "revoked"],
           "revoke")
     expect(page.locator("table.timeline tbody tr").last).to_contain_text("lost")
+    expect(page.locator("table.timeline tbody tr").last).to_contain_text("operator")
     only_server(server)
 
 

@@ -126,7 +126,7 @@ def _action_routes(r: APIRouter, service: ActivationService, page: Page) -> None
         form = await form_of(request)
         checked_post(sessions, request, form)
         try:
-            service.revoke(activation_id, form.get("reason", ""))
+            service.revoke(activation_id, form.get("reason", ""), actor="operator")
         except WorkflowError as exc:
             return page(request, "revoke.html", 409, a=activation_view(service, activation_id),
                         reasons=sorted(REVOKE_REASONS), error=str(exc))
