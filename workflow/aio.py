@@ -95,9 +95,10 @@ class AsyncActivationService:
         """`ActivationService.cancel`, awaited."""
         return await self._call(self.service.cancel, activation_id)
 
-    async def revoke(self, activation_id: object, reason: object = "deleted") -> StepResult:
+    async def revoke(self, activation_id: object, reason: object = "deleted", *,
+                     actor: str = "app") -> StepResult:
         """`ActivationService.revoke`, awaited."""
-        return await self._call(self.service.revoke, activation_id, reason)
+        return await self._call(self.service.revoke, activation_id, reason, actor=actor)
 
     async def dispatch(self, limit: int = 100) -> int:
         """`ActivationService.dispatch`, awaited."""

@@ -194,9 +194,10 @@ class ActivationService:
         """Abandon an activation in flight."""
         return self._run(activation_id, Event.CANCEL)
 
-    def revoke(self, activation_id: object, reason: object = "deleted") -> StepResult:
-        """Revoke an active e-CPS (deleted by its user, by an admin, or replaced)."""
-        return self._run(activation_id, Event.REVOKE, reason)
+    def revoke(self, activation_id: object, reason: object = "deleted", *, actor: str = "app") -> StepResult:
+        """Revoke an active e-CPS (deleted by its user, by an admin, or replaced); `actor` is who
+        asked, as the audit trail records it (`app`, `operator`)."""
+        return self._run(activation_id, Event.REVOKE, reason, security.text_arg(actor, "actor", max_len=32))
 
     def dispatch(self, limit: int = 100) -> int:
         """Deliver due outbox messages; returns how many were sent."""

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters.api.answers import Runner, error_response, plain_error
+from adapters.api.console import PhoneKit, add_console
 from adapters.api.guard import AccessRefused, Guard
 from adapters.api.idempotency import IdempotencyStore, MemoryIdempotency, SqlIdempotency
 from adapters.api.middleware import BodyLimit, SecurityHeaders
@@ -69,7 +70,7 @@ def default_replay(service: ActivationService) -> ReplayStore:
 
 def create_app(service: ActivationService, *, idempotency: IdempotencyStore | None = None,
                dispatch_every: float | None = 1.0, http: HttpSettings | None = None,
-               replay: ReplayStore | None = None) -> FastAPI:
+               replay: ReplayStore | None = None, phone: PhoneKit | None = None) -> FastAPI:
     """The API over `service`.
 
     `idempotency` keeps the answers replayed for an `Idempotency-Key` (default: a table in
@@ -79,7 +80,8 @@ def create_app(service: ActivationService, *, idempotency: IdempotencyStore | No
     to `dispatch_every` seconds, and expires due activations (None: no thread). `http`
     holds the operator token, proof window, caps and CORS origins (default: none
     configured, the defaults); `replay` remembers the proofs' `jti` (default: chosen as
-    for idempotency).
+    for idempotency). The web console is at `/console`; `phone` (development only) adds
+    its phone simulator.
     """
     keys = idempotency if idempotency is not None else default_idempotency(service)
     http = http if http is not None else HttpSettings()
@@ -111,6 +113,7 @@ def create_app(service: ActivationService, *, idempotency: IdempotencyStore | No
     add_read_routes(app, service, guard)
     add_operator_routes(app, service, guard)
     add_docs_routes(app)
+    add_console(app, service, http, phone)
     if http.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(http.cors_origins),
                            allow_methods=["GET", "POST"],

@@ -19,6 +19,8 @@ Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 ASSETS_PATH = "/docs-assets"
+CONSOLE_POLICY = (b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+                  b"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 
 
 async def _too_large(send: Send, limit: int) -> None:
@@ -86,12 +88,13 @@ class SecurityHeaders:
             return
         path: str = scope.get("path", "")
         docs = path in ("/docs", "/redoc") or path.startswith(ASSETS_PATH)
+        policy = b"frame-ancestors 'none'" if docs else b"default-src 'none'; frame-ancestors 'none'"
+        console = path.startswith("/console")  # its forms' POSTs carry an Origin it checks
         added = [
             (b"x-content-type-options", b"nosniff"),
             (b"x-frame-options", b"DENY"),
-            (b"referrer-policy", b"no-referrer"),
-            (b"content-security-policy",
-             b"frame-ancestors 'none'" if docs else b"default-src 'none'; frame-ancestors 'none'"),
+            (b"referrer-policy", b"same-origin" if console else b"no-referrer"),
+            (b"content-security-policy", CONSOLE_POLICY if console else policy),
         ]
         if not path.startswith(ASSETS_PATH):
             added.append((b"cache-control", b"no-store"))

@@ -36,7 +36,8 @@ EPILOG = (
     "  ecps verify-sms <ID>                   submit the code of its last SMS\n"
     "  echo 4821 | ecps set-pin <ID>          then the same with confirm-pin\n"
     "  ecps status <ID> --json                state, history, deadline, attempts\n"
-    "  ecps serve --port 8000                 the HTTP API (OpenAPI at /docs)\n\n"
+    "  ecps serve --port 8000                 the HTTP API (OpenAPI at /docs, console at /console)\n"
+    "  ecps serve --dev                       and the phone simulator at /console/phone\n\n"
     "[bold]Exit codes[/] (an error prints one line on stderr; with --json, a JSON object)\n"
     + exit_codes_table()
 )

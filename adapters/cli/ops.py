@@ -252,6 +252,8 @@ def serve(
     operator_token_file: Annotated[Path | None, typer.Option(
         "--operator-token-file", metavar="FILE", help="The operator's bearer token (else "
         "ECPS_OPERATOR_TOKEN or ECPS_OPERATOR_TOKEN_FILE); needed off loopback.")] = None,
+    dev: Annotated[bool, typer.Option("--dev", help="Development: the phone simulator at /console/phone "
+                                      "and a clock it can skip ahead (loopback only).")] = False,
     database: Database = None, state_dir: StateDirOpt = None,
 ) -> None:
     """Run the HTTP API over the same service (OpenAPI at /docs and /openapi.json).
@@ -261,10 +263,13 @@ def serve(
     import uvicorn
 
     from adapters.api import create_app
+    from adapters.api.console import dev_server, refuse_off_loopback
     from adapters.api.settings import server_settings
     from adapters.logs import configure_logging
 
     http = server_settings(host, operator_token_file)
+    if dev:
+        refuse_off_loopback(host)
     if log_format not in ("plain", "json"):
         raise InvalidInput("--log-format must be plain or json", "log_format")
     configure_logging(log_level, "json" if log_format == "json" else "plain")
@@ -272,7 +277,11 @@ def serve(
     _port_free(host, port)
     svc = e.service()
     svc.store.list_activations(1)  # a database that cannot answer fails now, in one line
-    app = create_app(svc, dispatch_every=dispatch_every or None, http=http)
+    phone = None
+    if dev:
+        phone, http, note = dev_server(svc, http, e.state.root)
+        e.out.err.print(note)
+    app = create_app(svc, dispatch_every=dispatch_every or None, http=http, phone=phone)
     e.out.err.print(f"e-CPS activation API on http://{host}:{port} (docs: /docs); "
                     f"database {_safe_url(e.url)}")
     uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=None)

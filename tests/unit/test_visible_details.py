@@ -40,6 +40,15 @@ def test_revoke_without_a_reason_records_deleted(service: ActivationService, dri
     assert service.store.audit_trail(aid)[-1].reason == "deleted"
 
 
+def test_an_operator_revoke_names_the_operator_in_the_trail(service: ActivationService,
+                                                           driver: Driver) -> None:
+    """`revoke(..., actor="operator")` is recorded as the operator's, not the app's."""
+    aid = driver.reach("active")
+    service.revoke(aid, "lost", actor="operator")
+    last = service.store.audit_trail(aid)[-1]
+    assert (last.action, last.actor, last.reason) == ("revoke", "operator", "lost")
+
+
 def test_an_unknown_revoke_reason_names_the_field_and_the_choices(service: ActivationService,
                                                                   driver: Driver) -> None:
     """A reason outside the list is refused, naming the field and every accepted reason."""

@@ -1,0 +1,67 @@
+"""The web console of `ecps serve`: operators watch every activation's path; developers walk a flow.
+
+`add_console(app, service, http)` mounts `/console` (behind the operator token, signed in once
+with a cookie) and, given a `PhoneKit`, the development phone simulator at `/console/phone`.
+Pages are Jinja2 templates and a little plain JavaScript, all served from this package.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from adapters.api.answers import error_response
+from adapters.api.console.dev import (
+    DevClock,
+    PhoneInbox,
+    PhoneKit,
+    dev_kit,
+    dev_operator,
+    dev_server,
+    refuse_off_loopback,
+)
+from adapters.api.console.pages import console_router, when
+from adapters.api.console.phone import phone_router
+from adapters.api.console.session import ConsoleRefused, Sessions, SignInNeeded
+from adapters.api.settings import HttpSettings
+from workflow import ActivationService
+from workflow.errors import ActivationNotFound
+
+__all__ = ["DevClock", "PhoneInbox", "PhoneKit", "add_console", "dev_kit", "dev_operator", "dev_server",
+           "refuse_off_loopback"]
+
+HERE = files("adapters.api.console")
+STATIC_PATH = "/console/static"
+
+
+def add_console(app: FastAPI, service: ActivationService, http: HttpSettings,
+                phone: PhoneKit | None = None) -> None:
+    """Mount the console on `app`; the phone simulator too when `phone` is given (development)."""
+    pages = Jinja2Templates(directory=str(HERE / "templates"))
+    pages.env.filters["when"] = when
+    sessions = Sessions(http)
+    app.mount(STATIC_PATH, StaticFiles(directory=str(HERE / "static")), name="console-static")
+    if phone is not None:  # first: its paths are more specific than the console's
+        app.include_router(phone_router(service, phone, pages))
+    app.include_router(console_router(service, sessions, pages))
+
+    @app.exception_handler(SignInNeeded)
+    async def sign_in(_: Request, __: SignInNeeded) -> Response:
+        return RedirectResponse("/console/login", 303)
+
+    @app.exception_handler(ActivationNotFound)
+    async def unknown(request: Request, exc: ActivationNotFound) -> Response:
+        if not request.url.path.startswith("/console"):
+            return error_response(exc)
+        return pages.TemplateResponse(request, "refused.html", {
+            "message": str(exc), "csrf": "", "title": "Not found"}, status_code=404)
+
+    @app.exception_handler(ConsoleRefused)
+    async def refused(request: Request, exc: ConsoleRefused) -> Response:
+        return pages.TemplateResponse(request, "refused.html", {"message": str(exc), "csrf": ""},
+                                      status_code=403)
+

@@ -1,0 +1,152 @@
+"""The operator console's routes: sign-in, the list, one activation's page, the operator actions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from adapters.api.console.rows import Filters, all_rows, subject_of
+from adapters.api.console.session import COOKIE, LIFETIME, Sessions, checked_post, form_of
+from adapters.api.console.views import activation_view, stamp
+from workflow import ActivationService, State
+from workflow.errors import WorkflowError
+from workflow.service import REVOKE_REASONS
+
+AGES = {"": None, "1": 1, "24": 24, "168": 168}  # the age filter's choices, in hours
+
+
+class Page:
+    """Renders a console template with the session's CSRF token and the service's time."""
+
+    def __init__(self, service: ActivationService, sessions: Sessions, pages: Jinja2Templates) -> None:
+        self.service, self.sessions, self.pages = service, sessions, pages
+
+    def __call__(self, request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        cookie = request.cookies.get(COOKIE)
+        csrf = self.sessions.csrf(cookie) if cookie and self.sessions.valid(cookie) else ""
+        return self.pages.TemplateResponse(request, name, {"csrf": csrf, "now": self.service.now(),
+                                                           **context}, status_code=status)
+
+
+def console_router(service: ActivationService, sessions: Sessions, pages: Jinja2Templates) -> APIRouter:
+    """The console's pages over `service`, signed in with `sessions`."""
+    r = APIRouter(prefix="/console", include_in_schema=False)
+
+    page = Page(service, sessions, pages)
+
+    @r.get("/login")
+    def login_form(request: Request) -> HTMLResponse:
+        return page(request, "login.html", closed=not sessions.open)
+
+    @r.post("/login")
+    async def login(request: Request) -> Response:
+        form = await form_of(request)
+        if not sessions.accepts(form.get("token", "")):
+            return page(request, "login.html", 401, closed=not sessions.open,
+                        error="This is not the server's operator token.")
+        done = RedirectResponse("/console", 303)
+        done.set_cookie(COOKIE, sessions.issue(), max_age=LIFETIME, path="/console", httponly=True,
+                        samesite="strict", secure=request.url.scheme == "https")
+        return done
+
+    @r.post("/logout")
+    async def logout(request: Request) -> Response:
+        checked_post(sessions, request, await form_of(request))
+        done = RedirectResponse("/console/login", 303)
+        done.delete_cookie(COOKIE, path="/console")
+        return done
+
+    def listing(request: Request, fragment: bool, error: str = "", status: int = 200) -> HTMLResponse:
+        sessions.require(request)
+        q = request.query_params
+        f = Filters(state=q.get("state", "") if q.get("state", "") in set(State) else "",
+                    max_age_hours=AGES.get(q.get("age", "")), subject=q.get("subject", "")[:64])
+        return page(request, "rows.html" if fragment else "list.html", status,
+                    rows=all_rows(service, f, service.now()), f=f, states=[str(s) for s in State],
+                    age=q.get("age", ""), error=error, done=q.get("done", ""), query=request.url.query)
+
+    @r.get("")
+    def index(request: Request) -> HTMLResponse:
+        return listing(request, fragment=False)
+
+    @r.post("/search")
+    async def search(request: Request) -> Response:
+        """The identifier comes in a POST body and leaves as its pseudonym: never in a URL or a log."""
+        form = await form_of(request)
+        checked_post(sessions, request, form)
+        try:
+            subject = subject_of(service, form.get("nid", "").strip()) if form.get("nid", "").strip() else ""
+        except WorkflowError as exc:
+            return listing(request, fragment=False, error=str(exc), status=400)
+        query = urlencode({k: v for k, v in {"state": form.get("state", ""), "age": form.get("age", ""),
+                                             "subject": subject}.items() if v})
+        return RedirectResponse(f"/console?{query}" if query else "/console", 303)
+
+    @r.get("/rows")
+    def rows(request: Request) -> HTMLResponse:
+        return listing(request, fragment=True)
+
+    @r.get("/activations/{activation_id}")
+    def activation(request: Request, activation_id: str) -> HTMLResponse:
+        sessions.require(request)
+        return page(request, "activation.html", a=activation_view(service, activation_id),
+                    done=request.query_params.get("done", ""))
+
+    @r.get("/activations/{activation_id}/live")
+    def live(request: Request, activation_id: str) -> HTMLResponse:
+        sessions.require(request)
+        return page(request, "live.html", a=activation_view(service, activation_id))
+
+    @r.get("/activations/{activation_id}/stamp")
+    def changed(request: Request, activation_id: str) -> PlainTextResponse:
+        sessions.require(request)
+        return PlainTextResponse(stamp(service, activation_id))
+
+    _action_routes(r, service, page)
+    return r
+
+
+def _action_routes(r: APIRouter, service: ActivationService, page: Page) -> None:
+    """The operator actions, each a confirmation page and its POST."""
+    sessions = page.sessions
+
+    @r.get("/activations/{activation_id}/revoke")
+    def revoke_form(request: Request, activation_id: str) -> HTMLResponse:
+        sessions.require(request)
+        return page(request, "revoke.html", a=activation_view(service, activation_id),
+                    reasons=sorted(REVOKE_REASONS))
+
+    @r.post("/activations/{activation_id}/revoke")
+    async def revoke(request: Request, activation_id: str) -> Response:
+        form = await form_of(request)
+        checked_post(sessions, request, form)
+        try:
+            service.revoke(activation_id, form.get("reason", ""), actor="operator")
+        except WorkflowError as exc:
+            return page(request, "revoke.html", 409, a=activation_view(service, activation_id),
+                        reasons=sorted(REVOKE_REASONS), error=str(exc))
+        return RedirectResponse(f"/console/activations/{activation_id}?done=revoked", 303)
+
+    @r.get("/expire")
+    def expire_form(request: Request) -> HTMLResponse:
+        sessions.require(request)
+        return page(request, "expire.html", back=request.query_params.get("back", ""))
+
+    @r.post("/expire")
+    async def expire(request: Request) -> Response:
+        form = await form_of(request)
+        checked_post(sessions, request, form)
+        count = service.expire_due()
+        back = form.get("back", "")
+        target = f"/console/activations/{back}" if back and service.store.get(back) else "/console"
+        return RedirectResponse(f"{target}?done=expired-{count}", 303)
+
+
+def when(at: datetime | None) -> str:
+    """A time as the console prints it."""
+    return at.strftime("%Y-%m-%d %H:%M:%S") if at else "—"

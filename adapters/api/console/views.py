@@ -1,0 +1,150 @@
+"""What the console shows of one activation, read from the service, its store and its definition.
+
+Nothing here holds a payload, a code or a contact in clear: outbox messages are shown by
+status, attempts and last error; the timeline comes from the audit trail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from adapters.api.diagram import DiagramUnavailable, activation_svg
+from workflow import ActivationService, State
+from workflow.domain import Activation
+from workflow.errors import ActivationNotFound
+from workflow.verification import disagreements
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One line of the timeline: a transition taken or a refusal."""
+
+    seq: int
+    at: datetime
+    action: str
+    outcome: str
+    actor: str
+    source: str
+    dest: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Gauge:
+    """A counter against its bound, or a deadline with the time left."""
+
+    name: str
+    value: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """An outbox message as an operator sees it (never its payload)."""
+
+    kind: str
+    channel: str
+    generation: int
+    status: str
+    attempts: int
+    last_error: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ActivationView:
+    """One activation's page."""
+
+    id: str
+    state: str
+    masked_email: str
+    masked_phone: str
+    created_at: datetime
+    closed_reason: str
+    path: tuple[str, ...]  # the states entered, in order
+    timeline: tuple[Entry, ...]
+    counters: tuple[Gauge, ...]
+    deadlines: tuple[Gauge, ...]
+    outbox: tuple[Message, ...]
+    problems: tuple[str, ...]
+    svg: str
+    due: bool
+
+
+def left(delta: timedelta) -> str:
+    """A duration as an operator reads it: `4 min 10 s left`, or `passed 2 min ago`."""
+    seconds = int(delta.total_seconds())
+    text = _span(abs(seconds))
+    return f"{text} left" if seconds > 0 else f"passed {text} ago"
+
+
+def _span(seconds: int) -> str:
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
+
+
+def stamp(service: ActivationService, activation_id: str) -> str:
+    """Changes whenever the page would: a step, an outbox delivery, a deadline passing, and each
+    minute while a deadline runs (its time left)."""
+    a = _load(service, activation_id)
+    now = service.now()
+    sent = ",".join(f"{m.status}{m.attempts}" for m in service.store.outbox_of(a.id))
+    minute = int(now.timestamp() // 60) if a.due_at() is not None else 0
+    return f"{a.version}.{a.audit_seq}.{service.engine.is_due(a, now)}.{minute}.{sent}"
+
+
+def activation_view(service: ActivationService, activation_id: str) -> ActivationView:
+    """Everything the page shows of `activation_id`; `ActivationNotFound` when there is none."""
+    a = _load(service, activation_id)
+    now = service.now()
+    due = service.engine.is_due(a, now)
+    trail = service.store.audit_trail(a.id)
+    steps = [e for e in trail if e.outcome != "refused" and e.dest]
+    d = service.workflow.definition
+    counters = tuple(Gauge(c.name, str(a.counter(c.name)),
+                           f"of {getattr(service.settings, c.bound, c.default)}") for c in d.counters)
+    deadlines = []
+    for dl in d.deadlines:
+        at: datetime | None = getattr(a, dl.attribute, None)
+        if a.state in dl.states and at is not None:
+            deadlines.append(Gauge(dl.name, at.strftime("%Y-%m-%d %H:%M:%S UTC"), left(at - now)))
+    try:
+        svg = _inline(activation_svg(service, a.id))
+    except DiagramUnavailable as exc:
+        svg = f"<p>{exc}</p>"
+    return ActivationView(
+        a.id, str(State.EXPIRED if due else a.state), a.masked_email, a.masked_phone,
+        a.created_at, a.closed_reason, _visited(e.dest for e in steps),
+        tuple(Entry(e.seq, e.at, e.action, e.outcome, e.actor, e.source, e.dest, e.reason)
+              for e in trail),
+        counters, tuple(deadlines),
+        tuple(Message(str(m.kind), str(m.channel), m.generation, str(m.status), m.attempts,
+                      m.last_error, m.created_at) for m in service.store.outbox_of(a.id)),
+        tuple(disagreements(service.store, service.keys, service.engine, a)), svg, due)
+
+
+def _visited(states: Iterable[str]) -> tuple[str, ...]:
+    """The states in the order they were entered, a stay (a wrong answer, a resend) counted once."""
+    path: list[str] = []
+    for s in states:
+        if not path or path[-1] != s:
+            path.append(s)
+    return tuple(path)
+
+
+def _load(service: ActivationService, activation_id: str) -> Activation:
+    a = service.store.get(activation_id)
+    if a is None:
+        raise ActivationNotFound(activation_id)
+    return a
+
+
+def _inline(svg: bytes) -> str:
+    """The `<svg>` element of Graphviz's output, for embedding in a page."""
+    text = svg.decode("utf-8")
+    return text[text.index("<svg"):]
