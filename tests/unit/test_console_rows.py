@@ -27,9 +27,10 @@ def test_a_session_is_bound_to_its_token_and_cannot_be_edited() -> None:
     cookie = SESSIONS.issue(now=1000)
     other = Sessions(HttpSettings.with_token("another-token-twenty-chars"))
     assert not other.valid(cookie, now=1000)
-    issued, mac = cookie.split(".")
-    assert not SESSIONS.valid(f"{int(issued) + LIFETIME}.{mac}", now=1000 + LIFETIME)
-    assert not SESSIONS.valid(f"{issued}.{mac[:-1]}", now=1000)
+    issued, nonce, mac = cookie.split(".")
+    assert not SESSIONS.valid(f"{int(issued) + LIFETIME}.{nonce}.{mac}", now=1000 + LIFETIME)
+    assert not SESSIONS.valid(f"{issued}.{nonce}.{mac[:-1]}", now=1000)
+    assert not SESSIONS.valid(f"{issued}.{nonce}x.{mac}", now=1000)
     assert not Sessions(HttpSettings()).valid(cookie, now=1000)
 
 

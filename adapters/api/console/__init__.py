@@ -7,6 +7,7 @@ Pages are Jinja2 templates and a little plain JavaScript, all served from this p
 
 from __future__ import annotations
 
+import re
 from importlib.resources import files
 
 from fastapi import FastAPI, Request
@@ -26,7 +27,7 @@ from adapters.api.console.dev import (
 )
 from adapters.api.console.pages import console_router, when
 from adapters.api.console.phone import phone_router
-from adapters.api.console.session import ConsoleRefused, Sessions, SignInNeeded
+from adapters.api.console.session import ConsoleRefused, Sessions, SignInNeeded, SignInsHeldOff
 from adapters.api.settings import HttpSettings
 from workflow import ActivationService
 from workflow.errors import ActivationNotFound
@@ -35,6 +36,7 @@ __all__ = ["DevClock", "PhoneInbox", "PhoneKit", "add_console", "dev_kit", "dev_
            "refuse_off_loopback"]
 
 HERE = files("adapters.api.console")
+ACTIVATION_ID = re.compile(r"[a-z2-7]{16}")  # the shape of an id: only such a text is echoed back
 STATIC_PATH = "/console/static"
 
 
@@ -57,8 +59,14 @@ def add_console(app: FastAPI, service: ActivationService, http: HttpSettings,
     async def unknown(request: Request, exc: ActivationNotFound) -> Response:
         if not request.url.path.startswith("/console"):
             return error_response(exc)
+        message = str(exc) if ACTIVATION_ID.fullmatch(exc.activation_id) else "no such activation"
         return pages.TemplateResponse(request, "refused.html", {
-            "message": str(exc), "csrf": "", "title": "Not found"}, status_code=404)
+            "message": message, "csrf": "", "title": "Not found"}, status_code=404)
+
+    @app.exception_handler(SignInsHeldOff)
+    async def held_off(request: Request, exc: SignInsHeldOff) -> Response:
+        return pages.TemplateResponse(request, "login.html", {"error": str(exc), "csrf": ""},
+                                      status_code=429, headers={"Retry-After": str(exc.retry_after)})
 
     @app.exception_handler(ConsoleRefused)
     async def refused(request: Request, exc: ConsoleRefused) -> Response:

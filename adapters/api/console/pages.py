@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -11,13 +12,22 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse,
 from fastapi.templating import Jinja2Templates
 
 from adapters.api.console.rows import Filters, all_rows, subject_of
-from adapters.api.console.session import COOKIE, LIFETIME, Sessions, checked_post, form_of
+from adapters.api.console.session import (
+    COOKIE,
+    LIFETIME,
+    ConsoleRefused,
+    Sessions,
+    checked_post,
+    form_of,
+    same_origin,
+)
 from adapters.api.console.views import activation_view, stamp
 from workflow import ActivationService, State
 from workflow.errors import WorkflowError
 from workflow.service import REVOKE_REASONS
 
 AGES = {"": None, "1": 1, "24": 24, "168": 168}  # the age filter's choices, in hours
+DONE = re.compile(r"revoked|expired-[0-9]{1,9}")  # what `?done=` may report: nothing else is shown
 
 
 class Page:
@@ -46,7 +56,10 @@ def console_router(service: ActivationService, sessions: Sessions, pages: Jinja2
     @r.post("/login")
     async def login(request: Request) -> Response:
         form = await form_of(request)
-        if not sessions.accepts(form.get("token", "")):
+        if not same_origin(request):
+            raise ConsoleRefused("the sign-in form is from another site")
+        address = request.client.host if request.client else ""
+        if not sessions.sign_in(address, form.get("token", "")):
             return page(request, "login.html", 401, closed=not sessions.open,
                         error="This is not the server's operator token.")
         done = RedirectResponse("/console", 303)
@@ -57,8 +70,10 @@ def console_router(service: ActivationService, sessions: Sessions, pages: Jinja2
     @r.post("/logout")
     async def logout(request: Request) -> Response:
         checked_post(sessions, request, await form_of(request))
+        sessions.end(sessions.require(request))
         done = RedirectResponse("/console/login", 303)
-        done.delete_cookie(COOKIE, path="/console")
+        done.delete_cookie(COOKIE, path="/console", httponly=True, samesite="strict",
+                           secure=request.url.scheme == "https")
         return done
 
     def listing(request: Request, fragment: bool, error: str = "", status: int = 200) -> HTMLResponse:
@@ -68,7 +83,7 @@ def console_router(service: ActivationService, sessions: Sessions, pages: Jinja2
                     max_age_hours=AGES.get(q.get("age", "")), subject=q.get("subject", "")[:64])
         return page(request, "rows.html" if fragment else "list.html", status,
                     rows=all_rows(service, f, service.now()), f=f, states=[str(s) for s in State],
-                    age=q.get("age", ""), error=error, done=q.get("done", ""), query=request.url.query)
+                    age=q.get("age", ""), error=error, done=reported(request), query=request.url.query)
 
     @r.get("")
     def index(request: Request) -> HTMLResponse:
@@ -95,7 +110,7 @@ def console_router(service: ActivationService, sessions: Sessions, pages: Jinja2
     def activation(request: Request, activation_id: str) -> HTMLResponse:
         sessions.require(request)
         return page(request, "activation.html", a=activation_view(service, activation_id),
-                    done=request.query_params.get("done", ""))
+                    done=reported(request))
 
     @r.get("/activations/{activation_id}/live")
     def live(request: Request, activation_id: str) -> HTMLResponse:
@@ -145,6 +160,13 @@ def _action_routes(r: APIRouter, service: ActivationService, page: Page) -> None
         back = form.get("back", "")
         target = f"/console/activations/{back}" if back and service.store.get(back) else "/console"
         return RedirectResponse(f"{target}?done=expired-{count}", 303)
+
+
+def reported(request: Request) -> str:
+    """The action a redirect reports as done (`?done=`), or "" for anything else: a link cannot
+    make the console print a message of its choosing."""
+    said = request.query_params.get("done", "")
+    return said if DONE.fullmatch(said) else ""
 
 
 def when(at: datetime | None) -> str:

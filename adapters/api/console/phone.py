@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
@@ -26,10 +27,20 @@ SKIPS = {"5m": timedelta(minutes=5), "1h": timedelta(hours=1), "1d": timedelta(d
 
 
 def loopback_only(request: Request) -> None:
-    """Refuse (403) a simulator call from anywhere but this machine, or from another site."""
+    """Refuse (403) a simulator call from anywhere but this machine, or from another site; the
+    `Host` must name this machine too, so that a site whose name an attacker points at 127.0.0.1
+    (DNS rebinding) cannot drive it from the developer's browser."""
     host = request.client.host if request.client else ""
-    if not is_loopback(host) or not same_origin(request):
+    if not is_loopback(host) or not _loopback_name(request) or not same_origin(request):
         raise ConsoleRefused("the phone simulator answers this machine only")
+
+
+def _loopback_name(request: Request) -> bool:
+    try:
+        name = urlsplit("//" + request.headers.get("host", "")).hostname
+    except ValueError:
+        return False
+    return name is not None and is_loopback(name)
 
 
 def _mail_html(email: Email, image_url: str) -> str:

@@ -1,15 +1,22 @@
 """The console's sign-in: the operator token once, then a signed HttpOnly cookie and a CSRF token.
 
-The cookie holds its issue time and an HMAC keyed with the operator token's digest, so it
-dies with the token and needs no server memory; POSTs carry a CSRF token derived from it and,
-when the browser sends one, an `Origin` of this server.
+The cookie holds its issue time, a random nonce and an HMAC keyed with the operator token's
+digest, so it dies with the token; the server remembers only the sessions signed out (until
+they would have expired) and, per client address, its recent failed sign-ins, which past
+`FAILURES` in `WINDOW` seconds hold that address off. POSTs carry a CSRF token derived from
+the cookie and, when the browser sends one, an `Origin` of this server.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+import secrets
+import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
 from fastapi import Request
@@ -18,6 +25,11 @@ from adapters.api.settings import HttpSettings, token_digest
 
 COOKIE = "ecps_console"
 LIFETIME = 8 * 3600  # seconds a sign-in lasts
+FAILURES = 5  # failed sign-ins an address may make in WINDOW seconds
+WINDOW = 60
+ADDRESSES = 10_000  # addresses whose failures are remembered at once (the oldest are forgotten)
+
+log = logging.getLogger(__name__)
 
 
 class SignInNeeded(Exception):
@@ -28,11 +40,24 @@ class ConsoleRefused(Exception):
     """A console or simulator request refused (403) before anything happens; says why."""
 
 
-class Sessions:
-    """Makes and checks console sessions for the operator token of `settings`."""
+class SignInsHeldOff(Exception):
+    """Too many failed sign-ins from this address lately: answered 429 with `retry_after`."""
 
-    def __init__(self, settings: HttpSettings) -> None:
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed sign-ins from this address: try again in {retry_after} s")
+        self.retry_after = retry_after
+
+
+class Sessions:
+    """Makes and checks console sessions for the operator token of `settings`; `clock` (seconds)
+    dates the failed sign-ins."""
+
+    def __init__(self, settings: HttpSettings, clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._failed: dict[str, deque[float]] = {}
+        self._ended: dict[str, float] = {}  # nonce of a signed-out session -> when it would expire
 
     @property
     def open(self) -> bool:
@@ -47,20 +72,50 @@ class Sessions:
         """Whether `token` is the operator token (compared as digests, in constant time)."""
         return self.open and hmac.compare_digest(token_digest(token), self.settings.operator_token_sha256)
 
+    def sign_in(self, address: str, token: str) -> bool:
+        """Whether `token` is the operator token, tried from `address`; `SignInsHeldOff` (whatever
+        the token) while that address has `FAILURES` failed sign-ins in the last `WINDOW` s."""
+        now = self._clock()
+        with self._lock:
+            failed = self._failed.get(address)
+            while failed and failed[0] <= now - WINDOW:
+                failed.popleft()
+            if failed is not None and len(failed) >= FAILURES:
+                raise SignInsHeldOff(max(1, int(failed[0] + WINDOW - now + 0.999)))
+        if self.accepts(token):
+            return True
+        with self._lock:
+            if address not in self._failed and len(self._failed) >= ADDRESSES:
+                self._failed.pop(next(iter(self._failed)))
+            self._failed.setdefault(address, deque()).append(now)
+        log.warning("console sign-in refused: not the operator token (from %s)", address)
+        return False
+
     def issue(self, now: float | None = None) -> str:
-        """A fresh cookie value."""
-        issued = str(int(time.time() if now is None else now))
-        return f"{issued}.{self._mac('session:' + issued)}"
+        """A fresh cookie value: its issue time, a random nonce and their MAC."""
+        text = f"{int(time.time() if now is None else now)}.{secrets.token_urlsafe(12)}"
+        return f"{text}.{self._mac('session:' + text)}"
 
     def valid(self, cookie: str | None, now: float | None = None) -> bool:
-        """Whether `cookie` is a live session of this token."""
-        if not self.open or not cookie or "." not in cookie:
+        """Whether `cookie` is a live session of this token, not signed out."""
+        parts = (cookie or "").split(".")
+        if not self.open or len(parts) != 3:
             return False
-        issued, mac = cookie.split(".", 1)
-        if not issued.isdigit() or not hmac.compare_digest(mac, self._mac("session:" + issued)):
+        issued, nonce, mac = parts
+        if not issued.isdigit() or not _same(mac, self._mac(f"session:{issued}.{nonce}")):
             return False
         age = (time.time() if now is None else now) - int(issued)
-        return 0 <= age <= LIFETIME
+        with self._lock:
+            ended = nonce in self._ended
+        return 0 <= age <= LIFETIME and not ended
+
+    def end(self, cookie: str, now: float | None = None) -> None:
+        """Sign `cookie`'s session out: it is refused from now on, even if replayed."""
+        issued, nonce, _ = cookie.split(".")
+        now = time.time() if now is None else now
+        with self._lock:
+            self._ended = {n: t for n, t in self._ended.items() if t >= now}
+            self._ended[nonce] = int(issued) + LIFETIME
 
     def require(self, request: Request) -> str:
         """The session cookie of `request`, or `SignInNeeded`."""
@@ -86,11 +141,19 @@ def same_origin(request: Request) -> bool:
     origin = request.headers.get("origin")
     if origin is None:
         return True
-    return urlsplit(origin).netloc == request.headers.get("host", "")
+    try:
+        return urlsplit(origin).netloc == request.headers.get("host", "")
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return False
 
 
 def checked_post(sessions: Sessions, request: Request, form: dict[str, str]) -> None:
     """Refuse (`SignInNeeded` or `ConsoleRefused`) a POST without session, origin or CSRF token."""
     cookie = sessions.require(request)
-    if not same_origin(request) or not hmac.compare_digest(form.get("csrf", ""), sessions.csrf(cookie)):
+    if not same_origin(request) or not _same(form.get("csrf", ""), sessions.csrf(cookie)):
         raise ConsoleRefused("the form is stale or from another site: reload the page")
+
+
+def _same(given: str, expected: str) -> bool:
+    """`given == expected` in constant time, whatever characters `given` holds."""
+    return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode())

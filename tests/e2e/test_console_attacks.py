@@ -1,0 +1,155 @@
+"""The console and the simulator against an attacker: sign-in guessing, replayed cookies after a
+sign-out, DNS rebinding, reflected text, odd bytes in forms and cookies."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from adapters.api import create_app
+from adapters.api.console import PhoneInbox, PhoneKit
+from adapters.api.console.session import COOKIE, FAILURES, WINDOW, Sessions, SignInsHeldOff
+from adapters.api.settings import HttpSettings
+from tests.conftest import NID, memory_service
+from workflow import ActivationService
+from workflow.testing import FakeClock
+
+TOKEN = "operator-token-" + "o" * 20
+BASE = "http://127.0.0.1:8000"
+
+
+@pytest.fixture
+def kit() -> PhoneKit:
+    """A phone inbox and a fake clock the simulator may skip."""
+    return PhoneKit(PhoneInbox(), FakeClock())
+
+
+@pytest.fixture
+def svc(kit: PhoneKit) -> ActivationService:
+    """A service whose deliveries reach the phone's inbox."""
+    assert isinstance(kit.clock, FakeClock)
+    return memory_service(kit.clock, mailer=kit.inbox.mailer, sms=kit.inbox.sms)
+
+
+def _client(svc: ActivationService, kit: PhoneKit | None = None,
+            address: str = "127.0.0.1") -> TestClient:
+    app = create_app(svc, dispatch_every=None, http=HttpSettings.with_token(TOKEN), phone=kit)
+    return TestClient(app, base_url=BASE, client=(address, 40000), follow_redirects=False)
+
+
+@pytest.fixture
+def signed_in(svc: ActivationService, kit: PhoneKit) -> Iterator[TestClient]:
+    """A client signed in to the console."""
+    with _client(svc, kit) as c:
+        assert c.post("/console/login", data={"token": TOKEN}).status_code == 303
+        yield c
+
+
+def _csrf(c: TestClient, path: str = "/console") -> str:
+    found = re.search(r'name="csrf" value="([0-9a-f]+)"', c.get(path).text)
+    assert found, "the page has no CSRF field"
+    return found.group(1)
+
+
+def test_guessing_the_token_is_held_off_per_address(svc: ActivationService) -> None:
+    """After FAILURES wrong tokens an address gets 429 with Retry-After, even for the right
+    token; another address still signs in."""
+    guesser = _client(svc, address="192.0.2.9")
+    for _ in range(FAILURES):
+        assert guesser.post("/console/login", data={"token": "x" * 30}).status_code == 401
+    r = guesser.post("/console/login", data={"token": TOKEN})
+    assert r.status_code == 429
+    assert 1 <= int(r.headers["retry-after"]) <= WINDOW
+    assert "set-cookie" not in r.headers
+    assert _client(svc, address="192.0.2.10").post("/console/login", data={"token": TOKEN}).status_code == 303
+
+
+def test_the_hold_off_ends_with_its_window() -> None:
+    """Failures older than WINDOW seconds no longer count."""
+    now = [0.0]
+    sessions = Sessions(HttpSettings.with_token(TOKEN), clock=lambda: now[0])
+    for _ in range(FAILURES):
+        assert not sessions.sign_in("a", "wrong")
+    with pytest.raises(SignInsHeldOff):
+        sessions.sign_in("a", TOKEN)
+    now[0] = WINDOW + 0.5
+    assert sessions.sign_in("a", TOKEN)
+
+
+def test_a_signed_out_cookie_is_refused_when_replayed(signed_in: TestClient) -> None:
+    """Sign-out ends the session on the server: a copy of the cookie no longer opens a page."""
+    cookie = signed_in.cookies[COOKIE]
+    r = signed_in.post("/console/logout", data={"csrf": _csrf(signed_in)})
+    assert r.status_code == 303
+    assert "httponly" in r.headers["set-cookie"].lower()
+    signed_in.cookies.set(COOKIE, cookie, path="/console")
+    assert signed_in.get("/console").headers.get("location") == "/console/login"
+
+
+def test_two_sign_ins_get_different_cookies(svc: ActivationService) -> None:
+    """Each sign-in is a new session (a random nonce), even within the same second."""
+    c = _client(svc)
+    first = c.post("/console/login", data={"token": TOKEN}).cookies[COOKIE]
+    second = c.post("/console/login", data={"token": TOKEN}).cookies[COOKIE]
+    assert first != second
+
+
+def test_a_sign_in_posted_from_another_site_is_refused(svc: ActivationService) -> None:
+    """The sign-in form too checks the Origin: another site cannot post guesses through browsers."""
+    r = _client(svc).post("/console/login", data={"token": TOKEN}, headers={"Origin": "http://evil.example"})
+    assert r.status_code == 403
+    assert "set-cookie" not in r.headers
+
+
+@pytest.mark.parametrize("origin", ["http://[::1", "null"])
+def test_a_malformed_origin_is_refused_not_an_error(signed_in: TestClient, origin: str) -> None:
+    """An Origin that does not parse is another site's."""
+    r = signed_in.post("/console/logout", data={"csrf": _csrf(signed_in)}, headers={"Origin": origin})
+    assert r.status_code == 403
+
+
+def test_non_ascii_csrf_and_cookie_are_refused_not_an_error(signed_in: TestClient,
+                                                          svc: ActivationService) -> None:
+    """Odd characters in the CSRF field or the cookie are a refusal, never a server error."""
+    assert signed_in.post("/console/logout", data={"csrf": "é" * 32}).status_code == 403
+    issued, nonce, _ = signed_in.cookies[COOKIE].split(".")
+    odd = f"{COOKIE}={issued}.{nonce}.{'é' * 32}".encode()
+    assert _client(svc).get("/console", headers={"Cookie": odd}).status_code == 303
+
+
+@pytest.mark.parametrize("host", ["evil.example:8000", "evil.example", "127.0.0.1.evil.example"])
+def test_the_simulator_refuses_a_host_that_is_not_this_machine(svc: ActivationService, kit: PhoneKit,
+                                                               host: str) -> None:
+    """DNS rebinding: a page of another name resolved to 127.0.0.1 sends its own Host and Origin;
+    the simulator neither answers nor moves the clock."""
+    c = _client(svc, kit)
+    before = svc.now()
+    assert c.get("/console/phone", headers={"Host": host}).status_code == 403
+    r = c.post("/console/phone/skip/1d", headers={"Host": host, "Origin": f"http://{host}"})
+    assert r.status_code == 403
+    assert svc.now() == before
+    assert c.get("/console/phone", headers={"Host": "localhost:8000"}).status_code == 200
+
+
+def test_a_link_cannot_make_the_console_say_something(signed_in: TestClient, svc: ActivationService) -> None:
+    """`?done=` shows only what an action reports; any other text is dropped, not echoed."""
+    aid = svc.request(NID).activation_id
+    lure = "revoked every e-CPS; call 01 23 45 67 89"
+    for path in ("/console", f"/console/activations/{aid}"):
+        page = signed_in.get(path, params={"done": lure}).text
+        assert "call 01 23" not in page
+        assert "Done:" not in page
+        assert "Done: expired-3." in signed_in.get(path, params={"done": "expired-3"}).text
+
+
+def test_an_unknown_id_is_not_echoed_unless_it_is_shaped_as_one(signed_in: TestClient) -> None:
+    """The not-found page does not print arbitrary path text (nor an identifier typed there by
+    mistake); an id-shaped one is named."""
+    for text in ("Your session expired, call 01 23 45 67 89", NID, "A" * 5000):
+        r = signed_in.get(f"/console/activations/{text}")
+        assert r.status_code == 404
+        assert text not in r.text
+    assert "abcdefghijklmnop" in signed_in.get("/console/activations/abcdefghijklmnop").text
