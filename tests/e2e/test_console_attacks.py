@@ -117,7 +117,7 @@ def test_non_ascii_csrf_and_cookie_are_refused_not_an_error(signed_in: TestClien
     assert signed_in.post("/console/logout", data={"csrf": "é" * 32}).status_code == 403
     issued, nonce, _ = signed_in.cookies[COOKIE].split(".")
     odd = f"{COOKIE}={issued}.{nonce}.{'é' * 32}".encode()
-    assert _client(svc).get("/console", headers={"Cookie": odd}).status_code == 303
+    assert _client(svc).get("/console", headers={b"cookie": odd}).status_code == 303
 
 
 @pytest.mark.parametrize("host", ["evil.example:8000", "evil.example", "127.0.0.1.evil.example"])
