@@ -122,9 +122,12 @@ class MemoryStore:
         with self._lock:
             return sorted(i for i in self._activations if after is None or i > after)[:limit]
 
-    def list_activations(self, limit: int = 100) -> list[Activation]:
+    def list_activations(self, limit: int = 100,
+                         before: tuple[datetime, str] | None = None) -> list[Activation]:
         with self._lock:
-            newest = sorted(self._activations.values(), key=lambda a: a.created_at, reverse=True)
+            newest = sorted((a for a in self._activations.values()
+                             if before is None or (a.created_at, a.id) < before),
+                            key=lambda a: (a.created_at, a.id), reverse=True)
             return [copy_activation(a) for a in newest[:limit]]
 
     def dump(self) -> str:

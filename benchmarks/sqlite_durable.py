@@ -200,7 +200,8 @@ class NaiveStore:
     def audit_trail(self, activation_id: str) -> list[AuditEvent]:
         raise NotImplementedError("not needed by the benchmark")
 
-    def list_activations(self, limit: int = 100) -> list[Activation]:
+    def list_activations(self, limit: int = 100,
+                         before: tuple[datetime, str] | None = None) -> list[Activation]:
         raise NotImplementedError("not needed by the benchmark")
 
     def steps(self, activation_id: str, after: int = 0, limit: int = 100) -> list[Step]:

@@ -143,8 +143,10 @@ class Store(Protocol):
         """
         ...
 
-    def list_activations(self, limit: int = 100) -> list[Activation]:
-        """The most recently created activations, newest first, at most `limit`."""
+    def list_activations(self, limit: int = 100,
+                         before: tuple[datetime, str] | None = None) -> list[Activation]:
+        """The most recently created activations, newest first, at most `limit`; with `before`
+        (a creation time and an id), only those below it in that order, ties by id: a next page."""
         ...
 
     def turn(self, subject: str) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import Executable, Select
@@ -80,6 +80,10 @@ class Statements:
                            .order_by(_A.c.id).limit(bindparam("limit")))
         self.newest = S(select(_A).order_by(_A.c.created_at.desc(), _A.c.id.desc())
                         .limit(bindparam("limit")))
+        at = bindparam("before_at", type_=UtcDateTime())
+        self.older = S(select(_A).where(or_(_A.c.created_at < at, and_(
+            _A.c.created_at == at, _A.c.id < bindparam("before_id"))))
+            .order_by(_A.c.created_at.desc(), _A.c.id.desc()).limit(bindparam("limit")))
         self.steps = S(select(_U.c.activation_id, _U.c.action, _U.c.source, _U.c.dest, _U.c.at)
                        .where(_U.c.activation_id == bindparam("activation_id"),
                               _U.c.step > bindparam("after"))

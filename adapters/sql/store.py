@@ -116,9 +116,11 @@ class SqlStore:
             rows = self._sql.ids_after.rows(cursor, after=after or "", limit=limit)
         return [str(r["id"]) for r in rows]
 
-    def list_activations(self, limit: int = 100) -> list[Activation]:
+    def list_activations(self, limit: int = 100,
+                         before: tuple[datetime, str] | None = None) -> list[Activation]:
         with self._driver("list_activations", write=False) as cursor:
-            rows = self._sql.newest.rows(cursor, limit=limit)
+            rows = (self._sql.newest.rows(cursor, limit=limit) if before is None else
+                    self._sql.older.rows(cursor, limit=limit, before_at=before[0], before_id=before[1]))
         return [codec.activation(r) for r in rows]
 
     def steps(self, activation_id: str, after: int = 0, limit: int = 100) -> list[Step]:

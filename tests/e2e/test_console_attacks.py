@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 
 from adapters.api import create_app
 from adapters.api.console import PhoneInbox, PhoneKit
+from adapters.api.console.rows import PAGE
 from adapters.api.console.session import COOKIE, FAILURES, WINDOW, Sessions, SignInsHeldOff
 from adapters.api.settings import HttpSettings
 from tests.conftest import NID, memory_service
@@ -153,3 +155,24 @@ def test_an_unknown_id_is_not_echoed_unless_it_is_shaped_as_one(signed_in: TestC
         assert r.status_code == 404
         assert text not in r.text
     assert "abcdefghijklmnop" in signed_in.get("/console/activations/abcdefghijklmnop").text
+
+
+def test_the_list_pages_with_links_and_only_its_first_page_refreshes() -> None:
+    """With more activations than a page, the list links to the older ones; a later page is not
+    polled; the links keep the filters and drop any other query text."""
+    clock = FakeClock()
+    svc = memory_service(clock, max_requests=1000)
+    for _ in range(PAGE + 1):
+        svc.request(NID)
+        clock.advance(timedelta(seconds=1))
+    c = _client(svc)
+    assert c.post("/console/login", data={"token": TOKEN}).status_code == 303
+    first = c.get("/console", params={"age": "24", "junk": "<x>"}).text
+    assert first.count('<a href="/console/activations/') == PAGE
+    assert 'data-live-url="/console/rows?age=24"' in first
+    older = re.search(r'href="(/console\?age=24&amp;before=[^"]+)" rel="next"', first)
+    assert older, "no link to the older activations"
+    second = c.get(older.group(1).replace("&amp;", "&")).text
+    assert second.count('<a href="/console/activations/') == 1
+    assert "data-live-url" not in second
+    assert 'rel="next"' not in second

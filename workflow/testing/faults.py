@@ -256,8 +256,9 @@ class FaultyStore(Faulty):
     def audit_trail(self, activation_id: str) -> list[AuditEvent]:
         return self._call("audit_trail", self.store.audit_trail, activation_id)
 
-    def list_activations(self, limit: int = 100) -> list[Activation]:
-        return self._call("list_activations", self.store.list_activations, limit)
+    def list_activations(self, limit: int = 100,
+                         before: tuple[datetime, str] | None = None) -> list[Activation]:
+        return self._call("list_activations", self.store.list_activations, limit, before)
 
     def turn(self, subject: str) -> int:
         return self._call("turn", self.store.turn, subject)

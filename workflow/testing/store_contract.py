@@ -367,6 +367,19 @@ class StoreContract:
         assert [a.id for a in store.list_activations(3)] == ["a4", "a3", "a2"]
         assert len(store.list_activations()) == 5
 
+    @requirement("REQ-4-STORE-QUERIES")
+    @port_rule('list_activations', 'only those below it in that order, ties by id: a next page')
+    def test_list_activations_pages_from_a_cursor(self, store: Store) -> None:
+        """Pages from `before` follow one another with no row lost or repeated, ties included."""
+        _insert(store, *(sample_activation(f"a{i}", created=T0 + timedelta(minutes=i // 2))
+                         for i in range(7)))
+        seen: list[str] = []
+        before = None
+        while page := store.list_activations(3, before=before):
+            seen += [a.id for a in page]
+            before = (page[-1].created_at, page[-1].id)
+        assert seen == ["a6", "a5", "a4", "a3", "a2", "a1", "a0"]
+
     # -- expiry -------------------------------------------------------------------------------
 
     @requirement("REQ-3-DEADLINES")

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from adapters.api.console.rows import Filters, all_rows, subject_of
+from adapters.api.console.rows import Filters, all_rows, cursor_text, parse_cursor, subject_of
 from adapters.api.console.session import (
     COOKIE,
     LIFETIME,
@@ -79,11 +79,17 @@ def console_router(service: ActivationService, sessions: Sessions, pages: Jinja2
     def listing(request: Request, fragment: bool, error: str = "", status: int = 200) -> HTMLResponse:
         sessions.require(request)
         q = request.query_params
+        age = q.get("age", "") if q.get("age", "") in AGES else ""
         f = Filters(state=q.get("state", "") if q.get("state", "") in set(State) else "",
-                    max_age_hours=AGES.get(q.get("age", "")), subject=q.get("subject", "")[:64])
+                    max_age_hours=AGES[age], subject=q.get("subject", "")[:64],
+                    before=parse_cursor(q.get("before", "")))
+        found = all_rows(service, f, service.now())
+        kept = {k: v for k, v in {"state": f.state, "age": age, "subject": f.subject}.items() if v}
+        older = urlencode({**kept, "before": cursor_text(found.next)}) if found.next else None
         return page(request, "rows.html" if fragment else "list.html", status,
-                    rows=all_rows(service, f, service.now()), f=f, states=[str(s) for s in State],
-                    age=q.get("age", ""), error=error, done=reported(request), query=request.url.query)
+                    rows=found.rows, f=f, states=[str(s) for s in State], age=age, error=error,
+                    done=reported(request), query=urlencode(kept), newest=urlencode(kept),
+                    older=older)
 
     @r.get("")
     def index(request: Request) -> HTMLResponse:

@@ -1,5 +1,5 @@
 // Live updates of the console: a container with data-live-url is refreshed in place while the
-// page is open; with data-stamp-url it is fetched again only when the stamp changes.
+// page is open and visible; with data-stamp-url it is fetched again only when the stamp changes.
 "use strict";
 (function () {
   const box = document.getElementById("live");
@@ -12,6 +12,7 @@
     return r.text();
   }
   async function tick() {
+    if (document.hidden) { setTimeout(tick, every); return; } // a hidden tab asks nothing
     try {
       if (box.dataset.stampUrl) {
         const now = await text(box.dataset.stampUrl);
