@@ -12,7 +12,8 @@ from datetime import datetime, timedelta
 
 from adapters.api.diagram import DiagramUnavailable, activation_svg
 from workflow import ActivationService, State
-from workflow.domain import Activation
+from workflow.definition import Event
+from workflow.domain import Activation, Delivery
 from workflow.errors import ActivationNotFound
 from workflow.verification import disagreements
 
@@ -51,6 +52,7 @@ class Message:
     attempts: int
     last_error: str
     created_at: datetime
+    next_try: datetime | None  # when a pending message is tried again
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +115,10 @@ def activation_view(service: ActivationService, activation_id: str) -> Activatio
         at: datetime | None = getattr(a, dl.attribute, None)
         if a.state in dl.states and at is not None:
             deadlines.append(Gauge(dl.name, at.strftime("%Y-%m-%d %H:%M:%S UTC"), left(at - now)))
+    code_at = a.code_issued_at
+    if code_at is not None and any(e.source == a.state and e.event == Event.VERIFY_SMS for e in d.edges):
+        until = code_at + service.settings.sms_code_validity  # a setting, not a deadline: no expiry event
+        deadlines.append(Gauge("sms_code", until.strftime("%Y-%m-%d %H:%M:%S UTC"), left(until - now)))
     try:
         svg = _inline(activation_svg(service, a.id))
     except DiagramUnavailable as exc:
@@ -124,7 +130,8 @@ def activation_view(service: ActivationService, activation_id: str) -> Activatio
               for e in trail),
         counters, tuple(deadlines),
         tuple(Message(str(m.kind), str(m.channel), m.generation, str(m.status), m.attempts,
-                      m.last_error, m.created_at) for m in service.store.outbox_of(a.id)),
+                      m.last_error, m.created_at, m.due_at if m.status == Delivery.PENDING else None)
+              for m in service.store.outbox_of(a.id)),
         tuple(disagreements(service.store, service.keys, service.engine, a)), svg, due)
 
 
