@@ -13,7 +13,14 @@ from fastapi.testclient import TestClient
 from adapters.api import create_app
 from adapters.api.console import PhoneInbox, PhoneKit
 from adapters.api.console.rows import PAGE
-from adapters.api.console.session import COOKIE, FAILURES, WINDOW, Sessions, SignInsHeldOff
+from adapters.api.console.session import (
+    COOKIE,
+    FAILURES,
+    FAILURES_ALL,
+    WINDOW,
+    Sessions,
+    SignInsHeldOff,
+)
 from adapters.api.settings import HttpSettings
 from tests.conftest import NID, memory_service
 from workflow import ActivationService
@@ -79,6 +86,16 @@ def test_the_hold_off_ends_with_its_window() -> None:
         sessions.sign_in("a", TOKEN)
     now[0] = WINDOW + 0.5
     assert sessions.sign_in("a", TOKEN)
+
+
+def test_guesses_from_many_addresses_are_held_off_together() -> None:
+    """Addresses a local proxy lets a client choose (X-Forwarded-For) do not multiply the guesses:
+    past FAILURES_ALL failures in the window, every address waits."""
+    sessions = Sessions(HttpSettings.with_token(TOKEN), clock=lambda: 0.0)
+    for i in range(FAILURES_ALL):
+        assert not sessions.sign_in(f"10.0.{i // 250}.{i % 250}", "wrong")
+    with pytest.raises(SignInsHeldOff):
+        sessions.sign_in("192.0.2.1", TOKEN)
 
 
 def test_a_signed_out_cookie_is_refused_when_replayed(signed_in: TestClient) -> None:

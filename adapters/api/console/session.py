@@ -2,9 +2,10 @@
 
 The cookie holds its issue time, a random nonce and an HMAC keyed with the operator token's
 digest, so it dies with the token; the server remembers only the sessions signed out (until
-they would have expired) and, per client address, its recent failed sign-ins, which past
-`FAILURES` in `WINDOW` seconds hold that address off. POSTs carry a CSRF token derived from
-the cookie and, when the browser sends one, an `Origin` of this server.
+they would have expired) and the recent failed sign-ins: past `FAILURES` in `WINDOW` seconds
+from one address, that address waits; past `FAILURES_ALL` from all, every address does. POSTs
+carry a CSRF token derived from the cookie and, when the browser sends one, an `Origin` of
+this server.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from adapters.api.settings import HttpSettings, token_digest
 COOKIE = "ecps_console"
 LIFETIME = 8 * 3600  # seconds a sign-in lasts
 FAILURES = 5  # failed sign-ins an address may make in WINDOW seconds
+FAILURES_ALL = 100  # and all addresses together (addresses can be spoofed through a local proxy)
 WINDOW = 60
+EVERYONE = ""  # the key of the failures of all addresses
 ADDRESSES = 10_000  # addresses whose failures are remembered at once (the oldest are forgotten)
 
 log = logging.getLogger(__name__)
@@ -74,20 +77,24 @@ class Sessions:
 
     def sign_in(self, address: str, token: str) -> bool:
         """Whether `token` is the operator token, tried from `address`; `SignInsHeldOff` (whatever
-        the token) while that address has `FAILURES` failed sign-ins in the last `WINDOW` s."""
+        the token) while that address has `FAILURES` failed sign-ins in the last `WINDOW` s, or
+        all addresses together `FAILURES_ALL`."""
         now = self._clock()
+        address = "@" + address
         with self._lock:
-            failed = self._failed.get(address)
-            while failed and failed[0] <= now - WINDOW:
-                failed.popleft()
-            if failed is not None and len(failed) >= FAILURES:
-                raise SignInsHeldOff(max(1, int(failed[0] + WINDOW - now + 0.999)))
+            for key, bound in ((address, FAILURES), (EVERYONE, FAILURES_ALL)):
+                failed = self._failed.get(key)
+                while failed and failed[0] <= now - WINDOW:
+                    failed.popleft()
+                if failed is not None and len(failed) >= bound:
+                    raise SignInsHeldOff(max(1, int(failed[0] + WINDOW - now + 0.999)))
         if self.accepts(token):
             return True
         with self._lock:
             if address not in self._failed and len(self._failed) >= ADDRESSES:
-                self._failed.pop(next(iter(self._failed)))
-            self._failed.setdefault(address, deque()).append(now)
+                self._failed.pop(next(k for k in self._failed if k != EVERYONE))
+            for key in (address, EVERYONE):
+                self._failed.setdefault(key, deque()).append(now)
         log.warning("console sign-in refused: not the operator token (from %s)", address)
         return False
 
