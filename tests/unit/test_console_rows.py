@@ -114,13 +114,21 @@ def test_the_list_pages_through_every_activation_reading_a_page_at_a_time() -> N
     seen: list[str] = []
     page = all_rows(svc, Filters(), svc.now())
     assert len(page.rows) == PAGE
-    assert store.read == PAGE
+    assert store.read == PAGE + 1
     while True:
         seen += [r.id for r in page.rows]
         if page.next is None:
             break
         page = all_rows(svc, Filters(before=parse_cursor(cursor_text(page.next))), svc.now())
     assert seen == [f"a{i:05d}" for i in reversed(range(2 * BATCH + 7))]
+
+
+def test_a_list_of_whole_pages_has_no_empty_last_page() -> None:
+    """Exactly two pages of activations: the second offers no third."""
+    svc, _ = _many(2 * PAGE)
+    first = all_rows(svc, Filters(), svc.now())
+    second = all_rows(svc, Filters(before=first.next), svc.now())
+    assert (len(second.rows), second.next) == (PAGE, None)
 
 
 def test_a_filter_that_matches_nothing_reads_a_bounded_number_and_offers_more() -> None:

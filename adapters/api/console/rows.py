@@ -87,7 +87,7 @@ def activation_rows(service: ActivationService, f: Filters, now: datetime, limit
         found = sorted(service.store.find(f.subject, list(State)), key=_key, reverse=True)
         batches = iter([[a for a in found if f.before is None or _key(a) < f.before]])
     else:
-        batches = _batches(service, f.before, limit)
+        batches = _batches(service, f.before, limit + 1)
     rows: list[Row] = []
     read = 0
     for batch in batches:
@@ -97,9 +97,11 @@ def activation_rows(service: ActivationService, f: Filters, now: datetime, limit
                 return Page(rows, None)  # newest first: every later one is older still
             state = str(State.EXPIRED if service.engine.is_due(a, now) else a.state)
             if not f.state or state == f.state:
+                if len(rows) == limit:  # one more than the page: there is a next one
+                    return Page(rows, (rows[-1].created_at, rows[-1].id))
                 rows.append(Row("activation", a.id, state, a.created_at,
                                 f"{a.masked_email} · {a.masked_phone}", f"/console/activations/{a.id}"))
-            if len(rows) == limit or read == SCAN:
+            if read == SCAN:
                 return Page(rows, _key(a))
     return Page(rows, None)
 
