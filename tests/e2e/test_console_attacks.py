@@ -22,8 +22,10 @@ from adapters.api.console.session import (
     SignInsHeldOff,
 )
 from adapters.api.settings import HttpSettings
-from tests.conftest import NID, memory_service
+from adapters.memory import MemoryStore, StaticDirectory
+from tests.conftest import NID, fast_settings, memory_service
 from workflow import ActivationService
+from workflow.messages import DirectoryEntry
 from workflow.testing import FakeClock
 
 TOKEN = "operator-token-" + "o" * 20
@@ -193,3 +195,17 @@ def test_the_list_pages_with_links_and_only_its_first_page_refreshes() -> None:
     assert second.count('<a href="/console/activations/') == 1
     assert "data-live-url" not in second
     assert 'rel="next"' not in second
+
+
+def test_a_directory_name_with_markup_reaches_the_simulator_escaped(kit: PhoneKit) -> None:
+    """The e-mail the simulator shows as HTML holds the professional's name as text, not markup."""
+    name = '<img src=x onerror="alert(1)">Dr Evil'
+    assert isinstance(kit.clock, FakeClock)
+    svc = ActivationService(store=MemoryStore(), mailer=kit.inbox.mailer, sms=kit.inbox.sms,
+                            directory=StaticDirectory([DirectoryEntry(NID, "e@x.fr", "0612345678", name)]),
+                            clock=kit.clock, settings=fast_settings())
+    aid = svc.request(NID).activation_id
+    svc.dispatch()
+    mail = _client(svc, kit).get(f"/console/phone/{aid}/inbox").json()["emails"][0]["html"]
+    assert "<img src=x" not in mail
+    assert "&lt;img src=x onerror=" in mail
