@@ -209,3 +209,13 @@ def test_a_directory_name_with_markup_reaches_the_simulator_escaped(kit: PhoneKi
     mail = _client(svc, kit).get(f"/console/phone/{aid}/inbox").json()["emails"][0]["html"]
     assert "<img src=x" not in mail
     assert "&lt;img src=x onerror=" in mail
+
+
+def test_the_cookie_is_secure_over_https(svc: ActivationService) -> None:
+    """Signed in over HTTPS, the session cookie is marked Secure (over plain HTTP on loopback it
+    cannot be)."""
+    app = create_app(svc, dispatch_every=None, http=HttpSettings.with_token(TOKEN))
+    c = TestClient(app, base_url="https://127.0.0.1:8443", follow_redirects=False)
+    cookie = c.post("/console/login", data={"token": TOKEN}).headers["set-cookie"]
+    assert "Secure" in cookie
+    assert "Secure" not in _client(svc).post("/console/login", data={"token": TOKEN}).headers["set-cookie"]
