@@ -219,3 +219,25 @@ def test_the_cookie_is_secure_over_https(svc: ActivationService) -> None:
     cookie = c.post("/console/login", data={"token": TOKEN}).headers["set-cookie"]
     assert "Secure" in cookie
     assert "Secure" not in _client(svc).post("/console/login", data={"token": TOKEN}).headers["set-cookie"]
+
+
+@pytest.mark.postgres
+def test_an_id_postgresql_cannot_hold_is_not_found_not_an_error(pg_url: str) -> None:
+    """A NUL byte or an overlong id in a console or simulator path is a 404, never a database error."""
+    from adapters.sql import SqlStore
+
+    kit = PhoneKit(PhoneInbox(), FakeClock())
+    assert isinstance(kit.clock, FakeClock)
+    with SqlStore(pg_url) as store:
+        svc = memory_service(kit.clock, store=store, mailer=kit.inbox.mailer, sms=kit.inbox.sms)
+        with _client(svc, kit) as c:
+            assert c.post("/console/login", data={"token": TOKEN}).status_code == 303
+            for bad in ("a%00b", "a" * 5000):
+                for path in (f"/console/activations/{bad}", f"/console/activations/{bad}/stamp",
+                             f"/console/phone/{bad}/stamp"):
+                    assert c.get(path).status_code == 404, path
+                assert c.get(f"/console/phone/{bad}/inbox").json() == {"emails": [], "sms": []}
+                back = bad.replace("%00", "\x00")
+                assert c.get("/console/expire", params={"back": back}).status_code == 200
+                r = c.post("/console/expire", data={"csrf": _csrf(c), "back": back})
+                assert (r.status_code, r.headers["location"]) == (303, "/console?done=expired-0")

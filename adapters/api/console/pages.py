@@ -21,7 +21,7 @@ from adapters.api.console.session import (
     form_of,
     same_origin,
 )
-from adapters.api.console.views import activation_view, stamp
+from adapters.api.console.views import activation_view, lookable, stamp
 from workflow import ActivationService, State
 from workflow.errors import WorkflowError
 from workflow.service import REVOKE_REASONS
@@ -164,7 +164,8 @@ def _action_routes(r: APIRouter, service: ActivationService, page: Page) -> None
         checked_post(sessions, request, form)
         count = service.expire_due()
         back = form.get("back", "")
-        target = f"/console/activations/{back}" if back and service.store.get(back) else "/console"
+        known = back and lookable(back) and service.store.get(back)
+        target = f"/console/activations/{back}" if known else "/console"
         return RedirectResponse(f"{target}?done=expired-{count}", 303)
 
 

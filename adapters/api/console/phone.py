@@ -18,7 +18,7 @@ from fastapi.templating import Jinja2Templates
 
 from adapters.api.console.dev import PhoneKit
 from adapters.api.console.session import ConsoleRefused, same_origin
-from adapters.api.console.views import activation_view, stamp
+from adapters.api.console.views import activation_view, lookable, stamp
 from adapters.api.settings import is_loopback
 from workflow import ActivationService
 from workflow.messages import QR_CONTENT_ID, Email, Sms
@@ -59,7 +59,7 @@ def phone_router(service: ActivationService, kit: PhoneKit, pages: Jinja2Templat
     r = APIRouter(prefix="/console/phone", include_in_schema=False, dependencies=[Depends(loopback_only)])
 
     def messages(activation_id: str) -> list[Email | Sms]:
-        ids = {m.id for m in service.store.outbox_of(activation_id)}
+        ids = {m.id for m in service.store.outbox_of(activation_id)} if lookable(activation_id) else set()
         return kit.inbox.received(ids)
 
     def email(activation_id: str, message_id: str) -> Email | None:
