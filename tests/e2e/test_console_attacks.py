@@ -238,6 +238,7 @@ def test_an_id_postgresql_cannot_hold_is_not_found_not_an_error(pg_url: str) -> 
                     assert c.get(path).status_code == 404, path
                 assert c.get(f"/console/phone/{bad}/inbox").json() == {"emails": [], "sms": []}
                 back = bad.replace("%00", "\x00")
+                assert "Nothing matches" in c.get("/console", params={"subject": back[:64]}).text
                 assert c.get("/console/expire", params={"back": back}).status_code == 200
                 r = c.post("/console/expire", data={"csrf": _csrf(c), "back": back})
                 assert (r.status_code, r.headers["location"]) == (303, "/console?done=expired-0")

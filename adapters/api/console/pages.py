@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from adapters.api.console.rows import Filters, all_rows, cursor_text, parse_cursor, subject_of
+from adapters.api.console.rows import Filters, all_rows, cursor_text, lookable, parse_cursor, subject_of
 from adapters.api.console.session import (
     COOKIE,
     LIFETIME,
@@ -21,7 +21,7 @@ from adapters.api.console.session import (
     form_of,
     same_origin,
 )
-from adapters.api.console.views import activation_view, lookable, stamp
+from adapters.api.console.views import activation_view, stamp
 from workflow import ActivationService, State
 from workflow.errors import WorkflowError
 from workflow.service import REVOKE_REASONS

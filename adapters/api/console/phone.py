@@ -17,8 +17,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 from fastapi.templating import Jinja2Templates
 
 from adapters.api.console.dev import PhoneKit
+from adapters.api.console.rows import lookable
 from adapters.api.console.session import ConsoleRefused, same_origin
-from adapters.api.console.views import activation_view, lookable, stamp
+from adapters.api.console.views import activation_view, stamp
 from adapters.api.settings import is_loopback
 from workflow import ActivationService
 from workflow.messages import QR_CONTENT_ID, Email, Sms

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from workflow import ActivationService, State, security
 from workflow.domain import Activation
+from workflow.errors import InvalidInput
 
 PAGE = 50  # rows a page shows
 BATCH = 200  # activations read at a time while filling a page
@@ -58,6 +59,16 @@ class Page:
 RowSource = Callable[[ActivationService, Filters, datetime, int], Page]  # at most `limit` rows
 
 
+def lookable(key: str) -> bool:
+    """Whether `key` (an id, a pseudonym) is text a store can look up, as the service's own are
+    (no NUL byte, which PostgreSQL refuses, nor a length none has)."""
+    try:
+        security.text_arg(key, "key", max_len=128)
+    except InvalidInput:
+        return False
+    return True
+
+
 def subject_of(service: ActivationService, national_id: str) -> str:
     """The pseudonym an identifier is stored under; `InvalidIdentifier` for a malformed one."""
     return service.keys.pseudonym(security.validate_identifier(national_id, check_luhn=False))
@@ -84,7 +95,8 @@ def activation_rows(service: ActivationService, f: Filters, now: datetime, limit
     """A page of the activations matching `f`, newest first, reading at most `SCAN` of them."""
     oldest = now - timedelta(hours=f.max_age_hours) if f.max_age_hours is not None else None
     if f.subject:  # one identifier's activations: few, all read at once
-        found = sorted(service.store.find(f.subject, list(State)), key=_key, reverse=True)
+        found = sorted(service.store.find(f.subject, list(State)) if lookable(f.subject) else [],
+                       key=_key, reverse=True)
         batches = iter([[a for a in found if f.before is None or _key(a) < f.before]])
     else:
         batches = _batches(service, f.before, limit + 1)

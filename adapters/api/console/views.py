@@ -10,11 +10,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from adapters.api.console.rows import lookable
 from adapters.api.diagram import DiagramUnavailable, activation_svg
-from workflow import ActivationService, State, security
+from workflow import ActivationService, State
 from workflow.definition import Event
 from workflow.domain import Activation, Delivery
-from workflow.errors import ActivationNotFound, InvalidInput
+from workflow.errors import ActivationNotFound
 from workflow.verification import disagreements
 
 
@@ -142,16 +143,6 @@ def _visited(states: Iterable[str]) -> tuple[str, ...]:
         if not path or path[-1] != s:
             path.append(s)
     return tuple(path)
-
-
-def lookable(activation_id: str) -> bool:
-    """Whether `activation_id` is text a store can look up, as the service's own ids are (no NUL
-    byte, which PostgreSQL refuses, nor a length no id has)."""
-    try:
-        security.text_arg(activation_id, "activation_id", max_len=128)
-    except InvalidInput:
-        return False
-    return True
 
 
 def _load(service: ActivationService, activation_id: str) -> Activation:
