@@ -19,6 +19,7 @@ from workflow import ActivationService
 from workflow.domain import Answer
 from workflow.errors import (
     InvalidInput,
+    StorageError,
     TooManyRequests,
     TransitionNotAllowed,
     VerificationFailed,
@@ -35,7 +36,11 @@ def error_response(error: BaseException) -> JSONResponse:
     """The JSON answer for `error` (its kind, status and safe message; no secret)."""
     kind = kind_of(error)
     known = isinstance(error, WorkflowError)
-    detail = ErrorDetail(kind=kind.name, message=str(error) if known else "internal error")
+    message = str(error) if known else "internal error"
+    if isinstance(error, StorageError):  # names the database: for the server's log, not the client
+        log.warning("storage error while answering a request: %s", error)
+        message = "the store could not complete the request; the server's log says why"
+    detail = ErrorDetail(kind=kind.name, message=message)
     headers = {}
     if isinstance(error, InvalidInput):
         detail.field = error.field or None
