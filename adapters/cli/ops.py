@@ -183,6 +183,9 @@ def diagram(
     try:
         written = write_diagrams(out, fmt, drawn, history=history, current=current, settings=settings,
                                  stem=stem)
+        if not definition and not activation_id:  # the shipped login is drawn beside it
+            from workflow.login import LOGIN_DEFINITION
+            written += write_diagrams(out, fmt, LOGIN_DEFINITION, stem="login")
     except GraphvizNotFound as exc:
         if fmt != "all":
             raise
@@ -197,28 +200,39 @@ def diagram(
 
 
 def check(
-    definition: Annotated[str, typer.Option(
-        metavar="PACKAGE.MODULE:NAME", help="The definition to check.")]
-    = "workflow.definition:DEFINITION",
+    definition: Annotated[str | None, typer.Option(
+        metavar="PACKAGE.MODULE:NAME",
+        help="The definition to check (default: the activation and the login).")] = None,
     json: Json = False,
 ) -> None:
     """Prove a workflow definition's properties (docs/specification.md §7) exhaustively (exit 0/1).
 
-    The module is looked up from the current folder too; a definition that fails validation
-    is still checked, so its counter-examples can be shown. Bounds and deadlines come from the
-    ECPS_* settings of the environment. Example: [bold]ecps check --definition mypkg.flows:DEFINITION[/]
+    Without --definition both shipped definitions are checked. The module is looked up from
+    the current folder too; a definition that fails validation is still checked, so its
+    counter-examples can be shown. Bounds and deadlines come from the ECPS_* settings of the
+    environment. Example: [bold]ecps check --definition mypkg.flows:DEFINITION[/]
     """
     from workflow.checker import check as run_check
     from workflow.checker import load_definition
 
     out = env(None, None, json).out
+    names = [definition] if definition else list(SHIPPED_DEFINITIONS)
     with out.err.status("exploring the definition's state space...", spinner="dots") \
             if not out.json_mode else _null():
-        report = run_check(load_definition(definition), settings=_bounds_from_env())
-    data = {**jsonable(report), "ok": report.ok}
-    out.emit(data, lambda c: c.print(Text(report.render()), soft_wrap=True))
-    if not report.ok:
+        reports = [run_check(load_definition(name), settings=_bounds_from_env()) for name in names]
+    ok = all(r.ok for r in reports)
+    data = {**jsonable(reports[0]), "ok": ok} if len(reports) == 1 else {
+        "ok": ok, "reports": [{**jsonable(r), "ok": r.ok} for r in reports]}
+
+    def render(c: Console) -> None:
+        for r in reports:
+            c.print(Text(r.render()), soft_wrap=True)
+    out.emit(data, render)
+    if not ok:
         raise typer.Exit(1)
+
+
+SHIPPED_DEFINITIONS = ("workflow.definition:DEFINITION", "workflow.login:LOGIN_DEFINITION")
 
 
 def _bounds_from_env() -> Settings:

@@ -247,13 +247,17 @@ def test_dispatch_loop_stops_after_its_duration_and_reports(ecps: Ecps) -> None:
 
 
 def test_check_diagram_and_help(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """`check` proves the shipped definition, `diagram` writes its files, `--help` lists exit codes."""
+    """`check` proves both shipped definitions, `diagram` writes their files, `--help` lists exit codes."""
     assert run_main("check") == 0
-    assert "properties hold" in capsys.readouterr().out
+    proved = capsys.readouterr().out
+    assert "'ecps-activation'" in proved
+    assert "'ecps-login'" in proved
+    assert proved.count("all 10 properties hold") == 2
     assert run_main("check", "--definition", "tests.e2e.broken_definition:SHORTCUT") == 1
     assert "counter-example" in capsys.readouterr().out
     assert run_main("diagram", "--format", "mermaid", "--out", "d") == 0
     assert "stateDiagram-v2" in (workdir / "d" / "activation.mmd").read_text()
+    assert "notified --> approved" in (workdir / "d" / "login.mmd").read_text()
     capsys.readouterr()
     assert run_main("diagram", "--format", "jpeg") == 3
     assert run_main("--help") == 0
