@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from itertools import pairwise
 
 import pytest
 from joserfc import jwt
@@ -195,7 +196,7 @@ def test_starting_is_refused_without_an_active_credential_or_over_the_limit(
         service.start_login(NID, **PORTAL)
 
 
-@pytest.mark.parametrize("field, value", [("client_id", ""), ("client_name", None),
+@pytest.mark.parametrize(("field", "value"), [("client_id", ""), ("client_name", None),
                                           ("binding_message", "x" * 33), ("client_name", "a\nb")])
 def test_malformed_portal_input_is_invalid(
         service: ActivationService, aid: str, field: str, value: object) -> None:
@@ -225,5 +226,5 @@ def test_the_audit_trail_of_a_login_is_chained(service: ActivationService, aid: 
     assert [(e.action, e.outcome, e.dest) for e in trail] == [
         ("start", "ok", "requested"), ("push_sent", "ok", "notified"),
         ("approve", "refused", "notified"), ("approve", "ok", "approved")]
-    assert all(b.prev_hash == a.hash for a, b in zip(trail, trail[1:], strict=False))
+    assert all(b.prev_hash == a.hash for a, b in pairwise(trail))
     assert NID not in repr(trail)
