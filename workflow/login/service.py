@@ -196,6 +196,20 @@ class LoginDesk:
         g = w.login
         return LoginResult(g.id, g.state, assertion, g.closed_reason)
 
+    def expire_if_due(self, login_id: str) -> bool:
+        """Record `expire` on the login if its validity has passed; whether it did."""
+        def attempt() -> bool:
+            g = self._load(login_id)
+            now = self.now()
+            if not self.engine.is_due(g, now):
+                return False
+            w = LoginWork(g, g.version, now, E.EXPIRE, "sweeper")
+            self._take(w, E.EXPIRE, reason="validity passed")
+            self.credentials.commit(w.change(), now)
+            return True
+
+        return retrying(attempt, f"login {login_id} kept changing")
+
     def jwks(self) -> dict[str, object]:
         """The public keys that verify the assertions."""
         return dict(self.signer.jwks())

@@ -14,6 +14,7 @@ from workflow.testing.conformance import (
 from workflow.testing.coverage import COVERAGE, Coverage
 from workflow.testing.faults import FaultyDirectory, FaultyMailer, FaultySms, FaultyStore
 from workflow.testing.linearizability import Scenario, assert_linearizable, check_linearizable, scenarios
+from workflow.testing.login_driver import LoginDriver
 from workflow.testing.machine import ActivationMachine
 from workflow.testing.phone import code_from, payload_from
 from workflow.testing.port_contracts import DirectoryContract, MailerContract, SmsContract
@@ -36,6 +37,7 @@ __all__ = [
     "FaultyMailer",
     "FaultySms",
     "FaultyStore",
+    "LoginDriver",
     "MailerContract",
     "Mismatch",
     "Observed",
