@@ -18,6 +18,7 @@ from workflow.testing.login_driver import LoginDriver
 from workflow.testing.machine import ActivationMachine
 from workflow.testing.phone import code_from, payload_from
 from workflow.testing.port_contracts import DirectoryContract, MailerContract, SmsContract
+from workflow.testing.push_contract import PushContract
 from workflow.testing.requirements import REQUIREMENTS, requirement
 from workflow.testing.sink_contract import EventSinkContract
 from workflow.testing.store_contract import StoreContract
@@ -41,6 +42,7 @@ __all__ = [
     "MailerContract",
     "Mismatch",
     "Observed",
+    "PushContract",
     "Scenario",
     "SmsContract",
     "StoreContract",
