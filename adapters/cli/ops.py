@@ -93,6 +93,9 @@ def audit_verify(
         task = progress.add_task("verifying audit trails", total=limit)
         found = verify_trails(svc.store, svc.keys, svc.engine, limit=limit, only=activation_id,
                               progress=lambda n: progress.advance(task, n))
+        if activation_id is None and limit is None:  # and the logins' trails
+            from workflow.login.verification import verify_logins
+            verify_logins(svc.store, svc.keys, svc.logins.engine, found)
     tampered: dict[str, list[str]] = {}
     for f in found.findings:
         tampered.setdefault(f.activation_id, []).append(f.problem)
@@ -102,7 +105,8 @@ def audit_verify(
         raise ConfigError([f"none of the {found.events} audit event(s) matches this server key "
                            f"({e.state.key}): give the --state-dir (or ECPS_SECRET_KEY_FILE) "
                            "of the key this database was written with"])
-    data = {"verified": found.activations, "events": found.events, "intact": intact,
+    data = {"verified": found.activations, "logins": found.logins, "events": found.events,
+            "intact": intact,
             "wrong_key": found.wrong_key, "tampered": tampered, "since_checkpoint": removed}
 
     def render(c: Console) -> None:
@@ -114,7 +118,8 @@ def audit_verify(
         verdict = ("[bold green]intact[/]" if intact
                    else f"[bold red]{len(tampered)} trail(s) tampered[/]" if tampered
                    else "[bold red]not intact[/]")
-        c.print(f"{found.activations} activation(s), {found.events} audit event(s): {verdict}")
+        c.print(f"{found.activations} activation(s), {found.logins} login(s), "
+                f"{found.events} audit event(s): {verdict}")
     e.out.emit(data, render)
     if not intact:
         raise typer.Exit(1)

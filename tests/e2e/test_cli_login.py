@@ -44,6 +44,9 @@ def test_a_login_runs_through_the_commands(workdir: Path, capsys: pytest.Capture
     claims = jwt.decode(str(result["assertion"]), KeySet.import_key_set(svc.jwks())).claims
     assert claims["jti"] == lid
     assert run_main("login", "poll", lid) == 8
+    capsys.readouterr()
+    verified = _json(capsys, "audit", "verify")
+    assert (verified["logins"], verified["intact"]) == (1, True)
 
 
 def test_a_denied_login_polls_as_denied(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -101,3 +101,26 @@ def test_fifty_concurrent_wrong_pins_across_five_logins_count_exactly_ten(
     states = {svc.login_result(lid).state for lid in logins}
     assert states == {LoginState.DENIED}
     assert verify(svc.keys, svc.store.audit_trail(aid)) == []
+
+
+def test_audit_verification_covers_the_logins_and_sees_an_edited_row(
+        svc: ActivationService, url: str) -> None:
+    """The logins' trails verify; a login row edited outside the service is named."""
+    from sqlalchemy import create_engine, text
+
+    from workflow.login.verification import verify_logins
+    from workflow.verification import Verification
+
+    _active(svc)
+    kept, edited = (svc.start_login(NID, **PORTAL).login_id for _ in range(2))
+    svc.dispatch()
+    svc.approve_login(kept, PIN)
+    found = verify_logins(svc.store, svc.keys, svc.logins.engine, Verification())
+    assert (found.logins, found.intact) == (2, True)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE ecps_login SET state = 'approved' WHERE id = :id"), {"id": edited})
+    engine.dispose()
+    found = verify_logins(svc.store, svc.keys, svc.logins.engine, Verification())
+    assert [(f.activation_id, f.problem) for f in found.findings] == [
+        (edited, "the row says approved, its trail says notified")]
