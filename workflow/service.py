@@ -327,13 +327,14 @@ class ActivationService:
         left = self.engine.attempts_left(credential, move.dest)
         return PinAttempt(str(move.outcome), left, w.change(self._sealing))
 
-    def commit(self, change: Change, now: datetime) -> None:
-        """Commit a login's change with the feed rows of the credential's transitions in it."""
+    def commit(self, change: Change, now: datetime, outcome: object = None) -> None:
+        """Commit a login's change with the feed rows of the credential's transitions in it (and
+        the answer to `outcome` when one is asked for, as `answering` says)."""
         if self.sink is not None and change.writes:
             ours = {w.activation.id for w in change.writes}
             credential = [e for e in change.audit if e.activation_id in ours]
             change = replace(change, outbox=change.outbox + feed_rows(credential, now))
-        self.store.commit(change)
+        self.store.commit(_answered(change, outcome))
 
     # -- the engine of every event ----------------------------------------------------------
 

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from adapters.api.answers import Runner, error_response, plain_error
 from adapters.api.guard import AccessRefused, Guard
 from adapters.api.idempotency import IdempotencyStore, MemoryIdempotency, SqlIdempotency
+from adapters.api.login_routes import add_login_routes
 from adapters.api.middleware import BodyLimit, SecurityHeaders
 from adapters.api.replay import MemoryReplay, ReplayStore, SqlReplay
 from adapters.api.routes import add_docs_routes, add_flow_routes, add_operator_routes, add_read_routes
@@ -110,6 +111,7 @@ def create_app(service: ActivationService, *, idempotency: IdempotencyStore | No
     add_flow_routes(app, service, Runner(service, keys), guard)
     add_read_routes(app, service, guard)
     add_operator_routes(app, service, guard)
+    add_login_routes(app, service, Runner(service, keys), guard)
     add_docs_routes(app)
     if http.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(http.cors_origins),

@@ -38,6 +38,7 @@ class Credentials(Protocol):
         """The credential's `authenticate` step for a right or wrong PIN (not committed)."""
         ...
 
-    def commit(self, change: Change, now: datetime) -> None:
-        """Commit `change` with the feed rows of the credential's transitions in it."""
+    def commit(self, change: Change, now: datetime, outcome: object = None) -> None:
+        """Commit `change` with the feed rows of the credential's transitions in it, and the
+        answer to `outcome` (a result or a refusal) when the caller asked for one."""
         ...

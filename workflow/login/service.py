@@ -121,10 +121,11 @@ class LoginDesk:
             id=secrets.token_hex(16), activation_id=g.id, kind=MessageKind.LOGIN_PUSH,
             channel=Channel.PUSH, generation=1, payload=self.keys.seal(json.dumps(content).encode()),
             created_at=now, due_at=now))
-        self.credentials.commit(w.change(), now)
-        log.info("login %s started by %s for subject %s", g.id, client, subject[:12])
         assert g.expires_at is not None
-        return LoginStarted(g.id, g.state, g.expires_at)
+        started = LoginStarted(g.id, g.state, g.expires_at)
+        self.credentials.commit(w.change(), now, started)
+        log.info("login %s started by %s for subject %s", g.id, client, subject[:12])
+        return started
 
     def pending(self, activation_id: object) -> tuple[PendingLogin, ...]:
         """The logins of a credential waiting for an answer (what the app shows)."""
@@ -263,14 +264,15 @@ class LoginDesk:
             except WorkflowError as refused:
                 w = LoginWork(snapshot, snapshot.version, w.now, event, actor)
                 self._refuse(w, refused)
-            self.credentials.commit(w.change(), w.now)
+            change = w.change()
+            self.credentials.commit(change, w.now, w.error or _result(w.login))
             return w
 
         w = retrying(attempt, f"login {lid} kept changing; try again")
         if w.error is not None:
             log.info("login %s: %s refused (%s)", lid, event, type(w.error).__name__)
             raise w.error
-        return LoginResult(w.login.id, w.login.state, None, w.login.closed_reason)
+        return _result(w.login)
 
     def _precheck(self, w: LoginWork) -> bool:
         """Lazy expiry (recorded, then refused) and the state's refusals; False once expired."""
@@ -334,6 +336,10 @@ class LoginDesk:
 
     def _pin_arg(self, pin: object) -> str:
         return security.digits_arg(pin, self.settings.pin_length, "pin")
+
+
+def _result(g: Login) -> LoginResult:
+    return LoginResult(g.id, g.state, None, g.closed_reason)
 
 
 def new_login_id() -> str:
