@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from workflow import audit, seal, security, verification
 from workflow.clock import SystemClock, checked_now
@@ -292,7 +293,7 @@ class ActivationService:
         """The portal polls a login: its state, and the signed assertion once (then `AlreadyUsed`)."""
         return self.logins.result(login_id)
 
-    def jwks(self) -> dict[str, object]:
+    def jwks(self) -> dict[str, Any]:
         """The public keys (a JWK Set) that verify login assertions."""
         return self.logins.jwks()
 

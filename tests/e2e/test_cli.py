@@ -74,6 +74,10 @@ def test_demo_runs_one_whole_activation_and_ends_with_its_diagram(ecps: Ecps, wo
     assert "jane.doe@domain.fr" not in out
     assert ".eml" in out
     assert "authenticated" in out
+    assert "push to the phone" in out
+    assert "A7-3F" in out
+    assert "signed assertion verified against the JWKS" in out
+    assert any((workdir / ".ecps" / "push").glob("push-*.json"))
     diagram = workdir / ".ecps" / "diagrams" / "demo-activation.svg"
     assert str(diagram.relative_to(workdir)) in out
     assert diagram.read_text().lstrip().startswith(("<?xml", "<svg"))
@@ -269,7 +273,7 @@ def test_check_diagram_and_help(workdir: Path, capsys: pytest.CaptureFixture[str
 
 def test_interactive_demo_asks_as_the_app_does(ecps: Ecps) -> None:
     """`demo --interactive` asks the identifier, confirmation, scan, code and PINs; a weak PIN is refused."""
-    answers = "\n".join([NID, "y", "", "", "1234", "4821", "4821", "4821"]) + "\n"
+    answers = "\n".join([NID, "y", "", "", "1234", "4821", "4821", "4821", "4821"]) + "\n"
     done = ecps("demo", "--interactive", input=answers)
     assert done.returncode == 0, done.stderr
     out = done.stdout
@@ -277,6 +281,7 @@ def test_interactive_demo_asks_as_the_app_does(ecps: Ecps) -> None:
     assert "█" in out  # the QR code drawn in the terminal
     assert "ascending or descending run" in out
     assert "ACTIVE" in out
+    assert "verified against the JWKS" in out  # the push login approved with the typed PIN
 
 
 def test_demo_without_graphviz_ends_with_the_mermaid_diagram(

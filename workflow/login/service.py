@@ -211,9 +211,9 @@ class LoginDesk:
 
         return retrying(attempt, f"login {login_id} kept changing")
 
-    def jwks(self) -> dict[str, object]:
-        """The public keys that verify the assertions."""
-        return dict(self.signer.jwks())
+    def jwks(self) -> dict[str, Any]:
+        """The public keys that verify the assertions (a JWK Set)."""
+        return self.signer.jwks()
 
     # -- what the dispatcher asks ---------------------------------------------------------
 
