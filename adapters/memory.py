@@ -98,8 +98,9 @@ class MemoryStore:
 
     def logins_of(self, activation_id: str, states: Collection[LoginState]) -> list[Login]:
         with self._lock:
-            return [copy_login(g) for g in self._logins.values()
-                    if g.activation_id == activation_id and g.state in states]
+            found = [g for g in self._logins.values()
+                     if g.activation_id == activation_id and g.state in states]
+            return [copy_login(g) for g in sorted(found, key=lambda g: (g.created_at, g.id))]
 
     def logins_since(self, subject: str, since: datetime) -> list[datetime]:
         with self._lock:

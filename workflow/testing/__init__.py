@@ -15,6 +15,7 @@ from workflow.testing.coverage import COVERAGE, Coverage
 from workflow.testing.faults import FaultyDirectory, FaultyMailer, FaultySms, FaultyStore
 from workflow.testing.linearizability import Scenario, assert_linearizable, check_linearizable, scenarios
 from workflow.testing.login_driver import LoginDriver
+from workflow.testing.login_store_contract import LoginStoreContract
 from workflow.testing.machine import ActivationMachine
 from workflow.testing.phone import code_from, payload_from
 from workflow.testing.port_contracts import DirectoryContract, MailerContract, SmsContract
@@ -39,6 +40,7 @@ __all__ = [
     "FaultySms",
     "FaultyStore",
     "LoginDriver",
+    "LoginStoreContract",
     "MailerContract",
     "Mismatch",
     "Observed",
