@@ -228,3 +228,40 @@ def test_the_audit_trail_of_a_login_is_chained(service: ActivationService, aid: 
         ("approve", "refused", "notified"), ("approve", "ok", "approved")]
     assert all(b.prev_hash == a.hash for a, b in pairwise(trail))
     assert NID not in repr(trail)
+
+
+class FlakyPush(MemoryPush):
+    """A push gateway that asks to come back later once, then accepts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refused = 0
+
+    def send(self, push: Push) -> None:
+        if not self.refused:
+            self.refused += 1
+            raise DeliveryFailed("busy", transient=True, retry_after=30)
+        super().send(push)
+
+
+def test_a_refused_push_is_retried_after_its_wait_and_sealed_meanwhile(
+        store: MemoryStore, mailer: MemoryMailer, sms: MemorySms, clock: FakeClock,
+        settings: Settings) -> None:
+    """A transient refusal is retried once its Retry-After has passed; the row is ciphertext, then erased."""
+    push = FlakyPush()
+    svc = ActivationService(store=store, mailer=mailer, sms=sms, push=push,
+                            directory=StaticDirectory(people()), clock=clock, settings=settings)
+    Driver(svc, mailer, sms).reach("active", pin=PIN)
+    login = svc.start_login(NID, **PORTAL)
+    (row,) = store.outbox_of(login.login_id)
+    assert b"A7-3F" not in row.payload
+    assert login.login_id.encode() not in row.payload
+    assert svc.dispatch() == 0
+    clock.advance(timedelta(seconds=29))
+    assert svc.dispatch() == 0
+    clock.advance(timedelta(seconds=1))
+    assert svc.dispatch() == 1
+    assert [p.login_id for p in push.sent] == [login.login_id]
+    assert store.get_login(login.login_id).state == LoginState.NOTIFIED  # type: ignore[union-attr]
+    (row,) = store.outbox_of(login.login_id)
+    assert row.payload == b""
