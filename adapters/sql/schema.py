@@ -225,6 +225,7 @@ class LoginRow(SQLModel, table=True):
     audit_seq: int
     audit_head: str
     step_count: int
+    seal: str = Field(default="", max_length=64)
 
 
 META: Table = SQLModel.metadata.tables[MetaRow.__tablename__]

@@ -124,3 +124,21 @@ def test_audit_verification_covers_the_logins_and_sees_an_edited_row(
     found = verify_logins(svc.store, svc.keys, svc.logins.engine, Verification())
     assert [(f.activation_id, f.problem) for f in found.findings] == [
         (edited, "the row says approved, its trail says notified")]
+
+
+def test_a_login_row_edited_outside_the_service_is_refused(svc: ActivationService, url: str) -> None:
+    """A login set to `approved` in the database gives no assertion: the service refuses the row."""
+    from sqlalchemy import create_engine, text
+
+    from workflow.errors import StorageError
+
+    _active(svc)
+    lid = svc.start_login(NID, **PORTAL).login_id
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE ecps_login SET state = 'approved', approved_at = created_at "
+                          "WHERE id = :id"), {"id": lid})
+    engine.dispose()
+    with pytest.raises(StorageError, match="changed outside the service"):
+        svc.login_result(lid)
+    assert svc.dispatch() == 0

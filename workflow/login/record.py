@@ -13,7 +13,8 @@ class Login:
     """One login asked for by a portal, for the credential (`activation_id`) of a subject.
 
     `expires_at` is the validity's deadline slot; the audit trail (stream `id`) is chained
-    like an activation's (`audit_seq`, `audit_head`); the assertion itself is never stored.
+    like an activation's (`audit_seq`, `audit_head`) and the row is sealed like one; the
+    assertion itself is never stored.
     """
 
     id: str
@@ -32,6 +33,7 @@ class Login:
     audit_seq: int = 0
     audit_head: str = ""
     step_count: int = 0
+    seal: str = ""  # keyed digest of every other field, set at each commit by a store out of process
 
     def due_at(self) -> datetime | None:
         """When the login expires if nothing happens (None once it ended)."""

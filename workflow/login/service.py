@@ -29,6 +29,7 @@ from workflow.errors import (
     LoginNotFound,
     NotEligible,
     SlowDown,
+    StorageError,
     TooManyRequests,
     TransitionNotAllowed,
     VerificationFailed,
@@ -37,7 +38,7 @@ from workflow.errors import (
 from workflow.login.assertion import ASSERTION_VALIDITY, Signer
 from workflow.login.credentials import Credentials
 from workflow.login.definition import LOGIN_WORKFLOW, LoginEvent, LoginState
-from workflow.login.record import Login, LoginWrite, copy_login
+from workflow.login.record import LOGIN_FIELDS, Login, LoginWrite, copy_login
 from workflow.login.results import LoginResult, LoginStarted, PendingLogin
 from workflow.ports import LoginStore
 from workflow.security import Keyring
@@ -64,9 +65,11 @@ class LoginWork:
     credential: Change = field(default_factory=Change)
     error: WorkflowError | None = None
 
-    def change(self) -> Change:
-        """The store change that saves all of it at once."""
+    def change(self, keys: Keyring | None = None) -> Change:
+        """The store change that saves all of it at once, the login sealed with `keys` if given."""
         self.login.version += 1
+        if keys is not None:
+            self.login.seal = seal_of(keys, self.login)
         c = self.credential
         return Change(c.writes, c.outbox + tuple(self.outbox), c.audit + tuple(self.audit_events),
                       logins=(LoginWrite(self.login, self.expected_version),))
@@ -123,7 +126,7 @@ class LoginDesk:
             created_at=now, due_at=now))
         assert g.expires_at is not None
         started = LoginStarted(g.id, g.state, g.expires_at)
-        self.credentials.commit(w.change(), now, started)
+        self.credentials.commit(w.change(self._sealing), now, started)
         log.info("login %s started by %s for subject %s", g.id, client, subject[:12])
         return started
 
@@ -190,7 +193,7 @@ class LoginDesk:
             elif g.state == L.APPROVED:
                 self._take(w, E.COLLECT, reason="assertion given")
                 assertion = self._assertion(g, w.now)
-            self.credentials.commit(w.change(), w.now)
+            self.credentials.commit(w.change(self._sealing), w.now)
             return w, assertion
 
         w, assertion = retrying(attempt, f"login {lid} kept changing; try again")
@@ -206,7 +209,7 @@ class LoginDesk:
                 return False
             w = LoginWork(g, g.version, now, E.EXPIRE, "sweeper")
             self._take(w, E.EXPIRE, reason="validity passed")
-            self.credentials.commit(w.change(), now)
+            self.credentials.commit(w.change(self._sealing), now)
             return True
 
         return retrying(attempt, f"login {login_id} kept changing")
@@ -220,12 +223,18 @@ class LoginDesk:
     def fits(self, message: OutboxMessage, now: datetime) -> bool:
         """Whether a login's push still fits: the login waits for it and is not due."""
         g = self.store.get_login(message.activation_id)
-        return g is not None and g.state == L.REQUESTED and not self.engine.is_due(g, now)
+        if g is None or (self._sealing is not None and not self.keys.matches(
+                g.seal, "login-row", *_sealed_fields(g))):
+            return False
+        return g.state == L.REQUESTED and not self.engine.is_due(g, now)
 
     def settle(self, done: OutboxMessage, now: datetime) -> None:
         """Commit a finished push with what it means: `push_sent`, or `delivery_failed`."""
         def attempt() -> None:
             g = self.store.get_login(done.activation_id)
+            if g is not None and self._sealing is not None and not self.keys.matches(
+                    g.seal, "login-row", *_sealed_fields(g)):
+                g = None  # a row edited outside the service is not moved: the message is recorded
             if g is None or g.state != L.REQUESTED or done.status == Delivery.DROPPED \
                     or self.engine.is_due(g, now):
                 self.store_outbox(done)
@@ -235,7 +244,7 @@ class LoginDesk:
             self._take(w, w.event, reason=f"outbox {done.status}",
                        closing=None if sent else "push undeliverable")
             w.outbox.append(done)
-            self.credentials.commit(w.change(), now)
+            self.credentials.commit(w.change(self._sealing), now)
 
         retrying(attempt, "push outcome not recorded")
 
@@ -264,7 +273,7 @@ class LoginDesk:
             except WorkflowError as refused:
                 w = LoginWork(snapshot, snapshot.version, w.now, event, actor)
                 self._refuse(w, refused)
-            change = w.change()
+            change = w.change(self._sealing)
             self.credentials.commit(change, w.now, w.error or _result(w.login))
             return w
 
@@ -332,10 +341,32 @@ class LoginDesk:
         g = self.store.get_login(lid)
         if g is None:
             raise LoginNotFound(lid)
-        return g
+        return self._trusted(g)
+
+    @property
+    def _sealing(self) -> Keyring | None:
+        """The keys that seal login rows: none for a store in the service's own memory."""
+        return None if getattr(self.store, "in_process", False) else self.keys
+
+    def _trusted(self, g: Login) -> Login:
+        """`g` as its seal vouches for it; `StorageError` if its row was changed outside."""
+        if self._sealing is None or self.keys.matches(g.seal, "login-row", *_sealed_fields(g)):
+            return g
+        log.error("login %s does not match its seal; refused", g.id)
+        raise StorageError(f"login {g.id} was changed outside the service (ecps audit verify "
+                           "names what differs)")
 
     def _pin_arg(self, pin: object) -> str:
         return security.digits_arg(pin, self.settings.pin_length, "pin")
+
+
+def _sealed_fields(g: Login) -> list[str]:
+    return [str(getattr(g, name)) for name in LOGIN_FIELDS if name != "seal"]
+
+
+def seal_of(keys: Keyring, g: Login) -> str:
+    """The keyed digest of every field of `g` but its seal."""
+    return keys.digest("login-row", *_sealed_fields(g))
 
 
 def _result(g: Login) -> LoginResult:

@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("audit_seq", sa.Integer(), nullable=False),
         sa.Column("audit_head", sa.String(), nullable=False),
         sa.Column("step_count", sa.Integer(), nullable=False),
+        sa.Column("seal", sa.String(64), nullable=False, server_default=""),
     )
     op.create_index("ix_ecps_login_activation_state", "ecps_login", ["activation_id", "state"])
     op.create_index("ix_ecps_login_subject_created", "ecps_login", ["subject", "created_at"])
