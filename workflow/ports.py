@@ -197,6 +197,11 @@ class LoginStore(Protocol):
         """Up to `limit` login ids greater than `after` (all when None), in id order."""
         ...
 
+    def turn(self, subject: str) -> int:
+        """How many committed changes took a `Turn` of `subject` (as `Store.turn`): a new
+        login takes one, so the per-identifier limit holds under concurrency."""
+        ...
+
 
 @runtime_checkable
 class DumpableStore(Store, Protocol):

@@ -142,3 +142,32 @@ def test_a_login_row_edited_outside_the_service_is_refused(svc: ActivationServic
     with pytest.raises(StorageError, match="changed outside the service"):
         svc.login_result(lid)
     assert svc.dispatch() == 0
+
+
+def test_twenty_concurrent_starts_take_exactly_the_ten_allowed(svc: ActivationService) -> None:
+    """20 portals start logins for one identifier at once: 10 are accepted, no more."""
+    _active(svc)
+    barrier, outcomes = threading.Barrier(20), [""] * 20
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            svc.start_login(NID, **PORTAL)
+            outcomes[i] = "ok"
+        except WorkflowError as exc:
+            outcomes[i] = type(exc).__name__
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    tally = Counter(outcomes)
+    store = svc.store
+    assert isinstance(store, SqlStore)
+    print(f"\n[figures] 20 concurrent starts ({store.dialect_name}): {dict(tally)}")
+    assert tally["ok"] <= 10
+    assert set(tally) <= {"ok", "TooManyRequests", "ConcurrencyConflict"}
+    aid = svc.store.list_activations(1)[0].id
+    assert len(store.logins_of(aid, set(LoginState))) == tally["ok"]
+    assert tally["ok"] == 10 or tally["ConcurrencyConflict"] > 0

@@ -19,7 +19,7 @@ from typing import Any
 
 from workflow import audit, security
 from workflow.definition import State
-from workflow.domain import AuditEvent, Change, Channel, Delivery, MessageKind, OutboxMessage
+from workflow.domain import AuditEvent, Change, Channel, Delivery, MessageKind, OutboxMessage, Turn
 from workflow.engine import Binding, Bindings, Interpreter, Move, Outcome, retrying
 from workflow.errors import (
     ActivationExpired,
@@ -64,6 +64,7 @@ class LoginWork:
     outbox: list[OutboxMessage] = field(default_factory=list)
     credential: Change = field(default_factory=Change)
     error: WorkflowError | None = None
+    turn: Turn | None = None
 
     def change(self, keys: Keyring | None = None) -> Change:
         """The store change that saves all of it at once, the login sealed with `keys` if given."""
@@ -72,6 +73,7 @@ class LoginWork:
             self.login.seal = seal_of(keys, self.login)
         c = self.credential
         return Change(c.writes, c.outbox + tuple(self.outbox), c.audit + tuple(self.audit_events),
+                      c.turns + (() if self.turn is None else (self.turn,)),
                       logins=(LoginWrite(self.login, self.expected_version),))
 
 
@@ -108,27 +110,32 @@ class LoginDesk:
         name = _label(client_name, "client_name", MAX_CLIENT_NAME)
         binding = _label(binding_message, "binding_message", MAX_BINDING)
         subject = self.keys.pseudonym(nid)
-        now = self.now()
-        self._check_rate(subject, now)
-        credential = self.credentials.active_credential(subject)
-        if credential is None:
-            raise NotEligible("no active e-CPS for this identifier")
-        g = Login(id=new_login_id(), subject=subject, activation_id=credential.id,
-                  state=self.definition.initial, created_at=now, client_id=client,
-                  client_name=name, binding_message=binding)
-        w = LoginWork(g, None, now, E.START, "portal")
-        self._journal(w, self.engine.create(g, now))
-        content = {"to": credential.device_id, "login_id": g.id, "client_name": name,
-                   "binding_message": binding}
-        w.outbox.append(OutboxMessage(
-            id=secrets.token_hex(16), activation_id=g.id, kind=MessageKind.LOGIN_PUSH,
-            channel=Channel.PUSH, generation=1, payload=self.keys.seal(json.dumps(content).encode()),
-            created_at=now, due_at=now))
-        assert g.expires_at is not None
-        started = LoginStarted(g.id, g.state, g.expires_at)
-        self.credentials.commit(w.change(self._sealing), now, started)
-        log.info("login %s started by %s for subject %s", g.id, client, subject[:12])
-        return started
+
+        def attempt() -> LoginStarted:
+            now = self.now()
+            turn = Turn(subject, self.store.turn(subject))  # read first: the limit holds under concurrency
+            self._check_rate(subject, now)
+            credential = self.credentials.active_credential(subject)
+            if credential is None:
+                raise NotEligible("no active e-CPS for this identifier")
+            g = Login(id=new_login_id(), subject=subject, activation_id=credential.id,
+                      state=self.definition.initial, created_at=now, client_id=client,
+                      client_name=name, binding_message=binding)
+            w = LoginWork(g, None, now, E.START, "portal", turn=turn)
+            self._journal(w, self.engine.create(g, now))
+            content = {"to": credential.device_id, "login_id": g.id, "client_name": name,
+                       "binding_message": binding}
+            w.outbox.append(OutboxMessage(
+                id=secrets.token_hex(16), activation_id=g.id, kind=MessageKind.LOGIN_PUSH,
+                channel=Channel.PUSH, generation=1,
+                payload=self.keys.seal(json.dumps(content).encode()), created_at=now, due_at=now))
+            assert g.expires_at is not None
+            started = LoginStarted(g.id, g.state, g.expires_at)
+            self.credentials.commit(w.change(self._sealing), now, started)
+            log.info("login %s started by %s for subject %s", g.id, client, subject[:12])
+            return started
+
+        return retrying(attempt, "the identifier's logins kept changing; try again")
 
     def pending(self, activation_id: object) -> tuple[PendingLogin, ...]:
         """The logins of a credential waiting for an answer (what the app shows)."""
