@@ -107,6 +107,12 @@ class MemoryStore:
             return sorted(g.created_at for g in self._logins.values()
                           if g.subject == subject and g.created_at >= since)
 
+    def logins_due(self, now: datetime, limit: int) -> list[str]:
+        with self._lock:
+            due = sorted((g.expires_at, g.id) for g in self._logins.values()
+                         if g.expires_at is not None and g.expires_at <= now)
+            return [lid for _, lid in due[:limit]]
+
     def login_ids(self, after: str | None, limit: int) -> list[str]:
         with self._lock:
             return sorted(i for i in self._logins if after is None or i > after)[:limit]

@@ -197,6 +197,11 @@ class LoginStore(Protocol):
         """Up to `limit` login ids greater than `after` (all when None), in id order."""
         ...
 
+    def logins_due(self, now: datetime, limit: int) -> list[str]:
+        """Ids of up to `limit` logins whose validity ends at or before `now`, soonest first
+        (a login that ended has none)."""
+        ...
+
     def turn(self, subject: str) -> int:
         """How many committed changes took a `Turn` of `subject` (as `Store.turn`): a new
         login takes one, so the per-identifier limit holds under concurrency."""

@@ -222,7 +222,7 @@ class ActivationService:
         return self.dispatcher.dispatch(limit)
 
     def expire_due(self, batch: int = 500) -> int:
-        """Record `expire` on every activation whose deadline has passed; returns how many."""
+        """Record `expire` on every activation (and login) whose deadline has passed; how many."""
         expired, seen = 0, set()
         while True:
             ids = [i for i in self.store.due_for_expiry(self.now(), batch) if i not in seen]
@@ -230,7 +230,7 @@ class ActivationService:
                 seen.add(aid)
                 expired += self._expire_one(aid)
             if len(ids) < batch:
-                return expired
+                return expired + (self._logins.expire_due(batch) if self._logins else 0)
 
     def status(self, activation_id: object) -> ActivationStatus:
         """The activation as it stands; a passed deadline shows as `expired` at once."""

@@ -32,6 +32,8 @@ class LoginStatements:
         self.since = (select(_G.c.created_at).where(_G.c.subject == bindparam("subject"),
                                                     _G.c.created_at >= bindparam("since"))
                       .order_by(_G.c.created_at))
+        self.due = (select(_G.c.id).where(_G.c.expires_at <= bindparam("now"))
+                    .order_by(_G.c.expires_at, _G.c.id).limit(bindparam("limit")))
         self.ids = (select(_G.c.id).where(_G.c.id > bindparam("after"))
                     .order_by(_G.c.id).limit(bindparam("limit")))
         self.insert = insert(_G).on_conflict_do_nothing(index_elements=["id"]).returning(_G.c.id)
@@ -92,6 +94,11 @@ class LoginTables:
         with self._driver("logins_since", write=False) as conn:
             rows = conn.execute(self._logins.since, {"subject": subject, "since": since}).all()
         return [r[0] for r in rows]
+
+    def logins_due(self, now: datetime, limit: int) -> list[str]:
+        with self._driver("logins_due", write=False) as conn:
+            rows = conn.execute(self._logins.due, {"now": now, "limit": limit}).all()
+        return [str(r[0]) for r in rows]
 
     def login_ids(self, after: str | None, limit: int) -> list[str]:
         with self._driver("login_ids", write=False) as conn:

@@ -208,6 +208,7 @@ class LoginRow(SQLModel, table=True):
     __table_args__ = (
         Index("ix_ecps_login_activation_state", "activation_id", "state"),
         Index("ix_ecps_login_subject_created", "subject", "created_at"),
+        Index("ix_ecps_login_expires", "expires_at"),
     )
     id: str = Field(primary_key=True, max_length=128)
     subject: str = Field(max_length=128)

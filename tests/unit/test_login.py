@@ -265,3 +265,16 @@ def test_a_refused_push_is_retried_after_its_wait_and_sealed_meanwhile(
     assert store.get_login(login.login_id).state == LoginState.NOTIFIED  # type: ignore[union-attr]
     (row,) = store.outbox_of(login.login_id)
     assert row.payload == b""
+
+
+def test_the_sweeper_expires_logins_past_their_validity(
+        service: ActivationService, aid: str, clock: FakeClock, store: MemoryStore) -> None:
+    """`expire_due` records `expire` on each login whose two minutes are over, and only those."""
+    old = service.start_login(NID, **PORTAL).login_id
+    clock.advance(timedelta(minutes=1))
+    young = service.start_login(NID, **PORTAL).login_id
+    clock.advance(timedelta(minutes=1))
+    assert service.expire_due() == 1
+    assert store.get_login(old).state == LoginState.EXPIRED  # type: ignore[union-attr]
+    assert store.get_login(young).state == LoginState.REQUESTED  # type: ignore[union-attr]
+    assert service.expire_due() == 0

@@ -25,6 +25,7 @@ from workflow.errors import (
     ActivationExpired,
     ActivationLocked,
     AlreadyUsed,
+    ConcurrencyConflict,
     InvalidInput,
     LoginNotFound,
     NotEligible,
@@ -206,6 +207,20 @@ class LoginDesk:
         w, assertion = retrying(attempt, f"login {lid} kept changing; try again")
         g = w.login
         return LoginResult(g.id, g.state, assertion, g.closed_reason)
+
+    def expire_due(self, batch: int = 500) -> int:
+        """Record `expire` on every login whose validity has passed; returns how many."""
+        expired, seen = 0, set()
+        while True:
+            ids = [i for i in self.store.logins_due(self.now(), batch) if i not in seen]
+            for lid in ids:
+                seen.add(lid)
+                try:
+                    expired += self.expire_if_due(lid)
+                except (ConcurrencyConflict, StorageError):
+                    continue
+            if len(ids) < batch:
+                return expired
 
     def expire_if_due(self, login_id: str) -> bool:
         """Record `expire` on the login if its validity has passed; whether it did."""

@@ -84,7 +84,7 @@ class LoginDriver:
             "deny": lambda _: svc.deny_login(lid),
             "cancel": lambda _: svc.cancel_login(lid),
             "collect": lambda _: self._collect(),
-            "expire": lambda _: svc.logins.expire_if_due(lid),
+            "expire": lambda _: svc.expire_due(),
             "delivery_failed": lambda _: self._gave_up(),
         }
         try:

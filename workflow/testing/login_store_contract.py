@@ -114,3 +114,14 @@ class LoginStoreContract:
         logins = self._logins(store)
         assert logins.login_ids(None, 2) == ["lg-a", "lg-b"]
         assert logins.login_ids("lg-b", 10) == ["lg-c"]
+
+    def test_logins_due_are_those_whose_validity_ended(self, store: Store) -> None:
+        """`logins_due`: ids whose validity ends at or before `now`, soonest first; none for an ended one."""
+        rows = [sample_login("lg-late", expires_at=T0 + timedelta(minutes=3)),
+                sample_login("lg-soon", expires_at=T0 + timedelta(minutes=1)),
+                sample_login("lg-edge", expires_at=T0 + timedelta(minutes=2)),
+                sample_login("lg-done", state=LoginState.DENIED, expires_at=None)]
+        store.commit(Change(logins=tuple(LoginWrite(g, None) for g in rows)))
+        logins = self._logins(store)
+        assert logins.logins_due(T0 + timedelta(minutes=2), 10) == ["lg-soon", "lg-edge"]
+        assert logins.logins_due(T0 + timedelta(minutes=5), 1) == ["lg-soon"]
