@@ -16,6 +16,7 @@ from joserfc.jwk import ECKey
 
 ALGORITHM = "ES256"
 AMR = ("pin", "hwk")  # a PIN typed on a registered device (RFC 8176: something known, a device key)
+ASSERTION_VALIDITY = timedelta(minutes=5)  # how long a portal may use an assertion it collected
 _ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551  # of P-256
 
 
@@ -43,5 +44,3 @@ class Signer:
         public = self._key.as_dict(private=False)
         return {"keys": [{**public, "kid": self.kid, "use": "sig", "alg": ALGORITHM}]}
 
-
-ASSERTION_VALIDITY = timedelta(minutes=5)

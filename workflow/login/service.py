@@ -13,13 +13,12 @@ import logging
 import math
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from workflow import audit, security
 from workflow.definition import State
-from workflow.domain import AuditEvent, Change, Channel, Delivery, MessageKind, OutboxMessage, Turn
+from workflow.domain import Change, Channel, Delivery, MessageKind, OutboxMessage, Turn
 from workflow.engine import Binding, Bindings, Interpreter, Move, Outcome, retrying
 from workflow.errors import (
     ActivationExpired,
@@ -39,8 +38,9 @@ from workflow.errors import (
 from workflow.login.assertion import ASSERTION_VALIDITY, Signer
 from workflow.login.credentials import Credentials
 from workflow.login.definition import LOGIN_WORKFLOW, LoginEvent, LoginState
-from workflow.login.record import LOGIN_FIELDS, Login, LoginWrite, copy_login
+from workflow.login.record import Login, copy_login
 from workflow.login.results import LoginResult, LoginStarted, PendingLogin
+from workflow.login.work import LoginWork, intact
 from workflow.ports import LoginStore
 from workflow.security import Keyring
 from workflow.settings import Settings
@@ -50,32 +50,6 @@ log = logging.getLogger("ecps.login")
 E, L = LoginEvent, LoginState
 WAITING = frozenset({L.REQUESTED, L.NOTIFIED})
 MAX_CLIENT_ID, MAX_CLIENT_NAME, MAX_BINDING = 128, 80, 32
-
-
-@dataclass(slots=True)
-class LoginWork:
-    """What one event does to one login (and to the credential it counted on)."""
-
-    login: Login
-    expected_version: int | None
-    now: datetime
-    event: LoginEvent
-    actor: str
-    audit_events: list[AuditEvent] = field(default_factory=list)
-    outbox: list[OutboxMessage] = field(default_factory=list)
-    credential: Change = field(default_factory=Change)
-    error: WorkflowError | None = None
-    turn: Turn | None = None
-
-    def change(self, keys: Keyring | None = None) -> Change:
-        """The store change that saves all of it at once, the login sealed with `keys` if given."""
-        self.login.version += 1
-        if keys is not None:
-            self.login.seal = seal_of(keys, self.login)
-        c = self.credential
-        return Change(c.writes, c.outbox + tuple(self.outbox), c.audit + tuple(self.audit_events),
-                      c.turns + (() if self.turn is None else (self.turn,)),
-                      logins=(LoginWrite(self.login, self.expected_version),))
 
 
 class LoginDesk:
@@ -245,8 +219,7 @@ class LoginDesk:
     def fits(self, message: OutboxMessage, now: datetime) -> bool:
         """Whether a login's push still fits: the login waits for it and is not due."""
         g = self.store.get_login(message.activation_id)
-        if g is None or (self._sealing is not None and not self.keys.matches(
-                g.seal, "login-row", *_sealed_fields(g))):
+        if g is None or (self._sealing is not None and not intact(self.keys, g)):
             return False
         return g.state == L.REQUESTED and not self.engine.is_due(g, now)
 
@@ -254,8 +227,7 @@ class LoginDesk:
         """Commit a finished push with what it means: `push_sent`, or `delivery_failed`."""
         def attempt() -> None:
             g = self.store.get_login(done.activation_id)
-            if g is not None and self._sealing is not None and not self.keys.matches(
-                    g.seal, "login-row", *_sealed_fields(g)):
+            if g is not None and self._sealing is not None and not intact(self.keys, g):
                 g = None  # a row edited outside the service is not moved: the message is recorded
             if g is None or g.state != L.REQUESTED or done.status == Delivery.DROPPED \
                     or self.engine.is_due(g, now):
@@ -372,7 +344,7 @@ class LoginDesk:
 
     def _trusted(self, g: Login) -> Login:
         """`g` as its seal vouches for it; `StorageError` if its row was changed outside."""
-        if self._sealing is None or self.keys.matches(g.seal, "login-row", *_sealed_fields(g)):
+        if self._sealing is None or intact(self.keys, g):
             return g
         log.error("login %s does not match its seal; refused", g.id)
         raise StorageError(f"login {g.id} was changed outside the service (ecps audit verify "
@@ -380,15 +352,6 @@ class LoginDesk:
 
     def _pin_arg(self, pin: object) -> str:
         return security.digits_arg(pin, self.settings.pin_length, "pin")
-
-
-def _sealed_fields(g: Login) -> list[str]:
-    return [str(getattr(g, name)) for name in LOGIN_FIELDS if name != "seal"]
-
-
-def seal_of(keys: Keyring, g: Login) -> str:
-    """The keyed digest of every field of `g` but its seal."""
-    return keys.digest("login-row", *_sealed_fields(g))
 
 
 def _result(g: Login) -> LoginResult:
