@@ -5,17 +5,22 @@ and two calls at once (the outcome must be one of the two serial orders)."""
 from __future__ import annotations
 
 import copy
+import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from adapters.memory import MemoryMailer, MemoryPush, MemorySms, MemoryStore, StaticDirectory
+from adapters.sql import SqlStore
 from tests.conftest import NID, Driver, fast_settings, people
 from workflow import ActivationService, WorkflowError
+from workflow.ports import Store
 from workflow.testing import FakeClock
 
 PIN, WRONG = "4821", "1397"
@@ -118,11 +123,14 @@ def _outcome(call: object) -> str:
 class LoginMachine(RuleBasedStateMachine):
     """Drives the service and the model with the same calls and compares them after each."""
 
+    make_store: Callable[[], Store] = MemoryStore
+
     @initialize()
     def activate(self) -> None:
         self.clock = FakeClock()
         mailer, sms = MemoryMailer(), MemorySms()
-        self.svc = ActivationService(store=MemoryStore(), mailer=mailer, sms=sms, push=MemoryPush(),
+        self.store = type(self).make_store()
+        self.svc = ActivationService(store=self.store, mailer=mailer, sms=sms, push=MemoryPush(),
                                      directory=StaticDirectory(people()), clock=self.clock,
                                      settings=fast_settings())
         self.aid = Driver(self.svc, mailer, sms).reach("active", pin=PIN)
@@ -241,6 +249,27 @@ class LoginMachine(RuleBasedStateMachine):
             assert stored == shown, (lid, stored, shown)
 
 
+    def teardown(self) -> None:
+        close = getattr(getattr(self, "store", None), "close", None)
+        if close is not None:
+            close()
+
+
 LoginMachine.TestCase.settings = settings(max_examples=30, stateful_step_count=30, deadline=None,
                                           suppress_health_check=list(HealthCheck))
 TestLoginMachine = LoginMachine.TestCase
+_FILES = tempfile.TemporaryDirectory(prefix="ecps-login-machine-")
+_SERIAL = iter(range(1, 10**9))
+
+
+class SqliteLoginMachine(LoginMachine):
+    """The same machine over SqlStore, each example on a fresh SQLite file."""
+
+    @staticmethod
+    def make_store() -> Store:
+        return SqlStore(f"sqlite:///{Path(_FILES.name) / f'login-{next(_SERIAL)}.db'}")
+
+
+SqliteLoginMachine.TestCase.settings = settings(max_examples=8, stateful_step_count=25,
+                                                deadline=None, suppress_health_check=list(HealthCheck))
+TestLoginMachineOnSqlite = SqliteLoginMachine.TestCase
