@@ -226,8 +226,9 @@ def check(
             if not out.json_mode else _null():
         reports = [run_check(load_definition(name), settings=_bounds_from_env()) for name in names]
     ok = all(r.ok for r in reports)
-    data = {**jsonable(reports[0]), "ok": ok} if len(reports) == 1 else {
-        "ok": ok, "reports": [{**jsonable(r), "ok": r.ok} for r in reports]}
+    data = {**jsonable(reports[0]), "ok": ok}  # the first report's fields, as with one definition
+    if len(reports) > 1:
+        data["reports"] = [{**jsonable(r), "ok": r.ok} for r in reports]
 
     def render(c: Console) -> None:
         for r in reports:
