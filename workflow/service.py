@@ -38,7 +38,7 @@ from workflow.errors import (
     VerificationFailed,
     WorkflowError,
 )
-from workflow.events import feed_rows, from_audit
+from workflow.events import feed_rows, from_audit, login_feed_rows
 from workflow.listeners import Listener, Listeners
 from workflow.login.credentials import PinAttempt
 from workflow.login.results import LoginResult, LoginStarted, PendingLogin
@@ -331,10 +331,12 @@ class ActivationService:
     def commit(self, change: Change, now: datetime, outcome: object = None) -> None:
         """Commit a login's change with the feed rows of the credential's transitions in it (and
         the answer to `outcome` when one is asked for, as `answering` says)."""
-        if self.sink is not None and change.writes:
+        if self.sink is not None:
             ours = {w.activation.id for w in change.writes}
             credential = [e for e in change.audit if e.activation_id in ours]
-            change = replace(change, outbox=change.outbox + feed_rows(credential, now))
+            login = [e for e in change.audit if e.activation_id not in ours]
+            change = replace(change, outbox=change.outbox + feed_rows(credential, now)
+                             + login_feed_rows(login, now))
         self.store.commit(_answered(change, outcome))
 
     # -- the engine of every event ----------------------------------------------------------

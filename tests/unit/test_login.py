@@ -278,3 +278,29 @@ def test_the_sweeper_expires_logins_past_their_validity(
     assert store.get_login(old).state == LoginState.EXPIRED  # type: ignore[union-attr]
     assert store.get_login(young).state == LoginState.REQUESTED  # type: ignore[union-attr]
     assert service.expire_due() == 0
+
+
+def test_a_login_s_steps_reach_the_event_feed_in_order(
+        store: MemoryStore, mailer: MemoryMailer, sms: MemorySms, clock: FakeClock,
+        settings: Settings) -> None:
+    """With a sink, each step of a login is a `login.<state>` event, in order, round-tripping JSON."""
+    from adapters.memory import MemorySink
+    from workflow import events
+
+    sink = MemorySink()
+    svc = ActivationService(store=store, mailer=mailer, sms=sms, push=MemoryPush(), sink=sink,
+                            directory=StaticDirectory(people()), clock=clock, settings=settings)
+    aid = Driver(svc, mailer, sms).reach("active", pin=PIN)
+    login = svc.start_login(NID, **PORTAL).login_id
+    svc.dispatch()
+    svc.approve_login(login, PIN)
+    svc.login_result(login)
+    svc.dispatch()
+    svc.dispatch()
+    mine = [e for e in sink.unique() if e.activation_id == login]
+    assert [e.kind for e in mine] == ["login.requested", "login.notified", "login.approved",
+                                      "login.completed"]
+    assert all(events.from_json(e.to_json()) == e for e in mine)
+    assert NID not in repr(mine)
+    credential = [e.kind for e in sink.unique() if e.activation_id == aid]
+    assert credential[-1] == "credential.login_succeeded"
