@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from workflow import ActivationService, Settings, config
 from workflow.errors import StorageError
 from workflow.listeners import Listener
-from workflow.ports import Clock, Directory, EventSink, Mailer, SmsGateway
+from workflow.ports import Clock, Directory, EventSink, Mailer, PushGateway, SmsGateway
 from workflow.templates import Templates
 
 DEFAULT_STATE_DIR = Path(".ecps")
@@ -56,6 +56,11 @@ class StateDir:
     def sms(self) -> Path:
         """The file every SMS is appended to."""
         return self.root / "sms.txt"
+
+    @property
+    def push(self) -> Path:
+        """The folder of login push notifications (one JSON file each)."""
+        return self.root / "push"
 
     @property
     def diagrams(self) -> Path:
@@ -194,8 +199,12 @@ def build_service(
     listeners: Iterable[Listener] = (),
     sink: EventSink | None = None,
     templates: Templates | None = None,
+    push: PushGateway | None = None,
 ) -> ActivationService:
     """An `ActivationService` on real adapters; every argument overrides one default.
+
+    Login pushes go to `push`, else to `ECPS_PUSH_URL` (FCM HTTP v1, `ECPS_PUSH_TOKEN`), else
+    to files in the state folder's `push/`.
 
     `settings` given whole is used as it is (with `secret_key` if that is given too);
     otherwise `load_settings()`: the configuration file and `ECPS_*` variables.
@@ -222,4 +231,14 @@ def build_service(
         listeners=listeners,
         sink=sink,
         templates=templates,
+        push=push if push is not None else _push_from_env(state, os.environ),
     )
+
+
+def _push_from_env(state: StateDir, env: Mapping[str, str]) -> PushGateway:
+    """The push gateway the environment names, else files in the state folder."""
+    from adapters.push import FilePush, HttpPush
+
+    if env.get("ECPS_PUSH_URL"):
+        return HttpPush(env["ECPS_PUSH_URL"], env.get("ECPS_PUSH_TOKEN", ""))
+    return FilePush(state.push)

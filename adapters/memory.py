@@ -15,7 +15,9 @@ from workflow.definition import State
 from workflow.domain import Activation, Answer, AuditEvent, Change, Delivery, OutboxMessage, Step
 from workflow.errors import ConcurrencyConflict
 from workflow.events import DomainEvent
-from workflow.messages import DirectoryEntry, Email, Sms
+from workflow.login.definition import LoginState
+from workflow.login.record import Login, copy_login
+from workflow.messages import DirectoryEntry, Email, Push, Sms
 from workflow.work import copy_activation
 
 
@@ -33,6 +35,7 @@ class MemoryStore:
         self._audit: dict[str, list[AuditEvent]] = {}
         self._steps: dict[str, list[AuditEvent]] = {}  # each activation's transitions, by step
         self._turns: dict[str, int] = {}
+        self._logins: dict[str, Login] = {}
         self.answers: dict[str, Answer] = {}  # idempotency answers committed with their change
 
     def get(self, activation_id: str) -> Activation | None:
@@ -62,6 +65,12 @@ class MemoryStore:
                 current = None if stored is None else stored.version
                 if current != write.expected_version:
                     raise ConcurrencyConflict(f"activation {write.activation.id} changed meanwhile")
+            for lw in change.logins:
+                known = self._logins.get(lw.login.id)
+                if (None if known is None else known.version) != lw.expected_version:
+                    raise ConcurrencyConflict(f"login {lw.login.id} changed meanwhile")
+            for lw in change.logins:
+                self._logins[lw.login.id] = copy_login(lw.login)
             for write in change.writes:
                 a = write.activation
                 old = self._activations.get(a.id)
@@ -81,6 +90,32 @@ class MemoryStore:
                 self._audit.setdefault(event.activation_id, []).append(event)
                 if event.step:
                     insort(self._steps.setdefault(event.activation_id, []), event, key=_step)
+
+    def get_login(self, login_id: str) -> Login | None:
+        with self._lock:
+            found = self._logins.get(login_id)
+            return copy_login(found) if found else None
+
+    def logins_of(self, activation_id: str, states: Collection[LoginState]) -> list[Login]:
+        with self._lock:
+            found = [g for g in self._logins.values()
+                     if g.activation_id == activation_id and g.state in states]
+            return [copy_login(g) for g in sorted(found, key=lambda g: (g.created_at, g.id))]
+
+    def logins_since(self, subject: str, since: datetime) -> list[datetime]:
+        with self._lock:
+            return sorted(g.created_at for g in self._logins.values()
+                          if g.subject == subject and g.created_at >= since)
+
+    def logins_due(self, now: datetime, limit: int) -> list[str]:
+        with self._lock:
+            due = sorted((g.expires_at, g.id) for g in self._logins.values()
+                         if g.expires_at is not None and g.expires_at <= now)
+            return [lid for _, lid in due[:limit]]
+
+    def login_ids(self, after: str | None, limit: int) -> list[str]:
+        with self._lock:
+            return sorted(i for i in self._logins if after is None or i > after)[:limit]
 
     def _of(self, subject: str) -> list[Activation]:
         """The stored records of `subject` (caller holds the lock)."""
@@ -134,6 +169,7 @@ class MemoryStore:
         """Every record it keeps (activations, outbox, audit), one per line, as a table dump would."""
         with self._lock:
             rows = [*map(repr, self._activations.values()), *map(repr, self._outbox.values()),
+                    *map(repr, self._logins.values()),
                     *(repr(e) for trail in self._audit.values() for e in trail)]
         return "\n".join(rows)
 
@@ -166,6 +202,16 @@ class MemorySms:
 
     def send(self, sms: Sms) -> None:
         self.sent.append(sms)
+
+
+class MemoryPush:
+    """Records every login notification it accepts in `sent`."""
+
+    def __init__(self) -> None:
+        self.sent: list[Push] = []
+
+    def send(self, push: Push) -> None:
+        self.sent.append(push)
 
 
 class StaticDirectory:

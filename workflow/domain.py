@@ -10,6 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from workflow.definition import DEFINITION, State
+from workflow.login.record import LoginWrite
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,12 +85,14 @@ class Channel(StrEnum):
     EMAIL = "email"
     SMS = "sms"
     EVENTS = "events"
+    PUSH = "push"
 
 
 class MessageKind(StrEnum):
     """What an outbox message is for; each kind has its own rule for still fitting."""
 
     ACTIVATION_EMAIL = "activation_email"
+    LOGIN_PUSH = "login_push"
     SMS_CODE = "sms_code"
     REPLACEMENT_NOTICE = "replacement_notice"
     DOMAIN_EVENT = "domain_event"
@@ -191,7 +194,8 @@ class Change:
     Each written activation's `version` is already the new one; outbox messages are
     upserted by id; audit events are appended (those with a `step` are its history); each
     turn is compared-and-set like a version; the `answer`, when set, is kept by its key
-    (replacing a reservation of that key).
+    (replacing a reservation of that key); each login write is compared-and-set like an
+    activation's.
     """
 
     writes: tuple[Write, ...] = ()
@@ -199,3 +203,4 @@ class Change:
     audit: tuple[AuditEvent, ...] = ()
     turns: tuple[Turn, ...] = ()
     answer: Answer | None = None
+    logins: tuple[LoginWrite, ...] = ()

@@ -7,12 +7,15 @@
     │   └── WeakPin                        PIN refused by the PIN policy
     ├── NotEligible                        unknown, no contacts, ADELI (card route)
     ├── ActivationNotFound (LookupError)
+    │   └── LoginNotFound
     ├── TransitionNotAllowed               the state does not allow the event
     │   ├── ActivationExpired
-    │   └── ActivationLocked
+    │   ├── ActivationLocked
+    │   └── AlreadyUsed                    a login's assertion was already given
     ├── VerificationFailed                 wrong token, code or PIN
     │   └── PinMismatch
     ├── TooManyRequests                    rate limit, resend limit or cooldown
+    │   └── SlowDown                       a portal polls a login faster than allowed
     ├── ConcurrencyConflict                another call changed the activation first
     └── AdapterError                       the outside world failed
         ├── DeliveryFailed
@@ -100,6 +103,22 @@ class ActivationLocked(TransitionNotAllowed):
         super().__init__(state, event, f"the activation is locked ({event!r} refused)")
 
 
+class AlreadyUsed(TransitionNotAllowed):
+    """The login's assertion was already given (it is given exactly once)."""
+
+    def __init__(self, state: str, event: str) -> None:
+        super().__init__(state, event, "already used: this login's assertion was already given")
+
+
+class LoginNotFound(ActivationNotFound):
+    """No login has this id."""
+
+    def __init__(self, login_id: str) -> None:
+        WorkflowError.__init__(self, f"no login {login_id!r}")
+        self.activation_id = login_id
+        self.login_id = login_id
+
+
 class VerificationFailed(WorkflowError):
     """A token, code or PIN was wrong; `attempts_left` is None when not counted."""
 
@@ -118,6 +137,13 @@ class TooManyRequests(WorkflowError):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(f"{message} (retry after {retry_after} s)")
         self.retry_after = retry_after
+
+
+class SlowDown(TooManyRequests):
+    """A login was polled faster than its poll interval allows."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("slow down: poll this login less often", retry_after)
 
 
 class ConcurrencyConflict(WorkflowError):

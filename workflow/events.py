@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from workflow.definition import Event, Outcome, State
 from workflow.domain import AuditEvent, Channel, MessageKind, OutboxMessage, Step
+from workflow.login.definition import LoginEvent, LoginState
 
 __all__ = [
     "EVENT_TYPES",
@@ -29,7 +30,15 @@ __all__ = [
     "DomainEvent",
     "EmailResent",
     "EmailSent",
+    "LoginApproved",
+    "LoginCancelled",
+    "LoginCompleted",
+    "LoginDenied",
+    "LoginExpired",
     "LoginFailed",
+    "LoginNotified",
+    "LoginPushFailed",
+    "LoginRequested",
     "LoginSucceeded",
     "PinChosen",
     "PinMismatched",
@@ -43,6 +52,7 @@ __all__ = [
     "from_dict",
     "from_json",
     "from_step",
+    "login_feed_rows",
 ]
 
 
@@ -55,13 +65,13 @@ class DomainEvent:
 
     kind: ClassVar[str] = "activation.event"
 
-    activation_id: str
+    activation_id: str  # the flow's id: an activation's, or a login's for `login.*` events
     subject: str
     seq: int
     action: str
     outcome: str
-    source: State | None
-    dest: State
+    source: State | LoginState | None
+    dest: State | LoginState
     at: datetime
     actor: str = ""
     reason: str = ""
@@ -224,7 +234,71 @@ _BY_EDGE: dict[tuple[Event, Outcome], type[DomainEvent]] = {
 
 _CLASSES: tuple[type[DomainEvent], ...] = (*_BY_EDGE.values(), ActivationLocked)
 EVENT_TYPES: Mapping[str, type[DomainEvent]] = {cls.kind: cls for cls in _CLASSES}
-"""Every event class by its `kind` (the `type` of its JSON form)."""
+"""Every event class of the activation by its `kind` (the `type` of its JSON form)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoginRequested(DomainEvent):
+    """A portal asked to log the professional in; the push is queued."""
+
+    kind: ClassVar[str] = "login.requested"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoginNotified(DomainEvent):
+    """The push gateway accepted the login's notification."""
+
+    kind: ClassVar[str] = "login.notified"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoginApproved(DomainEvent):
+    """The professional approved the login with the right PIN."""
+
+    kind: ClassVar[str] = "login.approved"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoginCompleted(DomainEvent):
+    """The portal collected the login's signed assertion."""
+
+    kind: ClassVar[str] = "login.completed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoginDenied(DomainEvent):
+    """The professional refused the login, or a wrong PIN locked the credential."""
+
+    kind: ClassVar[str] = "login.denied"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoginExpired(DomainEvent):
+    """The login's validity passed before it completed."""
+
+    kind: ClassVar[str] = "login.expired"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoginPushFailed(DomainEvent):
+    """The outbox gave up on the login's push."""
+
+    kind: ClassVar[str] = "login.failed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoginCancelled(DomainEvent):
+    """The portal gave the login up."""
+
+    kind: ClassVar[str] = "login.cancelled"
+
+
+_LOGIN_CLASSES: tuple[type[DomainEvent], ...] = (
+    LoginRequested, LoginNotified, LoginApproved, LoginCompleted, LoginDenied, LoginExpired,
+    LoginPushFailed, LoginCancelled)
+LOGIN_EVENT_TYPES: Mapping[str, type[DomainEvent]] = {cls.kind: cls for cls in _LOGIN_CLASSES}
+"""Every event class of the login by its `kind` (`login.<state it reached>`; `activation_id`
+holds the login's id)."""
 
 
 def event_type(action: Event | str, outcome: Outcome | str, dest: State | str) -> type[DomainEvent]:
@@ -263,13 +337,17 @@ def from_audit(record: AuditEvent) -> DomainEvent | None:
 def from_dict(data: Mapping[str, Any]) -> DomainEvent:
     """Rebuild an event from `to_dict()`'s form; `ValueError` if it is not one."""
     try:
-        cls = EVENT_TYPES[data["type"]]
+        login = data["type"] in LOGIN_EVENT_TYPES
+        cls = LOGIN_EVENT_TYPES[data["type"]] if login else EVENT_TYPES[data["type"]]
+        states: type[State] | type[LoginState] = LoginState if login else State
         at = datetime.fromisoformat(data["at"])
-        source = None if data["source"] is None else State(data["source"])
+        source = None if data["source"] is None else states(data["source"])
         event = cls(activation_id=str(data["activation_id"]), subject=str(data["subject"]),
                     seq=int(data["seq"]), action=str(data["action"]),
-                    outcome=str(data["outcome"]), source=source, dest=State(data["dest"]),
+                    outcome=str(data["outcome"]), source=source, dest=states(data["dest"]),
                     at=at, actor=str(data.get("actor", "")), reason=str(data.get("reason", "")))
+        if login and cls.kind != f"login.{event.dest}":
+            raise ValueError("type and dest disagree")
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"not a domain event: {type(exc).__name__} {exc}") from None
     if at.utcoffset() != timedelta(0) or data.get("key", event.key) != event.key:
@@ -299,6 +377,27 @@ def feed_rows(audit: Iterable[AuditEvent], now: datetime) -> tuple[OutboxMessage
         event = from_audit(record)
         if event is None:
             continue
+        rows.append(OutboxMessage(
+            id=hashlib.sha256(f"event\x1f{event.key}".encode()).hexdigest()[:32],
+            activation_id=event.activation_id, kind=MessageKind.DOMAIN_EVENT,
+            channel=Channel.EVENTS, generation=event.seq, payload=event.to_json().encode(),
+            created_at=now, due_at=now,
+        ))
+    return tuple(rows)
+
+
+def login_feed_rows(audit: Iterable[AuditEvent], now: datetime) -> tuple[OutboxMessage, ...]:
+    """The feed's rows for the transitions of a login among `audit` (refusals are audit-only)."""
+    rows = []
+    for record in audit:
+        if record.outcome != Outcome.OK or record.action not in set(LoginEvent):
+            continue
+        dest = LoginState(record.dest)
+        event = LOGIN_EVENT_TYPES[f"login.{dest}"](
+            activation_id=record.activation_id, subject=record.subject, seq=record.seq,
+            action=record.action, outcome=record.outcome,
+            source=LoginState(record.source) if record.source else None,
+            dest=dest, at=record.at, actor=record.actor, reason=record.reason)
         rows.append(OutboxMessage(
             id=hashlib.sha256(f"event\x1f{event.key}".encode()).hexdigest()[:32],
             activation_id=event.activation_id, kind=MessageKind.DOMAIN_EVENT,

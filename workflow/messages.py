@@ -49,6 +49,21 @@ class Sms:
 
 
 @dataclass(frozen=True, slots=True)
+class Push:
+    """A login notification to the app on device `to` (its push registration, not a person).
+
+    It holds only the login id, the portal's display name and the binding message: no
+    identifier, contact or secret; `message_id` identifies the outbox message across retries.
+    """
+
+    to: str
+    login_id: str
+    client_name: str
+    binding_message: str
+    message_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class DirectoryEntry:
     """The directory's record of a professional; None for a contact it does not hold."""
 

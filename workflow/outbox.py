@@ -19,8 +19,8 @@ from typing import Protocol
 from workflow.domain import Change, Delivery, MessageKind, OutboxMessage
 from workflow.errors import DeliveryFailed
 from workflow.feed import deliver_event, feed_order, is_event
-from workflow.messages import Email, Sms
-from workflow.ports import EventSink, Mailer, SmsGateway, Store
+from workflow.messages import Email, Push, Sms
+from workflow.ports import EventSink, Mailer, PushGateway, SmsGateway, Store
 from workflow.security import Keyring
 from workflow.settings import Settings
 from workflow.templates import Templates
@@ -46,8 +46,9 @@ class Dispatcher:
 
     def __init__(self, *, store: Store, keys: Keyring, templates: Templates, settings: Settings,
                  now: Callable[[], datetime], mailer: Mailer, sms: SmsGateway, flows: Deliveries,
-                 sink: EventSink | None = None) -> None:
+                 sink: EventSink | None = None, push: PushGateway | None = None) -> None:
         self.store = store
+        self.push = push
         self.keys = keys
         self.templates = templates
         self.settings = settings
@@ -84,6 +85,12 @@ class Dispatcher:
 
     def _send(self, message: OutboxMessage) -> None:
         content: dict[str, str] = json.loads(self.keys.unseal(message.payload))
+        if message.kind == MessageKind.LOGIN_PUSH:
+            if self.push is None:
+                raise DeliveryFailed("no push gateway is configured", transient=False)
+            self.push.send(Push(content["to"], content["login_id"], content["client_name"],
+                                content["binding_message"], message.id))
+            return
         if message.kind == MessageKind.SMS_CODE:
             minutes = int(self.settings.sms_code_validity.total_seconds() // 60)
             self.sms.send(Sms(content["to"], self.templates.sms_text(content["code"], minutes),

@@ -13,7 +13,9 @@ from typing import Protocol, runtime_checkable
 from workflow.definition import State
 from workflow.domain import Activation, AuditEvent, Change, OutboxMessage, Step
 from workflow.events import DomainEvent
-from workflow.messages import DirectoryEntry, Email, Sms
+from workflow.login.definition import LoginState
+from workflow.login.record import Login
+from workflow.messages import DirectoryEntry, Email, Push, Sms
 
 
 @runtime_checkable
@@ -45,6 +47,19 @@ class SmsGateway(Protocol):
 
     def send(self, sms: Sms) -> None:
         """Deliver `sms` or raise `DeliveryFailed`."""
+        ...
+
+
+@runtime_checkable
+class PushGateway(Protocol):
+    """Delivers login notifications to the app; same contract as `Mailer`.
+
+    `push.message_id` is stable across retries of one outbox message, so the app can drop
+    duplicates; `DeliveryFailed.retry_after` (seconds), when set, asks for a later retry.
+    """
+
+    def send(self, push: Push) -> None:
+        """Deliver `push` or raise `DeliveryFailed`."""
         ...
 
 
@@ -156,6 +171,42 @@ class Store(Protocol):
     def steps(self, activation_id: str, after: int = 0, limit: int = 100) -> list[Step]:
         """The activation's steps numbered above `after` (audit events with `step > after`),
         oldest first, at most `limit`; the cost does not grow with the steps before them."""
+        ...
+
+
+@runtime_checkable
+class LoginStore(Protocol):
+    """A store that also keeps logins (needed by the login workflow; its writes come in
+    `Change.logins`, compared-and-set on their version like activations, in the same commit).
+
+    Every read returns a copy the caller may change freely; a login's audit trail is read with
+    `audit_trail(login_id)`.
+    """
+
+    def get_login(self, login_id: str) -> Login | None:
+        """The login with this id, or None when it was never stored."""
+        ...
+
+    def logins_of(self, activation_id: str, states: Collection[LoginState]) -> list[Login]:
+        """The logins of a credential whose state is in `states`, oldest first."""
+        ...
+
+    def logins_since(self, subject: str, since: datetime) -> list[datetime]:
+        """Creation times of `subject`'s logins created at or after `since`, oldest first."""
+        ...
+
+    def login_ids(self, after: str | None, limit: int) -> list[str]:
+        """Up to `limit` login ids greater than `after` (all when None), in id order."""
+        ...
+
+    def logins_due(self, now: datetime, limit: int) -> list[str]:
+        """Ids of up to `limit` logins whose validity ends at or before `now`, soonest first
+        (a login that ended has none)."""
+        ...
+
+    def turn(self, subject: str) -> int:
+        """How many committed changes took a `Turn` of `subject` (as `Store.turn`): a new
+        login takes one, so the per-identifier limit holds under concurrency."""
         ...
 
 

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from workflow import audit, seal, security, verification
 from workflow.clock import SystemClock, checked_now
@@ -37,11 +38,24 @@ from workflow.errors import (
     VerificationFailed,
     WorkflowError,
 )
-from workflow.events import feed_rows, from_audit
+from workflow.events import feed_rows, from_audit, login_feed_rows
 from workflow.listeners import Listener, Listeners
+from workflow.login.credentials import PinAttempt
+from workflow.login.results import LoginResult, LoginStarted, PendingLogin
+from workflow.login.service import LoginDesk
 from workflow.messages import DirectoryEntry
 from workflow.outbox import Dispatcher
-from workflow.ports import Clock, Directory, EventSink, Mailer, SmsGateway, Store, TrailHeads
+from workflow.ports import (
+    Clock,
+    Directory,
+    EventSink,
+    LoginStore,
+    Mailer,
+    PushGateway,
+    SmsGateway,
+    Store,
+    TrailHeads,
+)
 from workflow.results import ActivationStatus, HistoryPage, Started, StepResult
 from workflow.security import Keyring
 from workflow.settings import Settings
@@ -72,6 +86,7 @@ class ActivationService:
         listeners: Iterable[Listener] = (),
         sink: EventSink | None = None,
         templates: Templates | None = None,
+        push: PushGateway | None = None,
     ) -> None:
         settings = Settings() if settings is None else settings
         ports = {"store": (store, Store), "mailer": (mailer, Mailer), "sms": (sms, SmsGateway),
@@ -79,6 +94,8 @@ class ActivationService:
         for name, (value, kind) in ports.items():
             if not isinstance(value, kind):
                 raise TypeError(f"{name} must implement {kind.__name__}, got {type(value).__name__}")
+        if push is not None and not isinstance(push, PushGateway):
+            raise TypeError(f"push must implement PushGateway, got {type(push).__name__}")
         self.settings = settings
         self.store = store
         # rows kept in this process cannot be edited outside the service: neither sealed nor checked
@@ -99,7 +116,9 @@ class ActivationService:
         self.workflow = workflow
         self.dispatcher = Dispatcher(store=store, keys=self.keys, templates=self.templates,
                                      settings=settings, now=self.now, mailer=mailer, sms=sms,
-                                     flows=self, sink=sink)
+                                     flows=self, sink=sink, push=push)
+        self._logins = (LoginDesk(store=store, keys=self.keys, settings=settings, now=self.now,
+                                  credentials=self) if isinstance(store, LoginStore) else None)
 
     @property
     def workflow(self) -> Workflow[State, Event]:
@@ -204,7 +223,7 @@ class ActivationService:
         return self.dispatcher.dispatch(limit)
 
     def expire_due(self, batch: int = 500) -> int:
-        """Record `expire` on every activation whose deadline has passed; returns how many."""
+        """Record `expire` on every activation (and login) whose deadline has passed; how many."""
         expired, seen = 0, set()
         while True:
             ids = [i for i in self.store.due_for_expiry(self.now(), batch) if i not in seen]
@@ -212,7 +231,7 @@ class ActivationService:
                 seen.add(aid)
                 expired += self._expire_one(aid)
             if len(ids) < batch:
-                return expired
+                return expired + (self._logins.expire_due(batch) if self._logins else 0)
 
     def status(self, activation_id: object) -> ActivationStatus:
         """The activation as it stands; a passed deadline shows as `expired` at once."""
@@ -247,6 +266,79 @@ class ActivationService:
             yield
         finally:
             _ANSWER.reset(token)
+
+    # -- the login workflow (its own code is `workflow.login.service`) --------------------------
+
+    def start_login(self, national_id: object, *, client_id: object, client_name: object,
+                    binding_message: object) -> LoginStarted:
+        """A portal asks to log the professional in; the push leaves with `dispatch()`."""
+        return self.logins.start(national_id, client_id, client_name, binding_message)
+
+    def pending_logins(self, activation_id: object) -> tuple[PendingLogin, ...]:
+        """The logins waiting for the professional's answer on this credential."""
+        return self.logins.pending(activation_id)
+
+    def approve_login(self, login_id: object, pin: object) -> LoginResult:
+        """Approve a login with the PIN (a wrong one counts toward the credential's failures)."""
+        return self.logins.approve(login_id, pin)
+
+    def deny_login(self, login_id: object) -> LoginResult:
+        """The professional refuses a login."""
+        return self.logins.deny(login_id)
+
+    def cancel_login(self, login_id: object) -> LoginResult:
+        """The portal gives a login up."""
+        return self.logins.cancel(login_id)
+
+    def login_result(self, login_id: object) -> LoginResult:
+        """The portal polls a login: its state, and the signed assertion once (then `AlreadyUsed`)."""
+        return self.logins.result(login_id)
+
+    def jwks(self) -> dict[str, Any]:
+        """The public keys (a JWK Set) that verify login assertions."""
+        return self.logins.jwks()
+
+    @property
+    def logins(self) -> LoginDesk:
+        """The login workflow over this service's store (which must keep logins)."""
+        if self._logins is None:
+            raise StorageError(f"{type(self.store).__name__} does not keep logins (LoginStore)")
+        return self._logins
+
+    # -- what the login asks of its credential (`workflow.login.credentials.Credentials`) -------
+
+    def active_credential(self, subject: str) -> Activation | None:
+        """The subject's active credential, checked against its trail, or None."""
+        active = self.store.find(subject, {State.ACTIVE})
+        return self._trusted(active[-1]) if active else None
+
+    def credential(self, activation_id: str) -> Activation:
+        """The activation with this id, checked against its trail."""
+        return self._load(activation_id)
+
+    def pin_right(self, credential: Activation, pin: str) -> bool:
+        """Whether `pin` is the credential's PIN (nothing counted)."""
+        return self.keys.verify_pin(credential.pin_hash, credential.id, pin)
+
+    def count_pin(self, credential: Activation, right: bool, now: datetime) -> PinAttempt:
+        """The credential's `authenticate` step for a PIN typed for a login (not committed)."""
+        w = Work(credential, credential.version, now, Event.AUTHENTICATE, "login")
+        outcome = Outcome.OK if right else Outcome.WRONG
+        move = w.take(self.engine, self.keys, Event.AUTHENTICATE, outcome,
+                      reason="login approved" if right else "wrong PIN (login)")
+        left = self.engine.attempts_left(credential, move.dest)
+        return PinAttempt(str(move.outcome), left, w.change(self._sealing))
+
+    def commit(self, change: Change, now: datetime, outcome: object = None) -> None:
+        """Commit a login's change with the feed rows of the credential's transitions in it (and
+        the answer to `outcome` when one is asked for, as `answering` says)."""
+        if self.sink is not None:
+            ours = {w.activation.id for w in change.writes}
+            credential = [e for e in change.audit if e.activation_id in ours]
+            login = [e for e in change.audit if e.activation_id not in ours]
+            change = replace(change, outbox=change.outbox + feed_rows(credential, now)
+                             + login_feed_rows(login, now))
+        self.store.commit(_answered(change, outcome))
 
     # -- the engine of every event ----------------------------------------------------------
 
@@ -322,7 +414,7 @@ class ActivationService:
         """`change` plus the durable feed's rows for its transitions, when a sink is set."""
         if self.sink is None:
             return change
-        return Change(change.writes, change.outbox + feed_rows(change.audit, now), change.audit)
+        return replace(change, outbox=change.outbox + feed_rows(change.audit, now))
 
     def _published(self, w: Work) -> None:
         """Give the transitions `w` committed to the listeners, in order (after the commit)."""
@@ -537,6 +629,8 @@ class ActivationService:
 
     def fits(self, message: OutboxMessage, now: datetime) -> bool:
         """Whether an outbox message still belongs to where its activation stands."""
+        if message.kind == MessageKind.LOGIN_PUSH:
+            return self.logins.fits(message, now)
         return self._fits(message, self.store.get(message.activation_id), now)
 
     def _fits(self, message: OutboxMessage, a: Activation | None, now: datetime) -> bool:
@@ -552,6 +646,10 @@ class ActivationService:
 
     def settle(self, done: OutboxMessage, now: datetime) -> None:
         """Commit a finished message with the event its outcome means for the flow, if any."""
+        if done.kind == MessageKind.LOGIN_PUSH:
+            self.logins.settle(done, now)
+            return
+
         def attempt() -> None:
             a = self.store.get(done.activation_id)
             try:

@@ -41,6 +41,10 @@ class Settings:
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     argon2_parallelism: int = 4
+    login_validity: timedelta = timedelta(minutes=2)
+    login_poll_interval: timedelta = timedelta(seconds=5)
+    max_logins: int = 10
+    login_window: timedelta = timedelta(minutes=10)
 
     def __post_init__(self) -> None:
         if self.secret_key is None:
@@ -92,6 +96,7 @@ def _problems(s: Settings) -> list[str]:
         "argon2_time_cost": (s.argon2_time_cost, 1, 20),
         "argon2_memory_kib": (s.argon2_memory_kib, 8, 4 * 1024 * 1024),
         "argon2_parallelism": (s.argon2_parallelism, 1, 16),
+        "max_logins": (s.max_logins, 1, 1000),
     }
     for name, (value, low, high) in bounds.items():
         if type(value) is not int or not low <= value <= high:
@@ -105,6 +110,9 @@ def _problems(s: Settings) -> list[str]:
         "request_window": (s.request_window, timedelta(days=30)),
         "delivery_backoff": (s.delivery_backoff, timedelta(hours=1)),
         "delivery_lease": (s.delivery_lease, timedelta(hours=1)),
+        "login_validity": (s.login_validity, timedelta(minutes=30)),
+        "login_poll_interval": (s.login_poll_interval, timedelta(minutes=1)),
+        "login_window": (s.login_window, timedelta(days=1)),
     }
     for name, (span, longest) in durations.items():
         if not isinstance(span, timedelta):

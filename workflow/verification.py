@@ -40,6 +40,7 @@ class Verification:
     events: int = 0
     sealed: int = 0
     findings: list[Finding] = field(default_factory=list)
+    logins: int = 0
 
     @property
     def wrong_key(self) -> bool:

@@ -18,6 +18,7 @@ from adapters.api.answers import Runner, error_response, plain_error
 from adapters.api.console import PhoneKit, add_console
 from adapters.api.guard import AccessRefused, Guard
 from adapters.api.idempotency import IdempotencyStore, MemoryIdempotency, SqlIdempotency
+from adapters.api.login_routes import add_login_routes
 from adapters.api.middleware import BodyLimit, SecurityHeaders
 from adapters.api.replay import MemoryReplay, ReplayStore, SqlReplay
 from adapters.api.routes import add_docs_routes, add_flow_routes, add_operator_routes, add_read_routes
@@ -112,6 +113,7 @@ def create_app(service: ActivationService, *, idempotency: IdempotencyStore | No
     add_flow_routes(app, service, Runner(service, keys), guard)
     add_read_routes(app, service, guard)
     add_operator_routes(app, service, guard)
+    add_login_routes(app, service, Runner(service, keys), guard)
     add_docs_routes(app)
     add_console(app, service, http, phone)
     if http.cors_origins:

@@ -71,13 +71,14 @@ def root(
 
 
 def _register() -> None:
-    from adapters.cli import db, demo, flow, history, ops
+    from adapters.cli import db, demo, flow, history, login, ops
 
     demo.register(app)
     flow.register(app)
     history.register(app)
     db.register(app)
     ops.register(app)
+    login.register(app)
 
 
 _register()

@@ -168,6 +168,7 @@ def _run(d: Demo, national_id: str) -> str:
     started = svc.request(nid, device_id="demo-phone", device_key=phone_key.public_jwk)
     aid = started.activation_id
     d.files["activation_id"] = aid
+    d.files["national_id"] = nid
     d.say(Text.assemble("   ", (nid, "bold"), f" · {name} (fictional)"))
     d.say(Text.assemble("   the app shows the contacts of record, masked: ",
                         (started.masked_email, "bold"), " · ", (started.masked_phone, "bold")))
@@ -209,6 +210,12 @@ def _run(d: Demo, national_id: str) -> str:
 
     d.chapter(6, "The e-CPS is active: they log in with the PIN (Pro Santé Connect)")
     _login(d, aid, pin)
+    d.steps(aid)
+
+    from adapters.cli.demo_login import push_login
+
+    d.chapter(7, "A portal logs them in by push notification, approved with the PIN")
+    push_login(d, aid, pin)
     d.steps(aid)
     return aid
 

@@ -93,6 +93,9 @@ def audit_verify(
         task = progress.add_task("verifying audit trails", total=limit)
         found = verify_trails(svc.store, svc.keys, svc.engine, limit=limit, only=activation_id,
                               progress=lambda n: progress.advance(task, n))
+        if activation_id is None and limit is None:  # and the logins' trails
+            from workflow.login.verification import verify_logins
+            verify_logins(svc.store, svc.keys, svc.logins.engine, found)
     tampered: dict[str, list[str]] = {}
     for f in found.findings:
         tampered.setdefault(f.activation_id, []).append(f.problem)
@@ -102,7 +105,8 @@ def audit_verify(
         raise ConfigError([f"none of the {found.events} audit event(s) matches this server key "
                            f"({e.state.key}): give the --state-dir (or ECPS_SECRET_KEY_FILE) "
                            "of the key this database was written with"])
-    data = {"verified": found.activations, "events": found.events, "intact": intact,
+    data = {"verified": found.activations, "logins": found.logins, "events": found.events,
+            "intact": intact,
             "wrong_key": found.wrong_key, "tampered": tampered, "since_checkpoint": removed}
 
     def render(c: Console) -> None:
@@ -114,7 +118,8 @@ def audit_verify(
         verdict = ("[bold green]intact[/]" if intact
                    else f"[bold red]{len(tampered)} trail(s) tampered[/]" if tampered
                    else "[bold red]not intact[/]")
-        c.print(f"{found.activations} activation(s), {found.events} audit event(s): {verdict}")
+        c.print(f"{found.activations} activation(s), {found.logins} login(s), "
+                f"{found.events} audit event(s): {verdict}")
     e.out.emit(data, render)
     if not intact:
         raise typer.Exit(1)
@@ -183,6 +188,9 @@ def diagram(
     try:
         written = write_diagrams(out, fmt, drawn, history=history, current=current, settings=settings,
                                  stem=stem)
+        if not definition and not activation_id:  # the shipped login is drawn beside it
+            from workflow.login import LOGIN_DEFINITION
+            written += write_diagrams(out, fmt, LOGIN_DEFINITION, stem="login")
     except GraphvizNotFound as exc:
         if fmt != "all":
             raise
@@ -197,28 +205,40 @@ def diagram(
 
 
 def check(
-    definition: Annotated[str, typer.Option(
-        metavar="PACKAGE.MODULE:NAME", help="The definition to check.")]
-    = "workflow.definition:DEFINITION",
+    definition: Annotated[str | None, typer.Option(
+        metavar="PACKAGE.MODULE:NAME",
+        help="The definition to check (default: the activation and the login).")] = None,
     json: Json = False,
 ) -> None:
     """Prove a workflow definition's properties (docs/specification.md §7) exhaustively (exit 0/1).
 
-    The module is looked up from the current folder too; a definition that fails validation
-    is still checked, so its counter-examples can be shown. Bounds and deadlines come from the
-    ECPS_* settings of the environment. Example: [bold]ecps check --definition mypkg.flows:DEFINITION[/]
+    Without --definition both shipped definitions are checked. The module is looked up from
+    the current folder too; a definition that fails validation is still checked, so its
+    counter-examples can be shown. Bounds and deadlines come from the ECPS_* settings of the
+    environment. Example: [bold]ecps check --definition mypkg.flows:DEFINITION[/]
     """
     from workflow.checker import check as run_check
     from workflow.checker import load_definition
 
     out = env(None, None, json).out
+    names = [definition] if definition else list(SHIPPED_DEFINITIONS)
     with out.err.status("exploring the definition's state space...", spinner="dots") \
             if not out.json_mode else _null():
-        report = run_check(load_definition(definition), settings=_bounds_from_env())
-    data = {**jsonable(report), "ok": report.ok}
-    out.emit(data, lambda c: c.print(Text(report.render()), soft_wrap=True))
-    if not report.ok:
+        reports = [run_check(load_definition(name), settings=_bounds_from_env()) for name in names]
+    ok = all(r.ok for r in reports)
+    data = {**jsonable(reports[0]), "ok": ok}  # the first report's fields, as with one definition
+    if len(reports) > 1:
+        data["reports"] = [{**jsonable(r), "ok": r.ok} for r in reports]
+
+    def render(c: Console) -> None:
+        for r in reports:
+            c.print(Text(r.render()), soft_wrap=True)
+    out.emit(data, render)
+    if not ok:
         raise typer.Exit(1)
+
+
+SHIPPED_DEFINITIONS = ("workflow.definition:DEFINITION", "workflow.login:LOGIN_DEFINITION")
 
 
 def _bounds_from_env() -> Settings:

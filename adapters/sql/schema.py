@@ -16,7 +16,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -198,10 +198,42 @@ class IdempotencyRow(SQLModel, table=True):
     headers: str = Field(default="{}", sa_column=Column(Text(), nullable=False, default="{}"))
 
 
+class LoginRow(SQLModel, table=True):
+    """One login's snapshot; `version` is compared-and-set like an activation's.
+
+    Its audit rows are those of activation id = the login id; no assertion is ever stored.
+    """
+
+    __tablename__ = "ecps_login"
+    __table_args__ = (
+        Index("ix_ecps_login_activation_state", "activation_id", "state"),
+        Index("ix_ecps_login_subject_created", "subject", "created_at"),
+        Index("ix_ecps_login_expires", "expires_at"),
+    )
+    id: str = Field(primary_key=True, max_length=128)
+    subject: str = Field(max_length=128)
+    activation_id: str = Field(max_length=128)
+    state: str = Field(max_length=32)
+    created_at: datetime = _time()
+    client_id: str = Field(max_length=128)
+    client_name: str = Field(max_length=128)
+    binding_message: str = Field(max_length=64)
+    expires_at: datetime | None = _time(nullable=True)
+    version: int
+    closed_reason: str
+    approved_at: datetime | None = _time(nullable=True)
+    last_poll_at: datetime | None = _time(nullable=True)
+    audit_seq: int
+    audit_head: str
+    step_count: int
+    seal: str = Field(default="", max_length=64)
+
+
 META: Table = SQLModel.metadata.tables[MetaRow.__tablename__]
 ACTIVATIONS: Table = SQLModel.metadata.tables[ActivationRow.__tablename__]
 OUTBOX: Table = SQLModel.metadata.tables[OutboxRow.__tablename__]
 AUDIT: Table = SQLModel.metadata.tables[AuditRow.__tablename__]
 SUBJECTS: Table = SQLModel.metadata.tables[SubjectRow.__tablename__]
 IDEMPOTENCY: Table = SQLModel.metadata.tables[IdempotencyRow.__tablename__]
-TABLES = (META, ACTIVATIONS, SUBJECTS, OUTBOX, AUDIT, IDEMPOTENCY)
+LOGINS: Table = SQLModel.metadata.tables[LoginRow.__tablename__]
+TABLES = (META, ACTIVATIONS, SUBJECTS, OUTBOX, AUDIT, IDEMPOTENCY, LOGINS)

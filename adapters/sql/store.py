@@ -24,6 +24,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError, Statement
 from sqlalchemy.pool import StaticPool
 
 from adapters.sql import codec, migrate
+from adapters.sql.logins import LoginStatements, LoginTables, write_logins
 from adapters.sql.statements import FIXED, Statements
 from workflow.definition import State
 from workflow.domain import Activation, AuditEvent, Change, OutboxMessage, Step
@@ -33,7 +34,7 @@ _RETRYABLE = {"40001", "40P01"}  # serialization failure, deadlock: as good as a
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 
-class SqlStore:
+class SqlStore(LoginTables):
     """A `Store` over an SQLAlchemy URL: `sqlite:///path` or `postgresql+psycopg://...`.
 
     SQLite runs in WAL mode with a busy timeout and takes the write lock when a write
@@ -65,6 +66,7 @@ class SqlStore:
             raise StorageError(f"cannot open {self.where}: {type(exc).__name__}") from exc
         self._driver_error: type[Exception] = self.engine.dialect.loaded_dbapi.Error
         self._sql = Statements(self.engine.dialect)
+        self._logins = LoginStatements(self.engine.dialect)
         _forget_connections_after_fork(self.engine)
 
     # -- reads --------------------------------------------------------------------------------
@@ -152,6 +154,8 @@ class SqlStore:
                             or sql.update_all.run(cursor, **keys, **row))
                 if done != 1:
                     raise ConcurrencyConflict(f"activation {w.activation.id} changed meanwhile")
+            if change.logins:
+                write_logins(cursor, self._logins, change.logins)
             if outbox:
                 sql.upsert.run_many(cursor, [codec.outbox_row(m) for m in outbox])
             if change.audit:

@@ -74,6 +74,10 @@ def test_demo_runs_one_whole_activation_and_ends_with_its_diagram(ecps: Ecps, wo
     assert "jane.doe@domain.fr" not in out
     assert ".eml" in out
     assert "authenticated" in out
+    assert "push to the phone" in out
+    assert "A7-3F" in out
+    assert "signed assertion verified against the JWKS" in out
+    assert any((workdir / ".ecps" / "push").glob("push-*.json"))
     diagram = workdir / ".ecps" / "diagrams" / "demo-activation.svg"
     assert str(diagram.relative_to(workdir)) in out
     assert diagram.read_text().lstrip().startswith(("<?xml", "<svg"))
@@ -247,13 +251,17 @@ def test_dispatch_loop_stops_after_its_duration_and_reports(ecps: Ecps) -> None:
 
 
 def test_check_diagram_and_help(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """`check` proves the shipped definition, `diagram` writes its files, `--help` lists exit codes."""
+    """`check` proves both shipped definitions, `diagram` writes their files, `--help` lists exit codes."""
     assert run_main("check") == 0
-    assert "properties hold" in capsys.readouterr().out
+    proved = capsys.readouterr().out
+    assert "'ecps-activation'" in proved
+    assert "'ecps-login'" in proved
+    assert proved.count("all 10 properties hold") == 2
     assert run_main("check", "--definition", "tests.e2e.broken_definition:SHORTCUT") == 1
     assert "counter-example" in capsys.readouterr().out
     assert run_main("diagram", "--format", "mermaid", "--out", "d") == 0
     assert "stateDiagram-v2" in (workdir / "d" / "activation.mmd").read_text()
+    assert "notified --> approved" in (workdir / "d" / "login.mmd").read_text()
     capsys.readouterr()
     assert run_main("diagram", "--format", "jpeg") == 3
     assert run_main("--help") == 0
@@ -265,7 +273,7 @@ def test_check_diagram_and_help(workdir: Path, capsys: pytest.CaptureFixture[str
 
 def test_interactive_demo_asks_as_the_app_does(ecps: Ecps) -> None:
     """`demo --interactive` asks the identifier, confirmation, scan, code and PINs; a weak PIN is refused."""
-    answers = "\n".join([NID, "y", "", "", "1234", "4821", "4821", "4821"]) + "\n"
+    answers = "\n".join([NID, "y", "", "", "1234", "4821", "4821", "4821", "4821"]) + "\n"
     done = ecps("demo", "--interactive", input=answers)
     assert done.returncode == 0, done.stderr
     out = done.stdout
@@ -273,6 +281,7 @@ def test_interactive_demo_asks_as_the_app_does(ecps: Ecps) -> None:
     assert "█" in out  # the QR code drawn in the terminal
     assert "ascending or descending run" in out
     assert "ACTIVE" in out
+    assert "verified against the JWKS" in out  # the push login approved with the typed PIN
 
 
 def test_demo_without_graphviz_ends_with_the_mermaid_diagram(

@@ -86,7 +86,7 @@ def test_status_history_shows_each_steps_outcome(ecps: Ecps, workdir: Path) -> N
 
 def test_interactive_demo_asks_again_after_a_bad_paste(ecps: Ecps) -> None:
     """A wrongly pasted link is told and asked again; Enter then scans the real QR code."""
-    answers = "\n".join([NID, "y", "ecps://activation?a=nope", "", "", "4821", "4821", "4821"])
+    answers = "\n".join([NID, "y", "ecps://activation?a=nope", "", "", "4821", "4821", "4821", "4821"])
     done = ecps("demo", "--interactive", input=answers + "\n")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "not an e-CPS activation link" in done.stdout

@@ -71,7 +71,7 @@ def test_the_schema_is_created_on_first_use_with_its_version(url: str) -> None:
         assert _tables(url) == set()
         assert store.get("nope") is None
         assert _tables(url) == {"ecps_meta", "ecps_activation", "ecps_subject", "ecps_outbox", "ecps_audit",
-                                "ecps_idempotency", "ecps_alembic_version"}
+                                "ecps_idempotency", "ecps_login", "ecps_alembic_version"}
         assert _sql(url, "SELECT version_num FROM ecps_alembic_version") == [[(migrate.HEAD,)]]
         (rows,) = _sql(url, "SELECT key, value FROM ecps_meta")
         assert rows == [("schema_version", SCHEMA_VERSION)]
@@ -391,7 +391,7 @@ def test_the_search_path_of_the_url_is_honoured(pg_url: str) -> None:
                            "WHERE table_name LIKE 'ecps_%' AND table_schema = current_schema()")
     assert sorted(rows) == [(schema, t) for t in
                             ("ecps_activation", "ecps_alembic_version", "ecps_audit", "ecps_idempotency",
-                             "ecps_meta", "ecps_outbox", "ecps_subject")]
+                             "ecps_login", "ecps_meta", "ecps_outbox", "ecps_subject")]
 
 
 @pytest.mark.parametrize("url", [

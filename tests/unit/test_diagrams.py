@@ -31,6 +31,7 @@ from workflow.diagrams import (
     write_diagrams,
 )
 from workflow.domain import Step
+from workflow.login import LOGIN_DEFINITION
 
 DIAGRAMS = Path(__file__).resolve().parents[2] / "diagrams"
 REGENERATE = "python -m workflow.diagrams --out diagrams"
@@ -71,6 +72,9 @@ GENERATORS: dict[str, tuple[str, Callable[[], str]]] = {
     "dot": ("activation.dot", to_dot),
     "mermaid": ("activation.mmd", to_mermaid),
     "scxml": ("activation.scxml", to_scxml),
+    "login dot": ("login.dot", lambda: to_dot(LOGIN_DEFINITION)),
+    "login mermaid": ("login.mmd", lambda: to_mermaid(LOGIN_DEFINITION)),
+    "login scxml": ("login.scxml", lambda: to_scxml(LOGIN_DEFINITION)),
 }
 
 
@@ -83,10 +87,11 @@ def test_committed_text_diagrams_are_current(fmt: str) -> None:
         f"diagrams/{name} is stale: regenerate it with `{REGENERATE}` and commit the result")
 
 
-def test_committed_images_exist() -> None:
-    """The rendered SVG and PNG of the shipped definition are committed beside the text."""
-    assert (DIAGRAMS / "activation.svg").read_text(encoding="utf-8").lstrip().startswith("<?xml")
-    assert (DIAGRAMS / "activation.png").read_bytes().startswith(b"\x89PNG")
+@pytest.mark.parametrize("stem", ["activation", "login"])
+def test_committed_images_exist(stem: str) -> None:
+    """The rendered SVG and PNG of each shipped definition are committed beside the text."""
+    assert (DIAGRAMS / f"{stem}.svg").read_text(encoding="utf-8").lstrip().startswith("<?xml")
+    assert (DIAGRAMS / f"{stem}.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_dot_renders_the_committed_file_to_svg() -> None:
@@ -297,9 +302,9 @@ def test_render_rejects_other_formats() -> None:
 
 
 def test_module_entry_point_regenerates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """`python -m workflow.diagrams --format mermaid --out DIR` writes just that file."""
+    """`python -m workflow.diagrams --format mermaid --out DIR` writes just that format, for both."""
     assert main(["--format", "mermaid", "--out", str(tmp_path)]) == 0
-    assert [p.name for p in tmp_path.iterdir()] == ["activation.mmd"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["activation.mmd", "login.mmd"]
     assert "activation.mmd" in capsys.readouterr().out
     assert set(FORMATS) == {"dot", "svg", "png", "mermaid", "scxml"}
 

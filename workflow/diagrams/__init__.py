@@ -36,13 +36,17 @@ __all__ = [
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m workflow.diagrams [--format F ...] [--out DIR]`: regenerate the diagrams."""
+    """`python -m workflow.diagrams [--format F ...] [--out DIR]`: regenerate the diagrams
+    (the activation's and the login's)."""
     parser = argparse.ArgumentParser(prog="python -m workflow.diagrams", description=main.__doc__)
     parser.add_argument("--format", action="append", choices=[*FORMATS, "all"], dest="formats")
     parser.add_argument("--out", default="diagrams")
     args = parser.parse_args(argv)
+    from workflow.login import LOGIN_DEFINITION
+
     try:
         paths = write_diagrams(args.out, args.formats or ["all"])
+        paths += write_diagrams(args.out, args.formats or ["all"], LOGIN_DEFINITION, stem="login")
     except GraphvizNotFound as missing:
         paths = missing.written
         print(missing, file=sys.stderr)

@@ -120,7 +120,7 @@ def _node(g: graphviz.Digraph, d: Graph, s: Any, mark: Highlight | None) -> None
 def _edges(g: graphviz.Digraph, d: Graph, flow: list[Any], columns: dict[Any, Any],
            mark: Highlight | None) -> None:
     taken = _TAKEN if mark is not None and mark.took(None, str(d.created_by), d.initial) else None
-    g.edge("start", str(d.initial), label="request", color=taken or "black",
+    g.edge("start", str(d.initial), label=str(d.created_by), color=taken or "black",
            fontcolor=taken or "black", penwidth="3" if taken else "1.4")
     groups: dict[tuple[object, ...], list[Arc]] = {}
     for e in d.edges:

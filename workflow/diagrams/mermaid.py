@@ -16,7 +16,7 @@ def to_mermaid(definition: Definition[Any, Any] | None = None, history: Sequence
     """The definition as a Mermaid `stateDiagram-v2` (states named as in the definition)."""
     d, mark = drawn(definition, settings), Highlight.of(history, current)
     lines = ["---", f"title: {d.name}", "---", "stateDiagram-v2", "    direction LR",
-             f"    [*] --> {d.initial} : request"]
+             f"    [*] --> {d.initial} : {d.created_by}"]
     lines += [f"    {e.source} --> {e.dest} : {_mermaid_text(' '.join(e.lines))}"
               for e in d.edges]
     lines += [f"    {e.source} --> {e.dest} : {_mermaid_text(' '.join(e.lines))} (records {e.implied} first)"

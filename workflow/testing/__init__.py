@@ -14,9 +14,12 @@ from workflow.testing.conformance import (
 from workflow.testing.coverage import COVERAGE, Coverage
 from workflow.testing.faults import FaultyDirectory, FaultyMailer, FaultySms, FaultyStore
 from workflow.testing.linearizability import Scenario, assert_linearizable, check_linearizable, scenarios
+from workflow.testing.login_driver import LoginDriver
+from workflow.testing.login_store_contract import LoginStoreContract
 from workflow.testing.machine import ActivationMachine
 from workflow.testing.phone import code_from, payload_from
 from workflow.testing.port_contracts import DirectoryContract, MailerContract, SmsContract
+from workflow.testing.push_contract import PushContract
 from workflow.testing.requirements import REQUIREMENTS, requirement
 from workflow.testing.sink_contract import EventSinkContract
 from workflow.testing.store_contract import StoreContract
@@ -36,9 +39,12 @@ __all__ = [
     "FaultyMailer",
     "FaultySms",
     "FaultyStore",
+    "LoginDriver",
+    "LoginStoreContract",
     "MailerContract",
     "Mismatch",
     "Observed",
+    "PushContract",
     "Scenario",
     "SmsContract",
     "StoreContract",

@@ -1,0 +1,173 @@
+"""Logins over SqlStore (SQLite, PostgreSQL): end to end, and wrong PINs counted under concurrency."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+from adapters.memory import MemoryMailer, MemoryPush, MemorySms, StaticDirectory
+from adapters.sql import SqlStore
+from tests.conftest import NID, Driver, fast_settings, people
+from workflow import ActivationService, WorkflowError
+from workflow.audit import verify
+from workflow.login import LoginState
+from workflow.testing import FakeClock
+
+PIN, WRONG = "4821", "1397"
+PORTAL = {"client_id": "portail-paca", "client_name": "Portail de santé PACA", "binding_message": "A7-3F"}
+
+
+@pytest.fixture
+def svc(url: str, clock: FakeClock) -> Iterator[ActivationService]:
+    """A service with a push gateway over a fresh SQL database."""
+    store = SqlStore(url)
+    yield ActivationService(store=store, mailer=MemoryMailer(), sms=MemorySms(), push=MemoryPush(),
+                            directory=StaticDirectory(people()), clock=clock,
+                            settings=fast_settings())
+    store.close()
+
+
+def _active(svc: ActivationService) -> str:
+    mailer, sms = svc.dispatcher.mailer, svc.dispatcher.sms
+    assert isinstance(mailer, MemoryMailer)
+    assert isinstance(sms, MemorySms)
+    return Driver(svc, mailer, sms).reach("active", pin=PIN)
+
+
+def test_a_login_runs_end_to_end_on_sql(svc: ActivationService) -> None:
+    """Start, push, approve, poll: the assertion verifies, the trail chains, the row reads back."""
+    aid = _active(svc)
+    login = svc.start_login(NID, **PORTAL)
+    assert svc.dispatch() == 1
+    assert [p.login_id for p in svc.pending_logins(aid)] == [login.login_id]
+    svc.approve_login(login.login_id, PIN)
+    result = svc.login_result(login.login_id)
+    assert result.state == LoginState.COMPLETED
+    assert result.assertion is not None
+    claims = jwt.decode(result.assertion, KeySet.import_key_set(svc.jwks())).claims
+    assert claims["jti"] == login.login_id
+    trail = svc.store.audit_trail(login.login_id)
+    assert [e.dest for e in trail] == ["requested", "notified", "approved", "completed"]
+    assert verify(svc.keys, trail) == []
+
+
+def test_fifty_concurrent_wrong_pins_across_five_logins_count_exactly_ten(
+        svc: ActivationService) -> None:
+    """50 threads approve 5 logins of one professional with wrong PINs: 10 counted, then locked."""
+    aid = _active(svc)
+    logins = [svc.start_login(NID, **PORTAL).login_id for _ in range(5)]
+    barrier, outcomes = threading.Barrier(50), [""] * 50
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            svc.approve_login(logins[i % 5], WRONG)
+            outcomes[i] = "ok"
+        except WorkflowError as exc:
+            outcomes[i] = type(exc).__name__
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(50)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(300)
+    finally:
+        sys.setswitchinterval(interval)
+    tally = Counter(outcomes)
+    credential = svc.store.get(aid)
+    assert credential is not None
+    counted = [e for e in svc.store.audit_trail(aid)
+               if e.action == "authenticate" and e.outcome in ("wrong", "exhausted")]
+    store = svc.store
+    assert isinstance(store, SqlStore)
+    print(f"\n[figures] 50 wrong-PIN approvals over 5 logins ({store.dialect_name}): "
+          f"{dict(tally)}; counted {len(counted)}, credential {credential.state}")
+    assert tally["VerificationFailed"] == 9
+    assert tally["ActivationLocked"] >= 1
+    assert set(tally) <= {"VerificationFailed", "ActivationLocked", "TransitionNotAllowed",
+                          "ConcurrencyConflict"}
+    assert len(counted) == 10
+    assert credential.login_failures == 10
+    assert credential.state == "locked"
+    states = {svc.login_result(lid).state for lid in logins}
+    assert states == {LoginState.DENIED}
+    assert verify(svc.keys, svc.store.audit_trail(aid)) == []
+
+
+def test_audit_verification_covers_the_logins_and_sees_an_edited_row(
+        svc: ActivationService, url: str) -> None:
+    """The logins' trails verify; a login row edited outside the service is named."""
+    from sqlalchemy import create_engine, text
+
+    from workflow.login.verification import verify_logins
+    from workflow.verification import Verification
+
+    _active(svc)
+    kept, edited = (svc.start_login(NID, **PORTAL).login_id for _ in range(2))
+    svc.dispatch()
+    svc.approve_login(kept, PIN)
+    found = verify_logins(svc.store, svc.keys, svc.logins.engine, Verification())
+    assert (found.logins, found.intact) == (2, True)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE ecps_login SET state = 'approved' WHERE id = :id"), {"id": edited})
+    engine.dispose()
+    found = verify_logins(svc.store, svc.keys, svc.logins.engine, Verification())
+    assert [(f.activation_id, f.problem) for f in found.findings] == [
+        (edited, "the row says approved, its trail says notified")]
+
+
+def test_a_login_row_edited_outside_the_service_is_refused(svc: ActivationService, url: str) -> None:
+    """A login set to `approved` in the database gives no assertion: the service refuses the row."""
+    from sqlalchemy import create_engine, text
+
+    from workflow.errors import StorageError
+
+    _active(svc)
+    lid = svc.start_login(NID, **PORTAL).login_id
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE ecps_login SET state = 'approved', approved_at = created_at "
+                          "WHERE id = :id"), {"id": lid})
+    engine.dispose()
+    with pytest.raises(StorageError, match="changed outside the service"):
+        svc.login_result(lid)
+    assert svc.dispatch() == 0
+
+
+def test_twenty_concurrent_starts_take_exactly_the_ten_allowed(svc: ActivationService) -> None:
+    """20 portals start logins for one identifier at once: 10 are accepted, no more."""
+    _active(svc)
+    barrier, outcomes = threading.Barrier(20), [""] * 20
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            svc.start_login(NID, **PORTAL)
+            outcomes[i] = "ok"
+        except WorkflowError as exc:
+            outcomes[i] = type(exc).__name__
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    tally = Counter(outcomes)
+    store = svc.store
+    assert isinstance(store, SqlStore)
+    print(f"\n[figures] 20 concurrent starts ({store.dialect_name}): {dict(tally)}")
+    assert tally["ok"] <= 10
+    assert set(tally) <= {"ok", "TooManyRequests", "ConcurrencyConflict"}
+    aid = svc.store.list_activations(1)[0].id
+    assert len(store.logins_of(aid, set(LoginState))) == tally["ok"]
+    assert tally["ok"] == 10 or tally["ConcurrencyConflict"] > 0

@@ -1,0 +1,51 @@
+"""Audit verification of the logins: each trail's keyed hash chain, its replay through the login's
+definition, and its row (state and validity), with the activation's own verifier."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from workflow import audit
+from workflow.engine import Interpreter
+from workflow.login.record import Login
+from workflow.ports import LoginStore, Store
+from workflow.security import Keyring
+from workflow.verification import PAGE, Finding, Verification, replay
+
+
+def verify_logins(store: Store, keys: Keyring, engine: Interpreter[Any, Any],
+                  into: Verification) -> Verification:
+    """Verify every login of `store` (when it keeps logins); add what is found to `into`."""
+    if not isinstance(store, LoginStore):
+        return into
+    for g in _logins(store):
+        events = store.audit_trail(g.id)
+        into.logins += 1
+        into.events += len(events)
+        problems = audit.verify(keys, events)
+        into.sealed += len(events) - sum("does not match its hash" in p for p in problems)
+        if len(events) != g.audit_seq or (events and events[-1].hash != g.audit_head):
+            problems.append(f"the trail holds {len(events)} event(s) but the login recorded "
+                            f"{g.audit_seq}: events were removed or added")
+        if not problems:
+            inst, problems = replay(engine, events)
+            if not problems and str(inst.state) != str(g.state):
+                problems.append(f"the row says {g.state}, its trail says {inst.state}")
+            elif not problems and getattr(inst, "expires_at", None) != g.expires_at:
+                problems.append("the row's validity differs from what its trail gives")
+        into.findings += [Finding(g.id, p) for p in problems]
+    return into
+
+
+def _logins(store: LoginStore) -> Iterator[Login]:
+    after: str | None = None
+    while True:
+        page = store.login_ids(after, PAGE)
+        for lid in page:
+            g = store.get_login(lid)
+            if g is not None:
+                yield g
+        if len(page) < PAGE:
+            return
+        after = page[-1]
