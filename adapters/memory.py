@@ -6,7 +6,7 @@ They keep the same contracts as the real adapters (`workflow.testing` checks bot
 from __future__ import annotations
 
 import threading
-from bisect import bisect_right, insort
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -30,6 +30,9 @@ class MemoryStore:
         self._by_subject: dict[str, list[str]] = {}  # each subject's activation ids, oldest first
         self._outbox: dict[str, OutboxMessage] = {}
         self._outbox_of: dict[str, dict[str, None]] = {}  # activation id -> its message ids, in order
+        self._pending: list[tuple[datetime, datetime, int, str]] = []  # (due, created, order, id), sorted
+        self._queued: dict[str, tuple[datetime, datetime, int, str]] = {}  # id -> its key in _pending
+        self._order: dict[str, int] = {}  # message id -> when it was first committed
         self._audit: dict[str, list[AuditEvent]] = {}
         self._steps: dict[str, list[AuditEvent]] = {}  # each activation's transitions, by step
         self._turns: dict[str, int] = {}
@@ -77,6 +80,7 @@ class MemoryStore:
             for message in change.outbox:
                 self._outbox[message.id] = replace(message)
                 self._outbox_of.setdefault(message.activation_id, {})[message.id] = None
+                self._requeue(message)
             for event in change.audit:
                 self._audit.setdefault(event.activation_id, []).append(event)
                 if event.step:
@@ -92,12 +96,27 @@ class MemoryStore:
                          if (d := a.due_at()) is not None and d <= now)
             return [aid for _, aid in due[:limit]]
 
+    def _requeue(self, m: OutboxMessage) -> None:
+        """Keep `_pending` holding exactly the pending messages, by due time (caller holds the lock)."""
+        key = self._queued.pop(m.id, None)
+        if key is not None:
+            del self._pending[bisect_left(self._pending, key)]
+        if m.status == Delivery.PENDING:
+            order = self._order.setdefault(m.id, len(self._order))
+            key = (m.due_at, m.created_at, order, m.id)
+            insort(self._pending, key)
+            self._queued[m.id] = key
+
     def claim_outbox(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxMessage]:
+        """Walks only the pending messages due by `now`; the cost does not grow with those done."""
         with self._lock:
-            due = sorted((m for m in self._outbox.values()
-                          if m.status == Delivery.PENDING and m.due_at <= now
-                          and (m.claimed_until is None or m.claimed_until <= now)),
-                         key=lambda m: (m.due_at, m.created_at))[:limit]
+            due: list[OutboxMessage] = []
+            for due_at, _, _, mid in self._pending:
+                if due_at > now or len(due) == limit:
+                    break
+                m = self._outbox[mid]
+                if m.claimed_until is None or m.claimed_until <= now:
+                    due.append(m)
             for m in due:
                 m.claimed_until = now + lease
             return [replace(m) for m in due]

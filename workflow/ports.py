@@ -128,7 +128,10 @@ class Store(Protocol):
 
         A claimed message is not returned to another caller until `lease` has passed; its
         `claimed_until` is set in the returned copy and in the store. Concurrent claims never
-        share a message. A message rescheduled with a later due time waits for it.
+        share a message. A message rescheduled with a later due time waits for it. Only the
+        returned messages are leased: the others keep no claim, so a message claimed later is
+        leased from that later `now`. (A dispatcher that claims each message just before sending
+        it thus holds it for as long as its own delivery takes.)
         """
         ...
 

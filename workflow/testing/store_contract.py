@@ -467,6 +467,23 @@ class StoreContract:
         assert (again.attempts, again.last_error) == (1, "DeliveryFailed")
 
     @requirement("REQ-6-OUTBOX")
+    @port_rule('claim_outbox', 'Only the returned messages are leased: the others keep no claim, so '
+               'a message claimed later is leased from that later `now`.')
+    def test_a_claim_leases_only_what_it_returns(self, store: Store) -> None:
+        """Claiming one message at a time leases each from its own claim, not from the first."""
+        store.commit(Change(outbox=tuple(sample_message(f"m{i}", created=T0 + timedelta(
+            microseconds=i)) for i in range(3))))
+        (first,) = store.claim_outbox(T0, 1, LEASE)
+        assert [m.claimed_until for m in store.outbox_of("act-1")] == [T0 + LEASE, None, None]
+        later = T0 + LEASE + timedelta(seconds=30)
+        store.commit(Change(outbox=(replace(first, status=Delivery.SENT, claimed_until=None),)))
+        (second,) = store.claim_outbox(later, 1, LEASE)
+        assert (second.id, second.claimed_until) == ("m1", later + LEASE)
+        just_before = later + LEASE - timedelta(microseconds=1)
+        (third,) = store.claim_outbox(just_before, 5, LEASE)
+        assert (third.id, third.claimed_until) == ("m2", just_before + LEASE)
+
+    @requirement("REQ-6-OUTBOX")
     @port_rule('claim_outbox', 'Concurrent claims never share a message.')
     def test_concurrent_claims_never_share_a_message(self, store: Store) -> None:
         """Six threads claiming at once split sixty messages without overlap."""
