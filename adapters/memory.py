@@ -36,6 +36,8 @@ class MemoryStore:
         self._audit: dict[str, list[AuditEvent]] = {}
         self._steps: dict[str, list[AuditEvent]] = {}  # each activation's transitions, by step
         self._turns: dict[str, int] = {}
+        self._chained: set[tuple[str, str, int]] = set()  # (activation id, subject, seq > 0) stored
+        self._refusal_heads: dict[str, tuple[int, str]] = {}  # subject -> its newest chained refusal
         self.answers: dict[str, Answer] = {}  # idempotency answers committed with their change
 
     def get(self, activation_id: str) -> Activation | None:
@@ -60,6 +62,9 @@ class MemoryStore:
             for turn in change.turns:
                 if self._turns.get(turn.subject, 0) != turn.expected:
                     raise ConcurrencyConflict("another change of this identifier came first")
+            links = [(e.activation_id, e.subject, e.seq) for e in change.audit if e.seq > 0]
+            if len(set(links)) != len(links) or not self._chained.isdisjoint(links):
+                raise ConcurrencyConflict("an audit event was chained after the same head meanwhile")
             for write in change.writes:
                 stored = self._activations.get(write.activation.id)
                 current = None if stored is None else stored.version
@@ -81,8 +86,11 @@ class MemoryStore:
                 self._outbox[message.id] = replace(message)
                 self._outbox_of.setdefault(message.activation_id, {})[message.id] = None
                 self._requeue(message)
+            self._chained.update(links)
             for event in change.audit:
                 self._audit.setdefault(event.activation_id, []).append(event)
+                if not event.activation_id and event.seq > self._refusal_heads.get(event.subject, (0, ""))[0]:
+                    self._refusal_heads[event.subject] = (event.seq, event.hash)
                 if event.step:
                     insort(self._steps.setdefault(event.activation_id, []), event, key=_step)
 
@@ -136,6 +144,10 @@ class MemoryStore:
                 return None
             newest = trail[-1]  # appended in order: each commit's events follow the last head
             return newest.seq, newest.hash
+
+    def refusal_head(self, subject: str) -> tuple[int, str] | None:
+        with self._lock:
+            return self._refusal_heads.get(subject)
 
     def activation_ids(self, after: str | None, limit: int) -> list[str]:
         with self._lock:

@@ -76,6 +76,10 @@ class Statements:
         self.trail_head = S(select(_U.c.seq, _U.c.hash)
                             .where(_U.c.activation_id == bindparam("activation_id"))
                             .order_by(_U.c.seq.desc()).limit(1))
+        self.refusal_head = S(select(_U.c.seq, _U.c.hash)
+                              .where(_U.c.activation_id == "", _U.c.subject == bindparam("subject"),
+                                     _U.c.seq > 0)
+                              .order_by(_U.c.seq.desc()).limit(1))
         self.ids_after = S(select(_A.c.id).where(_A.c.id > bindparam("after"))
                            .order_by(_A.c.id).limit(bindparam("limit")))
         self.newest = S(select(_A).order_by(_A.c.created_at.desc(), _A.c.id.desc())
