@@ -331,7 +331,7 @@ class ActivationService:
         """`change` plus the durable feed's rows for its transitions, when a sink is set."""
         if self.sink is None:
             return change
-        return Change(change.writes, change.outbox + feed_rows(change.audit, now), change.audit)
+        return replace(change, outbox=change.outbox + feed_rows(change.audit, now))  # turns kept
 
     def _published(self, w: Work) -> None:
         """Give the transitions `w` committed to the listeners, in order (after the commit)."""

@@ -11,12 +11,16 @@ from pathlib import Path
 import pytest
 
 from adapters.bootstrap import build_service, webhook_from_env
-from adapters.memory import MemoryMailer, MemorySms
+from adapters.memory import MemoryMailer, MemorySink, MemorySms, MemoryStore, StaticDirectory
 from adapters.webhook import WebhookSink
+from tests.conftest import fast_settings, people
 from tests.e2e.conftest import ROOT, cli_env
 from tests.integration.webhook_receiver import Receiver
+from workflow import ActivationService
 from workflow.config import ConfigError
+from workflow.domain import Answer, Change, MessageKind
 from workflow.events import from_audit
+from workflow.testing import FakeClock
 
 SECRET = "whsec-wiring-" + "w" * 24
 KEY = "wiring-server-key-" + "k" * 24
@@ -91,3 +95,29 @@ def test_config_show_names_the_webhook_and_masks_its_secret(receiver: Receiver, 
     assert shown["webhook_secret"] == f"<redacted, {len(SECRET)} bytes>"
     assert SECRET not in done.stdout
     assert "q-s3cret" not in done.stdout
+
+
+class _Recording(MemoryStore):
+    """A memory store that keeps every change committed to it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.changes: list[Change] = []
+
+    def commit(self, change: Change) -> None:
+        super().commit(change)
+        self.changes.append(change)
+
+
+def test_with_a_sink_a_request_still_takes_its_turn_and_keeps_its_answer() -> None:
+    """The feed's rows are added to a change without dropping its turn or its idempotency answer."""
+    store, mailer, sms = _Recording(), MemoryMailer(), MemorySms()
+    svc = ActivationService(store=store, mailer=mailer, sms=sms, directory=StaticDirectory(people()),
+                            clock=FakeClock(), settings=fast_settings(), sink=MemorySink())
+    answer = Answer("key-1", "f" * 64, 201, b"{}", "{}", 0.0)
+    with svc.answering(lambda _: answer):
+        svc.request(NID)
+    (change,) = store.changes
+    assert [t.subject for t in change.turns] == [svc.keys.pseudonym(NID)]
+    assert change.answer == answer
+    assert any(m.kind == MessageKind.DOMAIN_EVENT for m in change.outbox)
