@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, str] = {
     "outbox": "activation e-mails per (CPU) second, and the outbox under a sustained request rate",
     "http_server": "POST /activations of ecps serve against a bare FastAPI app, SQLite and PostgreSQL",
     "login_cost": "login and status() after 10 and after 10,000 logins (append-only history, SQLite)",
+    "outbox_claims": "outbox claims: one message per claim against one batch, few and many sent",
 }
 
 

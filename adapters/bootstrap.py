@@ -4,7 +4,8 @@ Defaults need no setup: a state folder (`./.ecps/`) holds the SQLite database, t
 key (made once, mode 0600), the e-mails (`.eml` + QR PNG) and the SMS file; the directory is
 the shipped file of fictional professionals. The environment overrides: `ECPS_DATABASE_URL`,
 `ECPS_STATE_DIR`, `ECPS_SMTP_URL`, `ECPS_SMS_URL` (+ `ECPS_SMS_TOKEN`), `ECPS_DIRECTORY` (a
-file, or the FHIR API's URL + `ECPS_DIRECTORY_API_KEY`), and every setting through
+file, or the FHIR API's URL + `ECPS_DIRECTORY_API_KEY`), `ECPS_WEBHOOK_URL` (+
+`ECPS_WEBHOOK_SECRET` or `ECPS_WEBHOOK_SECRET_FILE`: the event feed), and every setting through
 `workflow.config` (`ECPS_SECRET_KEY(_FILE)`, `ECPS_<SETTING>`, a TOML file in `ECPS_CONFIG`).
 """
 
@@ -186,6 +187,36 @@ def _adapters_from_env(state: StateDir, env: Mapping[str, str]) -> tuple[Mailer,
     return mailer, sms, directory
 
 
+WEBHOOK_URL = "ECPS_WEBHOOK_URL"
+WEBHOOK_SECRET = "ECPS_WEBHOOK_SECRET"  # noqa: S105 (a variable name, not a secret)
+WEBHOOK_SECRET_FILE = "ECPS_WEBHOOK_SECRET_FILE"  # noqa: S105 (a variable name)
+
+
+def webhook_from_env(environ: Mapping[str, str] | None = None) -> EventSink | None:
+    """The event feed's `WebhookSink` that `ECPS_WEBHOOK_URL` and its secret name, or None
+    when no URL is set; `config.ConfigError` (naming the variable, never its value) if invalid."""
+    from adapters.webhook import WebhookSink
+
+    env = os.environ if environ is None else environ
+    url = env.get(WEBHOOK_URL, "").strip()
+    if not url:
+        return None
+    secret = env.get(WEBHOOK_SECRET, "")
+    if not secret and (path := env.get(WEBHOOK_SECRET_FILE)):
+        try:
+            secret = Path(path).read_text().strip()
+        except OSError as exc:
+            raise config.ConfigError([f"cannot read {WEBHOOK_SECRET_FILE} "
+                                      f"({exc.strerror or type(exc).__name__})"]) from None
+    if not secret:
+        raise config.ConfigError([f"{WEBHOOK_URL} is set but neither {WEBHOOK_SECRET} nor "
+                                  f"{WEBHOOK_SECRET_FILE}: the receiver checks each event's signature"])
+    try:
+        return WebhookSink(url, secret)
+    except ValueError as exc:
+        raise config.ConfigError([f"{WEBHOOK_URL} / {WEBHOOK_SECRET}: {exc}"]) from None
+
+
 def build_service(
     database_url: str | None = None,
     *,
@@ -208,7 +239,8 @@ def build_service(
 
     `settings` given whole is used as it is (with `secret_key` if that is given too);
     otherwise `load_settings()`: the configuration file and `ECPS_*` variables.
-    `listeners`, `sink` and `templates` are passed to the service as they are.
+    `listeners` and `templates` are passed to the service as they are; the event feed goes
+    to `sink`, else to the webhook the environment configures (`webhook_from_env`), else nowhere.
     """
     from adapters.sql import SqlStore
 
@@ -229,7 +261,7 @@ def build_service(
         clock=clock,
         settings=settings,
         listeners=listeners,
-        sink=sink,
+        sink=sink if sink is not None else webhook_from_env(),
         templates=templates,
         push=push if push is not None else _push_from_env(state, os.environ),
     )

@@ -6,7 +6,7 @@ They keep the same contracts as the real adapters (`workflow.testing` checks bot
 from __future__ import annotations
 
 import threading
-from bisect import bisect_right, insort
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -32,10 +32,15 @@ class MemoryStore:
         self._by_subject: dict[str, list[str]] = {}  # each subject's activation ids, oldest first
         self._outbox: dict[str, OutboxMessage] = {}
         self._outbox_of: dict[str, dict[str, None]] = {}  # activation id -> its message ids, in order
+        self._pending: list[tuple[datetime, datetime, int, str]] = []  # (due, created, order, id), sorted
+        self._queued: dict[str, tuple[datetime, datetime, int, str]] = {}  # id -> its key in _pending
+        self._order: dict[str, int] = {}  # message id -> when it was first committed
         self._audit: dict[str, list[AuditEvent]] = {}
         self._steps: dict[str, list[AuditEvent]] = {}  # each activation's transitions, by step
         self._turns: dict[str, int] = {}
         self._logins: dict[str, Login] = {}
+        self._chained: set[tuple[str, str, int]] = set()  # (activation id, subject, seq > 0) stored
+        self._refusal_heads: dict[str, tuple[int, str]] = {}  # subject -> its newest chained refusal
         self.answers: dict[str, Answer] = {}  # idempotency answers committed with their change
 
     def get(self, activation_id: str) -> Activation | None:
@@ -60,6 +65,9 @@ class MemoryStore:
             for turn in change.turns:
                 if self._turns.get(turn.subject, 0) != turn.expected:
                     raise ConcurrencyConflict("another change of this identifier came first")
+            links = [(e.activation_id, e.subject, e.seq) for e in change.audit if e.seq > 0]
+            if len(set(links)) != len(links) or not self._chained.isdisjoint(links):
+                raise ConcurrencyConflict("an audit event was chained after the same head meanwhile")
             for write in change.writes:
                 stored = self._activations.get(write.activation.id)
                 current = None if stored is None else stored.version
@@ -86,8 +94,12 @@ class MemoryStore:
             for message in change.outbox:
                 self._outbox[message.id] = replace(message)
                 self._outbox_of.setdefault(message.activation_id, {})[message.id] = None
+                self._requeue(message)
+            self._chained.update(links)
             for event in change.audit:
                 self._audit.setdefault(event.activation_id, []).append(event)
+                if not event.activation_id and event.seq > self._refusal_heads.get(event.subject, (0, ""))[0]:
+                    self._refusal_heads[event.subject] = (event.seq, event.hash)
                 if event.step:
                     insort(self._steps.setdefault(event.activation_id, []), event, key=_step)
 
@@ -127,12 +139,27 @@ class MemoryStore:
                          if (d := a.due_at()) is not None and d <= now)
             return [aid for _, aid in due[:limit]]
 
+    def _requeue(self, m: OutboxMessage) -> None:
+        """Keep `_pending` holding exactly the pending messages, by due time (caller holds the lock)."""
+        key = self._queued.pop(m.id, None)
+        if key is not None:
+            del self._pending[bisect_left(self._pending, key)]
+        if m.status == Delivery.PENDING:
+            order = self._order.setdefault(m.id, len(self._order))
+            key = (m.due_at, m.created_at, order, m.id)
+            insort(self._pending, key)
+            self._queued[m.id] = key
+
     def claim_outbox(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxMessage]:
+        """Walks only the pending messages due by `now`; the cost does not grow with those done."""
         with self._lock:
-            due = sorted((m for m in self._outbox.values()
-                          if m.status == Delivery.PENDING and m.due_at <= now
-                          and (m.claimed_until is None or m.claimed_until <= now)),
-                         key=lambda m: (m.due_at, m.created_at))[:limit]
+            due: list[OutboxMessage] = []
+            for due_at, _, _, mid in self._pending:
+                if due_at > now or len(due) == limit:
+                    break
+                m = self._outbox[mid]
+                if m.claimed_until is None or m.claimed_until <= now:
+                    due.append(m)
             for m in due:
                 m.claimed_until = now + lease
             return [replace(m) for m in due]
@@ -152,6 +179,10 @@ class MemoryStore:
                 return None
             newest = trail[-1]  # appended in order: each commit's events follow the last head
             return newest.seq, newest.hash
+
+    def refusal_head(self, subject: str) -> tuple[int, str] | None:
+        with self._lock:
+            return self._refusal_heads.get(subject)
 
     def activation_ids(self, after: str | None, limit: int) -> list[str]:
         with self._lock:

@@ -1,8 +1,13 @@
-"""The tamper-evident audit trail: each event is chained to the previous one by a keyed hash."""
+"""The tamper-evident audit trail: each event is chained to the previous one by a keyed hash.
+
+An activation's events form its chain. Refused requests (activation id "") form one chain per
+pseudonymised identifier (`subject`), numbered from 1. Refusals recorded before they were
+chained have `seq` 0: each is checked alone, by its own hash (the legacy rule).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from workflow.domain import AuditEvent
@@ -47,4 +52,27 @@ def verify(keys: Keyring, events: Sequence[AuditEvent]) -> list[str]:
         if again.hash != e.hash:
             problems.append(f"event {e.seq}: content does not match its hash")
         prev = e.hash
+    return problems
+
+
+def verify_refusals(keys: Keyring, events: Iterable[AuditEvent]) -> list[tuple[str, str]]:
+    """The problems among refused requests, as (subject, problem), each chain checked in `seq`
+    order: an edited refusal fails its hash, a removed or reordered one breaks the numbering or
+    the link to the one before. Refusals with `seq` 0 (recorded unchained) are checked alone."""
+    problems: list[tuple[str, str]] = []
+    heads: dict[str, tuple[int, str]] = {}
+    for e in sorted(events, key=lambda e: (e.subject, e.seq)):
+        again = chain(keys, e.prev_hash, activation_id=e.activation_id, subject=e.subject,
+                      seq=e.seq, at=e.at, actor=e.actor, action=e.action, outcome=e.outcome,
+                      reason=e.reason, source=e.source, dest=e.dest)
+        if again.hash != e.hash:
+            problems.append((e.subject, f"refused request {e.seq}: content does not match its hash"))
+        if e.seq == 0:
+            continue
+        seq, prev = heads.get(e.subject, (0, ""))
+        if e.seq != seq + 1:
+            problems.append((e.subject, f"refused request {e.seq}: expected sequence number {seq + 1}"))
+        if e.prev_hash != prev:
+            problems.append((e.subject, f"refused request {e.seq}: does not follow the previous one"))
+        heads[e.subject] = (e.seq, e.hash)
     return problems

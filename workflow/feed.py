@@ -26,11 +26,6 @@ def is_event(message: OutboxMessage) -> bool:
     return message.kind == MessageKind.DOMAIN_EVENT
 
 
-def feed_order(message: OutboxMessage) -> tuple[str, int]:
-    """Sort key that puts one activation's events in their order."""
-    return (message.activation_id, message.generation)
-
-
 def deliver_event(store: Store, sink: EventSink | None, settings: Settings, now: datetime,
                   message: OutboxMessage) -> int:
     """Publish one claimed event row through `sink`; 1 if it was accepted."""
@@ -40,8 +35,8 @@ def deliver_event(store: Store, sink: EventSink | None, settings: Settings, now:
         return 0
     blocker = _earlier_pending(store.outbox_of(message.activation_id), message)
     if blocker is not None:
-        _save(store, replace(message, claimed_until=None,
-                               due_at=max(message.due_at, blocker.due_at)))
+        _save(store, replace(message, claimed_until=None,  # behind what is due already
+                               due_at=max(message.due_at, blocker.due_at, now)))
         return 0
     try:
         event = from_json(message.payload)

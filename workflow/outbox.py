@@ -18,7 +18,7 @@ from typing import Protocol
 
 from workflow.domain import Change, Delivery, MessageKind, OutboxMessage
 from workflow.errors import DeliveryFailed
-from workflow.feed import deliver_event, feed_order, is_event
+from workflow.feed import deliver_event, is_event
 from workflow.messages import Email, Push, Sms
 from workflow.ports import EventSink, Mailer, PushGateway, SmsGateway, Store
 from workflow.security import Keyring
@@ -59,13 +59,27 @@ class Dispatcher:
         self.sink = sink
 
     def dispatch(self, limit: int = 100) -> int:
-        """Deliver up to `limit` due messages; returns how many were sent."""
-        now = self.now()
-        claimed = self.store.claim_outbox(now, limit, self.settings.delivery_lease)
-        events = sorted(filter(is_event, claimed), key=feed_order)
-        sent = sum(self._deliver(message) for message in claimed if not is_event(message))
-        return sent + sum(deliver_event(self.store, self.sink, self.settings, self.now(), message)
-                          for message in events)
+        """Deliver up to `limit` due messages, claiming each just before its delivery; how many were sent.
+
+        A claim leases one message, so the lease covers that message's own delivery: however
+        slow the ones before it were, no other dispatcher takes it while it is being sent. A
+        message that comes back in the same round (an event put back behind an earlier one of
+        its activation) ends the round.
+        """
+        sent, seen = 0, set[str]()
+        for _ in range(limit):
+            claimed = self.store.claim_outbox(self.now(), 1, self.settings.delivery_lease)
+            if not claimed:
+                break
+            message = claimed[0]
+            if is_event(message):
+                sent += deliver_event(self.store, self.sink, self.settings, self.now(), message)
+            else:
+                sent += self._deliver(message)
+            if message.id in seen:
+                break
+            seen.add(message.id)
+        return sent
 
     def _deliver(self, message: OutboxMessage) -> int:
         now = self.now()

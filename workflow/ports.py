@@ -124,7 +124,9 @@ class Store(Protocol):
         equals it, else nothing of the change is applied and `ConcurrencyConflict` is raised.
         An update of an id never stored is a conflict, not an insert. An insert of an existing
         id is a conflict. Of concurrent writers from one version, exactly one wins. An update
-        saves every field. Outbox messages are upserted by id. Audit events are appended.
+        saves every field. Outbox messages are upserted by id. Audit events are appended. An
+        audit event with a `seq` above 0 whose activation id, subject and `seq` are already
+        stored is a conflict (two writers chained after one head).
         """
         ...
 
@@ -143,7 +145,10 @@ class Store(Protocol):
 
         A claimed message is not returned to another caller until `lease` has passed; its
         `claimed_until` is set in the returned copy and in the store. Concurrent claims never
-        share a message. A message rescheduled with a later due time waits for it.
+        share a message. A message rescheduled with a later due time waits for it. Only the
+        returned messages are leased: the others keep no claim, so a message claimed later is
+        leased from that later `now`. (A dispatcher that claims each message just before sending
+        it thus holds it for as long as its own delivery takes.)
         """
         ...
 
@@ -154,7 +159,9 @@ class Store(Protocol):
     def audit_trail(self, activation_id: str) -> list[AuditEvent]:
         """The audit events of an activation, by `seq`, across commits.
 
-        Refusals of requests share the activation id "" (and seq 0): all are kept, in arrival order.
+        Refusals of requests share the activation id "": all are kept, by `seq`, in arrival
+        order among equal ones. (Each subject's refusals are chained from seq 1; those recorded
+        before refusals were chained have seq 0.)
         """
         ...
 
@@ -246,6 +253,19 @@ class TrailHeads(Protocol):
 
     def trail_head(self, activation_id: str) -> tuple[int, str] | None:
         """(seq, hash) of the activation's newest audit event, or None when it has none."""
+        ...
+
+
+@runtime_checkable
+class RefusalHeads(Protocol):
+    """A store that reads the newest chained refusal of a subject in one indexed read (optional).
+
+    The service chains each refused request after it; without it the service finds the head
+    among every refusal (`audit_trail("")`), which grows with them.
+    """
+
+    def refusal_head(self, subject: str) -> tuple[int, str] | None:
+        """(seq, hash) of `subject`'s newest refused request with `seq` above 0, or None."""
         ...
 
 

@@ -52,6 +52,7 @@ from workflow.ports import (
     LoginStore,
     Mailer,
     PushGateway,
+    RefusalHeads,
     SmsGateway,
     Store,
     TrailHeads,
@@ -101,6 +102,7 @@ class ActivationService:
         # rows kept in this process cannot be edited outside the service: neither sealed nor checked
         self._outside = not getattr(store, "in_process", False)
         self._heads = store if self._outside and isinstance(store, TrailHeads) else None
+        self._refusals = store if isinstance(store, RefusalHeads) else None
         self.directory = directory
         self.clock: Clock = clock or SystemClock()
         self.keys = Keyring(settings)
@@ -537,16 +539,31 @@ class ActivationService:
     # -- creating a flow, and the flows it touches ----------------------------------------------
 
     def _audit_refused_request(self, subject: str, refused: WorkflowError) -> None:
-        """Append a refused request to the audit trail (no activation exists: stream "")."""
-        event = audit.chain(self.keys, "", activation_id="", subject=subject, seq=0, at=self.now(),
-                            actor="app", action="request", outcome="refused", reason=describe(refused))
+        """Append a refused request to the audit trail (activation id ""), chained after the
+        subject's newest refusal; a commit that another refusal beat to that head is retried."""
         log.info("request refused for subject %s (%s)", subject[:12] or "-", type(refused).__name__)
-        try:
+
+        def attempt() -> None:
+            seq, prev = self._refusal_head(subject)
+            event = audit.chain(self.keys, prev, activation_id="", subject=subject, seq=seq + 1,
+                                at=self.now(), actor="app", action="request", outcome="refused",
+                                reason=describe(refused))
             self.store.commit(_answered(Change(audit=(event,)), refused))
+
+        try:
+            retrying(attempt, "other refusals of this identifier kept coming first")
         except StorageError:
             raise  # the store is down: that is the failure to report, not the refusal
         except WorkflowError:
             log.warning("could not audit a refused request", exc_info=True)
+
+    def _refusal_head(self, subject: str) -> tuple[int, str]:
+        """(seq, hash) of the subject's newest chained refusal, (0, "") before the first."""
+        if self._refusals is not None:
+            return self._refusals.refusal_head(subject) or (0, "")
+        chained = [e for e in self.store.audit_trail("") if e.subject == subject and e.seq > 0]
+        newest = max(chained, key=lambda e: e.seq, default=None)
+        return (0, "") if newest is None else (newest.seq, newest.hash)
 
     def _start(self, subject: str, device: str, contacts: dict[str, str],
                bound: str = "") -> Started:

@@ -2,7 +2,8 @@
 
 `verify_trails` streams every activation of a store (or the first `limit`) and reports an
 altered or cut chain, a trail the definition would not have taken, and a row whose state,
-counters or deadlines disagree with what its trail replays to. `make_checkpoint` signs a summary
+counters or deadlines disagree with what its trail replays to; a whole run also checks the
+chains of refused requests (one per pseudonymised identifier). `make_checkpoint` signs a summary
 of everything recorded so far; `verify_checkpoint` proves nothing before it was removed or changed.
 """
 
@@ -149,7 +150,18 @@ def verify_trails(store: Store, keys: Keyring, engine: Interpreter[Any, Any], *,
         check_activation(store, keys, engine, a, found)
         if progress is not None:
             progress(1)
+    if only is None and limit is None:
+        check_refusals(store, keys, found)
     return found
+
+
+def check_refusals(store: Store, keys: Keyring, into: Verification) -> None:
+    """Verify the chains of refused requests; add what is found to `into` (named by subject)."""
+    events = store.audit_trail("")
+    into.events += len(events)
+    problems = audit.verify_refusals(keys, events)
+    into.sealed += len(events) - sum("does not match its hash" in p for _, p in problems)
+    into.findings += [Finding(f"refusals:{subject[:12] or '-'}", p) for subject, p in problems]
 
 
 def _activations(store: Store, limit: int | None, only: str | None) -> Iterator[Activation]:
@@ -222,7 +234,7 @@ def _fold(store: Store, at: datetime) -> tuple[int, int, str]:
         events += len(trail)
         newest = trail[-1]
         running.update("\x1f".join((aid, str(len(trail)), str(newest.seq), newest.hash)).encode())
-        if not aid:  # refusals are not chained one to another: fold each of them
+        if not aid:  # the newest of each subject's chain and every unchained one: fold them all
             for e in trail:
                 running.update(e.hash.encode())
     return activations, events, running.hexdigest()

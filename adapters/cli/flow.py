@@ -107,7 +107,10 @@ def dispatch(
     limit: Annotated[int, typer.Option(min=1, help="Messages per round.")] = 100,
     database: Database = None, state_dir: StateDirOpt = None, json: Json = False,
 ) -> None:
-    """Deliver the due e-mails and SMS of the outbox (and, with --loop, expire due flows).
+    """Deliver the due e-mails, SMS and events of the outbox (and, with --loop, expire due flows).
+
+    Events go to the webhook ECPS_WEBHOOK_URL names (signed with ECPS_WEBHOOK_SECRET); without
+    one they stay in the outbox.
 
     Examples: [bold]ecps dispatch[/]   [bold]ecps dispatch --loop --interval 2[/]
     """
@@ -117,7 +120,8 @@ def dispatch(
         sent = svc.dispatch(limit)
         e.out.emit({"sent": sent}, lambda c: c.print(
             f"sent {sent} message(s); e-mails to {_where(svc.dispatcher.mailer)}, "
-            f"SMS to {_where(svc.dispatcher.sms)}"))
+            f"SMS to {_where(svc.dispatcher.sms)}"
+            + (f", events to {svc.sink!r}" if svc.sink is not None else "")))
         return
     pump = DispatchLoop(lambda: svc.dispatch(limit), svc.expire_due, longest_pause=interval)
     # a terminal gets one line updated in place; a pipe gets a line per round that did something

@@ -44,7 +44,7 @@ def config_show(database: Database = None, state_dir: StateDirOpt = None,
             raise
         settings = load(overrides={"secret_key": secrets.token_urlsafe(32)})
         key = f"<none yet: made at first use in {e.state.key}>"
-    where = [("state_dir", str(e.state.root)), ("database", _safe_url(e.url))]
+    where = [("state_dir", str(e.state.root)), ("database", _safe_url(e.url)), *_webhook()]
     shown = [(n, key if key and n == "secret_key" else v) for n, v in describe(settings)]
     values = {**typed(settings), **({"secret_key": key} if key else {})}
 
@@ -305,6 +305,26 @@ def serve(
     e.out.err.print(f"e-CPS activation API on http://{host}:{port} (docs: /docs); "
                     f"database {_safe_url(e.url)}")
     uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=None)
+
+
+def _webhook() -> list[tuple[str, str]]:
+    """The event feed's webhook as configured: its URL (no credentials or query), its secret masked."""
+    from urllib.parse import urlsplit
+
+    from adapters.bootstrap import WEBHOOK_SECRET, WEBHOOK_SECRET_FILE, WEBHOOK_URL
+
+    url = os.environ.get(WEBHOOK_URL, "").strip()
+    if not url:
+        return [("webhook_url", "none: events stay in the outbox"), ("webhook_secret", "none")]
+    parts = urlsplit(url)
+    shown = f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{parts.path}"
+    if given := os.environ.get(WEBHOOK_SECRET):
+        secret = f"<redacted, {len(given.encode())} bytes>"
+    elif path := os.environ.get(WEBHOOK_SECRET_FILE):
+        secret = f"<redacted, in {path}>"
+    else:
+        secret = f"missing: set {WEBHOOK_SECRET}"
+    return [("webhook_url", shown), ("webhook_secret", secret)]
 
 
 def _port_free(host: str, port: int) -> None:

@@ -11,12 +11,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Float, Index, Integer, LargeBinary, String, Table, Text
+from sqlalchemy import Column, DateTime, Float, Index, Integer, LargeBinary, String, Table, Text, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = "4"
+SCHEMA_VERSION = "5"
+CHAIN_INDEX = "ux_ecps_audit_chain"  # unique (activation_id, subject, seq) where seq > 0
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -160,12 +161,17 @@ class AuditRow(SQLModel, table=True):
     A transition has `step` > 0, its number in its activation's history (the index on
     (activation_id, step) pages through it); a refusal has step 0. The index on
     (activation_id, seq) streams a trail in order and finds an activation's chain head.
-    Request refusals share activation id "" and seq 0, so neither index is unique.
+    Request refusals share activation id "", so neither index is unique. Chained events
+    (`seq` > 0: an activation's, or a subject's refusals) are unique by (activation_id, subject,
+    seq): two commits chained after one head cannot both land; the index also finds a
+    subject's newest refusal.
     """
 
     __tablename__ = "ecps_audit"
     __table_args__ = (Index("ix_ecps_audit_activation_seq", "activation_id", "seq"),
-                      Index("ix_ecps_audit_activation_step", "activation_id", "step"))
+                      Index("ix_ecps_audit_activation_step", "activation_id", "step"),
+                      Index(CHAIN_INDEX, "activation_id", "subject", "seq", unique=True,
+                            sqlite_where=text("seq > 0"), postgresql_where=text("seq > 0")))
     n: int | None = Field(default=None, sa_column=Column(Integer(), primary_key=True,
                                                            autoincrement=True))
     activation_id: str = Field(max_length=128)

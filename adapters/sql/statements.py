@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, literal_column, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import Executable, Select
@@ -76,6 +76,11 @@ class Statements:
         self.trail_head = S(select(_U.c.seq, _U.c.hash)
                             .where(_U.c.activation_id == bindparam("activation_id"))
                             .order_by(_U.c.seq.desc()).limit(1))
+        self.refusal_head = S(select(_U.c.seq, _U.c.hash)
+                              .where(_U.c.activation_id == literal_column("''"),
+                                     _U.c.subject == bindparam("subject"),
+                                     _U.c.seq > literal_column("0"))  # literal: the partial index's
+                              .order_by(_U.c.seq.desc()).limit(1))
         self.ids_after = S(select(_A.c.id).where(_A.c.id > bindparam("after"))
                            .order_by(_A.c.id).limit(bindparam("limit")))
         self.newest = S(select(_A).order_by(_A.c.created_at.desc(), _A.c.id.desc())

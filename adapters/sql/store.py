@@ -113,6 +113,11 @@ class SqlStore(LoginTables):
             rows = self._sql.trail_head.rows(cursor, activation_id=activation_id)
         return (int(rows[0]["seq"]), str(rows[0]["hash"])) if rows else None
 
+    def refusal_head(self, subject: str) -> tuple[int, str] | None:
+        with self._driver("refusal_head", write=False) as cursor:
+            rows = self._sql.refusal_head.rows(cursor, subject=subject)
+        return (int(rows[0]["seq"]), str(rows[0]["hash"])) if rows else None
+
     def activation_ids(self, after: str | None, limit: int) -> list[str]:
         with self._driver("activation_ids", write=False) as cursor:
             rows = self._sql.ids_after.rows(cursor, after=after or "", limit=limit)
@@ -238,9 +243,16 @@ class SqlStore(LoginTables):
                 conn.close()
 
     def _translate(self, what: str, exc: object) -> Exception:
-        if getattr(exc, "sqlstate", None) in _RETRYABLE:
+        if getattr(exc, "sqlstate", None) in _RETRYABLE or _duplicate(exc):
             return ConcurrencyConflict(f"{what}: the database refused a concurrent change")
         return StorageError(f"{what} failed on {self.where}: {_reason(exc)}")
+
+
+def _duplicate(exc: object) -> bool:
+    """Whether a unique index refused a row: an audit event chained after a head another commit
+    took first (every other insert of an existing key is an upsert or a checked conflict)."""
+    return (getattr(exc, "sqlstate", None) == "23505"
+            or getattr(exc, "sqlite_errorname", None) == "SQLITE_CONSTRAINT_UNIQUE")
 
 
 def _url(url: str) -> URL:

@@ -71,7 +71,7 @@ impostor = ActivationService(
 )
 impostor.request("899700366240")
 impostor.dispatch()
-assert len(forged) == 1
+assert len(forged) == 2  # its two events (requested, then e-mail sent), both refused
 assert len(received) == 2
 print("forged requests refused:", len(forged))
 server.shutdown()

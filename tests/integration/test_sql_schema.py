@@ -205,6 +205,7 @@ def _every_lookup(store: SqlStore) -> None:
     store.claim_outbox(T0, 10, timedelta(seconds=60))
     store.steps("act-1", 0, 100)
     store.turn("subject-a")
+    store.refusal_head("subject-a")
     changed = sample_activation(version=1, state=State.SCANNED)
     store.commit(Change((Write(changed, 0),), turns=(Turn("subject-a", 0),)))
     store.commit(Change(turns=(Turn("subject-a", 1),)))

@@ -480,6 +480,23 @@ class StoreContract:
         assert (again.attempts, again.last_error) == (1, "DeliveryFailed")
 
     @requirement("REQ-6-OUTBOX")
+    @port_rule('claim_outbox', 'Only the returned messages are leased: the others keep no claim, so '
+               'a message claimed later is leased from that later `now`.')
+    def test_a_claim_leases_only_what_it_returns(self, store: Store) -> None:
+        """Claiming one message at a time leases each from its own claim, not from the first."""
+        store.commit(Change(outbox=tuple(sample_message(f"m{i}", created=T0 + timedelta(
+            microseconds=i)) for i in range(3))))
+        (first,) = store.claim_outbox(T0, 1, LEASE)
+        assert [m.claimed_until for m in store.outbox_of("act-1")] == [T0 + LEASE, None, None]
+        later = T0 + LEASE + timedelta(seconds=30)
+        store.commit(Change(outbox=(replace(first, status=Delivery.SENT, claimed_until=None),)))
+        (second,) = store.claim_outbox(later, 1, LEASE)
+        assert (second.id, second.claimed_until) == ("m1", later + LEASE)
+        just_before = later + LEASE - timedelta(microseconds=1)
+        (third,) = store.claim_outbox(just_before, 5, LEASE)
+        assert (third.id, third.claimed_until) == ("m2", just_before + LEASE)
+
+    @requirement("REQ-6-OUTBOX")
     @port_rule('claim_outbox', 'Concurrent claims never share a message.')
     def test_concurrent_claims_never_share_a_message(self, store: Store) -> None:
         """Six threads claiming at once split sixty messages without overlap."""
@@ -519,8 +536,8 @@ class StoreContract:
 
     @requirement("REQ-5-AUDIT")
     @port_rule('audit_trail',
-               'Refusals of requests share the activation id "" (and seq 0): all are kept, in '
-               'arrival order.')
+               'Refusals of requests share the activation id "": all are kept, by `seq`, in '
+               'arrival order among equal ones.')
     def test_request_refusals_share_the_empty_activation_id(self, store: Store) -> None:
         """Several refusal events with activation id "" and seq 0 are all kept, in order."""
         refusals = tuple(replace(sample_audit("", 0, action="request"), reason=f"refused {i}",
@@ -528,3 +545,22 @@ class StoreContract:
         store.commit(Change(audit=refusals[:2]))
         store.commit(Change(audit=refusals[2:]))
         assert store.audit_trail("") == list(refusals)
+        chained = replace(sample_audit("", 1), subject="subject-b", hash="c1")
+        store.commit(Change(audit=(chained,)))
+        assert store.audit_trail("") == [*refusals, chained]
+
+    @requirement("REQ-5-AUDIT")
+    @port_rule('commit', 'An audit event with a `seq` above 0 whose activation id, subject and `seq` '
+               'are already stored is a conflict (two writers chained after one head).')
+    def test_a_second_event_chained_after_one_head_is_a_conflict(self, store: Store) -> None:
+        """A refusal (or event) numbered like a stored one conflicts, and its change is not applied."""
+        first = replace(sample_audit("", 1), hash="first")
+        store.commit(Change(audit=(first, sample_audit("act-1", 1))))
+        for twin in (replace(first, hash="twin"), replace(sample_audit("act-1", 1), hash="twin")):
+            with pytest.raises(ConcurrencyConflict):
+                store.commit(Change(outbox=(sample_message("m-twin"),), audit=(twin,)))
+        assert store.outbox_of("act-1") == []
+        other = replace(first, subject="subject-b", hash="other")
+        store.commit(Change(audit=(other, replace(first, seq=0, hash="unchained"),
+                                   replace(first, seq=0, hash="unchained-too"))))
+        assert [e.hash for e in store.audit_trail("")] == ["unchained", "unchained-too", "first", "other"]

@@ -31,14 +31,17 @@ class LostUpdateStore(MemoryStore):
                 self._activations[write.activation.id] = copy_activation(write.activation)
             for message in change.outbox:
                 self._outbox[message.id] = replace(message)
+                self._requeue(message)  # keep the pending messages' index
             for event in change.audit:
                 self._audit.setdefault(event.activation_id, []).append(event)
 
 
 class VersionBlindStore(MemoryStore):
-    """Ignores `expected_version`: the last writer wins."""
+    """Ignores `expected_version` (and so the audit chain's numbers): the last writer wins."""
 
     def commit(self, change: Change) -> None:
+        with self._lock:  # forget the numbers taken, as a table without the chain's index would
+            self._chained.difference_update((e.activation_id, e.subject, e.seq) for e in change.audit)
         blind = tuple(replace(w, expected_version=self._version(w.activation.id)) for w in change.writes)
         super().commit(replace(change, writes=blind))
 
