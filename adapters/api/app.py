@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -107,7 +107,8 @@ def create_app(service: ActivationService, *, idempotency: IdempotencyStore | No
 
     app.state.guard = guard
     _add_handlers(app)
-    add_flow_routes(app, service, Runner(service, keys), guard)
+    unit = getattr(service.store, "unit", nullcontext)  # `SqlStore.unit`: one transaction
+    add_flow_routes(app, service, Runner(service, keys, unit), guard)
     add_read_routes(app, service, guard)
     add_operator_routes(app, service, guard)
     add_docs_routes(app)

@@ -65,6 +65,7 @@ class SqlStore:
             raise StorageError(f"cannot open {self.where}: {type(exc).__name__}") from exc
         self._driver_error: type[Exception] = self.engine.dialect.loaded_dbapi.Error
         self._sql = Statements(self.engine.dialect)
+        self._held = threading.local()  # the connection of this thread's `unit()`, if any
         _forget_connections_after_fork(self.engine)
 
     # -- reads --------------------------------------------------------------------------------
@@ -200,36 +201,80 @@ class SqlStore:
 
     # -- plumbing -----------------------------------------------------------------------------
 
+    def unit(self) -> AbstractContextManager[None]:
+        """Run this thread's store calls in the block on one pooled connection.
+
+        On PostgreSQL the reads join the transaction that the next `commit` closes, so a
+        request that reads, then commits, is one transaction (a refused commit rolls it back;
+        later reads begin another). On SQLite the reads stay outside the write lock, which
+        `commit` still takes last. Nested units are the outer one.
+        """
+        return nullcontext() if getattr(self._held, "conn", None) is not None else self._unit()
+
     @contextmanager
-    def _driver(self, what: str, *, write: bool) -> Iterator[Connection]:
-        """A connection in one transaction (reads: autocommit on PostgreSQL), errors translated."""
+    def _unit(self) -> Iterator[None]:
         self.ensure_schema()
         with self._serial:
+            conn = self._connect("open a connection")
+            self._held.conn = conn
             try:
-                conn = self.engine.connect()
-            except SQLAlchemyError as exc:
-                raise self._translate(what, getattr(exc, "orig", exc)) from exc
+                yield
+            finally:
+                self._held.conn = None
+                with suppress(Exception):
+                    conn.rollback()  # what the block read after its last commit
+                conn.close()
+
+    @contextmanager
+    def _driver(self, what: str, *, write: bool) -> Iterator[Connection]:
+        """A connection in one transaction (reads: autocommit on PostgreSQL), errors translated;
+        inside `unit()`, the unit's connection."""
+        held: Connection | None = getattr(self._held, "conn", None)
+        if held is not None:
+            with self._translated(what, held, write):
+                if write and self._sqlite:
+                    held.exec_driver_sql("BEGIN IMMEDIATE")
+                yield held
+                if write:
+                    held.commit()
+            return
+        self.ensure_schema()
+        with self._serial:
+            conn = self._connect(what)
             try:
                 if not self._sqlite and not write:
                     conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-                if write and self._sqlite:
-                    conn.exec_driver_sql("BEGIN IMMEDIATE")  # the driver leaves BEGIN to us
-                yield conn
-                if write:
-                    conn.commit()
-            except BaseException as exc:
-                with suppress(Exception):
-                    conn.rollback()
-                if isinstance(exc, StatementError) and isinstance(exc.orig, (ValueError, TypeError)):
-                    raise StorageError(f"{what}: a value cannot be stored or read "
-                                       f"({type(exc.orig).__name__}: {exc.orig})") from exc
-                if isinstance(exc, DBAPIError):
-                    raise self._translate(what, exc.orig) from exc
-                if isinstance(exc, SQLAlchemyError):
-                    raise self._translate(what, exc) from exc
-                raise
+                with self._translated(what, conn, write):
+                    if write and self._sqlite:
+                        conn.exec_driver_sql("BEGIN IMMEDIATE")  # the driver leaves BEGIN to us
+                    yield conn
+                    if write:
+                        conn.commit()
             finally:
                 conn.close()
+
+    def _connect(self, what: str) -> Connection:
+        try:
+            return self.engine.connect()
+        except SQLAlchemyError as exc:
+            raise self._translate(what, getattr(exc, "orig", exc)) from exc
+
+    @contextmanager
+    def _translated(self, what: str, conn: Connection, write: bool) -> Iterator[None]:
+        """Errors of the block as `StorageError` / `ConcurrencyConflict`, after a rollback."""
+        try:
+            yield
+        except BaseException as exc:
+            with suppress(Exception):
+                conn.rollback()
+            if isinstance(exc, StatementError) and isinstance(exc.orig, (ValueError, TypeError)):
+                raise StorageError(f"{what}: a value cannot be stored or read "
+                                   f"({type(exc.orig).__name__}: {exc.orig})") from exc
+            if isinstance(exc, DBAPIError):
+                raise self._translate(what, exc.orig) from exc
+            if isinstance(exc, SQLAlchemyError):
+                raise self._translate(what, exc) from exc
+            raise
 
     def _translate(self, what: str, exc: object) -> Exception:
         if getattr(exc, "sqlstate", None) in _RETRYABLE:

@@ -1,0 +1,102 @@
+"""How many transactions and pooled connections one `POST /activations` takes, on each backend."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+with warnings.catch_warnings():  # Starlette's note about httpx2 is not ours to act on
+    warnings.filterwarnings("ignore", message=".*httpx2.*")
+    from fastapi.testclient import TestClient
+
+from adapters.api import create_app
+from adapters.bootstrap import build_service
+from adapters.device import DeviceKey
+from adapters.memory import MemoryMailer, MemorySms
+from adapters.sql import SqlStore
+from tests.conftest import fast_settings
+from workflow import ActivationService
+
+NID = "899700366240"
+BODY = {"national_id": NID, "device_key": DeviceKey.generate().public_jwk}
+
+
+@dataclass
+class Tally:
+    """What the store's engine did: connections checked out and transactions run."""
+
+    checkouts: int = 0
+    commits: int = 0
+    rollbacks: int = 0
+    autocommitted: int = 0  # statements each run as a transaction of its own
+
+    @property
+    def transactions(self) -> int:
+        return self.commits + self.rollbacks + self.autocommitted
+
+
+def tallied(svc: ActivationService) -> Tally:
+    """A tally kept by event listeners on the service's store."""
+    assert isinstance(svc.store, SqlStore)
+    engine, tally = svc.store.engine, Tally()
+
+    def checkout(*_: Any) -> None:
+        tally.checkouts += 1
+
+    def commit(_: Any) -> None:
+        tally.commits += 1
+
+    def rollback(_: Any) -> None:
+        tally.rollbacks += 1
+
+    def statement(conn: Any, *_: Any) -> None:
+        if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            tally.autocommitted += 1
+
+    event.listen(engine.pool, "checkout", checkout)
+    event.listen(engine, "commit", commit)
+    event.listen(engine, "rollback", rollback)
+    event.listen(engine, "before_cursor_execute", statement)
+    return tally
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ActivationService]:
+    """A service on a SQLite file or a PostgreSQL schema, its schema already created."""
+    url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
+    svc = build_service(url, state_dir=tmp_path, mailer=MemoryMailer(), sms=MemorySms(),
+                        settings=fast_settings())
+    assert isinstance(svc.store, SqlStore)
+    svc.store.ensure_schema()
+    yield svc
+    svc.store.close()
+
+
+def test_a_request_is_one_transaction_on_one_connection(service: ActivationService) -> None:
+    """POST /activations, first and superseding: one connection and one transaction each."""
+    with TestClient(create_app(service, dispatch_every=None)) as http:
+        tally = tallied(service)
+        for n in range(2):  # the second supersedes the first: more reads, still one transaction
+            before = Tally(**{k: getattr(tally, k) for k in ("checkouts", "commits", "rollbacks",
+                                                             "autocommitted")})
+            answer = http.post("/activations", json=BODY)
+            assert answer.status_code == 201, answer.text
+            assert len(answer.json()["superseded"]) == n
+            assert tally.checkouts - before.checkouts == 1
+            assert tally.transactions - before.transactions == 1
+            assert tally.commits - before.commits == 1
+
+
+def test_a_refused_commit_rolls_back_what_the_request_read(service: ActivationService) -> None:
+    """Over the limit: the request is refused, the store keeps five and the connection is reused."""
+    with TestClient(create_app(service, dispatch_every=None)) as http:
+        codes = [http.post("/activations", json=BODY).status_code
+                 for _ in range(6)]
+    assert codes == [201] * 5 + [429]
+    assert len(service.store.list_activations(10)) == 5
