@@ -194,12 +194,14 @@ def build_service(
     listeners: Iterable[Listener] = (),
     sink: EventSink | None = None,
     templates: Templates | None = None,
+    pool_size: int = 5,
 ) -> ActivationService:
     """An `ActivationService` on real adapters; every argument overrides one default.
 
     `settings` given whole is used as it is (with `secret_key` if that is given too);
     otherwise `load_settings()`: the configuration file and `ECPS_*` variables.
-    `listeners`, `sink` and `templates` are passed to the service as they are.
+    `listeners`, `sink` and `templates` are passed to the service as they are; `pool_size`
+    is the store's number of kept connections.
     """
     from adapters.sql import SqlStore
 
@@ -213,7 +215,7 @@ def build_service(
         settings = replace(settings, secret_key=secret_key)
     env_mailer, env_sms, env_directory = _adapters_from_env(state, os.environ)
     return ActivationService(
-        store=SqlStore(url),
+        store=SqlStore(url, pool_size=pool_size),
         mailer=mailer if mailer is not None else env_mailer,
         sms=sms if sms is not None else env_sms,
         directory=directory if directory is not None else env_directory,

@@ -7,6 +7,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
 
+from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -69,7 +70,7 @@ def default_replay(service: ActivationService) -> ReplayStore:
 
 def create_app(service: ActivationService, *, idempotency: IdempotencyStore | None = None,
                dispatch_every: float | None = 1.0, http: HttpSettings | None = None,
-               replay: ReplayStore | None = None) -> FastAPI:
+               replay: ReplayStore | None = None, threads: int | None = None) -> FastAPI:
     """The API over `service`.
 
     `idempotency` keeps the answers replayed for an `Idempotency-Key` (default: a table in
@@ -79,7 +80,8 @@ def create_app(service: ActivationService, *, idempotency: IdempotencyStore | No
     to `dispatch_every` seconds, and expires due activations (None: no thread). `http`
     holds the operator token, proof window, caps and CORS origins (default: none
     configured, the defaults); `replay` remembers the proofs' `jti` (default: chosen as
-    for idempotency).
+    for idempotency); `threads` caps the threads that run requests (default: anyio's 40),
+    to match the store's connection pool.
     """
     keys = idempotency if idempotency is not None else default_idempotency(service)
     http = http if http is not None else HttpSettings()
@@ -87,6 +89,8 @@ def create_app(service: ActivationService, *, idempotency: IdempotencyStore | No
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if threads is not None:
+            to_thread.current_default_thread_limiter().total_tokens = threads
         if dispatch_every is None:
             yield
             return
