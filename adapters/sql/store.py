@@ -65,15 +65,21 @@ class SqlStore:
             raise StorageError(f"cannot open {self.where}: {type(exc).__name__}") from exc
         self._driver_error: type[Exception] = self.engine.dialect.loaded_dbapi.Error
         self._sql = Statements(self.engine.dialect)
-        self._held = threading.local()  # the connection of this thread's `unit()`, if any
+        self._held = threading.local()  # this thread's `unit()` connection, last head read
         _forget_connections_after_fork(self.engine)
 
     # -- reads --------------------------------------------------------------------------------
 
     def get(self, activation_id: str) -> Activation | None:
         with self._driver("get", write=False) as cursor:
-            rows = self._sql.get.rows(cursor, id=activation_id)
-        return codec.activation(rows[0]) if rows else None
+            rows = self._sql.get_with_head.rows(cursor, id=activation_id)
+        if not rows:
+            return None
+        row = rows[0]
+        seq, digest = row.pop("head_seq"), row.pop("head_hash")
+        # kept for this thread's next `trail_head` of the same activation (the trust check)
+        self._held.head = (activation_id, None if seq is None else (int(seq), str(digest)))
+        return codec.activation(row)
 
     def find(self, subject: str, states: Collection[State]) -> list[Activation]:
         if not states:
@@ -108,6 +114,11 @@ class SqlStore:
         return [codec.audit(r) for r in rows]
 
     def trail_head(self, activation_id: str) -> tuple[int, str] | None:
+        kept: tuple[str, tuple[int, str] | None] | None = getattr(self._held, "head", None)
+        if kept is not None:
+            self._held.head = None  # used once: a later call reads again
+            if kept[0] == activation_id:
+                return kept[1]
         with self._driver("trail_head", write=False) as cursor:
             rows = self._sql.trail_head.rows(cursor, activation_id=activation_id)
         return (int(rows[0]["seq"]), str(rows[0]["hash"])) if rows else None
@@ -130,6 +141,7 @@ class SqlStore:
     # -- writes -------------------------------------------------------------------------------
 
     def commit(self, change: Change) -> None:
+        self._held.head = None  # what this thread read before may change now
         sql = self._sql
         writes = sorted(change.writes, key=lambda w: w.activation.id)  # one lock order
         outbox = {m.id: m for m in change.outbox}.values()
