@@ -56,6 +56,10 @@ class SqlStore:
         self._sqlite = self.dialect_name == "sqlite"
         memory = self._sqlite and parsed.database in (None, "", ":memory:")
         self._serial: AbstractContextManager[Any] = threading.RLock() if memory else nullcontext()
+        # SQLite has one writer at a time: this process's writers queue on a lock, woken at
+        # once, instead of polling the file lock with the busy handler's growing sleeps
+        self._writing: AbstractContextManager[Any] = (
+            threading.Lock() if self._sqlite and not memory else nullcontext())
         self._ready = False
         self._ready_lock = threading.Lock()
         try:
@@ -243,7 +247,7 @@ class SqlStore:
         inside `unit()`, the unit's connection."""
         held: Connection | None = getattr(self._held, "conn", None)
         if held is not None:
-            with self._translated(what, held, write):
+            with self._writing if write else nullcontext(), self._translated(what, held, write):
                 if write and self._sqlite:
                     held.exec_driver_sql("BEGIN IMMEDIATE")
                 yield held
@@ -256,7 +260,7 @@ class SqlStore:
             try:
                 if not self._sqlite and not write:
                     conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-                with self._translated(what, conn, write):
+                with self._writing if write else nullcontext(), self._translated(what, conn, write):
                     if write and self._sqlite:
                         conn.exec_driver_sql("BEGIN IMMEDIATE")  # the driver leaves BEGIN to us
                     yield conn
