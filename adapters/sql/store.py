@@ -81,7 +81,8 @@ class SqlStore:
             return None
         row = rows[0]
         seq, digest = row.pop("head_seq"), row.pop("head_hash")
-        # kept for this thread's next `trail_head` of the same activation (the trust check)
+        # kept for this thread's next store call if it is `trail_head` of the same activation
+        # (the trust check): any other call forgets it, so it always goes with the row just read
         self._held.head = (activation_id, None if seq is None else (int(seq), str(digest)))
         return codec.activation(row)
 
@@ -145,7 +146,6 @@ class SqlStore:
     # -- writes -------------------------------------------------------------------------------
 
     def commit(self, change: Change) -> None:
-        self._held.head = None  # what this thread read before may change now
         sql = self._sql
         writes = sorted(change.writes, key=lambda w: w.activation.id)  # one lock order
         outbox = {m.id: m for m in change.outbox}.values()
@@ -245,9 +245,10 @@ class SqlStore:
     def _driver(self, what: str, *, write: bool) -> Iterator[Connection]:
         """A connection in one transaction (reads: autocommit on PostgreSQL), errors translated;
         inside `unit()`, the unit's connection."""
+        self._held.head = None  # the head kept by `get` serves only the very next call
         held: Connection | None = getattr(self._held, "conn", None)
         if held is not None:
-            with self._writing if write else nullcontext(), self._translated(what, held, write):
+            with self._writing if write else nullcontext(), self._translated(what, held):
                 if write and self._sqlite:
                     held.exec_driver_sql("BEGIN IMMEDIATE")
                 yield held
@@ -260,7 +261,7 @@ class SqlStore:
             try:
                 if not self._sqlite and not write:
                     conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-                with self._writing if write else nullcontext(), self._translated(what, conn, write):
+                with self._writing if write else nullcontext(), self._translated(what, conn):
                     if write and self._sqlite:
                         conn.exec_driver_sql("BEGIN IMMEDIATE")  # the driver leaves BEGIN to us
                     yield conn
@@ -276,7 +277,7 @@ class SqlStore:
             raise self._translate(what, getattr(exc, "orig", exc)) from exc
 
     @contextmanager
-    def _translated(self, what: str, conn: Connection, write: bool) -> Iterator[None]:
+    def _translated(self, what: str, conn: Connection) -> Iterator[None]:
         """Errors of the block as `StorageError` / `ConcurrencyConflict`, after a rollback."""
         try:
             yield

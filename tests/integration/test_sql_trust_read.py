@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from adapters.memory import MemoryMailer, MemorySms
 from adapters.sql import SqlStore
 from tests.conftest import NID, fast_settings
 from workflow import ActivationService
+from workflow.definition import State
 from workflow.testing import payload_from
 
 
@@ -79,3 +81,19 @@ def test_a_service_event_reads_its_row_and_head_in_one_statement(
     svc.scan(aid, payload_from(mailer.sent[-1]))
     reads = [s for s in seen if s.lstrip().upper().startswith("SELECT")]
     assert len(reads) == 1
+
+
+def test_a_head_kept_long_ago_never_vouches_for_a_newer_row(svc: ActivationService) -> None:
+    """A `get` whose head was never asked for, then a change by another thread, then a row read
+    by another call: `trail_head` gives the new head (a kept one would flag the row as edited)."""
+    store = svc.store
+    assert isinstance(store, SqlStore)
+    aid = svc.request(NID, "phone").activation_id
+    old = store.get(aid)  # e.g. a route reading the device key: its head is kept, unused
+    worker = threading.Thread(target=svc.dispatch)  # the e-mail sent: a step on the trail
+    worker.start()
+    worker.join()
+    (now,) = store.find(old.subject if old else "", {State.EMAILED})
+    assert store.trail_head(aid) == (now.audit_seq, now.audit_head)
+    assert old is not None
+    assert now.audit_seq > old.audit_seq
