@@ -100,3 +100,14 @@ def test_a_refused_commit_rolls_back_what_the_request_read(service: ActivationSe
                  for _ in range(6)]
     assert codes == [201] * 5 + [429]
     assert len(service.store.list_activations(10)) == 5
+
+
+def test_an_event_through_the_library_is_one_transaction_too(service: ActivationService) -> None:
+    """An event called on the service itself (here `cancel`): one connection, one transaction."""
+    aid = service.request(NID, "phone", device_key=BODY["device_key"]).activation_id
+    service.dispatch()
+    tally = tallied(service)
+    service.cancel(aid)
+    assert tally.checkouts == 1
+    assert tally.transactions == 1
+    assert tally.commits == 1
