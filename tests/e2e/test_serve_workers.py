@@ -20,7 +20,7 @@ import pytest
 
 from adapters.device import DeviceKey
 from adapters.sql import SqlStore
-from tests.e2e.conftest import cli_env
+from tests.e2e.conftest import Ecps, cli_env
 from tests.e2e.test_http import NID
 from tests.integration.smtp_stub import SmtpStub
 from workflow.domain import Delivery
@@ -139,3 +139,11 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_workers_cannot_share_an_in_memory_database(ecps: Ecps) -> None:
+    """`--workers 2` over `sqlite://` is refused in one line before anything listens."""
+    done = ecps("serve", "--port", str(_free_port()), "--workers", "2", "--database", "sqlite://")
+    assert done.returncode != 0
+    assert "in-memory database cannot be shared by worker processes" in done.stderr
+    assert "Traceback" not in done.stderr
