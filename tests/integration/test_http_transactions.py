@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import warnings
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import uvicorn
 from sqlalchemy import event
 
 with warnings.catch_warnings():  # Starlette's note about httpx2 is not ours to act on
@@ -16,10 +21,12 @@ with warnings.catch_warnings():  # Starlette's note about httpx2 is not ours to 
     from fastapi.testclient import TestClient
 
 from adapters.api import create_app
+from adapters.api.settings import HttpSettings
 from adapters.bootstrap import build_service
 from adapters.device import DeviceKey
-from adapters.memory import MemoryMailer, MemorySms
+from adapters.memory import MemoryMailer, MemorySms, StaticDirectory
 from adapters.sql import SqlStore
+from benchmarks.common import identifiers, people
 from tests.conftest import fast_settings
 from workflow import ActivationService
 
@@ -111,3 +118,42 @@ def test_an_event_through_the_library_is_one_transaction_too(service: Activation
     assert tally.checkouts == 1
     assert tally.transactions == 1
     assert tally.commits == 1
+
+
+def test_a_burst_of_requests_opens_no_connection_past_the_pool(tmp_path: Path) -> None:
+    """Four request threads over a pool of five: 3 bursts of 16 concurrent POSTs to a real server
+    open at most five connections in all (none opened and closed per request under load)."""
+    nids = identifiers(48, start=6_000_000)
+    svc = build_service(None, state_dir=tmp_path, mailer=MemoryMailer(), sms=MemorySms(),
+                        directory=StaticDirectory(people(nids)), settings=fast_settings(),
+                        pool_size=5)
+    assert isinstance(svc.store, SqlStore)
+    svc.store.ensure_schema()
+    opened = [0]
+
+    def connect(*_: Any) -> None:
+        opened[0] += 1
+
+    event.listen(svc.store.engine.pool, "connect", connect)
+    server = uvicorn.Server(uvicorn.Config(create_app(
+        svc, dispatch_every=None, threads=4, http=HttpSettings(request_rate=100)),
+                                           host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not (server.started and server.servers):
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.02)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http, \
+                ThreadPoolExecutor(16) as pool:
+            for burst in range(3):
+                answers = list(pool.map(lambda nid: http.post("/activations", json={
+                    **BODY, "national_id": nid}), nids[16 * burst:16 * (burst + 1)]))
+                assert [a.status_code for a in answers] == [201] * 16
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        svc.store.close()
+    assert 1 <= opened[0] <= 5
