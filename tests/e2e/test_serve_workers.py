@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -59,9 +59,10 @@ def _workers(pid: int) -> list[int]:
             and "resource_tracker" not in cmdline(c)]
 
 
-def _until(check: object, what: str, seconds: float = 60) -> None:
+def _until(check: Callable[[], bool], what: str, seconds: float = 60) -> None:
+    """Poll `check` until it holds (a failed assertion naming `what` after `seconds`)."""
     deadline = time.monotonic() + seconds
-    while not check():  # type: ignore[operator]
+    while not check():
         assert time.monotonic() < deadline, what
         time.sleep(0.05)
 
