@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, str] = {
     "qr_code": "the activation e-mail's QR PNG against the qrcode.make path it replaced",
     "outbox": "activation e-mails per (CPU) second, and the outbox under a sustained request rate",
     "http_server": "POST /activations of ecps serve against a bare FastAPI app, SQLite and PostgreSQL",
+    "http_flow": "whole activations per second over HTTP with p50/p99, one and two worker processes",
     "login_cost": "login and status() after 10 and after 10,000 logins (append-only history, SQLite)",
     "outbox_claims": "outbox claims: one message per claim against one batch, few and many sent",
 }

@@ -231,6 +231,7 @@ def build_service(
     sink: EventSink | None = None,
     templates: Templates | None = None,
     push: PushGateway | None = None,
+    pool_size: int = 5,
 ) -> ActivationService:
     """An `ActivationService` on real adapters; every argument overrides one default.
 
@@ -240,7 +241,8 @@ def build_service(
     `settings` given whole is used as it is (with `secret_key` if that is given too);
     otherwise `load_settings()`: the configuration file and `ECPS_*` variables.
     `listeners` and `templates` are passed to the service as they are; the event feed goes
-    to `sink`, else to the webhook the environment configures (`webhook_from_env`), else nowhere.
+    to `sink`, else to the webhook the environment configures (`webhook_from_env`), else nowhere;
+    `pool_size` is the store's number of kept connections.
     """
     from adapters.sql import SqlStore
 
@@ -254,7 +256,7 @@ def build_service(
         settings = replace(settings, secret_key=secret_key)
     env_mailer, env_sms, env_directory = _adapters_from_env(state, os.environ)
     return ActivationService(
-        store=SqlStore(url),
+        store=SqlStore(url, pool_size=pool_size),
         mailer=mailer if mailer is not None else env_mailer,
         sms=sms if sms is not None else env_sms,
         directory=directory if directory is not None else env_directory,

@@ -9,19 +9,58 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import threading
 from datetime import datetime
 from email import policy
-from email.headerregistry import Address, AddressHeader
+from email.headerregistry import Address, AddressHeader, BaseHeader, HeaderRegistry
 from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime
-from typing import cast
+from typing import Any, cast
 
 from workflow.errors import DeliveryFailed
 from workflow.messages import Attachment, Email
 
 MESSAGE_ID_DOMAIN = "ecps-workflow"
 DEFAULT_SENDER = "e-CPS <no-reply@ecps.localhost>"
-POLICY = policy.SMTP
+_KEPT_HEADERS = 512  # parsed header values kept (most repeat from one e-mail to the next)
+
+
+class _KeptHeaders(HeaderRegistry):
+    """The header registry, its header classes made once and its recent parses kept.
+
+    Parsing headers is most of the cost of building a message, and most of an e-mail's
+    headers (MIME-Version, the parts' Content-Type and Content-Transfer-Encoding, the
+    sender, the subject) are the same from one e-mail to the next. A parsed header is an
+    immutable `str`, so one parse serves every message that has it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._classes: dict[str, type[BaseHeader]] = {}
+        self._parsed: dict[tuple[str, str], BaseHeader] = {}
+        self._lock = threading.Lock()
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        found = self._classes.get(name.lower())
+        if found is None:
+            found = self._classes[name.lower()] = super().__getitem__(name)
+        return found
+
+    def __call__(self, name: str, value: Any) -> BaseHeader:
+        if type(value) is not str:
+            return super().__call__(name, value)
+        with self._lock:
+            found = self._parsed.pop((name, value), None)
+        if found is None:
+            found = super().__call__(name, value)
+        with self._lock:
+            self._parsed[(name, value)] = found  # last: the most recent are kept
+            if len(self._parsed) > _KEPT_HEADERS:
+                del self._parsed[next(iter(self._parsed))]
+        return found
+
+
+POLICY = policy.SMTP.clone(header_factory=_KeptHeaders())
 _ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 _SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
@@ -71,7 +110,7 @@ def build(email: Email, *, sender: Address, now: datetime, key: str = "",
     body = _alternative(email)
     if inline:
         related = _part()
-        related.make_related()
+        related.make_related(_boundary())
         related.attach(body)
         for a in inline:
             related.attach(_binary(a, "inline", cid=f"<{_one_line(a.content_id)}>"))
@@ -79,11 +118,17 @@ def build(email: Email, *, sender: Address, now: datetime, key: str = "",
     if not email.attachments:
         _adopt(msg, body)
         return msg
-    msg.make_mixed()
+    msg.make_mixed(_boundary())
     msg.attach(body)
     for a in email.attachments:
         msg.attach(_binary(a, "attachment"))
     return msg
+
+
+def _boundary() -> str:
+    """A fresh multipart boundary. `=_` never occurs in the quoted-printable and base64 bodies
+    this module writes, so the generator need not search them for it (its default does)."""
+    return f"=_ecps_{secrets.token_hex(12)}"
 
 
 def _part() -> EmailMessage:
@@ -95,6 +140,7 @@ def _alternative(email: Email) -> EmailMessage:
     part = _part()
     part.set_content(email.text, charset="utf-8", cte="quoted-printable")
     if email.html:
+        part.make_alternative(_boundary())
         part.add_alternative(email.html, subtype="html", charset="utf-8", cte="quoted-printable")
     return part
 

@@ -1,6 +1,6 @@
 """The baseline of the HTTP benchmark: a bare FastAPI app whose POST validates a small body and commits once.
 
-Run by uvicorn with the settings `ecps serve` uses (one process, 127.0.0.1):
+Run by uvicorn with the settings `ecps serve` uses (one process, 127.0.0.1, no access log):
 `python -m benchmarks.bare_app --port 8001 --database sqlite:///bare.db`.
 """
 
@@ -73,8 +73,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--database", required=True)
     parser.add_argument("--log-level", default="info")
+    parser.add_argument("--access-log", action="store_true", help="one line per request")
     args = parser.parse_args()
-    uvicorn.run(create_app(args.database), host="127.0.0.1", port=args.port, log_level=args.log_level)
+    uvicorn.run(create_app(args.database), host="127.0.0.1", port=args.port, log_level=args.log_level,
+                access_log=args.access_log)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
 """`POST /activations` of `ecps serve` against a bare FastAPI app, on SQLite and on PostgreSQL.
 
 Each round starts every variant as its own process on 127.0.0.1 over a fresh database (the
-same uvicorn settings: one process, default log level), warms it up, then the client
+same uvicorn settings: one process unless `--workers 2`, default log level, no access log),
+warms it up, then the client
 (`benchmarks.http_client`: 8 threads on keep-alive connections) posts for a fixed time;
 the server is stopped before the next variant starts, so only one runs at a time. The
 figure of a variant is its median over the interleaved rounds; the server's CPU per
-request is read from /proc.
+request (all its processes) is read from /proc.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ from benchmarks.postgres_workers import DEFAULT_URL, _sqlalchemy_url, reachable
 
 ROOT = Path(__file__).resolve().parent.parent
 OPTIONS = ("pg_url", "folder")
-VARIANTS = ("ecps serve", "ecps serve, no dispatcher", "ecps serve + dispatch --loop process",
-            "bare FastAPI")
+WORKERS_2 = "ecps serve --workers 2"
+VARIANTS = ("ecps serve", WORKERS_2, "ecps serve, no dispatcher",
+            "ecps serve + dispatch --loop process", "bare FastAPI")
 OWN_PROCESS = "ecps serve + dispatch --loop process"
 SETTINGS = {"ECPS_ARGON2_MEMORY_KIB": "8", "ECPS_ARGON2_TIME_COST": "1",  # cheapest PIN hash
             "ECPS_ARGON2_PARALLELISM": "1",
@@ -48,21 +50,33 @@ def _free_port() -> int:
         return port
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of process `pid` so far (0 where /proc is missing)."""
+def _stat(pid: int) -> list[str]:
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
+        return []
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process `pid` and its live children so far (0 where /proc
+    is missing): a server's worker processes count as its own."""
+    fields = _stat(pid)
+    if not fields:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = [int(e.name) for e in Path("/proc").iterdir()
+                if e.name.isdigit() and (f := _stat(int(e.name))) and int(f[1]) == pid]
+    return own + sum(map(_cpu_seconds, children))
 
 
 def _command(variant: str, port: int, url: str, state: Path) -> list[str]:
     if variant == "bare FastAPI":
         return [sys.executable, "-m", "benchmarks.bare_app", "--port", str(port), "--database", url]
     every = "0" if variant in ("ecps serve, no dispatcher", OWN_PROCESS) else "1"
+    workers = [] if variant.endswith("(before)") else [  # an older tree has one process only
+        "--workers", "2" if variant == WORKERS_2 else "1"]
     return [sys.executable, "-m", "adapters.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-            "--database", url, "--state-dir", str(state), "--dispatch-every", every]
+            "--database", url, "--state-dir", str(state), "--dispatch-every", every, *workers]
 
 
 @contextmanager
@@ -188,6 +202,8 @@ def run(quick: bool = False, pg_url: str | None = None, folder: str | None = Non
         for kind in kinds:
             with databases(kind, admin_url, root) as fresh:
                 for r in range(rounds):
+                    print(f"{kind}: round {r + 1} of {rounds}, load {os.getloadavg()[0]:.1f}",
+                          file=sys.stderr, flush=True)
                     for n, variant in enumerate(variants):
                         state = root / f"state-{kind}-{r}-{n}"
                         load, cpu_ms, mails = measure(variant, next(fresh), state, directory, ids,
@@ -206,12 +222,17 @@ def run(quick: bool = False, pg_url: str | None = None, folder: str | None = Non
                               f"errors {sum(x[4] for x in runs)}"))
     for kind in kinds:
         bare = median([x[0] for x in seen[kind, "bare FastAPI"]])
-        for variant in [v for v in variants if v.startswith("ecps")]:
+        for variant in [v for v in variants if v.startswith("ecps") and v != WORKERS_2]:
             ratio = median([x[0] for x in seen[kind, variant]]) / bare if bare else 0.0
             targets.append(Target(f"{kind}: {variant} / bare", ratio, 0.6, at_most=False))
+        one = median([x[0] for x in seen[kind, "ecps serve"]])
+        two = median([x[0] for x in seen[kind, WORKERS_2]])
+        targets.append(Target(f"{kind}: {WORKERS_2} / ecps serve (one worker)",
+                              two / one if one else 0.0, 1.5, at_most=False))
     notes = [f"{threads} client threads on keep-alive connections, {seconds:.0f} s per variant and "
              f"round after {WARM_UP} warm-up requests, at most {bound} requests; median of "
-             f"{rounds} interleaved rounds; one server process at a time, fresh database each"]
+             f"{rounds} interleaved rounds; one server at a time, fresh database each",
+             f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"]
     if problem:
         notes.append(f"PostgreSQL skipped: {problem}")
     return Result("http_server", "POST /activations of ecps serve against a bare FastAPI app",

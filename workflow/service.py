@@ -11,7 +11,7 @@ import json
 import logging
 import math
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -103,6 +103,8 @@ class ActivationService:
         self._outside = not getattr(store, "in_process", False)
         self._heads = store if self._outside and isinstance(store, TrailHeads) else None
         self._refusals = store if isinstance(store, RefusalHeads) else None
+        # a store that can run an event's reads and its commit on one connection (SqlStore)
+        self._unit: Callable[[], AbstractContextManager[object]] = getattr(store, "unit", nullcontext)
         self.directory = directory
         self.clock: Clock = clock or SystemClock()
         self.keys = Keyring(settings)
@@ -362,7 +364,8 @@ class ActivationService:
             self._commit(w, w.error or StepResult(aid, w.activation.state, tuple(w.steps)))
             return w
 
-        w = retrying(attempt, f"activation {aid} kept changing; try again")
+        with self._unit():
+            w = retrying(attempt, f"activation {aid} kept changing; try again")
         self._log(w)
         if w.error is not None:
             raise w.error
@@ -591,7 +594,8 @@ class ActivationService:
             log.info("activation %s requested by subject %s", a.id, subject[:12])
             return started
 
-        return retrying(attempt, "the identifier's activations kept changing; try again")
+        with self._unit():
+            return retrying(attempt, "the identifier's activations kept changing; try again")
 
     def _supersede(self, w: Work) -> tuple[str, ...]:
         older = self.store.find(w.activation.subject, self.workflow.definition.in_flight)

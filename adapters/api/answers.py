@@ -6,6 +6,7 @@ import json
 import logging
 import re
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import TypeVar
 
 from fastapi import Request
@@ -63,9 +64,11 @@ def plain_error(status: int, kind: str, message: str, **headers: str) -> JSONRes
 class Runner:
     """Runs one POST: answers its error kinds, replays or reserves its `Idempotency-Key`."""
 
-    def __init__(self, service: ActivationService, keys: IdempotencyStore) -> None:
+    def __init__(self, service: ActivationService, keys: IdempotencyStore,
+                 unit: Callable[[], AbstractContextManager[object]] = nullcontext) -> None:
         self.service = service
         self.keys = keys
+        self.unit = unit  # the store's calls of one POST on one connection (and transaction)
 
     def __call__(self, request: Request, key: str | None, body: BaseModel | None,
                  call: Callable[[], T], present: Callable[[T], BaseModel], status: int = 200,
@@ -82,7 +85,8 @@ class Runner:
 
         def execute() -> Response:
             try:
-                outcome = call()
+                with self.unit():
+                    outcome = call()
             except WorkflowError as exc:
                 _logged(activation_id, event, kind_of(exc).name)
                 return render(exc)

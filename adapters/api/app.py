@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 
+from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -71,7 +72,8 @@ def default_replay(service: ActivationService) -> ReplayStore:
 
 def create_app(service: ActivationService, *, idempotency: IdempotencyStore | None = None,
                dispatch_every: float | None = 1.0, http: HttpSettings | None = None,
-               replay: ReplayStore | None = None, phone: PhoneKit | None = None) -> FastAPI:
+               replay: ReplayStore | None = None, threads: int | None = None,
+               phone: PhoneKit | None = None) -> FastAPI:
     """The API over `service`.
 
     `idempotency` keeps the answers replayed for an `Idempotency-Key` (default: a table in
@@ -81,8 +83,9 @@ def create_app(service: ActivationService, *, idempotency: IdempotencyStore | No
     to `dispatch_every` seconds, and expires due activations (None: no thread). `http`
     holds the operator token, proof window, caps and CORS origins (default: none
     configured, the defaults); `replay` remembers the proofs' `jti` (default: chosen as
-    for idempotency). The web console is at `/console`; `phone` (development only) adds
-    its phone simulator.
+    for idempotency); `threads` caps the threads that run requests (default: anyio's 40),
+    to match the store's connection pool. The web console is at `/console`; `phone`
+    (development only) adds its phone simulator.
     """
     keys = idempotency if idempotency is not None else default_idempotency(service)
     http = http if http is not None else HttpSettings()
@@ -90,6 +93,8 @@ def create_app(service: ActivationService, *, idempotency: IdempotencyStore | No
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if threads is not None:
+            to_thread.current_default_thread_limiter().total_tokens = threads
         if dispatch_every is None:
             yield
             return
@@ -110,10 +115,11 @@ def create_app(service: ActivationService, *, idempotency: IdempotencyStore | No
 
     app.state.guard = guard
     _add_handlers(app)
-    add_flow_routes(app, service, Runner(service, keys), guard)
+    unit = getattr(service.store, "unit", nullcontext)  # `SqlStore.unit`: one transaction
+    add_flow_routes(app, service, Runner(service, keys, unit), guard)
     add_read_routes(app, service, guard)
     add_operator_routes(app, service, guard)
-    add_login_routes(app, service, Runner(service, keys), guard)
+    add_login_routes(app, service, Runner(service, keys, unit), guard)
     add_docs_routes(app)
     add_console(app, service, http, phone)
     if http.cors_origins:

@@ -203,8 +203,9 @@ class Guard:
         self.device(request, activation_id, proof)
         return "device"
 
-    def rate(self, request: Request) -> None:
-        """Refuse (429 with Retry-After) an address past its activation requests per period."""
+    async def rate(self, request: Request) -> None:
+        """Refuse (429 with Retry-After) an address past its activation requests per period
+        (on the event loop: a few dict operations, not worth a trip to a worker thread)."""
         address = request.client.host if request.client else "-"
         now = self.service.now().timestamp()
         period, limit = self.settings.request_period, self.settings.request_rate

@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import Engine, create_engine, delete, insert, select, update
+from sqlalchemy import Engine, and_, create_engine, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from adapters.sql.schema import IDEMPOTENCY
@@ -22,6 +22,7 @@ from workflow.errors import StorageError
 
 TTL_SECONDS = 24 * 3600
 STALE_SECONDS = 120  # a reservation older than this is taken over (its request died)
+PURGE_EVERY = 256  # reservations between two purges of the expired keys (one transaction less)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +113,8 @@ class SqlIdempotency:
     """
 
     def __init__(self, database: Engine | str) -> None:
+        self._lock = threading.Lock()
+        self._reserved = 0
         try:
             self._engine = database if isinstance(database, Engine) else create_engine(
                 database.replace("postgresql://", "postgresql+psycopg://", 1))
@@ -121,9 +124,13 @@ class SqlIdempotency:
 
     def reserve(self, key: str, fingerprint: str, now: float) -> Saved | None:
         t = _TABLE
+        with self._lock:
+            self._reserved += 1
+            purge = self._reserved % PURGE_EVERY == 1
         try:
-            with self._engine.begin() as db:
-                db.execute(delete(t).where(t.c.created <= now - TTL_SECONDS))
+            if purge:
+                with self._engine.begin() as db:
+                    db.execute(delete(t).where(t.c.created <= now - TTL_SECONDS))
             try:
                 with self._engine.begin() as db:
                     db.execute(insert(t).values(key=key, fingerprint=fingerprint, created=now,
@@ -132,9 +139,11 @@ class SqlIdempotency:
             except IntegrityError:
                 pass
             with self._engine.begin() as db:
-                taken = db.execute(update(t).where(
-                    t.c.key == key, t.c.status == 0, t.c.created <= now - STALE_SECONDS,
-                ).values(fingerprint=fingerprint, created=now)).rowcount
+                taken = db.execute(update(t).where(  # a dead reservation, or an expired key
+                    t.c.key == key, or_(and_(t.c.status == 0, t.c.created <= now - STALE_SECONDS),
+                                        t.c.created <= now - TTL_SECONDS),
+                ).values(fingerprint=fingerprint, created=now, status=0, body=b"",
+                         headers="{}")).rowcount
                 if taken == 1:
                     return None
                 row = db.execute(select(t).where(t.c.key == key)).one_or_none()

@@ -54,8 +54,9 @@ class Env:
         """The database URL in use (a usage error when it names no database this tool runs on)."""
         return checked_url(resolve_database_url(self.database, self.state))
 
-    def service(self) -> ActivationService:
-        """The service on the real adapters of this environment."""
+    def service(self, pool_size: int = 5) -> ActivationService:
+        """The service on the real adapters of this environment (its store keeps `pool_size`
+        connections)."""
         if self._service is None:
             from adapters.bootstrap import build_service
             from adapters.files import FileSms
@@ -66,7 +67,7 @@ class Env:
             phone = None if os.environ.get("ECPS_SMS_URL") else FileSms(
                 self.state.sms, echo=not self.out.json_mode)
             self._service = build_service(url, state_dir=self.state.root, sms=phone,
-                                          settings=settings)
+                                          settings=settings, pool_size=pool_size)
         return self._service
 
     def existing_settings(self) -> Settings:

@@ -6,6 +6,7 @@ import importlib.util
 import json as _json
 import os
 import secrets
+from contextlib import nullcontext
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
@@ -262,6 +263,12 @@ class _null:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port.")] = 8000,
+    workers: Annotated[int | None, typer.Option(
+        min=1, help="Server processes sharing the port and the database (default: the number "
+        "of cores); the dispatcher runs once, in the command's own process.",
+        show_default=False)] = None,
+    threads: Annotated[int, typer.Option(
+        min=1, help="Request threads per process (each keeps one database connection).")] = 8,
     dispatch_every: Annotated[float, typer.Option(
         "--dispatch-every", min=0, help="Longest pause of the background dispatcher while the "
         "outbox is empty; none while messages are due (0: no dispatcher here, run `ecps dispatch "
@@ -269,6 +276,8 @@ def serve(
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     log_format: Annotated[str, typer.Option(
         "--log-format", help="plain, or json: one JSON object a line.")] = "plain",
+    access_log: Annotated[bool, typer.Option(
+        "--access-log/--no-access-log", help="One log line per HTTP request (uvicorn's).")] = False,
     operator_token_file: Annotated[Path | None, typer.Option(
         "--operator-token-file", metavar="FILE", help="The operator's bearer token (else "
         "ECPS_OPERATOR_TOKEN or ECPS_OPERATOR_TOKEN_FILE); needed off loopback.")] = None,
@@ -278,33 +287,58 @@ def serve(
 ) -> None:
     """Run the HTTP API over the same service (OpenAPI at /docs and /openapi.json).
 
-    Example: [bold]ecps serve --host 0.0.0.0 --port 8000 --operator-token-file op.token[/]
+    Example: [bold]ecps serve --host 0.0.0.0 --port 8000 --workers 4 --operator-token-file op.token[/]
     """
     import uvicorn
 
-    from adapters.api import create_app
     from adapters.api.console import dev_server, refuse_off_loopback
     from adapters.api.settings import server_settings
+    from adapters.cli import serving
     from adapters.logs import configure_logging
 
-    http = server_settings(host, operator_token_file)
+    http = server_settings(host, operator_token_file)  # a bad token or host fails here, in one line
     if dev:
         refuse_off_loopback(host)
     if log_format not in ("plain", "json"):
         raise InvalidInput("--log-format must be plain or json", "log_format")
     configure_logging(log_level, "json" if log_format == "json" else "plain")
     e = env(database, state_dir, False)
+    workers = workers or (1 if dev else os.cpu_count() or 1)
+    if dev and workers > 1:
+        raise InvalidInput("--dev runs one process (the simulator keeps what it received in "
+                           "memory): give --workers 1", "workers")
+    if workers > 1 and _in_memory(e.url):
+        raise InvalidInput("an in-memory database cannot be shared by worker processes: "
+                           "give --workers 1 or a database file", "workers")
     _port_free(host, port)
-    svc = e.service()
-    svc.store.list_activations(1)  # a database that cannot answer fails now, in one line
+    options = serving.Serving(host, e.database, str(e.state.root),
+                              str(operator_token_file) if operator_token_file else None,
+                              log_level, log_format, threads, access_log)
+    svc = serving.service_of(options)
+    svc.store.list_activations(1)  # a database that cannot answer fails now (and is brought up to date)
     phone = None
     if dev:
         phone, http, note = dev_server(svc, http, e.state.root)
         e.out.err.print(note)
-    app = create_app(svc, dispatch_every=dispatch_every or None, http=http, phone=phone)
-    e.out.err.print(f"e-CPS activation API on http://{host}:{port} (docs: /docs); "
+    shown = f" ({workers} worker processes)" if workers > 1 else ""
+    e.out.err.print(f"e-CPS activation API on http://{host}:{port}{shown} (docs: /docs); "
                     f"database {_safe_url(e.url)}")
-    uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=None)
+    if workers == 1:
+        app = serving.build_app(options, svc, dispatch_every or None, http=http, phone=phone)
+        uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=None,
+                    access_log=access_log)
+        return
+    os.environ[serving.OPTIONS_VARIABLE] = options.to_env()  # read by each worker process
+    with serving.dispatching(svc, dispatch_every) if dispatch_every else nullcontext():
+        uvicorn.run("adapters.cli.serving:worker_app", factory=True, workers=workers, host=host,
+                    port=port, log_level=log_level, log_config=None, access_log=access_log)
+
+
+def _in_memory(url: str) -> bool:
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
 
 
 def _webhook() -> list[tuple[str, str]]:

@@ -46,7 +46,13 @@ class Statements:
         is_sqlite = dialect.name == "sqlite"
         insert = sqlite.insert if is_sqlite else postgresql.insert
         S = Statement
-        self.get = S(select(_A).where(_A.c.id == bindparam("id")))
+        # the row with the head of its trail, read in one statement (one snapshot) for the
+        # service's trust check, which asks `trail_head` right after `get`
+        newest = select(_U).where(_U.c.activation_id == _A.c.id).order_by(_U.c.seq.desc()).limit(1)
+        self.get_with_head = S(select(
+            _A, newest.with_only_columns(_U.c.seq).scalar_subquery().label("head_seq"),
+            newest.with_only_columns(_U.c.hash).scalar_subquery().label("head_hash"),
+        ).where(_A.c.id == bindparam("id")))
         self.find = S(select(_A).where(_A.c.subject == bindparam("subject"),
                                        _A.c.state.in_(bindparam("states", expanding=True)))
                       .order_by(_A.c.created_at, _A.c.id))

@@ -57,6 +57,10 @@ class SqlStore(LoginTables):
         self._sqlite = self.dialect_name == "sqlite"
         memory = self._sqlite and parsed.database in (None, "", ":memory:")
         self._serial: AbstractContextManager[Any] = threading.RLock() if memory else nullcontext()
+        # SQLite has one writer at a time: this process's writers queue on a lock, woken at
+        # once, instead of polling the file lock with the busy handler's growing sleeps
+        self._writing: AbstractContextManager[Any] = (
+            threading.Lock() if self._sqlite and not memory else nullcontext())
         self._ready = False
         self._ready_lock = threading.Lock()
         try:
@@ -67,14 +71,22 @@ class SqlStore(LoginTables):
         self._driver_error: type[Exception] = self.engine.dialect.loaded_dbapi.Error
         self._sql = Statements(self.engine.dialect)
         self._logins = LoginStatements(self.engine.dialect)
+        self._held = threading.local()  # this thread's `unit()` connection, last head read
         _forget_connections_after_fork(self.engine)
 
     # -- reads --------------------------------------------------------------------------------
 
     def get(self, activation_id: str) -> Activation | None:
         with self._driver("get", write=False) as cursor:
-            rows = self._sql.get.rows(cursor, id=activation_id)
-        return codec.activation(rows[0]) if rows else None
+            rows = self._sql.get_with_head.rows(cursor, id=activation_id)
+        if not rows:
+            return None
+        row = rows[0]
+        seq, digest = row.pop("head_seq"), row.pop("head_hash")
+        # kept for this thread's next store call if it is `trail_head` of the same activation
+        # (the trust check): any other call forgets it, so it always goes with the row just read
+        self._held.head = (activation_id, None if seq is None else (int(seq), str(digest)))
+        return codec.activation(row)
 
     def find(self, subject: str, states: Collection[State]) -> list[Activation]:
         if not states:
@@ -109,6 +121,11 @@ class SqlStore(LoginTables):
         return [codec.audit(r) for r in rows]
 
     def trail_head(self, activation_id: str) -> tuple[int, str] | None:
+        kept: tuple[str, tuple[int, str] | None] | None = getattr(self._held, "head", None)
+        if kept is not None:
+            self._held.head = None  # used once: a later call reads again
+            if kept[0] == activation_id:
+                return kept[1]
         with self._driver("trail_head", write=False) as cursor:
             rows = self._sql.trail_head.rows(cursor, activation_id=activation_id)
         return (int(rows[0]["seq"]), str(rows[0]["hash"])) if rows else None
@@ -211,36 +228,81 @@ class SqlStore(LoginTables):
 
     # -- plumbing -----------------------------------------------------------------------------
 
+    def unit(self) -> AbstractContextManager[None]:
+        """Run this thread's store calls in the block on one pooled connection.
+
+        On PostgreSQL the reads join the transaction that the next `commit` closes, so a
+        request that reads, then commits, is one transaction (a refused commit rolls it back;
+        later reads begin another). On SQLite the reads stay outside the write lock, which
+        `commit` still takes last. Nested units are the outer one.
+        """
+        return nullcontext() if getattr(self._held, "conn", None) is not None else self._unit()
+
     @contextmanager
-    def _driver(self, what: str, *, write: bool) -> Iterator[Connection]:
-        """A connection in one transaction (reads: autocommit on PostgreSQL), errors translated."""
+    def _unit(self) -> Iterator[None]:
         self.ensure_schema()
         with self._serial:
+            conn = self._connect("open a connection")
+            self._held.conn = conn
             try:
-                conn = self.engine.connect()
-            except SQLAlchemyError as exc:
-                raise self._translate(what, getattr(exc, "orig", exc)) from exc
+                yield
+            finally:
+                self._held.conn = None
+                with suppress(Exception):
+                    conn.rollback()  # what the block read after its last commit
+                conn.close()
+
+    @contextmanager
+    def _driver(self, what: str, *, write: bool) -> Iterator[Connection]:
+        """A connection in one transaction (reads: autocommit on PostgreSQL), errors translated;
+        inside `unit()`, the unit's connection."""
+        self._held.head = None  # the head kept by `get` serves only the very next call
+        held: Connection | None = getattr(self._held, "conn", None)
+        if held is not None:
+            with self._writing if write else nullcontext(), self._translated(what, held):
+                if write and self._sqlite:
+                    held.exec_driver_sql("BEGIN IMMEDIATE")
+                yield held
+                if write:
+                    held.commit()
+            return
+        self.ensure_schema()
+        with self._serial:
+            conn = self._connect(what)
             try:
                 if not self._sqlite and not write:
                     conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-                if write and self._sqlite:
-                    conn.exec_driver_sql("BEGIN IMMEDIATE")  # the driver leaves BEGIN to us
-                yield conn
-                if write:
-                    conn.commit()
-            except BaseException as exc:
-                with suppress(Exception):
-                    conn.rollback()
-                if isinstance(exc, StatementError) and isinstance(exc.orig, (ValueError, TypeError)):
-                    raise StorageError(f"{what}: a value cannot be stored or read "
-                                       f"({type(exc.orig).__name__}: {exc.orig})") from exc
-                if isinstance(exc, DBAPIError):
-                    raise self._translate(what, exc.orig) from exc
-                if isinstance(exc, SQLAlchemyError):
-                    raise self._translate(what, exc) from exc
-                raise
+                with self._writing if write else nullcontext(), self._translated(what, conn):
+                    if write and self._sqlite:
+                        conn.exec_driver_sql("BEGIN IMMEDIATE")  # the driver leaves BEGIN to us
+                    yield conn
+                    if write:
+                        conn.commit()
             finally:
                 conn.close()
+
+    def _connect(self, what: str) -> Connection:
+        try:
+            return self.engine.connect()
+        except SQLAlchemyError as exc:
+            raise self._translate(what, getattr(exc, "orig", exc)) from exc
+
+    @contextmanager
+    def _translated(self, what: str, conn: Connection) -> Iterator[None]:
+        """Errors of the block as `StorageError` / `ConcurrencyConflict`, after a rollback."""
+        try:
+            yield
+        except BaseException as exc:
+            with suppress(Exception):
+                conn.rollback()
+            if isinstance(exc, StatementError) and isinstance(exc.orig, (ValueError, TypeError)):
+                raise StorageError(f"{what}: a value cannot be stored or read "
+                                   f"({type(exc.orig).__name__}: {exc.orig})") from exc
+            if isinstance(exc, DBAPIError):
+                raise self._translate(what, exc.orig) from exc
+            if isinstance(exc, SQLAlchemyError):
+                raise self._translate(what, exc) from exc
+            raise
 
     def _translate(self, what: str, exc: object) -> Exception:
         if getattr(exc, "sqlstate", None) in _RETRYABLE or _duplicate(exc):

@@ -93,3 +93,22 @@ def test_the_sender_setting_keeps_its_display_name() -> None:
     assert str(sender_address("Équipe e-CPS <ne-pas-repondre@sante.fr>")) == \
         "Équipe e-CPS <ne-pas-repondre@sante.fr>"
     assert sender_address("x@y.fr").addr_spec == "x@y.fr"
+
+
+def test_emails_built_in_turn_keep_their_own_headers_and_bodies() -> None:
+    """Kept header parses never leak between e-mails: each has its own To, Subject, Message-ID
+    and body, and its boundaries are distinct and absent from its bodies."""
+    first = replace(FRENCH.activation_email("a@b.fr", "Jane", PAYLOAD, 60), message_id="m1")
+    second = replace(FRENCH.activation_email("c@d.fr", "Éloïse", PAYLOAD.replace("Q", "R"), 30),
+                     subject="Autre sujet", message_id="m2")
+    messages = [_round_trip(e) for e in (first, second, first, second)]
+    for message, email in zip(messages, (first, second, first, second), strict=True):
+        assert message["To"] == email.to
+        assert message["Subject"] == email.subject
+        assert message["Message-ID"] == f"<{email.message_id}@ecps-workflow>"
+        text = message.get_body(("plain",))
+        assert text is not None
+        assert text.get_content().replace("\r\n", "\n") == email.text.replace("\r\n", "\n")
+        boundaries = [p.get_boundary() for p in message.walk() if p.is_multipart()]
+        assert len(set(boundaries)) == 3
+    assert messages[0]["Content-Type"] != messages[2]["Content-Type"]  # fresh boundaries

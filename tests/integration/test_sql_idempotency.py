@@ -142,3 +142,24 @@ def test_stored_answers_hold_no_secret(url: str, clock: FakeClock) -> None:
         assert secret.encode() not in blobs
     for secret in (code, wrong, "4821"):
         assert not _standalone(secret).search(dump)
+
+
+def test_a_key_past_its_lifetime_is_new_again_without_a_purge(url: str) -> None:
+    """Expired keys are purged only now and then: until then, one past its lifetime is still
+    taken as new (with another body too), and one within it still replays its answer."""
+    from adapters.api.idempotency import TTL_SECONDS, KeyReused, Saved, SqlIdempotency
+
+    store = SqlStore(url)
+    store.ensure_schema()
+    keys = SqlIdempotency(store.engine)
+    try:
+        assert keys.reserve("k", "first", 1000.0) is None  # the one reservation that purges
+        keys.save("k", Saved(201, b"{}", {"Location": "/activations/a"}))
+        assert keys.reserve("k", "first", 1000.0 + TTL_SECONDS - 1) == Saved(
+            201, b"{}", {"Location": "/activations/a"})
+        with pytest.raises(KeyReused):
+            keys.reserve("k", "other", 1000.0 + TTL_SECONDS - 1)
+        assert keys.reserve("k", "other", 1000.0 + TTL_SECONDS) is None
+        assert _rows(url, "SELECT status FROM ecps_idempotency WHERE key = 'k'") == [(0,)]
+    finally:
+        store.close()

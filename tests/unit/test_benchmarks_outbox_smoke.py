@@ -80,7 +80,8 @@ def test_http_server_compares_ecps_serve_with_the_bare_app(tmp_path: Path) -> No
     result = http_server.run(quick=True, pg_url="postgresql://nobody@127.0.0.1:1/none",
                              folder=str(tmp_path), seconds=0.5, requests=http_server.WARM_UP + 40)
     _sane(result, "http_server", {"sqlite: ecps serve", "sqlite: bare FastAPI",
-                                  "sqlite: ecps serve + dispatch --loop process"}, 3)
+                                  "sqlite: ecps serve + dispatch --loop process",
+                                  "sqlite: ecps serve --workers 2"}, 4)
     assert "errors 0" in next(f.note for f in result.figures if f.name == "sqlite: ecps serve")
     assert any("PostgreSQL skipped" in n for n in result.notes)
     assert not list(tmp_path.iterdir()), "the databases and state folders are removed"

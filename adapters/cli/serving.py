@@ -1,0 +1,101 @@
+"""The processes of `ecps serve`: the app each worker process builds, the dispatcher run once.
+
+With `--workers N` above one, the command's own process binds the socket, runs the outbox
+dispatcher (one for every worker) and supervises N uvicorn worker processes; each worker
+builds its app with `worker_app` from the options the command left in `OPTIONS_VARIABLE`.
+All of them share one database (SQLite in WAL with a busy timeout, or PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from workflow import ActivationService
+from workflow.outbox import DispatchLoop
+
+if TYPE_CHECKING:
+    from adapters.api.console import PhoneKit
+    from adapters.api.settings import HttpSettings
+
+OPTIONS_VARIABLE = "ECPS_SERVE_WORKER"
+
+
+@dataclass(frozen=True, slots=True)
+class Serving:
+    """What every process of one `ecps serve` is started with."""
+
+    host: str
+    database: str | None
+    state_dir: str | None
+    operator_token_file: str | None
+    log_level: str
+    log_format: str
+    threads: int
+    access_log: bool = False
+
+    def to_env(self) -> str:
+        """These options as the value of `OPTIONS_VARIABLE`."""
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_env(cls) -> Serving:
+        """The options the command left in `OPTIONS_VARIABLE`."""
+        return cls(**json.loads(os.environ[OPTIONS_VARIABLE]))
+
+
+def service_of(options: Serving) -> ActivationService:
+    """The service of one process, its connection pool sized to its request threads."""
+    from adapters.cli.context import env
+
+    state = Path(options.state_dir) if options.state_dir else None
+    # one connection per request thread, one for the dispatcher: none opened under load
+    return env(options.database, state, False).service(pool_size=options.threads + 1)
+
+
+def build_app(options: Serving, svc: ActivationService, dispatch_every: float | None, *,
+              http: HttpSettings | None = None, phone: PhoneKit | None = None) -> Any:
+    """The API of one process over `svc` (with its dispatcher when `dispatch_every` is set);
+    `http` defaults to the options' settings, `phone` (development) adds the simulator."""
+    from adapters.api import create_app
+    from adapters.api.settings import server_settings
+
+    http = http or server_settings(options.host, options.operator_token_file)
+    return create_app(svc, dispatch_every=dispatch_every, http=http, threads=options.threads,
+                      phone=phone)
+
+
+def worker_app() -> Any:
+    """The app of one worker process (a uvicorn factory): no dispatcher, the parent runs it."""
+    from adapters.logs import configure_logging
+
+    options = Serving.from_env()
+    configure_logging(options.log_level, "json" if options.log_format == "json" else "plain")
+    quiet_access_log(options.access_log)
+    return build_app(options, service_of(options), None)
+
+
+def quiet_access_log(wanted: bool) -> None:
+    """Without `wanted`, uvicorn's access logger has no handler, so uvicorn skips its lines."""
+    logging.getLogger("uvicorn.access").propagate = wanted
+
+
+@contextmanager
+def dispatching(svc: ActivationService, longest_pause: float) -> Iterator[DispatchLoop]:
+    """The outbox dispatcher of `svc` on a thread of its own until the block ends."""
+    pump = DispatchLoop(svc.dispatch, svc.expire_due, longest_pause=longest_pause)
+    thread = threading.Thread(target=pump.run, kwargs={"survive": True},
+                              name="ecps-dispatcher", daemon=True)
+    thread.start()
+    try:
+        yield pump
+    finally:
+        pump.stop()
+        thread.join(timeout=10)

@@ -1,0 +1,150 @@
+"""`ecps serve --workers 2` as a subprocess on loopback: the per-identifier rules hold across
+worker processes, each e-mail is sent once by the one dispatcher, SIGTERM stops everything."""
+
+from __future__ import annotations
+
+import email
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from adapters.device import DeviceKey
+from adapters.sql import SqlStore
+from tests.e2e.conftest import Ecps, cli_env
+from tests.e2e.test_http import NID
+from tests.integration.smtp_stub import SmtpStub
+from workflow.domain import Delivery
+
+POSTS = 30
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _workers(pid: int) -> list[int]:
+    """The uvicorn worker processes of the server `pid` (spawned; not multiprocessing's tracker)."""
+    def cmdline(child: int) -> str:
+        try:
+            return Path(f"/proc/{child}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            return ""
+    return [c for c in _children(pid) if "spawn_main" in cmdline(c)
+            and "resource_tracker" not in cmdline(c)]
+
+
+def _until(check: Callable[[], bool], what: str, seconds: float = 60) -> None:
+    """Poll `check` until it holds (a failed assertion naming `what` after `seconds`)."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpStub]:
+    """A local SMTP server that records every message it accepts."""
+    stub = SmtpStub().start()
+    yield stub
+    stub.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database(request: pytest.FixtureRequest, workdir: Path) -> str:
+    """A SQLite file in the working folder, or a fresh PostgreSQL schema."""
+    if request.param == "postgres":
+        return str(request.getfixturevalue("pg_url"))
+    return f"sqlite:///{workdir / 'ecps.sqlite3'}"
+
+
+@pytest.mark.slow
+def test_two_workers_keep_the_identifiers_rules_and_send_each_email_once(
+        workdir: Path, database: str, smtp: SmtpStub) -> None:
+    """30 concurrent POSTs for one identifier over 2 workers: exactly 5 accepted (the rest 429),
+    each of their e-mails sent exactly once; SIGTERM ends the server and its workers, exit 0."""
+    port = _free_port()
+    env = cli_env(ECPS_SMTP_URL=f"smtp://{smtp.host}:{smtp.port}")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "adapters.cli", "serve", "--port", str(port), "--workers", "2",
+         "--dispatch-every", "0.05", "--database", database, "--log-level", "warning"],
+        cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+            def up() -> bool:
+                assert server.poll() is None, server.stderr.read() if server.stderr else ""
+                try:
+                    return http.get("/healthz").status_code == 200 and len(_workers(server.pid)) == 2
+                except httpx.TransportError:
+                    return False
+            _until(up, "the server and its two workers did not start")
+            workers = _workers(server.pid)
+            body = {"national_id": NID, "device_key": DeviceKey.generate().public_jwk}
+            with ThreadPoolExecutor(POSTS) as pool:
+                answers = list(pool.map(lambda _: http.post("/activations", json=body),
+                                        range(POSTS)))
+        assert Counter(a.status_code for a in answers) == {201: 5, 429: POSTS - 5}
+        accepted = [a.json()["activation_id"] for a in answers if a.status_code == 201]
+        with SqlStore(database) as store:
+            def settled() -> bool:
+                return all(m.status != Delivery.PENDING for aid in accepted
+                           for m in store.outbox_of(aid))
+            _until(settled, "the outbox was not delivered")
+            sent = [m for aid in accepted for m in store.outbox_of(aid) if m.status == Delivery.SENT]
+            states = Counter(str(a.state) for a in map(store.get, accepted) if a is not None)
+        ids = [email.message_from_bytes(r.data)["Message-ID"] for r in smtp.received]
+        assert sent
+        assert len(ids) == len(sent)
+        assert sorted(Counter(ids).values()) == [1] * len(sent)  # each message once
+        assert states == {"emailed": 1, "cancelled": 4}  # each request superseded the one before
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            code = server.wait(timeout=60)
+        finally:
+            if server.poll() is None:
+                server.kill()
+    assert code == 0
+    _until(lambda: not any(os.path.exists(f"/proc/{w}") and _alive(w) for w in workers),
+           "a worker outlived the server")
+
+
+def _alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie awaiting its parent counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_workers_cannot_share_an_in_memory_database(ecps: Ecps) -> None:
+    """`--workers 2` over `sqlite://` is refused in one line before anything listens."""
+    done = ecps("serve", "--port", str(_free_port()), "--workers", "2", "--database", "sqlite://")
+    assert done.returncode != 0
+    assert "in-memory database cannot be shared by worker processes" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -1,0 +1,159 @@
+"""How many transactions and pooled connections one `POST /activations` takes, on each backend."""
+
+from __future__ import annotations
+
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import event
+
+with warnings.catch_warnings():  # Starlette's note about httpx2 is not ours to act on
+    warnings.filterwarnings("ignore", message=".*httpx2.*")
+    from fastapi.testclient import TestClient
+
+from adapters.api import create_app
+from adapters.api.settings import HttpSettings
+from adapters.bootstrap import build_service
+from adapters.device import DeviceKey
+from adapters.memory import MemoryMailer, MemorySms, StaticDirectory
+from adapters.sql import SqlStore
+from benchmarks.common import identifiers, people
+from tests.conftest import fast_settings
+from workflow import ActivationService
+
+NID = "899700366240"
+BODY = {"national_id": NID, "device_key": DeviceKey.generate().public_jwk}
+
+
+@dataclass
+class Tally:
+    """What the store's engine did: connections checked out and transactions run."""
+
+    checkouts: int = 0
+    commits: int = 0
+    rollbacks: int = 0
+    autocommitted: int = 0  # statements each run as a transaction of its own
+
+    @property
+    def transactions(self) -> int:
+        return self.commits + self.rollbacks + self.autocommitted
+
+
+def tallied(svc: ActivationService) -> Tally:
+    """A tally kept by event listeners on the service's store."""
+    assert isinstance(svc.store, SqlStore)
+    engine, tally = svc.store.engine, Tally()
+
+    def checkout(*_: Any) -> None:
+        tally.checkouts += 1
+
+    def commit(_: Any) -> None:
+        tally.commits += 1
+
+    def rollback(_: Any) -> None:
+        tally.rollbacks += 1
+
+    def statement(conn: Any, *_: Any) -> None:
+        if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            tally.autocommitted += 1
+
+    event.listen(engine.pool, "checkout", checkout)
+    event.listen(engine, "commit", commit)
+    event.listen(engine, "rollback", rollback)
+    event.listen(engine, "before_cursor_execute", statement)
+    return tally
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ActivationService]:
+    """A service on a SQLite file or a PostgreSQL schema, its schema already created."""
+    url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
+    svc = build_service(url, state_dir=tmp_path, mailer=MemoryMailer(), sms=MemorySms(),
+                        settings=fast_settings())
+    assert isinstance(svc.store, SqlStore)
+    svc.store.ensure_schema()
+    yield svc
+    svc.store.close()
+
+
+def test_a_request_is_one_transaction_on_one_connection(service: ActivationService) -> None:
+    """POST /activations, first and superseding: one connection and one transaction each."""
+    with TestClient(create_app(service, dispatch_every=None)) as http:
+        tally = tallied(service)
+        for n in range(2):  # the second supersedes the first: more reads, still one transaction
+            before = Tally(**{k: getattr(tally, k) for k in ("checkouts", "commits", "rollbacks",
+                                                             "autocommitted")})
+            answer = http.post("/activations", json=BODY)
+            assert answer.status_code == 201, answer.text
+            assert len(answer.json()["superseded"]) == n
+            assert tally.checkouts - before.checkouts == 1
+            assert tally.transactions - before.transactions == 1
+            assert tally.commits - before.commits == 1
+
+
+def test_a_refused_commit_rolls_back_what_the_request_read(service: ActivationService) -> None:
+    """Over the limit: the request is refused, the store keeps five and the connection is reused."""
+    with TestClient(create_app(service, dispatch_every=None)) as http:
+        codes = [http.post("/activations", json=BODY).status_code
+                 for _ in range(6)]
+    assert codes == [201] * 5 + [429]
+    assert len(service.store.list_activations(10)) == 5
+
+
+def test_an_event_through_the_library_is_one_transaction_too(service: ActivationService) -> None:
+    """An event called on the service itself (here `cancel`): one connection, one transaction."""
+    aid = service.request(NID, "phone", device_key=BODY["device_key"]).activation_id
+    service.dispatch()
+    tally = tallied(service)
+    service.cancel(aid)
+    assert tally.checkouts == 1
+    assert tally.transactions == 1
+    assert tally.commits == 1
+
+
+def test_a_burst_of_requests_opens_no_connection_past_the_pool(tmp_path: Path) -> None:
+    """Four request threads over a pool of five: 3 bursts of 16 concurrent POSTs to a real server
+    open at most five connections in all (none opened and closed per request under load)."""
+    nids = identifiers(48, start=6_000_000)
+    svc = build_service(None, state_dir=tmp_path, mailer=MemoryMailer(), sms=MemorySms(),
+                        directory=StaticDirectory(people(nids)), settings=fast_settings(),
+                        pool_size=5)
+    assert isinstance(svc.store, SqlStore)
+    svc.store.ensure_schema()
+    opened = [0]
+
+    def connect(*_: Any) -> None:
+        opened[0] += 1
+
+    event.listen(svc.store.engine.pool, "connect", connect)
+    server = uvicorn.Server(uvicorn.Config(create_app(
+        svc, dispatch_every=None, threads=4, http=HttpSettings(request_rate=100)),
+                                           host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not (server.started and server.servers):
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.02)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http, \
+                ThreadPoolExecutor(16) as pool:
+            for burst in range(3):
+                answers = list(pool.map(lambda nid: http.post("/activations", json={
+                    **BODY, "national_id": nid}), nids[16 * burst:16 * (burst + 1)]))
+                assert [a.status_code for a in answers] == [201] * 16
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        svc.store.close()
+    assert 1 <= opened[0] <= 5
