@@ -286,9 +286,10 @@ class ActivationService:
         """The professional refuses a login."""
         return self.logins.deny(login_id)
 
-    def cancel_login(self, login_id: object) -> LoginResult:
-        """The portal gives a login up."""
-        return self.logins.cancel(login_id)
+    def cancel_login(self, login_id: object, *, actor: str = "portal") -> LoginResult:
+        """The portal gives a login up; `actor` is who asked, as the audit trail records it
+        (`portal`, `operator`)."""
+        return self.logins.cancel(login_id, actor)
 
     def login_result(self, login_id: object) -> LoginResult:
         """The portal polls a login: its state, and the signed assertion once (then `AlreadyUsed`)."""
