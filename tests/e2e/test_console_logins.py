@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from adapters.api import create_app
+from adapters.api.console import PhoneInbox, PhoneKit
 from adapters.api.console.rows import Filters, login_rows
 from adapters.api.settings import HttpSettings
 from adapters.memory import MemoryMailer, MemoryPush, MemorySms, MemoryStore, StaticDirectory
@@ -36,7 +37,8 @@ def world() -> tuple[ActivationService, Driver, FakeClock]:
 @pytest.fixture
 def console(world: tuple[ActivationService, Driver, FakeClock]) -> Iterator[TestClient]:
     """A client signed in to the console."""
-    app = create_app(world[0], dispatch_every=None, http=HttpSettings.with_token(TOKEN))
+    kit = PhoneKit(PhoneInbox(), world[2])
+    app = create_app(world[0], dispatch_every=None, http=HttpSettings.with_token(TOKEN), phone=kit)
     with TestClient(app, base_url="http://127.0.0.1:8000", client=("127.0.0.1", 40000),
                     follow_redirects=False) as c:
         assert c.post("/console/login", data={"token": TOKEN}).status_code == 303
@@ -134,3 +136,35 @@ def test_an_unknown_login_is_a_page_that_echoes_no_text(console: TestClient) -> 
     assert odd.status_code == 404
     assert "<b>hello" not in odd.text
     assert "no such login" in odd.text
+
+
+def test_the_simulator_portal_starts_a_login_and_reads_the_assertion_claims(
+        console: TestClient, world: tuple[ActivationService, Driver, FakeClock]) -> None:
+    """The panel asks for the professional, watches the login without polling too fast, and once
+    the phone approved gets the verified claims back, not the signed token."""
+    svc = world[0]
+    started = console.post("/console/phone/portal/logins", json={
+        "national_id": NID, "client_name": "Ameli Pro", "binding_message": "K7-42"})
+    assert started.status_code == 201
+    lid = started.json()["login_id"]
+    assert console.get(f"/console/phone/portal/logins/{lid}").json()["state"] == "requested"
+    assert console.get(f"/console/phone/portal/logins/{lid}").json()["state"] == "requested"
+    assert 'data-state="requested"' in console.get(f"/console/phone/logins/{lid}/diagram").text
+    svc.dispatch()
+    svc.approve_login(lid, "4821")
+    answer = console.get(f"/console/phone/portal/logins/{lid}")
+    body = answer.json()
+    assert body["state"] == "completed"
+    assert (body["claims"]["aud"], body["claims"]["jti"]) == ("phone-simulator-portal", lid)
+    assert body["claims"]["sub"] == svc.keys.pseudonym(NID)
+    assert not re.search(r"ey[\w-]+\.ey[\w-]+\.[\w-]+", answer.text)  # no compact JWS
+    assert console.get(f"/console/phone/portal/logins/{lid}").json()["state"] == "completed"
+
+
+def test_the_simulator_portal_refuses_a_professional_without_an_active_e_cps(console: TestClient) -> None:
+    """No active credential: the typed refusal, not a login."""
+    r = console.post("/console/phone/portal/logins", json={
+        "national_id": "810100000008", "client_name": "Ameli Pro", "binding_message": "K7-42"})
+    assert r.status_code == 422
+    assert "no active e-CPS" in r.text
+    assert console.get("/console/phone/portal/logins/lg-nothing").status_code == 404
