@@ -22,10 +22,8 @@ def login_routes(r: APIRouter, service: ActivationService, page: Page) -> None:
 
     @r.get("/logins/{login_id}")
     def login(request: Request, login_id: str) -> HTMLResponse:
-        from adapters.api.console.pages import reported
-
         sessions.require(request)
-        return page(request, "push_login.html", a=login_view(service, login_id), done=reported(request))
+        return page(request, "push_login.html", a=login_view(service, login_id), done=page.done(request))
 
     @r.get("/logins/{login_id}/live")
     def live(request: Request, login_id: str) -> HTMLResponse:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from adapters.api.console.rows import lookable
-from adapters.api.console.views import Entry, Gauge, Message, _inline, _visited, left
+from adapters.api.console.views import Entry, Gauge, Message, inline_svg, left, visited
 from adapters.api.diagram import DiagramUnavailable, login_svg
 from workflow import ActivationService
 from workflow.domain import Delivery
@@ -62,13 +62,13 @@ def login_view(service: ActivationService, login_id: str) -> LoginView:
         if g.state in dl.states and at is not None:
             deadlines.append(Gauge(dl.name, at.strftime("%Y-%m-%d %H:%M:%S UTC"), left(at - now)))
     try:
-        svg = _inline(login_svg(service, g.id))
+        svg = inline_svg(login_svg(service, g.id))
     except DiagramUnavailable as exc:
         svg = f"<p>{exc}</p>"
     state = LoginState.EXPIRED if due else g.state
     return LoginView(
         g.id, str(state), g.client_id, g.client_name, g.binding_message, g.activation_id,
-        g.created_at, g.closed_reason, _visited(e.dest for e in trail if e.outcome != "refused" and e.dest),
+        g.created_at, g.closed_reason, visited(e.dest for e in trail if e.outcome != "refused" and e.dest),
         tuple(Entry(e.seq, e.at, e.action, e.outcome, e.actor, e.source, e.dest, e.reason)
               for e in trail),
         tuple(deadlines),

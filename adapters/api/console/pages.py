@@ -46,6 +46,11 @@ class Page:
         return self.pages.TemplateResponse(request, name, {"csrf": csrf, "now": self.service.now(),
                                                            **context}, status_code=status)
 
+    @staticmethod
+    def done(request: Request) -> str:
+        """The action a redirect reports as done (`reported`)."""
+        return reported(request)
+
 
 def console_router(service: ActivationService, sessions: Sessions, pages: Jinja2Templates) -> APIRouter:
     """The console's pages over `service`, signed in with `sessions`."""

@@ -138,6 +138,8 @@
           await api("POST", "/logins/" + p.login_id + "/deny");
           $("phone-note").textContent = "Login denied.";
         }));
+        yes.setAttribute("aria-label", "Approve " + p.client_name + " (" + p.binding_message + ")");
+        no.setAttribute("aria-label", "Deny " + p.client_name + " (" + p.binding_message + ")");
         row.append(yes, no);
         item.append(what, time, row);
         box.append(item);
