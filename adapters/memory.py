@@ -129,6 +129,13 @@ class MemoryStore:
         with self._lock:
             return sorted(i for i in self._logins if after is None or i > after)[:limit]
 
+    def list_logins(self, limit: int, before: tuple[datetime, str] | None = None) -> list[Login]:
+        with self._lock:
+            newest = sorted((g for g in self._logins.values()
+                             if before is None or (g.created_at, g.id) < before),
+                            key=lambda g: (g.created_at, g.id), reverse=True)
+            return [copy_login(g) for g in newest[:limit]]
+
     def _of(self, subject: str) -> list[Activation]:
         """The stored records of `subject` (caller holds the lock)."""
         return [self._activations[i] for i in self._by_subject.get(subject, ())]

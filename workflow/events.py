@@ -386,18 +386,25 @@ def feed_rows(audit: Iterable[AuditEvent], now: datetime) -> tuple[OutboxMessage
     return tuple(rows)
 
 
+def login_from_audit(record: AuditEvent) -> DomainEvent | None:
+    """The `login.<state>` event a login's audit record stands for; None for a refusal."""
+    if record.outcome != Outcome.OK or record.action not in set(LoginEvent):
+        return None
+    dest = LoginState(record.dest)
+    return LOGIN_EVENT_TYPES[f"login.{dest}"](
+        activation_id=record.activation_id, subject=record.subject, seq=record.seq,
+        action=record.action, outcome=record.outcome,
+        source=LoginState(record.source) if record.source else None,
+        dest=dest, at=record.at, actor=record.actor, reason=record.reason)
+
+
 def login_feed_rows(audit: Iterable[AuditEvent], now: datetime) -> tuple[OutboxMessage, ...]:
     """The feed's rows for the transitions of a login among `audit` (refusals are audit-only)."""
     rows = []
     for record in audit:
-        if record.outcome != Outcome.OK or record.action not in set(LoginEvent):
+        event = login_from_audit(record)
+        if event is None:
             continue
-        dest = LoginState(record.dest)
-        event = LOGIN_EVENT_TYPES[f"login.{dest}"](
-            activation_id=record.activation_id, subject=record.subject, seq=record.seq,
-            action=record.action, outcome=record.outcome,
-            source=LoginState(record.source) if record.source else None,
-            dest=dest, at=record.at, actor=record.actor, reason=record.reason)
         rows.append(OutboxMessage(
             id=hashlib.sha256(f"event\x1f{event.key}".encode()).hexdigest()[:32],
             activation_id=event.activation_id, kind=MessageKind.DOMAIN_EVENT,

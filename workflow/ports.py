@@ -206,6 +206,11 @@ class LoginStore(Protocol):
         """Up to `limit` login ids greater than `after` (all when None), in id order."""
         ...
 
+    def list_logins(self, limit: int, before: tuple[datetime, str] | None = None) -> list[Login]:
+        """Up to `limit` logins newest first (creation time, then id), those below `before` only
+        when it is given (a later page of a list)."""
+        ...
+
     def logins_due(self, now: datetime, limit: int) -> list[str]:
         """Ids of up to `limit` logins whose validity ends at or before `now`, soonest first
         (a login that ended has none)."""

@@ -38,7 +38,7 @@ from workflow.errors import (
     VerificationFailed,
     WorkflowError,
 )
-from workflow.events import feed_rows, from_audit, login_feed_rows
+from workflow.events import feed_rows, from_audit, login_feed_rows, login_from_audit
 from workflow.listeners import Listener, Listeners
 from workflow.login.credentials import PinAttempt
 from workflow.login.results import LoginResult, LoginStarted, PendingLogin
@@ -290,9 +290,10 @@ class ActivationService:
         """The professional refuses a login."""
         return self.logins.deny(login_id)
 
-    def cancel_login(self, login_id: object) -> LoginResult:
-        """The portal gives a login up."""
-        return self.logins.cancel(login_id)
+    def cancel_login(self, login_id: object, *, actor: str = "portal") -> LoginResult:
+        """The portal gives a login up; `actor` is who asked, as the audit trail records it
+        (`portal`, `operator`)."""
+        return self.logins.cancel(login_id, actor)
 
     def login_result(self, login_id: object) -> LoginResult:
         """The portal polls a login: its state, and the signed assertion once (then `AlreadyUsed`)."""
@@ -335,14 +336,19 @@ class ActivationService:
 
     def commit(self, change: Change, now: datetime, outcome: object = None) -> None:
         """Commit a login's change with the feed rows of the credential's transitions in it (and
-        the answer to `outcome` when one is asked for, as `answering` says)."""
+        the answer to `outcome` when one is asked for, as `answering` says), then tell the
+        listeners of the login's and the credential's transitions."""
+        ours = {w.activation.id for w in change.writes}
         if self.sink is not None:
-            ours = {w.activation.id for w in change.writes}
             credential = [e for e in change.audit if e.activation_id in ours]
             login = [e for e in change.audit if e.activation_id not in ours]
             change = replace(change, outbox=change.outbox + feed_rows(credential, now)
                              + login_feed_rows(login, now))
         self.store.commit(_answered(change, outcome))
+        if len(self.listeners):  # after the commit, in the order of its audit records
+            told = (from_audit(e) if e.activation_id in ours else login_from_audit(e)
+                    for e in change.audit)
+            self.listeners.notify([e for e in told if e is not None])
 
     # -- the engine of every event ----------------------------------------------------------
 

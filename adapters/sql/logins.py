@@ -7,7 +7,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, and_, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
@@ -36,6 +36,13 @@ class LoginStatements:
                     .order_by(_G.c.expires_at, _G.c.id).limit(bindparam("limit")))
         self.ids = (select(_G.c.id).where(_G.c.id > bindparam("after"))
                     .order_by(_G.c.id).limit(bindparam("limit")))
+        self.newest = (select(_G).order_by(_G.c.created_at.desc(), _G.c.id.desc())
+                       .limit(bindparam("limit")))
+        at = bindparam("before_at", type_=_G.c.created_at.type)
+        self.older = (select(_G).where(or_(_G.c.created_at < at,
+                                           and_(_G.c.created_at == at,
+                                                _G.c.id < bindparam("before_id", type_=_G.c.id.type))))
+                      .order_by(_G.c.created_at.desc(), _G.c.id.desc()).limit(bindparam("limit")))
         self.insert = insert(_G).on_conflict_do_nothing(index_elements=["id"]).returning(_G.c.id)
         self.update = update(_G).where(_G.c.id == bindparam("w_id"),
                                        _G.c.version == bindparam("w_expected"))
@@ -104,3 +111,12 @@ class LoginTables:
         with self._driver("login_ids", write=False) as conn:
             rows = conn.execute(self._logins.ids, {"after": after or "", "limit": limit}).all()
         return [str(r[0]) for r in rows]
+
+    def list_logins(self, limit: int, before: tuple[datetime, str] | None = None) -> list[Login]:
+        with self._driver("list_logins", write=False) as conn:
+            if before is None:
+                rows = conn.execute(self._logins.newest, {"limit": limit}).mappings().all()
+            else:
+                rows = conn.execute(self._logins.older, {"limit": limit, "before_at": before[0],
+                                                         "before_id": before[1]}).mappings().all()
+        return [login(r) for r in rows]

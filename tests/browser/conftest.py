@@ -76,7 +76,7 @@ def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
 
     clock, inbox = FakeClock(), PhoneInbox()
     store = SqlStore(f"sqlite:///{tmp_path / 'ecps.db'}")
-    service = ActivationService(store=store, mailer=inbox.mailer, sms=inbox.sms,
+    service = ActivationService(store=store, mailer=inbox.mailer, sms=inbox.sms, push=inbox.push,
                                 directory=StaticDirectory(people()), clock=clock,
                                 settings=fast_settings())
     dispatcher = getattr(request, "param", {}).get("dispatcher", True)

@@ -6,6 +6,7 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from joserfc import jwt
@@ -17,6 +18,7 @@ from tests.conftest import NID, Driver, fast_settings, people
 from workflow import ActivationService, WorkflowError
 from workflow.audit import verify
 from workflow.login import LoginState
+from workflow.ports import LoginStore
 from workflow.testing import FakeClock
 
 PIN, WRONG = "4821", "1397"
@@ -171,3 +173,20 @@ def test_twenty_concurrent_starts_take_exactly_the_ten_allowed(svc: ActivationSe
     aid = svc.store.list_activations(1)[0].id
     assert len(store.logins_of(aid, set(LoginState))) == tally["ok"]
     assert tally["ok"] == 10 or tally["ConcurrencyConflict"] > 0
+
+
+def test_logins_list_newest_first_a_page_at_a_time(svc: ActivationService, clock: FakeClock) -> None:
+    """`list_logins` reads the newest first and, from a cursor, only those below it (two logins
+    of one instant ordered by id)."""
+    _active(svc)
+    made = [svc.start_login(NID, **PORTAL).login_id for _ in range(2)]
+    clock.advance(timedelta(seconds=1))
+    made.append(svc.start_login(NID, **PORTAL).login_id)
+    store = svc.store
+    assert isinstance(store, LoginStore)
+    newest = [made[2], *sorted(made[:2], reverse=True)]
+    assert [g.id for g in store.list_logins(10)] == newest
+    first = store.list_logins(2)
+    assert [g.id for g in first] == newest[:2]
+    below = store.list_logins(10, before=(first[-1].created_at, first[-1].id))
+    assert [g.id for g in below] == newest[2:]

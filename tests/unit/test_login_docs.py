@@ -20,3 +20,10 @@ def test_the_rules_table_names_every_event() -> None:
     text = PAGE.read_text(encoding="utf-8")
     for event in {str(e.event) for e in LOGIN_DEFINITION.edges} | {"start"}:
         assert f"| `{event}` |" in text
+
+
+def test_the_mermaid_diagram_colours_the_login_completed_as_its_goal() -> None:
+    """A terminal state on the main path is the success: coloured as the goal, not a failure."""
+    lines = to_mermaid(LOGIN_DEFINITION).splitlines()
+    assert "    class completed goal" in lines
+    assert "    class denied,expired,failed,cancelled failure" in lines

@@ -26,12 +26,16 @@ def to_mermaid(definition: Definition[Any, Any] | None = None, history: Sequence
               *(f"        {name} deadline = {_mermaid_text(f'{length}, {states}')}"
                 for name, length, states in d.deadlines),
               "    end note"]
+    # a terminal state on the main path is its success (e.g. a login `completed`), not a failure
     classes = {
         "main": [s for s in d.main_path if s not in d.terminal],
-        "failure": [s for s in d.states if s in d.terminal and not d.after_goal(s)],
-        "ended": [s for s in d.states if s in d.terminal and d.after_goal(s)],
+        "goal": [s for s in d.main_path if s in d.terminal],
+        "failure": [s for s in d.states if s in d.terminal and s not in d.main_path
+                    and not d.after_goal(s)],
+        "ended": [s for s in d.states if s in d.terminal and s not in d.main_path and d.after_goal(s)],
     }
     styles = {"main": f"fill:{_FILL['main']},stroke:{_MAIN}",
+              "goal": f"fill:{_FILL['goal']},stroke:{_MAIN},stroke-width:2px",
               "failure": f"fill:{_FILL['fail']},stroke:{_FAIL},stroke-width:2px",
               "ended": f"fill:{_FILL['end']},stroke:{_DONE},stroke-width:2px",
               "visited": f"stroke:{_TAKEN},stroke-width:3px",

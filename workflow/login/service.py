@@ -152,9 +152,9 @@ class LoginDesk:
         """The professional refuses the login."""
         return self._run(login_id, E.DENY, None, None, "app")
 
-    def cancel(self, login_id: object) -> LoginResult:
-        """The portal gives the login up."""
-        return self._run(login_id, E.CANCEL, None, None, "portal")
+    def cancel(self, login_id: object, actor: str = "portal") -> LoginResult:
+        """The portal gives the login up (or an operator, as `actor` records it)."""
+        return self._run(login_id, E.CANCEL, None, None, security.text_arg(actor, "actor", max_len=32))
 
     def result(self, login_id: object) -> LoginResult:
         """The portal polls: the state, and the assertion the first time it is approved."""

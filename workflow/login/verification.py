@@ -20,22 +20,36 @@ def verify_logins(store: Store, keys: Keyring, engine: Interpreter[Any, Any],
     if not isinstance(store, LoginStore):
         return into
     for g in _logins(store):
-        events = store.audit_trail(g.id)
-        into.logins += 1
-        into.events += len(events)
-        problems = audit.verify(keys, events)
-        into.sealed += len(events) - sum("does not match its hash" in p for p in problems)
-        if len(events) != g.audit_seq or (events and events[-1].hash != g.audit_head):
-            problems.append(f"the trail holds {len(events)} event(s) but the login recorded "
-                            f"{g.audit_seq}: events were removed or added")
-        if not problems:
-            inst, problems = replay(engine, events)
-            if not problems and str(inst.state) != str(g.state):
-                problems.append(f"the row says {g.state}, its trail says {inst.state}")
-            elif not problems and getattr(inst, "expires_at", None) != g.expires_at:
-                problems.append("the row's validity differs from what its trail gives")
-        into.findings += [Finding(g.id, p) for p in problems]
+        check_login(store, keys, engine, g, into)
     return into
+
+
+def check_login(store: Store, keys: Keyring, engine: Interpreter[Any, Any], g: Login,
+                into: Verification) -> None:
+    """Verify one login's trail (chain, replay) against its row; add what is found to `into`."""
+    events = store.audit_trail(g.id)
+    into.logins += 1
+    into.events += len(events)
+    problems = audit.verify(keys, events)
+    into.sealed += len(events) - sum("does not match its hash" in p for p in problems)
+    if len(events) != g.audit_seq or (events and events[-1].hash != g.audit_head):
+        problems.append(f"the trail holds {len(events)} event(s) but the login recorded "
+                        f"{g.audit_seq}: events were removed or added")
+    if not problems:
+        inst, problems = replay(engine, events)
+        if not problems and str(inst.state) != str(g.state):
+            problems.append(f"the row says {g.state}, its trail says {inst.state}")
+        elif not problems and getattr(inst, "expires_at", None) != g.expires_at:
+            problems.append("the row's validity differs from what its trail gives")
+    into.findings += [Finding(g.id, p) for p in problems]
+
+
+def login_disagreements(store: Store, keys: Keyring, engine: Interpreter[Any, Any],
+                        g: Login) -> list[str]:
+    """What `g`'s row and audit trail disagree on (chain, replay, state, validity)."""
+    found = Verification()
+    check_login(store, keys, engine, g, found)
+    return [f.problem for f in found.findings]
 
 
 def _logins(store: LoginStore) -> Iterator[Login]:

@@ -115,6 +115,19 @@ class LoginStoreContract:
         assert logins.login_ids(None, 2) == ["lg-a", "lg-b"]
         assert logins.login_ids("lg-b", 10) == ["lg-c"]
 
+    def test_logins_list_newest_first_below_a_cursor(self, store: Store) -> None:
+        """`list_logins`: newest first (creation time, then id), at most `limit`, and from a
+        cursor only those strictly below it."""
+        rows = [sample_login("lg-a", created=T0), sample_login("lg-c", created=T0),
+                sample_login("lg-b", created=T0 + timedelta(seconds=1)),
+                sample_login("lg-z", created=T0 - timedelta(seconds=1))]
+        store.commit(Change(logins=tuple(LoginWrite(g, None) for g in rows)))
+        logins = self._logins(store)
+        assert [g.id for g in logins.list_logins(10)] == ["lg-b", "lg-c", "lg-a", "lg-z"]
+        assert [g.id for g in logins.list_logins(2)] == ["lg-b", "lg-c"]
+        assert [g.id for g in logins.list_logins(10, before=(T0, "lg-c"))] == ["lg-a", "lg-z"]
+        assert logins.list_logins(10, before=(T0 - timedelta(seconds=1), "lg-z")) == []
+
     def test_logins_due_are_those_whose_validity_ended(self, store: Store) -> None:
         """`logins_due`: ids whose validity ends at or before `now`, soonest first; none for an ended one."""
         rows = [sample_login("lg-late", expires_at=T0 + timedelta(minutes=3)),

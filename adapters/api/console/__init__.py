@@ -1,4 +1,5 @@
-"""The web console of `ecps serve`: operators watch every activation's path; developers walk a flow.
+"""The web console of `ecps serve`: operators watch every activation's and login's path;
+developers walk a flow.
 
 `add_console(app, service, http)` mounts `/console` (behind the operator token, signed in once
 with a cookie) and, given a `PhoneKit`, the development phone simulator at `/console/phone`.
@@ -30,13 +31,14 @@ from adapters.api.console.phone import phone_router
 from adapters.api.console.session import ConsoleRefused, Sessions, SignInNeeded, SignInsHeldOff
 from adapters.api.settings import HttpSettings
 from workflow import ActivationService
-from workflow.errors import ActivationNotFound
+from workflow.errors import ActivationNotFound, LoginNotFound
 
 __all__ = ["DevClock", "PhoneInbox", "PhoneKit", "add_console", "dev_kit", "dev_operator", "dev_server",
            "refuse_off_loopback"]
 
 HERE = files("adapters.api.console")
 ACTIVATION_ID = re.compile(r"[a-z2-7]{16}")  # the shape of an id: only such a text is echoed back
+LOGIN_ID = re.compile(r"lg-[0-9a-f]{32}")
 STATIC_PATH = "/console/static"
 
 
@@ -59,7 +61,10 @@ def add_console(app: FastAPI, service: ActivationService, http: HttpSettings,
     async def unknown(request: Request, exc: ActivationNotFound) -> Response:
         if not request.url.path.startswith("/console"):
             return error_response(exc)
-        message = str(exc) if ACTIVATION_ID.fullmatch(exc.activation_id) else "no such activation"
+        if isinstance(exc, LoginNotFound):
+            message = str(exc) if LOGIN_ID.fullmatch(exc.login_id) else "no such login"
+        else:
+            message = str(exc) if ACTIVATION_ID.fullmatch(exc.activation_id) else "no such activation"
         return pages.TemplateResponse(request, "refused.html", {
             "message": message, "csrf": "", "title": "Not found"}, status_code=404)
 

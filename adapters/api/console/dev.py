@@ -15,7 +15,7 @@ from adapters.api.settings import HttpSettings, is_loopback, token_digest
 from workflow import ActivationService
 from workflow.errors import InvalidInput
 from workflow.messages import Email, Sms
-from workflow.ports import Mailer, SmsGateway
+from workflow.ports import Mailer, PushGateway, SmsGateway
 
 KEPT = 200  # messages a `PhoneInbox` remembers
 
@@ -62,13 +62,17 @@ class _Tee:
 
 
 class PhoneInbox:
-    """What reached the phone: wraps a mailer and an SMS gateway (or none) and keeps a copy of
-    the last messages each accepted (`.mailer` and `.sms` are what the service is given)."""
+    """What reached the phone: wraps a mailer, an SMS gateway and a push gateway (or none) and
+    keeps a copy of the last messages each accepted (`.mailer`, `.sms` and `.push` are what the
+    service is given; the app reads its logins from the API, as after a notification)."""
 
-    def __init__(self, mailer: Mailer | None = None, sms: SmsGateway | None = None) -> None:
+    def __init__(self, mailer: Mailer | None = None, sms: SmsGateway | None = None,
+                 push: PushGateway | None = None) -> None:
         self._kept: deque[Email | Sms] = deque(maxlen=KEPT)
         self.mailer = _Tee(self._kept, mailer)
         self.sms = _Tee(self._kept, sms)
+        self.notifications: deque[Any] = deque(maxlen=KEPT)
+        self.push = _Tee(self.notifications, push)
 
     def received(self, message_ids: set[str]) -> list[Email | Sms]:
         """The messages with these outbox ids, oldest first."""
@@ -84,10 +88,12 @@ class PhoneKit:
 
 
 def dev_kit(service: ActivationService) -> PhoneKit:
-    """Make `service` a development one for the simulator: its mailer and SMS gateway keep a
-    copy of what they deliver for the phone, and its clock becomes a `DevClock`."""
-    inbox = PhoneInbox(service.dispatcher.mailer, service.dispatcher.sms)
-    service.dispatcher.mailer, service.dispatcher.sms = inbox.mailer, inbox.sms
+    """Make `service` a development one for the simulator: its mailer, SMS and push gateways
+    keep a copy of what they deliver for the phone (the push needs none configured), and its
+    clock becomes a `DevClock`."""
+    d = service.dispatcher
+    inbox = PhoneInbox(d.mailer, d.sms, d.push)
+    d.mailer, d.sms, d.push = inbox.mailer, inbox.sms, inbox.push
     clock = DevClock()
     service.clock = clock
     return PhoneKit(inbox, clock)

@@ -1,4 +1,5 @@
-"""The operator console's routes: sign-in, the list, one activation's page, the operator actions."""
+"""The operator console's routes: sign-in, the list, one activation's page, the operator actions
+(a login's pages are in `login_pages`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from adapters.api.console.login_pages import login_routes
 from adapters.api.console.rows import Filters, all_rows, cursor_text, lookable, parse_cursor, subject_of
 from adapters.api.console.session import (
     COOKIE,
@@ -24,10 +26,12 @@ from adapters.api.console.session import (
 from adapters.api.console.views import activation_view, stamp
 from workflow import ActivationService, State
 from workflow.errors import WorkflowError
+from workflow.login.definition import LoginState
 from workflow.service import REVOKE_REASONS
 
+STATES = list(dict.fromkeys([*map(str, State), *map(str, LoginState)]))  # the state filter's choices
 AGES = {"": None, "1": 1, "24": 24, "168": 168}  # the age filter's choices, in hours
-DONE = re.compile(r"revoked|expired-[0-9]{1,9}")  # what `?done=` may report: nothing else is shown
+DONE = re.compile(r"revoked|cancelled|expired-[0-9]{1,9}")  # what `?done=` may report: nothing else is shown
 
 
 class Page:
@@ -41,6 +45,11 @@ class Page:
         csrf = self.sessions.csrf(cookie) if cookie and self.sessions.valid(cookie) else ""
         return self.pages.TemplateResponse(request, name, {"csrf": csrf, "now": self.service.now(),
                                                            **context}, status_code=status)
+
+    @staticmethod
+    def done(request: Request) -> str:
+        """The action a redirect reports as done (`reported`)."""
+        return reported(request)
 
 
 def console_router(service: ActivationService, sessions: Sessions, pages: Jinja2Templates) -> APIRouter:
@@ -80,14 +89,14 @@ def console_router(service: ActivationService, sessions: Sessions, pages: Jinja2
         sessions.require(request)
         q = request.query_params
         age = q.get("age", "") if q.get("age", "") in AGES else ""
-        f = Filters(state=q.get("state", "") if q.get("state", "") in set(State) else "",
+        f = Filters(state=q.get("state", "") if q.get("state", "") in STATES else "",
                     max_age_hours=AGES[age], subject=q.get("subject", "")[:64],
                     before=parse_cursor(q.get("before", "")))
         found = all_rows(service, f, service.now())
         kept = {k: v for k, v in {"state": f.state, "age": age, "subject": f.subject}.items() if v}
         older = urlencode({**kept, "before": cursor_text(found.next)}) if found.next else None
         return page(request, "rows.html" if fragment else "list.html", status,
-                    rows=found.rows, f=f, states=[str(s) for s in State], age=age, error=error,
+                    rows=found.rows, f=f, states=STATES, age=age, error=error,
                     done=reported(request), query=urlencode(kept), newest=urlencode(kept),
                     older=older)
 
@@ -129,6 +138,7 @@ def console_router(service: ActivationService, sessions: Sessions, pages: Jinja2
         return PlainTextResponse(stamp(service, activation_id))
 
     _action_routes(r, service, page)
+    login_routes(r, service, page)
     return r
 
 

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 from fastapi.templating import Jinja2Templates
 
 from adapters.api.console.dev import PhoneKit
+from adapters.api.console.portal import portal_routes
 from adapters.api.console.rows import lookable
 from adapters.api.console.session import ConsoleRefused, same_origin
 from adapters.api.console.views import activation_view, stamp
@@ -85,6 +86,8 @@ def phone_router(service: ActivationService, kit: PhoneKit, pages: Jinja2Templat
         kit.clock.advance(SKIPS[amount])
         service.expire_due()
         return {"now": service.now().timestamp()}
+
+    portal_routes(r, service, pages)  # before the routes below: "logins", "portal" are not ids
 
     @r.get("/{activation_id}/inbox")
     def inbox(activation_id: str) -> dict[str, list[dict[str, str]]]:

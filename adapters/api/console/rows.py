@@ -1,9 +1,9 @@
-"""The console's list: rows of one kind each (activations now; other workflows add a source).
+"""The console's list: rows of one kind each, one source a kind (activations, logins).
 
 A row never holds an identifier or a contact in clear: the identifier typed in the search
 box is turned into its pseudonym and looked up, and only masked contacts are shown.
 The list comes a page at a time, newest first; a page reads a bounded number of rows, however
-many activations the store holds, and names where the next one starts (its `Cursor`).
+many the store holds, and names where the next one starts (its `Cursor`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ from datetime import UTC, datetime, timedelta
 from workflow import ActivationService, State, security
 from workflow.domain import Activation
 from workflow.errors import InvalidInput
+from workflow.login.definition import LoginState
+from workflow.login.record import Login
+from workflow.ports import LoginStore
 
 PAGE = 50  # rows a page shows
 BATCH = 200  # activations read at a time while filling a page
@@ -131,7 +134,55 @@ def _batches(service: ActivationService, before: Cursor | None, first: int) -> I
         before, size = _key(batch[-1]), BATCH
 
 
-ROW_SOURCES: tuple[RowSource, ...] = (activation_rows,)
+def login_rows(service: ActivationService, f: Filters, now: datetime, limit: int = PAGE) -> Page:
+    """A page of the logins matching `f`, newest first, reading at most `SCAN` of them (none when
+    the store keeps no logins). A row shows the portal and its binding message, no contact."""
+    store = service.store
+    if not isinstance(store, LoginStore):
+        return Page([], None)
+    oldest = now - timedelta(hours=f.max_age_hours) if f.max_age_hours is not None else None
+    if f.subject:  # the logins of one identifier's credentials: few, all read at once
+        credentials = store.find(f.subject, list(State)) if lookable(f.subject) else []
+        found = sorted((g for a in credentials for g in store.logins_of(a.id, list(LoginState))),
+                       key=_login_key, reverse=True)
+        batches = iter([[g for g in found if f.before is None or _login_key(g) < f.before]])
+    else:
+        batches = _login_batches(store, f.before, limit + 1)
+    engine = service.logins.engine
+    rows: list[Row] = []
+    read = 0
+    for batch in batches:
+        for g in batch:
+            read += 1
+            if oldest is not None and g.created_at < oldest:
+                return Page(rows, None)
+            state = str(LoginState.EXPIRED if engine.is_due(g, now) else g.state)
+            if not f.state or state == f.state:
+                if len(rows) == limit:
+                    return Page(rows, (rows[-1].created_at, rows[-1].id))
+                rows.append(Row("login", g.id, state, g.created_at,
+                                f"{g.client_name} · “{g.binding_message}”", f"/console/logins/{g.id}"))
+            if read == SCAN:
+                return Page(rows, _login_key(g))
+    return Page(rows, None)
+
+
+def _login_key(g: Login) -> Cursor:
+    return g.created_at, g.id
+
+
+def _login_batches(store: LoginStore, before: Cursor | None, first: int) -> Iterator[list[Login]]:
+    size = first
+    while True:
+        batch = store.list_logins(size, before=before)
+        if batch:
+            yield batch
+        if len(batch) < size:
+            return
+        before, size = _login_key(batch[-1]), BATCH
+
+
+ROW_SOURCES: tuple[RowSource, ...] = (activation_rows, login_rows)
 
 
 def all_rows(service: ActivationService, f: Filters, now: datetime, limit: int = PAGE,

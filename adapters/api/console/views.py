@@ -121,12 +121,12 @@ def activation_view(service: ActivationService, activation_id: str) -> Activatio
         until = code_at + service.settings.sms_code_validity  # a setting, not a deadline: no expiry event
         deadlines.append(Gauge("sms_code", until.strftime("%Y-%m-%d %H:%M:%S UTC"), left(until - now)))
     try:
-        svg = _inline(activation_svg(service, a.id))
+        svg = inline_svg(activation_svg(service, a.id))
     except DiagramUnavailable as exc:
         svg = f"<p>{exc}</p>"
     return ActivationView(
         a.id, str(State.EXPIRED if due else a.state), a.masked_email, a.masked_phone,
-        a.created_at, a.closed_reason, _visited(e.dest for e in steps),
+        a.created_at, a.closed_reason, visited(e.dest for e in steps),
         tuple(Entry(e.seq, e.at, e.action, e.outcome, e.actor, e.source, e.dest, e.reason)
               for e in trail),
         counters, tuple(deadlines),
@@ -136,7 +136,7 @@ def activation_view(service: ActivationService, activation_id: str) -> Activatio
         tuple(disagreements(service.store, service.keys, service.engine, a)), svg, due)
 
 
-def _visited(states: Iterable[str]) -> tuple[str, ...]:
+def visited(states: Iterable[str]) -> tuple[str, ...]:
     """The states in the order they were entered, a stay (a wrong answer, a resend) counted once."""
     path: list[str] = []
     for s in states:
@@ -152,7 +152,7 @@ def _load(service: ActivationService, activation_id: str) -> Activation:
     return a
 
 
-def _inline(svg: bytes) -> str:
+def inline_svg(svg: bytes) -> str:
     """The `<svg>` element of Graphviz's output, for embedding in a page."""
     text = svg.decode("utf-8")
     return text[text.index("<svg"):]

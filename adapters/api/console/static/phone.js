@@ -10,6 +10,7 @@
   const pinLength = Number(sim.dataset.pinLength);
   const codeDigits = Number(sim.dataset.codeDigits);
   let keys = null, jwk = null, aid = null, state = null, pinMode = "set", busy = false, polling = false, drawn = "";
+  let approving = null, watched = null, loginDrawn = "", portalLid = null, portalDone = true;
 
   function b64u(bytes) {
     let s = "";
@@ -63,10 +64,13 @@
     $("phone-aid").textContent = aid ? "(" + aid + ")" : "";
     if (!aid) { show("s-id"); return; }
     const id = screens[state] || "s-end";
-    const mode = state === "pin_set" ? "confirm" : state === "active" ? "login" : "set";
+    const mode = state === "pin_set" ? "confirm" : state !== "active" ? "set" : approving ? "approve" : "login";
     if (mode !== pinMode) { pinMode = mode; $("pin").value = ""; }
     $("pin-label").textContent = { set: "Choose your PIN", confirm: "Confirm your PIN",
-                                   login: "Your e-CPS is active: log in with your PIN" }[pinMode];
+                                   login: "Your e-CPS is active: log in with your PIN",
+                                   approve: approving ? "Approve " + approving.name + " (" + approving.binding
+                                            + ") with your PIN" : "" }[pinMode];
+    $("logins").hidden = state !== "active";
     $("end-text").textContent = "This activation is " + state + ".";
     show(id);
   }
@@ -77,7 +81,9 @@
     const seenState = (await api("GET", "/activations/" + aid)).state;
     if (mine !== latest) { return; }  // a newer refresh started meanwhile: its answer wins
     state = seenState;
+    if (state === "active") { await showLogins((await api("GET", "/activations/" + aid + "/logins")).logins); }
     render();
+    await drawLogin();
     const box = await helper("GET", "/console/phone/" + aid + "/inbox");
     showMail(box.emails);
     showSms(box.sms);
@@ -86,6 +92,100 @@
     if (now === drawn) { return; }  // the diagram is drawn again only when the activation changed
     const d = await fetch("/console/phone/" + aid + "/diagram", { cache: "no-store" });
     if (d.ok) { $("phone-diagram").innerHTML = await d.text(); drawn = now; }
+  }
+  function left(seconds) {
+    const s = Math.max(0, Math.round(seconds));
+    return (s >= 60 ? Math.floor(s / 60) + " min " : "") + (s % 60) + " s left";
+  }
+  async function showLogins(pending) {  // what the app lists: portal, binding message, time left
+    const box = $("login-list");
+    const now = await serverNow();
+    if (approving && !pending.some((p) => p.login_id === approving.id)) { approving = null; }
+    const ids = pending.map((p) => p.login_id).join(" ");
+    if (box.dataset.ids !== ids) {
+      box.dataset.ids = ids;
+      box.innerHTML = pending.length ? "" : '<p class="note">No login waiting.</p>';
+      pending.forEach((p) => {
+        const item = document.createElement("article");
+        item.className = "push";
+        item.dataset.login = p.login_id;
+        const what = document.createElement("p");
+        const name = document.createElement("strong");
+        name.textContent = p.client_name;
+        const code = document.createElement("strong");
+        code.className = "binding";
+        code.textContent = p.binding_message;
+        what.append(name, " asks to log you in. Code shown by the portal: ", code);
+        const time = document.createElement("p");
+        time.className = "left note";
+        const row = document.createElement("div");
+        row.className = "row";
+        const yes = document.createElement("button");
+        yes.type = "button";
+        yes.textContent = "Approve";
+        yes.addEventListener("click", () => {
+          approving = { id: p.login_id, name: p.client_name, binding: p.binding_message };
+          watched = p.login_id;
+          render();
+          $("pin").focus();
+        });
+        const no = document.createElement("button");
+        no.type = "button";
+        no.className = "secondary";
+        no.textContent = "Deny";
+        no.addEventListener("click", () => act(async () => {
+          watched = p.login_id;
+          await api("POST", "/logins/" + p.login_id + "/deny");
+          $("phone-note").textContent = "Login denied.";
+        }));
+        yes.setAttribute("aria-label", "Approve " + p.client_name + " (" + p.binding_message + ")");
+        no.setAttribute("aria-label", "Deny " + p.client_name + " (" + p.binding_message + ")");
+        row.append(yes, no);
+        item.append(what, time, row);
+        box.append(item);
+      });
+      if (pending.length && !watched) { watched = pending[pending.length - 1].login_id; }
+    }
+    pending.forEach((p) => {
+      const item = box.querySelector('[data-login="' + p.login_id + '"] .left');
+      if (item) { item.textContent = left(Date.parse(p.expires_at) / 1000 - now); }
+    });
+  }
+  async function drawLogin() {  // the watched login's diagram, drawn again when it changed
+    if (!watched) { return; }
+    const seen = await fetch("/console/phone/logins/" + watched + "/stamp", { cache: "no-store" });
+    const now = seen.ok ? watched + (await seen.text()) : "";
+    if (!now || now === loginDrawn) { return; }
+    const d = await fetch("/console/phone/logins/" + watched + "/diagram", { cache: "no-store" });
+    if (d.ok) { $("login-diagram").innerHTML = await d.text(); loginDrawn = now; }
+  }
+  async function portal(method, path, body) {
+    const r = await fetch(path, { method: method, cache: "no-store", headers: { "Content-Type": "application/json" },
+                                  body: body === undefined ? undefined : JSON.stringify(body) });
+    const data = await r.json().catch(() => ({}));
+    if (!r.ok) { throw new Error((data.error && data.error.message) || data.error || ("HTTP " + r.status)); }
+    return data;
+  }
+  function showPortal(answer) {
+    $("portal-state").textContent = answer.state + (answer.closed_reason ? " (" + answer.closed_reason + ")" : "");
+    if (!answer.claims) { return; }
+    const list = $("portal-claims");
+    list.innerHTML = "";
+    Object.keys(answer.claims).forEach((k) => {
+      const dt = document.createElement("dt");
+      dt.textContent = k;
+      const dd = document.createElement("dd");
+      dd.className = "claim-" + k;
+      const v = answer.claims[k];
+      dd.textContent = Array.isArray(v) ? v.join(" ") : String(v);
+      list.append(dt, dd);
+    });
+  }
+  async function pollPortal() {
+    if (!portalLid || portalDone) { return; }
+    const answer = await portal("GET", "/console/phone/portal/logins/" + portalLid);
+    showPortal(answer);
+    portalDone = !["requested", "notified", "approved"].includes(answer.state);
   }
   function showMail(mails) {
     const box = $("mails");
@@ -175,6 +275,15 @@
     ev.preventDefault();
     const pin = $("pin").value;
     $("pin").value = "";
+    if (pinMode === "approve") {
+      const lid = approving.id;
+      act(async () => {
+        await api("POST", "/logins/" + lid + "/approve", { pin: pin });
+        approving = null;
+        $("phone-note").textContent = "Login approved.";
+      });
+      return;
+    }
     const path = { set: "/pin", confirm: "/pin/confirm", login: "/authenticate" }[pinMode];
     act(async () => {
       const out = await api("POST", "/activations/" + aid + path, { pin: pin });
@@ -183,8 +292,22 @@
   });
   document.querySelectorAll(".skip-ahead").forEach((b) => b.addEventListener("click",
     () => act(() => helper("POST", "/console/phone/skip/" + b.dataset.skip))));
+  $("f-portal").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    $("portal-error").textContent = "";
+    $("portal-claims").innerHTML = "";
+    try {
+      const started = await portal("POST", "/console/phone/portal/logins", {
+        national_id: $("nid").value.trim(), client_name: $("p-name").value, binding_message: $("p-binding").value });
+      portalLid = started.login_id;
+      portalDone = false;
+      watched = portalLid;
+      $("portal-lid").textContent = "(" + portalLid + ")";
+      showPortal(started);
+    } catch (e) { $("portal-error").textContent = e.message; }
+  });
   $("b-again").addEventListener("click", () => {
-    aid = null; state = null; keys = null; drawn = "";
+    aid = null; state = null; keys = null; drawn = ""; approving = null;
     $("mails").dataset.shown = ""; $("smss").dataset.count = "";
     $("mails").innerHTML = ""; $("smss").innerHTML = "";
     $("phone-diagram").innerHTML = "";
@@ -196,6 +319,7 @@
       try { await refresh(); } catch (e) { if (!busy) { say(e.message); } }
       polling = false;
     }
+    try { await pollPortal(); } catch (e) { $("portal-error").textContent = e.message; }
     setTimeout(poll, 1000);
   }
   render();
