@@ -312,6 +312,10 @@ class ActivationService:
 
     # -- what the login asks of its credential (`workflow.login.credentials.Credentials`) -------
 
+    def audit_refusal(self, subject: str, action: str, actor: str, refused: WorkflowError) -> None:
+        """Chain a refused `action` of `subject` (no flow made) after its newest refusal."""
+        self._audit_refused_request(subject, refused, action=action, actor=actor)
+
     def active_credential(self, subject: str) -> Activation | None:
         """The subject's active credential, checked against its trail, or None."""
         active = self.store.find(subject, {State.ACTIVE})
@@ -547,15 +551,16 @@ class ActivationService:
 
     # -- creating a flow, and the flows it touches ----------------------------------------------
 
-    def _audit_refused_request(self, subject: str, refused: WorkflowError) -> None:
+    def _audit_refused_request(self, subject: str, refused: WorkflowError, *,
+                               action: str = "request", actor: str = "app") -> None:
         """Append a refused request to the audit trail (activation id ""), chained after the
         subject's newest refusal; a commit that another refusal beat to that head is retried."""
-        log.info("request refused for subject %s (%s)", subject[:12] or "-", type(refused).__name__)
+        log.info("%s refused for subject %s (%s)", action, subject[:12] or "-", type(refused).__name__)
 
         def attempt() -> None:
             seq, prev = self._refusal_head(subject)
             event = audit.chain(self.keys, prev, activation_id="", subject=subject, seq=seq + 1,
-                                at=self.now(), actor="app", action="request", outcome="refused",
+                                at=self.now(), actor=actor, action=action, outcome="refused",
                                 reason=describe(refused))
             self.store.commit(_answered(Change(audit=(event,)), refused))
 

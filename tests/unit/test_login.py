@@ -28,6 +28,7 @@ from workflow.errors import (
 from workflow.login import LoginState
 from workflow.messages import Push
 from workflow.testing import FakeClock
+from workflow.verification import verify_trails
 
 PIN, WRONG = "4821", "1397"
 PORTAL = {"client_id": "portail-paca", "client_name": "Portail de santé PACA", "binding_message": "A7-3F"}
@@ -194,6 +195,26 @@ def test_starting_is_refused_without_an_active_credential_or_over_the_limit(
         service.start_login(NID, **PORTAL)
     with pytest.raises(TooManyRequests):
         service.start_login(NID, **PORTAL)
+
+
+def test_a_refused_start_is_audited_in_the_identifier_s_chain_of_refusals(
+        service: ActivationService, store: MemoryStore, aid: str, driver: Driver) -> None:
+    """A start refused for want of a credential or over the limit appends a chained refusal,
+    as a refused activation request does, and nothing else; the chain verifies."""
+    driver.reach("emailed", nid=NID2)
+    with pytest.raises(NotEligible):
+        service.start_login(NID2, **PORTAL)
+    for _ in range(10):
+        service.start_login(NID, **PORTAL)
+    with pytest.raises(TooManyRequests):
+        service.start_login(NID, **PORTAL)
+    refused = [e for e in store.audit_trail("") if e.action == "start"]
+    assert [(e.subject, e.actor, e.outcome, e.seq) for e in refused] == [
+        (service.keys.pseudonym(NID2), "portal", "refused", 1),
+        (service.keys.pseudonym(NID), "portal", "refused", 1)]
+    assert "no active e-CPS" in refused[0].reason
+    assert len(store.logins_of(aid, set(LoginState))) == 10
+    assert verify_trails(store, service.keys, service.engine).intact
 
 
 @pytest.mark.parametrize(("field", "value"), [("client_id", ""), ("client_name", None),

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Protocol
 
 from workflow.domain import Activation, Change
+from workflow.errors import WorkflowError
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,10 @@ class Credentials(Protocol):
 
     def active_credential(self, subject: str) -> Activation | None:
         """The subject's active credential, or None."""
+        ...
+
+    def audit_refusal(self, subject: str, action: str, actor: str, refused: WorkflowError) -> None:
+        """Chain a refused `action` of `subject` that made no flow (nothing else changes)."""
         ...
 
     def credential(self, activation_id: str) -> Activation:

@@ -110,7 +110,11 @@ class LoginDesk:
             log.info("login %s started by %s for subject %s", g.id, client, subject[:12])
             return started
 
-        return retrying(attempt, "the identifier's logins kept changing; try again")
+        try:
+            return retrying(attempt, "the identifier's logins kept changing; try again")
+        except (NotEligible, TooManyRequests) as refused:  # audited, chained with the subject's refusals
+            self.credentials.audit_refusal(subject, str(E.START), "portal", refused)
+            raise
 
     def pending(self, activation_id: object) -> tuple[PendingLogin, ...]:
         """The logins of a credential waiting for an answer (what the app shows)."""
