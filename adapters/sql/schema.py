@@ -215,6 +215,7 @@ class LoginRow(SQLModel, table=True):
         Index("ix_ecps_login_activation_state", "activation_id", "state"),
         Index("ix_ecps_login_subject_created", "subject", "created_at"),
         Index("ix_ecps_login_expires", "expires_at"),
+        Index("ix_ecps_login_created", "created_at", "id"),  # the console's list, newest first
     )
     id: str = Field(primary_key=True, max_length=128)
     subject: str = Field(max_length=128)

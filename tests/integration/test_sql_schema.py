@@ -24,6 +24,7 @@ from workflow import ActivationService, State
 from workflow.definition import DEFINITION
 from workflow.domain import Activation, Change, Turn, Write
 from workflow.errors import StorageError
+from workflow.login import LoginState
 from workflow.testing import FakeClock
 from workflow.testing.store_contract import T0, sample_activation, sample_message
 
@@ -206,6 +207,13 @@ def _every_lookup(store: SqlStore) -> None:
     store.steps("act-1", 0, 100)
     store.turn("subject-a")
     store.refusal_head("subject-a")
+    store.get_login("login-1")
+    store.logins_of("act-1", set(LoginState))
+    store.logins_since("subject-a", T0)
+    store.logins_due(T0, 10)
+    store.login_ids(None, 10)
+    store.list_logins(10)
+    store.list_logins(10, before=(T0, "login-1"))
     changed = sample_activation(version=1, state=State.SCANNED)
     store.commit(Change((Write(changed, 0),), turns=(Turn("subject-a", 0),)))
     store.commit(Change(turns=(Turn("subject-a", 1),)))

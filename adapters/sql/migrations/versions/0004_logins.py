@@ -42,4 +42,5 @@ def upgrade() -> None:
     op.create_index("ix_ecps_login_activation_state", "ecps_login", ["activation_id", "state"])
     op.create_index("ix_ecps_login_subject_created", "ecps_login", ["subject", "created_at"])
     op.create_index("ix_ecps_login_expires", "ecps_login", ["expires_at"])
+    op.create_index("ix_ecps_login_created", "ecps_login", ["created_at", "id"])
     op.execute("UPDATE ecps_meta SET value = '4' WHERE key = 'schema_version'")
