@@ -33,6 +33,10 @@ cat > setup.cfg <<CFG
 source_paths = workflow/
 also_copy =${copy}
 only_mutate =${only}
+# A mutant is stopped after 2 × 1.5 × (its tests' measured time + 1 s) of CPU, and counted as a timeout
+# (mutmut's default is 15 ×: a mutant that makes the checker's exploration unbounded then ran for
+# ten minutes). A mutant that keeps the behaviour runs its tests in about their measured time.
+timeout_multiplier = 1.5
 pytest_add_cli_args_test_selection =
     tests/unit
     tests/property/test_machine.py
