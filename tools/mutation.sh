@@ -5,6 +5,7 @@
 #                                          # the checker and the engine (interpreter, model, machine, bindings)
 #   tools/mutation.sh security work        # some modules only
 #   MUTATION_DIR=/tmp/mut tools/mutation.sh   # keep the scratch copy there (reruns reuse its cache)
+#   MUTATION_DIR=/tmp/mut MUTATION_RERUN_SURVIVORS=1 tools/mutation.sh   # and judge its survivors again
 #
 # The tests that judge the mutants: tests/unit (less the slow thread, benchmark and docs-example
 # runs), the stateful property suite over memory adapters (derandomized `ecps-mutation` profile) and
@@ -56,6 +57,10 @@ if grep -q '^\[tool.mutmut\]' pyproject.toml; then
 fi
 export ECPS_HYPOTHESIS_PROFILE=mutation
 mutmut run --max-children "${MUTATION_JOBS:-$(nproc)}" || true
+if [ -n "${MUTATION_RERUN_SURVIVORS:-}" ]; then  # judge the cached survivors again with the current tests
+  mapfile -t again < <(mutmut results 2>/dev/null | awk -F': ' '$2 == "survived" {gsub(/ /, "", $1); print $1}')
+  if [ "${#again[@]}" -gt 0 ]; then mutmut run --max-children "${MUTATION_JOBS:-$(nproc)}" "${again[@]}" || true; fi
+fi
 mutmut results --all true > results.txt || true
 python3 - results.txt <<'PY'
 import collections, re, sys

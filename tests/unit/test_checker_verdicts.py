@@ -139,7 +139,9 @@ def test_deadline_problems_follow_the_definitions_order_of_states() -> None:
                    slot="nap")
     d = Definition.unchecked(**{**_DATA, "deadlines": (*DEFINITION.deadlines, nap),
                                 "edges": (*DEFINITION.edges, Edge("detour", "emailed", "limbo"))})
-    assert check(d).result(Property.DEADLINES).detail == "; ".join(
+    result = check(d).result(Property.DEADLINES)
+    assert result.ok is False
+    assert result.detail == "; ".join(
         f"nap never runs in {s}" for s in ("requested", "emailed", "scanned", "sms_verified", "pin_set",
                                            "limbo"))
 

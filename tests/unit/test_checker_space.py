@@ -1,0 +1,64 @@
+"""The explored space itself: implied events as steps with their own outcomes, bounds and shortcuts."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from datetime import timedelta
+
+from tests.unit.test_checker_edges import _Lengths
+from workflow.checker import Property, check, explore
+from workflow.definition import DEFINITION, Definition, Edge, Implied, Outcome
+
+_DATA = {f.name: getattr(DEFINITION, f.name) for f in fields(DEFINITION) if f.init}
+_SCAN_FIRST = Implied("emailed", "verify_sms", "scan")
+"""A test-only rule: an SMS code typed while `emailed` proves the scan first."""
+
+
+def _with(*implied: Implied[str, str], edges: tuple[Edge[str, str], ...] = DEFINITION.edges) -> Definition:
+    return Definition.unchecked(**{**_DATA, "implied": (*DEFINITION.implied, *implied), "edges": edges})
+
+
+def test_the_order_of_the_edges_does_not_change_the_space() -> None:
+    """Reversed edges (so a state's first edge is not the implied event's) explore the same space."""
+    shipped = explore(DEFINITION)
+    reversed_ = explore(Definition.unchecked(**{**_DATA, "edges": tuple(reversed(DEFINITION.edges))}))
+    assert set(reversed_.parent) == set(shipped.parent)
+    assert reversed_.transitions == shipped.transitions
+
+
+def test_an_implied_event_leading_to_a_state_without_edges_is_explored() -> None:
+    """An implied `cancel` ends in a terminal state with no edges: the space is still explored."""
+    report = check(Definition.unchecked(**{**_DATA, "implied": (Implied("requested", "scan", "cancel"),)}))
+    assert report.states_explored == check(DEFINITION).states_explored
+    assert report.result(Property.REACHABLE).ok
+    assert report.result(Property.WELL_FORMED).detail == (
+        "implied cancel then scan is not a path from requested")
+
+
+def test_an_implied_step_keeps_the_outcome_of_the_event_it_precedes() -> None:
+    """A code typed while `emailed` is right or wrong, the scan being recorded first either way."""
+    space = explore(_with(_SCAN_FIRST))
+    emailed = space.first("emailed")
+    assert emailed is not None
+    steps = sorted(str(step) for step, _ in space.moves[emailed] if step.implied == ("scan",))
+    assert steps == ["verify_sms", "verify_sms (wrong)"]
+
+
+def test_an_implied_step_passing_a_bound_is_an_overflow() -> None:
+    """With no lock edge and a bound of 0, the first wrong code passes it, even through an implied scan."""
+    unlocked = tuple(e for e in DEFINITION.edges
+                     if not (e.source == "scanned" and e.outcome == Outcome.EXHAUSTED))
+    report = check(_with(_SCAN_FIRST, edges=unlocked),
+                   settings=_Lengths(qr_token_validity=timedelta(hours=1), max_sms_attempts=0))
+    result = report.result(Property.BOUNDED)
+    assert result.detail == "sms_attempts passes Settings.max_sms_attempts in scanned"
+    assert result.counterexample == ("request", "email_sent", "scan", "verify_sms (wrong)")
+
+
+def test_an_implied_step_reaching_the_goal_out_of_order_is_a_shortcut() -> None:
+    """A confirmation while `emailed` (the scan implied) that reaches `active` skips the main path."""
+    skipping = _with(Implied("emailed", "confirm_pin", "scan"),
+                     edges=(*DEFINITION.edges, Edge("confirm_pin", "scanned", "active")))
+    result = check(skipping).result(Property.MAIN_PATH)
+    assert not result.ok
+    assert result.counterexample == ("request", "email_sent", "scan", "confirm_pin")
