@@ -34,10 +34,12 @@ cat > setup.cfg <<CFG
 source_paths = workflow/
 also_copy =${copy}
 only_mutate =${only}
-# A mutant is stopped after 2 × 1.5 × (its tests' measured time + 1 s) of CPU, and counted as a timeout
-# (mutmut's default is 15 ×: a mutant that makes the checker's exploration unbounded then ran for
-# ten minutes). A mutant that keeps the behaviour runs its tests in about their measured time.
+# A mutant is stopped after 2 × 1.5 × (its tests' measured time + 10 s) of CPU, and counted as a timeout
+# (mutmut's default, 2 × 15 × (time + 1 s), let a mutant that makes the checker's exploration unbounded
+# run for ten minutes). The 10 s cover the worker's own start (collecting the tests' modules), which
+# the measured time leaves out: with 1 s, mutants of functions that few, quick tests call timed out.
 timeout_multiplier = 1.5
+timeout_constant = 10
 pytest_add_cli_args_test_selection =
     tests/unit
     tests/property/test_machine.py
