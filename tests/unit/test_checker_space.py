@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import timedelta
 
 from tests.unit.test_checker_edges import _Lengths
-from workflow.checker import Property, check, explore
+from workflow.checker import IDLE, RUNNING, Property, check, explore
 from workflow.definition import DEFINITION, Definition, Edge, Implied, Outcome
 
 _DATA = {f.name: getattr(DEFINITION, f.name) for f in fields(DEFINITION) if f.init}
@@ -62,3 +62,29 @@ def test_an_implied_step_reaching_the_goal_out_of_order_is_a_shortcut() -> None:
     result = check(skipping).result(Property.MAIN_PATH)
     assert not result.ok
     assert result.counterexample == ("request", "email_sent", "scan", "confirm_pin")
+
+
+def test_a_definition_without_a_main_path_is_explored_and_claims_none() -> None:
+    """No main path: the same space, and the main-path property holds trivially."""
+    report = check(Definition.unchecked(**{**_DATA, "main_path": ()}))
+    assert report.states_explored == check(DEFINITION).states_explored
+    assert report.ok, report.render()
+
+
+def test_skipping_the_first_main_step_is_a_shortcut() -> None:
+    """A direct scan while `requested` (no implied delivery) skips `emailed`: main-path fails."""
+    jump = Definition.unchecked(**{**_DATA, "implied": (),
+                                   "edges": (*DEFINITION.edges, Edge("scan", "requested", "scanned"))})
+    result = check(jump).result(Property.MAIN_PATH)
+    assert not result.ok
+    assert result.counterexample == ("request", "scan", "verify_sms", "set_pin", "confirm_pin")
+
+
+def test_a_deadline_not_started_by_the_creating_event_is_idle_at_the_start() -> None:
+    """A token deadline started by resends only is idle in the start configuration; the flow runs."""
+    token, pin_step, flow = DEFINITION.deadlines
+    late = replace(token, starts=("resend_email",))
+    start = explore(Definition.unchecked(**{**_DATA, "deadlines": (late, pin_step, flow)})).start
+    assert start is not None
+    assert start.phases == (IDLE, IDLE, RUNNING)
+    assert start.progress == 0
