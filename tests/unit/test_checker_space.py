@@ -88,3 +88,11 @@ def test_a_deadline_not_started_by_the_creating_event_is_idle_at_the_start() -> 
     assert start is not None
     assert start.phases == (IDLE, IDLE, RUNNING)
     assert start.progress == 0
+
+
+def test_counters_no_edge_can_read_any_more_are_zero() -> None:
+    """Past the last edge that reads them (in a terminal state, every counter) the counts are 0."""
+    space = explore(DEFINITION)
+    ended = [c for c in space.parent if c.state in DEFINITION.terminal]
+    assert ended
+    assert {c.counts for c in ended} == {(0,) * len(DEFINITION.counters)}
