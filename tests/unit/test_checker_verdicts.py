@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.unit.test_checker_edges import _Lengths
-from workflow.checker import Property, Report, check, main
+from workflow.checker import Property, Report, check, explore, main
 from workflow.definition import DEFINITION, Deadline, Definition, Edge, Event, Outcome, State, Workflow
 
 _DATA = {f.name: getattr(DEFINITION, f.name) for f in fields(DEFINITION) if f.init}
@@ -59,6 +59,7 @@ def test_the_checker_makes_no_settings_of_its_own_that_warn() -> None:
     logger.addHandler(handler)
     try:
         assert check(DEFINITION).ok
+        assert explore(DEFINITION).start is not None
     finally:
         logger.removeHandler(handler)
     assert [r.getMessage() for r in handler.records] == []
