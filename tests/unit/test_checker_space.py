@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import fields, replace
 from datetime import timedelta
 
+from tests.unit.checker_zoo import specimens
 from tests.unit.test_checker_edges import _Lengths
 from workflow.checker import IDLE, RUNNING, Property, check, explore
 from workflow.definition import DEFINITION, Definition, Edge, Implied, Outcome
@@ -106,3 +107,15 @@ def test_explore_reduces_by_default_and_paths_start_with_the_creating_event() ->
     emailed = space.first("emailed")
     assert emailed is not None
     assert space.path(emailed) == ("invite", "email_sent")
+
+
+def test_the_space_keeps_exploring_past_a_counter_overflow_and_says_which_counters_live() -> None:
+    """An overflowing configuration is a dead end, not the end: every state is still reached."""
+    unbounded = next(s for s in specimens() if s.name == "unbounded-sms")
+    space = explore(unbounded.definition, unbounded.settings)
+    assert space.overflow
+    assert all(space.moves[c] == [] for c in space.overflow)
+    assert set(space.moves) == set(space.parent)  # every configuration found was expanded
+    assert {c.state for c in space.parent} == set(DEFINITION.states)
+    assert space.live["locked"] == (False,) * len(DEFINITION.counters)
+    assert space.live["active"] == tuple(c.name == "login_failures" for c in DEFINITION.counters)
