@@ -8,7 +8,7 @@ from datetime import timedelta
 from tests.unit.checker_zoo import specimens
 from tests.unit.test_checker_edges import _Lengths
 from workflow.checker import IDLE, RUNNING, Property, check, explore
-from workflow.definition import DEFINITION, Definition, Edge, Implied, Outcome
+from workflow.definition import DEFINITION, Counter, Definition, Edge, Implied, Outcome
 
 _DATA = {f.name: getattr(DEFINITION, f.name) for f in fields(DEFINITION) if f.init}
 _SCAN_FIRST = Implied("emailed", "verify_sms", "scan")
@@ -119,3 +119,13 @@ def test_the_space_keeps_exploring_past_a_counter_overflow_and_says_which_counte
     assert {c.state for c in space.parent} == set(DEFINITION.states)
     assert space.live["locked"] == (False,) * len(DEFINITION.counters)
     assert space.live["active"] == tuple(c.name == "login_failures" for c in DEFINITION.counters)
+
+
+def test_a_counter_without_its_setting_is_bounded_by_its_default_even_zero() -> None:
+    """No `max_sms_tries` in the settings and a default of 0: the bound is 0, passed at once."""
+    counters = tuple(Counter(c.name, "max_sms_tries", 0) if c.name == "sms_attempts" else c
+                     for c in DEFINITION.counters)
+    result = check(Definition.unchecked(**{**_DATA, "counters": counters})).result(Property.BOUNDED)
+    assert result.detail == (
+        "counter sms_attempts has no bound: Settings.max_sms_tries is not an integer ≥ 0; "
+        "sms_attempts passes Settings.max_sms_tries in locked")
