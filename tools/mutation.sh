@@ -5,6 +5,7 @@
 #                                          # the checker and the engine (interpreter, model, machine, bindings)
 #   tools/mutation.sh security work        # some modules only
 #   MUTATION_DIR=/tmp/mut tools/mutation.sh   # keep the scratch copy there (reruns reuse its cache)
+#   MUTATION_DIR=/tmp/mut MUTATION_RERUN_SURVIVORS=1 tools/mutation.sh   # and judge its survivors again
 #
 # The tests that judge the mutants: tests/unit (less the slow thread, benchmark and docs-example
 # runs), the stateful property suite over memory adapters (derandomized `ecps-mutation` profile) and
@@ -33,6 +34,12 @@ cat > setup.cfg <<CFG
 source_paths = workflow/
 also_copy =${copy}
 only_mutate =${only}
+# A mutant is stopped after 2 × 1.5 × (its tests' measured time + 10 s) of CPU, and counted as a timeout
+# (mutmut's default, 2 × 15 × (time + 1 s), let a mutant that makes the checker's exploration unbounded
+# run for ten minutes). The 10 s cover the worker's own start (collecting the tests' modules), which
+# the measured time leaves out: with 1 s, mutants of functions that few, quick tests call timed out.
+timeout_multiplier = 1.5
+timeout_constant = 10
 pytest_add_cli_args_test_selection =
     tests/unit
     tests/property/test_machine.py
@@ -52,6 +59,10 @@ if grep -q '^\[tool.mutmut\]' pyproject.toml; then
 fi
 export ECPS_HYPOTHESIS_PROFILE=mutation
 mutmut run --max-children "${MUTATION_JOBS:-$(nproc)}" || true
+if [ -n "${MUTATION_RERUN_SURVIVORS:-}" ]; then  # judge the cached survivors again with the current tests
+  mapfile -t again < <(mutmut results 2>/dev/null | awk -F': ' '$2 == "survived" {gsub(/ /, "", $1); print $1}')
+  if [ "${#again[@]}" -gt 0 ]; then mutmut run --max-children "${MUTATION_JOBS:-$(nproc)}" "${again[@]}" || true; fi
+fi
 mutmut results --all true > results.txt || true
 python3 - results.txt <<'PY'
 import collections, re, sys

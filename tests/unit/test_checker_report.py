@@ -127,8 +127,10 @@ def test_the_loader_finds_definitions_and_their_machines(tmp_path: Path,
         "from tests.unit.checker_zoo import SHORTCUT\nBROKEN = SHORTCUT\n")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
-    assert load_definition("flows_here:BROKEN") is not None
-    monkeypatch.delitem(sys.modules, "flows_here")
+    try:
+        assert load_definition("flows_here:BROKEN") is SHORTCUT
+    finally:
+        sys.modules.pop("flows_here", None)  # not monkeypatch.delitem: it would put the module back
 
 
 def test_the_loader_loads_a_definition_that_fails_validation(tmp_path: Path,
@@ -140,9 +142,11 @@ def test_the_loader_loads_a_definition_that_fails_validation(tmp_path: Path,
         "                    terminal=frozenset({'z'}), in_flight=frozenset({'a'}),\n"
         "                    edges=(Edge('go', 'a', 'z'), Edge('back', 'z', 'a')))\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    found = load_definition("broken_here:BROKEN")
+    try:
+        found = load_definition("broken_here:BROKEN")
+    finally:
+        sys.modules.pop("broken_here", None)
     assert check(found).failed >= {Property.ABSORBING}
-    monkeypatch.delitem(sys.modules, "broken_here")
 
 
 @pytest.mark.parametrize(("spec", "error", "message"), [

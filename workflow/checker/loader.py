@@ -24,8 +24,7 @@ def load_definition(spec: str) -> Definition[Any, Any]:
         sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
-    except DefinitionError:
-        sys.modules.pop(module_name, None)
+    except DefinitionError:  # the failed import left nothing in sys.modules: import it again
         with unvalidated():
             module = importlib.import_module(module_name)
     attribute = attribute or "DEFINITION"
