@@ -64,7 +64,7 @@ def _outcome(call: Callable[[], object]) -> str:
     try:
         call()
     except WorkflowError as exc:
-        return type(exc).__name__
+        return type(exc).__name__ + (f":{exc}" if type(exc).__name__ == "StorageError" else "")
     return "ok"
 
 
