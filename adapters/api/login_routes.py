@@ -21,6 +21,7 @@ from adapters.api.login_schemas import (
 from adapters.api.routes import KeyHeader, _error_responses
 from adapters.api.schemas import PinBody
 from workflow import ActivationService
+from workflow.login.service import login_id_arg
 
 LoginPath = Annotated[str, Path(min_length=1, max_length=128, description="the login id")]
 PORTAL_ERRORS = _error_responses(400, 401, 403, 404, 409, 410, 413, 422, 423, 429, 503)
@@ -33,8 +34,9 @@ def add_login_routes(app: FastAPI, svc: ActivationService, run: Runner, guard: G
 
     def login_device(request: Request, login_id: LoginPath, proof: Proof = None) -> None:
         """Refuse (401) an answer without a proof of the key of the login's credential (a login
-        that does not exist has no key to prove: any proof is refused)."""
-        g = svc.logins.store.get_login(login_id)
+        that does not exist has no key to prove: any proof is refused); a malformed id is a 400
+        before any store reads it."""
+        g = svc.logins.store.get_login(login_id_arg(login_id))
         guard.device(request, login_id if g is None else g.activation_id, proof)
 
     device = [Depends(login_device)]

@@ -163,7 +163,7 @@ class LoginDesk:
 
     def result(self, login_id: object) -> LoginResult:
         """The portal polls: the state, and the assertion the first time it is approved."""
-        lid = _id_arg(login_id)
+        lid = login_id_arg(login_id)
 
         def attempt() -> tuple[LoginWork, str | None]:
             g = self._load(lid)
@@ -258,7 +258,7 @@ class LoginDesk:
 
     def _run(self, login_id: object, event: LoginEvent, arg: object,
              guard: Callable[[LoginWork, Any], None] | None, actor: str) -> LoginResult:
-        lid = _id_arg(login_id)
+        lid = login_id_arg(login_id)
         code = self.bindings[event]
 
         def attempt() -> LoginWork:
@@ -383,7 +383,9 @@ def _label(value: object, field: str, max_len: int) -> str:
     return text
 
 
-def _id_arg(login_id: object) -> str:
+def login_id_arg(login_id: object) -> str:
+    """`login_id` if it is text of a sane length without NUL, else `InvalidInput` (checked
+    before any store reads it)."""
     return security.text_arg(login_id, "login_id", max_len=128)
 
 

@@ -1,0 +1,71 @@
+"""The login routes against an outsider: another credential's device, odd login ids (on SQLite
+and PostgreSQL), and nothing changed by a refused call."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.http_device import DeviceClient
+from tests.e2e.phone import Phone
+from tests.e2e.test_http import error
+from tests.e2e.test_http_login import PORTAL, _active, _answer
+
+NID2 = "810100000008"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def phone(request: pytest.FixtureRequest, tmp_path: Path) -> Phone:
+    """A service on SQLite or PostgreSQL."""
+    url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
+    return Phone(tmp_path, url)
+
+
+@pytest.fixture
+def client(phone: Phone) -> Iterator[DeviceClient]:
+    """The API over the phone's service, as the phone (and, with `operator`, as the portal)."""
+    c = phone.client(phone.app())
+    with c.http:
+        yield c
+
+
+@pytest.mark.parametrize("bad", ["lg-%00", "lg-a%00b", "%00"])
+def test_a_login_id_with_a_nul_byte_is_invalid_input_on_every_route(
+        client: DeviceClient, phone: Phone, bad: str) -> None:
+    """A NUL byte in the path is a 400 (never a storage error) for the portal and for the app."""
+    aid = _active(client, phone)
+    error(client.operator("GET", f"/logins/{bad}"), 400, "invalid_input")
+    error(client.operator("POST", f"/logins/{bad}/cancel"), 400, "invalid_input")
+    for answer in ("approve", "deny"):
+        error(_answer(client, aid, f"/logins/{bad}/{answer}", {"pin": "4821"}), 400,
+              "invalid_input")
+
+
+def _active_as(client: DeviceClient, phone: Phone, nid: str) -> str:
+    """An active credential of `nid` made over HTTP (PIN 4821), its device key in `client.keys`."""
+    aid = str(client.post("/activations", json={"national_id": nid}).json()["activation_id"])
+    client.post(f"/activations/{aid}/scan", json={"qr_payload": phone.payload()})
+    client.post(f"/activations/{aid}/sms", json={"code": phone.code()})
+    client.post(f"/activations/{aid}/pin", json={"pin": "4821"})
+    assert client.post(f"/activations/{aid}/pin/confirm", json={"pin": "4821"}).json()["state"] == "active"
+    return aid
+
+
+def test_one_credential_s_device_cannot_answer_another_s_login(
+        client: DeviceClient, phone: Phone) -> None:
+    """A proof by the first credential's device, claiming its own id or the other's, is 401 on
+    the second professional's login, for approve and deny; the login still waits, nothing counted."""
+    mine = _active(client, phone)
+    other = _active_as(client, phone, NID2)
+    login = client.operator("POST", "/logins", json={**PORTAL, "national_id": NID2}).json()["login_id"]
+    for answer in ("approve", "deny"):
+        path = f"/logins/{login}/{answer}"
+        for claimed in (mine, other):
+            proof = client.keys[mine].proof("POST", f"{client.http.base_url}{path}", claimed,
+                                            iat=client.now())
+            error(client.http.post(path, json={"pin": "4821"}, headers={"DPoP": proof}), 401,
+                  "invalid_proof")
+    assert phone.svc.login_result(login).state == "requested"
+    assert phone.svc.status(other).counters["login_failures"] == 0
