@@ -3,6 +3,7 @@ and PostgreSQL), and nothing changed by a refused call."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,3 +70,23 @@ def test_one_credential_s_device_cannot_answer_another_s_login(
                   "invalid_proof")
     assert phone.svc.login_result(login).state == "requested"
     assert phone.svc.status(other).counters["login_failures"] == 0
+
+
+def test_a_login_over_http_logs_no_pin_identifier_or_assertion(
+        client: DeviceClient, phone: Phone, caplog: pytest.LogCaptureFixture) -> None:
+    """Start, a wrong PIN, approve, two polls, an unknown login: no log record holds the PINs,
+    the identifier or any part of the assertion."""
+    aid = _active(client, phone)
+    caplog.set_level(logging.DEBUG)
+    lid = client.operator("POST", "/logins", json=PORTAL).json()["login_id"]
+    phone.svc.dispatch()
+    error(_answer(client, aid, f"/logins/{lid}/approve", {"pin": "1397"}), 422, "verification_failed")
+    assert _answer(client, aid, f"/logins/{lid}/approve", {"pin": "4821"}).json()["state"] == "approved"
+    assertion = client.operator("GET", f"/logins/{lid}").json()["assertion"]
+    phone.clock.advance(phone.svc.settings.login_poll_interval)
+    error(client.operator("GET", f"/logins/{lid}"), 409, "not_allowed")
+    error(client.operator("GET", "/logins/lg-unknown"), 404, "not_found")
+    logged = caplog.text + "".join(str(r.args) for r in caplog.records)
+    assert caplog.records
+    for secret in ("4821", "1397", PORTAL["national_id"], *assertion.split(".")):
+        assert secret not in logged
