@@ -90,3 +90,24 @@ def test_a_login_over_http_logs_no_pin_identifier_or_assertion(
     assert caplog.records
     for secret in ("4821", "1397", PORTAL["national_id"], *assertion.split(".")):
         assert secret not in logged
+
+
+def test_the_openapi_schema_documents_every_login_route_its_caller_and_errors(
+        client: DeviceClient) -> None:
+    """Each login route is documented with who may call it and the errors it answers."""
+    paths = client.http.get("/openapi.json").json()["paths"]
+    portal = {("post", "/logins"): "201", ("get", "/logins/{login_id}"): "200",
+              ("post", "/logins/{login_id}/cancel"): "200"}
+    app = {("get", "/activations/{activation_id}/logins"): "200",
+           ("post", "/logins/{login_id}/approve"): "200", ("post", "/logins/{login_id}/deny"): "200"}
+    for (method, route), ok in (portal | app).items():
+        op = paths[route][method]
+        schemes = {name for s in op.get("security", []) for name in s}
+        assert schemes == ({"Operator"} if (method, route) in portal else {"DeviceProof"}), route
+        errors = {"400", "401", "404", "409", "429", "503"}
+        errors |= {"403"} if (method, route) in portal else set()
+        assert set(op["responses"]) >= {ok} | errors, route
+        if method == "post":
+            assert "idempotency-key" in {p["name"].lower() for p in op.get("parameters", [])}, route
+    assert {"410", "422", "423"} <= set(paths["/logins/{login_id}/approve"]["post"]["responses"])
+    assert "security" not in paths["/.well-known/jwks.json"]["get"]
