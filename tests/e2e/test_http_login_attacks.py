@@ -111,3 +111,14 @@ def test_the_openapi_schema_documents_every_login_route_its_caller_and_errors(
             assert "idempotency-key" in {p["name"].lower() for p in op.get("parameters", [])}, route
     assert {"410", "422", "423"} <= set(paths["/logins/{login_id}/approve"]["post"]["responses"])
     assert "security" not in paths["/.well-known/jwks.json"]["get"]
+
+
+def test_the_app_s_list_refuses_an_activation_id_with_a_nul_byte(
+        client: DeviceClient, phone: Phone) -> None:
+    """Even with a proof made for that very path and id, a NUL byte is a 400, never a 503."""
+    aid = _active(client, phone)
+    bad = "a\x00"
+    path = f"/activations/{bad}/logins"
+    proof = client.keys[aid].proof("GET", f"{client.http.base_url}{path}", bad, iat=client.now())
+    error(client.http.get("/activations/a%00/logins", headers={"DPoP": proof}), 400,
+          "invalid_input")
