@@ -2,7 +2,8 @@
 
 `HttpPush` posts the shape of an FCM HTTP v1 `message` with a bearer token: 429 (with its
 Retry-After), 408, 5xx, timeouts and lost connections are transient; other answers outside
-2xx are permanent. A push holds the login id, the portal's name and the binding message only.
+2xx are permanent (a Retry-After is kept within the outbox's longest wait). A push holds the
+login id, the portal's name and the binding message only.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import httpx
 from adapters.sms_http import _retry_after
 from workflow.errors import DeliveryFailed
 from workflow.messages import Push
+from workflow.outbox import MAX_RETRY_AFTER
 
 log = logging.getLogger("ecps.push")
 
@@ -85,7 +87,7 @@ class HttpPush:
         if status == 429:
             raise self._failed(push, DeliveryFailed(
                 "the push service asks to slow down (429)", True,
-                retry_after=_retry_after(response.headers.get("Retry-After"))))
+                retry_after=_bounded(_retry_after(response.headers.get("Retry-After")))))
         transient = status == 408 or status >= 500
         kind = "temporarily" if transient else "permanently"
         raise self._failed(push, DeliveryFailed(f"the push service {kind} refused the push ({status})",
@@ -94,6 +96,11 @@ class HttpPush:
     def _failed(self, push: Push, error: DeliveryFailed) -> DeliveryFailed:
         log.warning("push %s for login %s not sent: %s", push.message_id, push.login_id, error)
         return error
+
+
+def _bounded(seconds: int | None) -> int | None:
+    """A Retry-After kept within the outbox's longest wait (a huge one would not fit a date)."""
+    return None if seconds is None else min(seconds, int(MAX_RETRY_AFTER.total_seconds()))
 
 
 def fcm_message(push: Push) -> dict[str, Any]:

@@ -21,6 +21,8 @@ from adapters.api.login_schemas import (
 from adapters.api.routes import KeyHeader, _error_responses
 from adapters.api.schemas import PinBody
 from workflow import ActivationService
+from workflow.login.service import login_id_arg
+from workflow.security import text_arg
 
 LoginPath = Annotated[str, Path(min_length=1, max_length=128, description="the login id")]
 PORTAL_ERRORS = _error_responses(400, 401, 403, 404, 409, 410, 413, 422, 423, 429, 503)
@@ -33,9 +35,15 @@ def add_login_routes(app: FastAPI, svc: ActivationService, run: Runner, guard: G
 
     def login_device(request: Request, login_id: LoginPath, proof: Proof = None) -> None:
         """Refuse (401) an answer without a proof of the key of the login's credential (a login
-        that does not exist has no key to prove: any proof is refused)."""
-        g = svc.logins.store.get_login(login_id)
+        that does not exist has no key to prove: any proof is refused); a malformed id is a 400
+        before any store reads it."""
+        g = svc.logins.store.get_login(login_id_arg(login_id))
         guard.device(request, login_id if g is None else g.activation_id, proof)
+
+    def credential_device(request: Request, activation_id: IdPath, proof: Proof = None) -> None:
+        """Refuse (401) a call without a proof of the credential's device key; a malformed id
+        is a 400 before any store reads it."""
+        guard.device(request, text_arg(activation_id, "activation_id", max_len=128), proof)
 
     device = [Depends(login_device)]
 
@@ -65,7 +73,7 @@ def add_login_routes(app: FastAPI, svc: ActivationService, run: Runner, guard: G
                    event="cancel_login")
 
     @app.get("/activations/{activation_id}/logins", response_model=PendingLoginsOut,
-             tags=["login"], responses=APP_ERRORS, dependencies=[Depends(guard.device)],
+             tags=["login"], responses=APP_ERRORS, dependencies=[Depends(credential_device)],
              summary="The logins waiting for the professional's answer (the app's list)")
     def pending_logins(activation_id: IdPath) -> PendingLoginsOut:
         return PendingLoginsOut(logins=[PendingLoginOut.of(p)

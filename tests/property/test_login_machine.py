@@ -107,6 +107,8 @@ class Model:
         g[2] = now
         if g[0] in IN_FLIGHT and now >= g[1]:  # type: ignore[operator]
             g[0] = "expired"
+        elif g[0] in WAITING and self.locked:  # locked elsewhere: the poll ends it
+            g[0] = "denied"
         elif g[0] == "approved":
             g[0] = "completed"
         return "ok"

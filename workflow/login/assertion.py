@@ -30,12 +30,14 @@ class Signer:
         self.kid = self._key.thumbprint()
         self.issuer = issuer
 
-    def sign(self, *, audience: str, subject: str, auth_time: datetime, expires: datetime,
+    def sign(self, *, audience: str, subject: str, auth_time: datetime, issued: datetime,
              login_id: str) -> str:
-        """A compact JWS of the assertion's claims (`jti` is the login id)."""
+        """A compact JWS of the assertion's claims, issued (`iat`) at `issued` and valid
+        `ASSERTION_VALIDITY` from then (`jti` is the login id)."""
         claims = {"iss": self.issuer, "aud": audience, "sub": subject,
-                  "auth_time": int(auth_time.timestamp()), "iat": int(auth_time.timestamp()),
-                  "exp": int(expires.timestamp()), "amr": list(AMR), "jti": login_id}
+                  "auth_time": int(auth_time.timestamp()), "iat": int(issued.timestamp()),
+                  "exp": int((issued + ASSERTION_VALIDITY).timestamp()), "amr": list(AMR),
+                  "jti": login_id}
         return jwt.encode({"alg": ALGORITHM, "kid": self.kid, "typ": "JWT"}, claims, self._key,
                           algorithms=[ALGORITHM])
 

@@ -35,7 +35,7 @@ from workflow.errors import (
     VerificationFailed,
     WorkflowError,
 )
-from workflow.login.assertion import ASSERTION_VALIDITY, Signer
+from workflow.login.assertion import Signer
 from workflow.login.credentials import Credentials
 from workflow.login.definition import LOGIN_WORKFLOW, LoginEvent, LoginState
 from workflow.login.record import Login, copy_login
@@ -119,7 +119,8 @@ class LoginDesk:
     def pending(self, activation_id: object) -> tuple[PendingLogin, ...]:
         """The logins of a credential waiting for an answer (what the app shows)."""
         aid = security.text_arg(activation_id, "activation_id", max_len=128)
-        self.credentials.credential(aid)
+        if self.credentials.credential(aid).state != State.ACTIVE:
+            return ()  # a locked or revoked e-CPS can approve nothing: the app shows nothing
         now = self.now()
         return tuple(PendingLogin(g.id, g.client_name, g.binding_message, g.expires_at)
                      for g in self.store.logins_of(aid, WAITING)
@@ -162,7 +163,7 @@ class LoginDesk:
 
     def result(self, login_id: object) -> LoginResult:
         """The portal polls: the state, and the assertion the first time it is approved."""
-        lid = _id_arg(login_id)
+        lid = login_id_arg(login_id)
 
         def attempt() -> tuple[LoginWork, str | None]:
             g = self._load(lid)
@@ -176,6 +177,9 @@ class LoginDesk:
             assertion = None
             if self.engine.is_due(g, w.now):
                 self._take(w, E.EXPIRE, reason="validity passed (poll)")
+            elif g.state in WAITING and self._credential_gone(g):
+                self._take(w, E.DENY, reason="credential no longer active (poll)",
+                           closing="credential no longer active")
             elif g.state == L.APPROVED:
                 self._take(w, E.COLLECT, reason="assertion given")
                 assertion = self._assertion(g, w.now)
@@ -254,7 +258,7 @@ class LoginDesk:
 
     def _run(self, login_id: object, event: LoginEvent, arg: object,
              guard: Callable[[LoginWork, Any], None] | None, actor: str) -> LoginResult:
-        lid = _id_arg(login_id)
+        lid = login_id_arg(login_id)
         code = self.bindings[event]
 
         def attempt() -> LoginWork:
@@ -325,7 +329,11 @@ class LoginDesk:
     def _assertion(self, g: Login, now: datetime) -> str:
         assert g.approved_at is not None
         return self.signer.sign(audience=g.client_id, subject=g.subject, auth_time=g.approved_at,
-                                expires=now + ASSERTION_VALIDITY, login_id=g.id)
+                                issued=now, login_id=g.id)
+
+    def _credential_gone(self, g: Login) -> bool:
+        """Whether the credential `g` waits on was locked or revoked since it started."""
+        return self.credentials.credential(g.activation_id).state != State.ACTIVE
 
     def _check_rate(self, subject: str, now: datetime) -> None:
         s = self.settings
@@ -375,7 +383,9 @@ def _label(value: object, field: str, max_len: int) -> str:
     return text
 
 
-def _id_arg(login_id: object) -> str:
+def login_id_arg(login_id: object) -> str:
+    """`login_id` if it is text of a sane length without NUL, else `InvalidInput` (checked
+    before any store reads it)."""
     return security.text_arg(login_id, "login_id", max_len=128)
 
 
