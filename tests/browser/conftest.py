@@ -100,8 +100,12 @@ def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
 @pytest.fixture
 def context(browser: Any, server: Server) -> Iterator[Any]:
     """A browser context that records every request's URL into `server.requests`."""
+    from playwright.sync_api import expect
+
     ctx = browser.new_context(viewport={"width": 1280, "height": 900})
-    ctx.set_default_timeout(10_000)
+    # bounds on waiting, not expectations of speed: a loaded CI machine may take seconds
+    ctx.set_default_timeout(30_000)
+    expect.set_options(timeout=30_000)
     ctx.on("request", lambda r: server.requests.append(r.url))
     yield ctx
     ctx.close()
