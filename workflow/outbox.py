@@ -127,7 +127,7 @@ class Dispatcher:
             wait = s.delivery_backoff * 2 ** (attempts - 1)
             asked = getattr(exc, "retry_after", None)
             if isinstance(asked, int) and asked > 0:
-                wait = max(wait, min(timedelta(seconds=asked), MAX_RETRY_AFTER))
+                wait = max(wait, timedelta(seconds=min(asked, MAX_RETRY_AFTER.total_seconds())))
             retry = replace(message, attempts=attempts, claimed_until=None, due_at=now + wait,
                             last_error=type(exc).__name__)
             self.store.commit(Change(outbox=(retry,)))

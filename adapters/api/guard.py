@@ -171,6 +171,8 @@ class Guard:
             known = self._bound.get(activation_id)
         if known is not None:
             return known
+        if "\x00" in activation_id:
+            return None  # no store can hold it: the workflow refuses it as malformed
         a = self.service.store.get(activation_id)
         if a is None:
             return None

@@ -122,3 +122,18 @@ def test_the_app_s_list_refuses_an_activation_id_with_a_nul_byte(
     proof = client.keys[aid].proof("GET", f"{client.http.base_url}{path}", bad, iat=client.now())
     error(client.http.get("/activations/a%00/logins", headers={"DPoP": proof}), 400,
           "invalid_input")
+
+
+@pytest.mark.parametrize(("method", "route", "body"), [
+    ("GET", "", None), ("POST", "/scan", {"qr_payload": "x"}), ("POST", "/sms", {"code": "123456"}),
+    ("POST", "/pin", {"pin": "4821"}), ("POST", "/authenticate", {"pin": "4821"})])
+def test_every_app_route_refuses_an_activation_id_with_a_nul_byte(
+        client: DeviceClient, phone: Phone, method: str, route: str,
+        body: dict[str, str] | None) -> None:
+    """The device check reads no store with a NUL byte: 400 on every app route, never a 503."""
+    aid = _active(client, phone)
+    bad = "a\x00"
+    path = f"/activations/{bad}{route}"
+    proof = client.keys[aid].proof(method, f"{client.http.base_url}{path}", bad, iat=client.now())
+    r = client.http.request(method, f"/activations/a%00{route}", json=body, headers={"DPoP": proof})
+    error(r, 400, "invalid_input")

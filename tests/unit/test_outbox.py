@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from adapters.memory import MemoryMailer, MemorySms, MemoryStore, StaticDirectory
 from tests.conftest import NID, memory_service, people
 from workflow import ActivationService, DeliveryFailed, Settings, State
@@ -55,6 +57,19 @@ def test_retry_after_is_honoured(clock: FakeClock, store: MemoryStore) -> None:
     assert svc.dispatch() == 0
     clock.advance(timedelta(seconds=1))
     assert svc.dispatch() == 1
+
+
+@pytest.mark.parametrize("asked", [7200, 10**20])
+def test_retry_after_is_capped_at_an_hour(clock: FakeClock, store: MemoryStore, asked: int) -> None:
+    """A gateway asking for hours, or for more seconds than a date can hold, is retried in an
+    hour: the message is kept, the dispatcher's round goes on."""
+    mailer = Scripted(DeliveryFailed("come back later", retry_after=asked))
+    svc = memory_service(clock, store=store, mailer=mailer)
+    aid = svc.request(NID).activation_id
+    assert svc.dispatch() == 0
+    [message] = store.outbox_of(aid)
+    assert (message.status, message.attempts) == (Delivery.PENDING, 1)
+    assert message.due_at == clock.now() + timedelta(hours=1)
 
 
 def test_permanent_failure_is_abandoned_at_once(clock: FakeClock, store: MemoryStore) -> None:
