@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
@@ -366,24 +366,21 @@ def from_json(text: str | bytes) -> DomainEvent:
     return from_dict(data)
 
 
-def feed_rows(audit: Iterable[AuditEvent], now: datetime) -> tuple[OutboxMessage, ...]:
-    """The outbox rows of the durable event feed for the transitions among `audit`.
+def feed_rows(audit: Iterable[AuditEvent], now: datetime,
+              event_of: Callable[[AuditEvent], DomainEvent | None] | None = None,
+              ) -> tuple[OutboxMessage, ...]:
+    """The outbox rows of the durable event feed for the transitions among `audit`, each the
+    event `event_of` (default: the activation's `from_audit`) makes of its record.
 
     One row per event; its id derives from the event's key (idempotent) and its
     `generation` is the audit sequence number, which orders the events of one activation.
     """
-    rows = []
-    for record in audit:
-        event = from_audit(record)
-        if event is None:
-            continue
-        rows.append(OutboxMessage(
-            id=hashlib.sha256(f"event\x1f{event.key}".encode()).hexdigest()[:32],
-            activation_id=event.activation_id, kind=MessageKind.DOMAIN_EVENT,
-            channel=Channel.EVENTS, generation=event.seq, payload=event.to_json().encode(),
-            created_at=now, due_at=now,
-        ))
-    return tuple(rows)
+    events = (event for event in map(event_of or from_audit, audit) if event is not None)
+    return tuple(OutboxMessage(
+        id=hashlib.sha256(f"event\x1f{event.key}".encode()).hexdigest()[:32],
+        activation_id=event.activation_id, kind=MessageKind.DOMAIN_EVENT,
+        channel=Channel.EVENTS, generation=event.seq, payload=event.to_json().encode(),
+        created_at=now, due_at=now) for event in events)
 
 
 def login_from_audit(record: AuditEvent) -> DomainEvent | None:
@@ -400,15 +397,4 @@ def login_from_audit(record: AuditEvent) -> DomainEvent | None:
 
 def login_feed_rows(audit: Iterable[AuditEvent], now: datetime) -> tuple[OutboxMessage, ...]:
     """The feed's rows for the transitions of a login among `audit` (refusals are audit-only)."""
-    rows = []
-    for record in audit:
-        event = login_from_audit(record)
-        if event is None:
-            continue
-        rows.append(OutboxMessage(
-            id=hashlib.sha256(f"event\x1f{event.key}".encode()).hexdigest()[:32],
-            activation_id=event.activation_id, kind=MessageKind.DOMAIN_EVENT,
-            channel=Channel.EVENTS, generation=event.seq, payload=event.to_json().encode(),
-            created_at=now, due_at=now,
-        ))
-    return tuple(rows)
+    return feed_rows(audit, now, login_from_audit)

@@ -2,35 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from adapters.device import DeviceKey
 from tests.e2e.http_device import DeviceClient
-from tests.e2e.test_http import NID, Phone, error
+from tests.e2e.phone import NID, Phone
+from tests.e2e.test_http import error
 
 PORTAL = {"national_id": NID, "client_id": "portail-paca", "client_name": "Portail de santé PACA",
           "binding_message": "A7-3F"}
-
-
-@pytest.fixture
-def phone(tmp_path: Path) -> Phone:
-    """A fresh service (pushes to files in its folder) and phone."""
-    return Phone(tmp_path)
-
-
-@pytest.fixture
-def client(phone: Phone) -> Iterator[DeviceClient]:
-    """The API over the phone's service, as the phone (and, with `operator`, as the portal)."""
-    c = phone.client(phone.app())
-    with c.http:
-        yield c
 
 
 def _active(client: DeviceClient, phone: Phone) -> str:
