@@ -98,18 +98,25 @@ def _take(engine: Interpreter[Any, Any], inst: _Replayed, e: AuditEvent) -> tupl
     return (str(moves[-1].outcome), str(moves[-1].dest))
 
 
+def chain_problems(keys: Keyring, events: list[AuditEvent], seq: int, head: str, kind: str,
+                   into: Verification) -> list[str]:
+    """What is wrong with a trail's hash chain and with the row's record of its newest event
+    (`seq`, `head`); the events and sealed ones are counted into `into`."""
+    problems = audit.verify(keys, events)
+    into.events += len(events)
+    into.sealed += len(events) - sum("does not match its hash" in p for p in problems)
+    if len(events) != seq or (events and events[-1].hash != head):
+        problems.append(f"the trail holds {len(events)} event(s) but the {kind} recorded "
+                        f"{seq}: events were removed or added")
+    return problems
+
+
 def check_activation(store: Store, keys: Keyring, engine: Interpreter[Any, Any], a: Activation,
                      into: Verification) -> None:
     """Verify one activation's chain, its replay and its row; add what is found to `into`."""
     events = store.audit_trail(a.id)
     into.activations += 1
-    into.events += len(events)
-    chain_problems = audit.verify(keys, events)
-    into.sealed += len(events) - sum("does not match its hash" in p for p in chain_problems)
-    problems = list(chain_problems)
-    if len(events) != a.audit_seq or (events and events[-1].hash != a.audit_head):
-        problems.append(f"the trail holds {len(events)} event(s) but the activation recorded "
-                        f"{a.audit_seq}: events were removed or added")
+    problems = chain_problems(keys, events, a.audit_seq, a.audit_head, "activation", into)
     if not problems:
         problems += _row_against_trail(engine, a, events)
     into.findings += [Finding(a.id, p) for p in problems]

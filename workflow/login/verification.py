@@ -6,12 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from workflow import audit
 from workflow.engine import Interpreter
 from workflow.login.record import Login
 from workflow.ports import LoginStore, Store
 from workflow.security import Keyring
-from workflow.verification import PAGE, Finding, Verification, replay
+from workflow.verification import PAGE, Finding, Verification, chain_problems, replay
 
 
 def verify_logins(store: Store, keys: Keyring, engine: Interpreter[Any, Any],
@@ -29,12 +28,7 @@ def check_login(store: Store, keys: Keyring, engine: Interpreter[Any, Any], g: L
     """Verify one login's trail (chain, replay) against its row; add what is found to `into`."""
     events = store.audit_trail(g.id)
     into.logins += 1
-    into.events += len(events)
-    problems = audit.verify(keys, events)
-    into.sealed += len(events) - sum("does not match its hash" in p for p in problems)
-    if len(events) != g.audit_seq or (events and events[-1].hash != g.audit_head):
-        problems.append(f"the trail holds {len(events)} event(s) but the login recorded "
-                        f"{g.audit_seq}: events were removed or added")
+    problems = chain_problems(keys, events, g.audit_seq, g.audit_head, "login", into)
     if not problems:
         inst, problems = replay(engine, events)
         if not problems and str(inst.state) != str(g.state):
