@@ -38,8 +38,10 @@ def _activate(phone: Any, server: Server) -> str:
 
 def _ask(phone: Any) -> str:
     """The portal panel asks to log the professional in; the login's id."""
+    before = phone.locator("#portal-lid").inner_text()
     phone.get_by_role("button", name="Ask to log in").click()
     expect(phone.locator("#portal-lid")).to_have_text(re.compile(r"\(lg-[0-9a-f]{32}\)"))
+    expect(phone.locator("#portal-lid")).not_to_have_text(before)  # a new login, not the last one
     lid: str = phone.locator("#portal-lid").inner_text().strip("()")
     expect(phone.locator(f".push[data-login='{lid}']")).to_contain_text("Portail de santé PACA")
     return lid
