@@ -1,4 +1,5 @@
-"""Helpers of the end-to-end tests: run `ecps` in a temporary folder, as a user would."""
+"""Helpers of the end-to-end tests: run `ecps` in a temporary folder, as a user would; serve the
+API; the console's service, phone and signed-in client."""
 
 from __future__ import annotations
 
@@ -12,10 +13,16 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from fastapi.testclient import TestClient
 
+from adapters.api.console import PhoneInbox, PhoneKit
 from adapters.api.settings import HttpSettings
+from tests.conftest import memory_service
+from tests.e2e.console_client import console_client, sign_in
 from tests.e2e.http_device import OPERATOR_TOKEN, DeviceClient
 from tests.e2e.phone import Phone
+from workflow import ActivationService
+from workflow.testing import FakeClock
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = {"ECPS_ARGON2_MEMORY_KIB": "64", "ECPS_ARGON2_TIME_COST": "1",
@@ -87,3 +94,23 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Pho
     yield phone, f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture
+def kit() -> PhoneKit:
+    """A phone inbox and a fake clock the console's simulator may skip."""
+    return PhoneKit(PhoneInbox(), FakeClock())
+
+
+@pytest.fixture
+def svc(kit: PhoneKit) -> ActivationService:
+    """A memory service whose deliveries reach the phone's inbox."""
+    assert isinstance(kit.clock, FakeClock)
+    return memory_service(kit.clock, mailer=kit.inbox.mailer, sms=kit.inbox.sms)
+
+
+@pytest.fixture
+def signed_in(svc: ActivationService, kit: PhoneKit) -> Iterator[TestClient]:
+    """A client signed in to the console (the simulator mounted, called from loopback)."""
+    with console_client(svc, kit) as c:
+        yield sign_in(c)

@@ -2,65 +2,26 @@
 
 from __future__ import annotations
 
-import re
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from adapters.api import create_app
-from adapters.api.console import PhoneInbox, PhoneKit, dev_operator
+from adapters.api.console import PhoneKit, dev_operator
 from adapters.api.console.views import left
 from adapters.api.settings import HttpSettings
-from tests.conftest import NID, memory_service
+from tests.conftest import NID
 from tests.e2e.conftest import Ecps
+from tests.e2e.console_client import TOKEN, console_client, csrf_of
 from workflow import ActivationService, State
 from workflow.messages import Email, Sms
-from workflow.testing import FakeClock
-
-TOKEN = "operator-token-" + "o" * 20
-LOCAL = ("127.0.0.1", 40000)
-
-
-@pytest.fixture
-def kit() -> PhoneKit:
-    """A phone inbox and a fake clock the simulator may skip."""
-    return PhoneKit(PhoneInbox(), FakeClock())
-
-
-@pytest.fixture
-def svc(kit: PhoneKit) -> ActivationService:
-    """A service whose deliveries reach the phone's inbox."""
-    assert isinstance(kit.clock, FakeClock)
-    return memory_service(kit.clock, mailer=kit.inbox.mailer, sms=kit.inbox.sms)
-
-
-def _client(svc: ActivationService, kit: PhoneKit | None = None, http: HttpSettings | None = None,
-            client: tuple[str, int] = LOCAL) -> TestClient:
-    app = create_app(svc, dispatch_every=None, http=http or HttpSettings.with_token(TOKEN), phone=kit)
-    return TestClient(app, base_url="http://127.0.0.1:8000", client=client, follow_redirects=False)
-
-
-@pytest.fixture
-def signed_in(svc: ActivationService, kit: PhoneKit) -> Iterator[TestClient]:
-    """A client signed in to the console (the simulator mounted, called from loopback)."""
-    with _client(svc, kit) as c:
-        assert c.post("/console/login", data={"token": TOKEN}).status_code == 303
-        yield c
-
-
-def _csrf(c: TestClient, path: str = "/console") -> str:
-    found = re.search(r'name="csrf" value="([0-9a-f]+)"', c.get(path).text)
-    assert found, "the page has no CSRF field"
-    return found.group(1)
 
 
 def test_console_pages_need_a_sign_in(svc: ActivationService) -> None:
     """Without the session cookie every page leads to the sign-in form; a wrong token is refused."""
     aid = svc.request(NID).activation_id
-    c = _client(svc)
+    c = console_client(svc)
     for path in ("/console", "/console/rows", f"/console/activations/{aid}",
                  f"/console/activations/{aid}/live", f"/console/activations/{aid}/stamp"):
         r = c.get(path)
@@ -72,7 +33,7 @@ def test_console_pages_need_a_sign_in(svc: ActivationService) -> None:
 
 def test_the_session_cookie_is_httponly_and_strict(svc: ActivationService) -> None:
     """The sign-in sets an HttpOnly, SameSite=Strict cookie scoped to the console, not the token."""
-    r = _client(svc).post("/console/login", data={"token": TOKEN})
+    r = console_client(svc).post("/console/login", data={"token": TOKEN})
     cookie = r.headers["set-cookie"]
     assert "HttpOnly" in cookie
     assert "SameSite=strict" in cookie
@@ -82,7 +43,7 @@ def test_the_session_cookie_is_httponly_and_strict(svc: ActivationService) -> No
 
 def test_the_console_is_closed_without_an_operator_token(svc: ActivationService) -> None:
     """A server with no operator credential says so and lets no one in."""
-    c = _client(svc, http=HttpSettings())
+    c = console_client(svc, http=HttpSettings())
     assert "the console is closed" in c.get("/console/login").text.lower()
     assert c.post("/console/login", data={"token": ""}).status_code == 401
 
@@ -91,7 +52,7 @@ def test_a_post_without_the_csrf_token_or_from_elsewhere_changes_nothing(
         signed_in: TestClient, svc: ActivationService) -> None:
     """Revoke needs the page's CSRF token and this server's Origin."""
     aid = svc.request(NID).activation_id
-    csrf = _csrf(signed_in)
+    csrf = csrf_of(signed_in)
     assert signed_in.post(f"/console/activations/{aid}/revoke", data={"reason": "admin"}).status_code == 403
     r = signed_in.post(f"/console/activations/{aid}/revoke", data={"reason": "admin", "csrf": csrf},
                        headers={"Origin": "http://evil.example"})
@@ -107,7 +68,7 @@ def test_pages_show_masked_contacts_and_never_the_identifier(signed_in: TestClie
     """The list, the search and an activation's page hold no identifier or contact in clear."""
     aid = svc.request(NID).activation_id
     svc.dispatch()
-    r = signed_in.post("/console/search", data={"nid": NID, "csrf": _csrf(signed_in), "state": ""})
+    r = signed_in.post("/console/search", data={"nid": NID, "csrf": csrf_of(signed_in), "state": ""})
     assert r.status_code == 303
     assert NID not in r.headers["location"]
     assert f"subject={svc.keys.pseudonym(NID)}" in r.headers["location"]
@@ -121,7 +82,7 @@ def test_pages_show_masked_contacts_and_never_the_identifier(signed_in: TestClie
 
 def test_a_malformed_identifier_gets_its_reason_not_an_echo(signed_in: TestClient) -> None:
     """The search says why an identifier is refused without repeating it."""
-    r = signed_in.post("/console/search", data={"nid": "89970036624x", "csrf": _csrf(signed_in)})
+    r = signed_in.post("/console/search", data={"nid": "89970036624x", "csrf": csrf_of(signed_in)})
     assert r.status_code == 400
     assert "ASCII digits" in r.text
     assert "89970036624x" not in r.text
@@ -167,9 +128,9 @@ def test_skipping_ahead_moves_the_clock_and_expires(signed_in: TestClient, svc: 
 def test_the_simulator_answers_loopback_only_and_only_when_mounted(svc: ActivationService,
                                                                    kit: PhoneKit) -> None:
     """Off loopback the simulator is refused; a server without the kit has none."""
-    assert _client(svc, kit, client=("192.0.2.7", 4000)).get("/console/phone").status_code == 403
-    assert _client(svc, kit).get("/console/phone").status_code == 200
-    assert _client(svc).get("/console/phone").status_code == 404
+    assert console_client(svc, kit, address="192.0.2.7").get("/console/phone").status_code == 403
+    assert console_client(svc, kit).get("/console/phone").status_code == 200
+    assert console_client(svc).get("/console/phone").status_code == 404
 
 
 def test_dev_mode_keeps_a_console_token_of_its_own(tmp_path: Path) -> None:
@@ -209,6 +170,6 @@ def test_an_unknown_activation_is_a_page_on_the_console_and_json_on_the_api(sign
 
 def test_signing_out_ends_the_session(signed_in: TestClient) -> None:
     """Sign out (a CSRF-checked POST) clears the cookie: the console asks for the token again."""
-    r = signed_in.post("/console/logout", data={"csrf": _csrf(signed_in)})
+    r = signed_in.post("/console/logout", data={"csrf": csrf_of(signed_in)})
     assert (r.status_code, r.headers["location"]) == (303, "/console/login")
     assert signed_in.get("/console").headers["location"] == "/console/login"

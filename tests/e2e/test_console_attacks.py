@@ -4,7 +4,6 @@ sign-out, DNS rebinding, reflected text, odd bytes in forms and cookies."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -24,58 +23,23 @@ from adapters.api.console.session import (
 from adapters.api.settings import HttpSettings
 from adapters.memory import MemoryStore, StaticDirectory
 from tests.conftest import NID, fast_settings, memory_service
+from tests.e2e.console_client import TOKEN, console_client, csrf_of, sign_in
 from workflow import ActivationService
 from workflow.messages import DirectoryEntry
 from workflow.testing import FakeClock
-
-TOKEN = "operator-token-" + "o" * 20
-BASE = "http://127.0.0.1:8000"
-
-
-@pytest.fixture
-def kit() -> PhoneKit:
-    """A phone inbox and a fake clock the simulator may skip."""
-    return PhoneKit(PhoneInbox(), FakeClock())
-
-
-@pytest.fixture
-def svc(kit: PhoneKit) -> ActivationService:
-    """A service whose deliveries reach the phone's inbox."""
-    assert isinstance(kit.clock, FakeClock)
-    return memory_service(kit.clock, mailer=kit.inbox.mailer, sms=kit.inbox.sms)
-
-
-def _client(svc: ActivationService, kit: PhoneKit | None = None,
-            address: str = "127.0.0.1") -> TestClient:
-    app = create_app(svc, dispatch_every=None, http=HttpSettings.with_token(TOKEN), phone=kit)
-    return TestClient(app, base_url=BASE, client=(address, 40000), follow_redirects=False)
-
-
-@pytest.fixture
-def signed_in(svc: ActivationService, kit: PhoneKit) -> Iterator[TestClient]:
-    """A client signed in to the console."""
-    with _client(svc, kit) as c:
-        assert c.post("/console/login", data={"token": TOKEN}).status_code == 303
-        yield c
-
-
-def _csrf(c: TestClient, path: str = "/console") -> str:
-    found = re.search(r'name="csrf" value="([0-9a-f]+)"', c.get(path).text)
-    assert found, "the page has no CSRF field"
-    return found.group(1)
 
 
 def test_guessing_the_token_is_held_off_per_address(svc: ActivationService) -> None:
     """After FAILURES wrong tokens an address gets 429 with Retry-After, even for the right
     token; another address still signs in."""
-    guesser = _client(svc, address="192.0.2.9")
+    guesser = console_client(svc, address="192.0.2.9")
     for _ in range(FAILURES):
         assert guesser.post("/console/login", data={"token": "x" * 30}).status_code == 401
     r = guesser.post("/console/login", data={"token": TOKEN})
     assert r.status_code == 429
     assert 1 <= int(r.headers["retry-after"]) <= WINDOW
     assert "set-cookie" not in r.headers
-    assert _client(svc, address="192.0.2.10").post("/console/login", data={"token": TOKEN}).status_code == 303
+    sign_in(console_client(svc, address="192.0.2.10"))
 
 
 def test_the_hold_off_ends_with_its_window() -> None:
@@ -103,7 +67,7 @@ def test_guesses_from_many_addresses_are_held_off_together() -> None:
 def test_a_signed_out_cookie_is_refused_when_replayed(signed_in: TestClient) -> None:
     """Sign-out ends the session on the server: a copy of the cookie no longer opens a page."""
     cookie = signed_in.cookies[COOKIE]
-    r = signed_in.post("/console/logout", data={"csrf": _csrf(signed_in)})
+    r = signed_in.post("/console/logout", data={"csrf": csrf_of(signed_in)})
     assert r.status_code == 303
     assert "httponly" in r.headers["set-cookie"].lower()
     signed_in.cookies.set(COOKIE, cookie, path="/console")
@@ -112,7 +76,7 @@ def test_a_signed_out_cookie_is_refused_when_replayed(signed_in: TestClient) -> 
 
 def test_two_sign_ins_get_different_cookies(svc: ActivationService) -> None:
     """Each sign-in is a new session (a random nonce), even within the same second."""
-    c = _client(svc)
+    c = console_client(svc)
     first = c.post("/console/login", data={"token": TOKEN}).cookies[COOKIE]
     second = c.post("/console/login", data={"token": TOKEN}).cookies[COOKIE]
     assert first != second
@@ -120,7 +84,7 @@ def test_two_sign_ins_get_different_cookies(svc: ActivationService) -> None:
 
 def test_a_sign_in_posted_from_another_site_is_refused(svc: ActivationService) -> None:
     """The sign-in form too checks the Origin: another site cannot post guesses through browsers."""
-    r = _client(svc).post("/console/login", data={"token": TOKEN}, headers={"Origin": "http://evil.example"})
+    r = console_client(svc).post("/console/login", data={"token": TOKEN}, headers={"Origin": "http://evil.example"})
     assert r.status_code == 403
     assert "set-cookie" not in r.headers
 
@@ -128,7 +92,7 @@ def test_a_sign_in_posted_from_another_site_is_refused(svc: ActivationService) -
 @pytest.mark.parametrize("origin", ["http://[::1", "null"])
 def test_a_malformed_origin_is_refused_not_an_error(signed_in: TestClient, origin: str) -> None:
     """An Origin that does not parse is another site's."""
-    r = signed_in.post("/console/logout", data={"csrf": _csrf(signed_in)}, headers={"Origin": origin})
+    r = signed_in.post("/console/logout", data={"csrf": csrf_of(signed_in)}, headers={"Origin": origin})
     assert r.status_code == 403
 
 
@@ -138,7 +102,7 @@ def test_non_ascii_csrf_and_cookie_are_refused_not_an_error(signed_in: TestClien
     assert signed_in.post("/console/logout", data={"csrf": "é" * 32}).status_code == 403
     issued, nonce, _ = signed_in.cookies[COOKIE].split(".")
     odd = f"{COOKIE}={issued}.{nonce}.{'é' * 32}".encode()
-    assert _client(svc).get("/console", headers={b"cookie": odd}).status_code == 303
+    assert console_client(svc).get("/console", headers={b"cookie": odd}).status_code == 303
 
 
 @pytest.mark.parametrize("host", ["evil.example:8000", "evil.example", "127.0.0.1.evil.example"])
@@ -146,7 +110,7 @@ def test_the_simulator_refuses_a_host_that_is_not_this_machine(svc: ActivationSe
                                                                host: str) -> None:
     """DNS rebinding: a page of another name resolved to 127.0.0.1 sends its own Host and Origin;
     the simulator neither answers nor moves the clock."""
-    c = _client(svc, kit)
+    c = console_client(svc, kit)
     before = svc.now()
     assert c.get("/console/phone", headers={"Host": host}).status_code == 403
     r = c.post("/console/phone/skip/1d", headers={"Host": host, "Origin": f"http://{host}"})
@@ -184,8 +148,7 @@ def test_the_list_pages_with_links_and_only_its_first_page_refreshes() -> None:
     for _ in range(PAGE + 1):
         svc.request(NID)
         clock.advance(timedelta(seconds=1))
-    c = _client(svc)
-    assert c.post("/console/login", data={"token": TOKEN}).status_code == 303
+    c = sign_in(console_client(svc))
     first = c.get("/console", params={"age": "24", "junk": "<x>"}).text
     assert first.count('<a href="/console/activations/') == PAGE
     assert 'data-live-url="/console/rows?age=24"' in first
@@ -206,7 +169,7 @@ def test_a_directory_name_with_markup_reaches_the_simulator_escaped(kit: PhoneKi
                             clock=kit.clock, settings=fast_settings())
     aid = svc.request(NID).activation_id
     svc.dispatch()
-    mail = _client(svc, kit).get(f"/console/phone/{aid}/inbox").json()["emails"][0]["html"]
+    mail = console_client(svc, kit).get(f"/console/phone/{aid}/inbox").json()["emails"][0]["html"]
     assert "<img src=x" not in mail
     assert "&lt;img src=x onerror=" in mail
 
@@ -218,7 +181,8 @@ def test_the_cookie_is_secure_over_https(svc: ActivationService) -> None:
     c = TestClient(app, base_url="https://127.0.0.1:8443", follow_redirects=False)
     cookie = c.post("/console/login", data={"token": TOKEN}).headers["set-cookie"]
     assert "Secure" in cookie
-    assert "Secure" not in _client(svc).post("/console/login", data={"token": TOKEN}).headers["set-cookie"]
+    plain = console_client(svc).post("/console/login", data={"token": TOKEN})
+    assert "Secure" not in plain.headers["set-cookie"]
 
 
 @pytest.mark.postgres
@@ -230,8 +194,8 @@ def test_an_id_postgresql_cannot_hold_is_not_found_not_an_error(pg_url: str) -> 
     assert isinstance(kit.clock, FakeClock)
     with SqlStore(pg_url) as store:
         svc = memory_service(kit.clock, store=store, mailer=kit.inbox.mailer, sms=kit.inbox.sms)
-        with _client(svc, kit) as c:
-            assert c.post("/console/login", data={"token": TOKEN}).status_code == 303
+        with console_client(svc, kit) as c:
+            sign_in(c)
             for bad in ("a%00b", "a" * 5000):
                 for path in (f"/console/activations/{bad}", f"/console/activations/{bad}/stamp",
                              f"/console/phone/{bad}/stamp"):
@@ -240,5 +204,5 @@ def test_an_id_postgresql_cannot_hold_is_not_found_not_an_error(pg_url: str) -> 
                 back = bad.replace("%00", "\x00")
                 assert "Nothing matches" in c.get("/console", params={"subject": back[:64]}).text
                 assert c.get("/console/expire", params={"back": back}).status_code == 200
-                r = c.post("/console/expire", data={"csrf": _csrf(c), "back": back})
+                r = c.post("/console/expire", data={"csrf": csrf_of(c), "back": back})
                 assert (r.status_code, r.headers["location"]) == (303, "/console?done=expired-0")

@@ -10,16 +10,14 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from adapters.api import create_app
 from adapters.api.console import PhoneInbox, PhoneKit
 from adapters.api.console.rows import Filters, login_rows
-from adapters.api.settings import HttpSettings
 from adapters.memory import MemoryMailer, MemoryPush, MemorySms, MemoryStore, StaticDirectory
 from tests.conftest import NID, Driver, fast_settings, people
+from tests.e2e.console_client import console_client, csrf_of, sign_in
 from workflow import ActivationService
 from workflow.testing import FakeClock
 
-TOKEN = "operator-token-" + "o" * 20
 LOGIN = re.compile(r'href="/console/logins/(lg-[0-9a-f]{32})"')
 
 
@@ -37,23 +35,13 @@ def world() -> tuple[ActivationService, Driver, FakeClock]:
 @pytest.fixture
 def console(world: tuple[ActivationService, Driver, FakeClock]) -> Iterator[TestClient]:
     """A client signed in to the console."""
-    kit = PhoneKit(PhoneInbox(), world[2])
-    app = create_app(world[0], dispatch_every=None, http=HttpSettings.with_token(TOKEN), phone=kit)
-    with TestClient(app, base_url="http://127.0.0.1:8000", client=("127.0.0.1", 40000),
-                    follow_redirects=False) as c:
-        assert c.post("/console/login", data={"token": TOKEN}).status_code == 303
-        yield c
+    with console_client(world[0], PhoneKit(PhoneInbox(), world[2])) as c:
+        yield sign_in(c)
 
 
 def _start(svc: ActivationService) -> str:
     return svc.start_login(NID, client_id="portal-1", client_name="Ameli Pro",
                            binding_message="K7-42").login_id
-
-
-def _csrf(c: TestClient, path: str) -> str:
-    found = re.search(r'name="csrf" value="([0-9a-f]+)"', c.get(path).text)
-    assert found, "the page has no CSRF field"
-    return found.group(1)
 
 
 def test_logins_are_listed_with_the_activations_and_filtered(
@@ -68,7 +56,7 @@ def test_logins_are_listed_with_the_activations_and_filtered(
     assert NID not in page
     assert LOGIN.findall(console.get("/console/rows?state=requested").text) == [lid]
     assert LOGIN.findall(console.get("/console/rows?state=approved").text) == []
-    found = console.post("/console/search", data={"csrf": _csrf(console, "/console"), "nid": NID})
+    found = console.post("/console/search", data={"csrf": csrf_of(console, "/console"), "nid": NID})
     assert NID not in found.headers["location"]
     assert LOGIN.findall(console.get(found.headers["location"]).text) == [lid]
 
@@ -118,11 +106,12 @@ def test_an_operator_cancels_a_pending_login_behind_a_confirmation(
     form = console.get(f"/console/logins/{lid}/cancel")
     assert "Cancel the login now" in form.text
     assert svc.logins.store.get_login(lid).state == "requested"  # type: ignore[union-attr]
-    r = console.post(f"/console/logins/{lid}/cancel", data={"csrf": _csrf(console, f"/console/logins/{lid}")})
+    token = csrf_of(console, f"/console/logins/{lid}")
+    r = console.post(f"/console/logins/{lid}/cancel", data={"csrf": token})
     assert (r.status_code, r.headers["location"]) == (303, f"/console/logins/{lid}?done=cancelled")
     trail = svc.store.audit_trail(lid)
     assert (trail[-1].action, trail[-1].actor, trail[-1].dest) == ("cancel", "operator", "cancelled")
-    csrf = _csrf(console, f"/console/logins/{lid}")
+    csrf = csrf_of(console, f"/console/logins/{lid}")
     again = console.post(f"/console/logins/{lid}/cancel", data={"csrf": csrf})
     assert again.status_code == 409
     assert "cannot be cancelled" in again.text

@@ -7,25 +7,19 @@ import re
 from datetime import timedelta
 
 import pytest
-from fastapi.testclient import TestClient
 
-from adapters.api import create_app
-from adapters.api.settings import HttpSettings
 from adapters.memory import MemoryMailer, MemorySms
 from tests.conftest import NID, Driver, memory_service
+from tests.e2e.console_client import console_client, sign_in
 from workflow import ActivationService
 from workflow.errors import DeliveryFailed, VerificationFailed
 from workflow.messages import Email
 from workflow.testing import FakeClock
 
-TOKEN = "operator-token-" + "o" * 20
-
 
 def _page(svc: ActivationService, aid: str) -> str:
     """The activation's page as text, one space between cells."""
-    c = TestClient(create_app(svc, dispatch_every=None, http=HttpSettings.with_token(TOKEN)),
-                   base_url="http://127.0.0.1:8000", follow_redirects=False)
-    assert c.post("/console/login", data={"token": TOKEN}).status_code == 303
+    c = sign_in(console_client(svc))
     page = re.sub(r"<svg.*?</svg>", "", c.get(f"/console/activations/{aid}").text, flags=re.S)
     return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
 
