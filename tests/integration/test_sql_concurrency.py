@@ -10,7 +10,6 @@ import functools
 import itertools
 import multiprocessing
 import sys
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -21,6 +20,7 @@ import pytest
 from adapters.memory import MemoryMailer, MemorySms, StaticDirectory
 from adapters.sql import SqlStore
 from tests.conftest import Driver, fast_settings, people
+from tests.integration.threads import at_once
 from workflow import ActivationService, State, WorkflowError, messages
 from workflow.audit import verify
 from workflow.definition import Event
@@ -61,31 +61,6 @@ def node(url: str, clock: FakeClock) -> Iterator[Node]:
     n.sql.close()
 
 
-def _at_once(count: int, call: Callable[[int], object]) -> list[str]:
-    """Run `call(i)` in `count` threads released together; each outcome as "ok" or an error name."""
-    barrier, outcomes = threading.Barrier(count), [""] * count
-
-    def run(i: int) -> None:
-        barrier.wait()
-        try:
-            call(i)
-            outcomes[i] = "ok"
-        except WorkflowError as exc:
-            outcomes[i] = type(exc).__name__
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-5)  # switch threads often, so their calls interleave
-    try:
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(120)
-    finally:
-        sys.setswitchinterval(interval)
-    return outcomes
-
-
 def _consistent(node: Node, aid: str) -> list[tuple[str, State]]:
     """The history as (event, dest), after checking it chains and the audit trail verifies."""
     status = node.service.status(aid)
@@ -116,7 +91,7 @@ def test_sixteen_threads_with_the_right_code_verify_once(node: Node) -> None:
     driver = Driver(node.service, node.mailer, node.sms)
     aid = driver.reach("scanned")
     code = driver.code()
-    outcomes = _at_once(16, lambda _: node.service.verify_sms(aid, code))
+    outcomes = at_once(16, lambda _: node.service.verify_sms(aid, code))
     tally = Counter(outcomes)
     print(f"\n[figures] 16 threads, right code ({node.sql.dialect_name}): {dict(tally)}, "
           f"conflicts retried by the service: {node.conflicts}")
@@ -195,7 +170,7 @@ def test_fifty_concurrent_wrong_codes_lock_after_the_maximum(node: Node) -> None
     aid = driver.reach("scanned")
     right = driver.code()
     wrong = _wrong_codes(right, 50)
-    outcomes = _at_once(50, lambda i: node.service.verify_sms(aid, wrong[i]))
+    outcomes = at_once(50, lambda i: node.service.verify_sms(aid, wrong[i]))
     print(f"\n[figures] 50 threads, wrong codes ({node.sql.dialect_name}): {dict(Counter(outcomes))}, "
           f"conflicts retried by the service: {node.conflicts}")
     refusals = [e for e in node.store.audit_trail(aid) if e.outcome == "refused"]
@@ -267,7 +242,7 @@ def test_two_dispatchers_deliver_each_of_500_messages_once(url: str, clock: Fake
             ids.extend(nodes[0].service.request(e.national_id).activation_id
                        for e in directory[i::4])
 
-        assert _at_once(4, request) == ["ok"] * 4
+        assert at_once(4, request) == ["ok"] * 4
         assert len(ids) == 500
         sent = [0, 0]
 
@@ -275,7 +250,7 @@ def test_two_dispatchers_deliver_each_of_500_messages_once(url: str, clock: Fake
             while n := nodes[i].service.dispatch(limit=25):
                 sent[i] += n
 
-        outcomes = _at_once(2, drain)
+        outcomes = at_once(2, drain)
         assert outcomes == ["ok", "ok"]
         delivered = Counter(m.message_id for m in mailer.sent)
         print(f"\n[figures] 2 dispatchers, 500 e-mails ({nodes[0].sql.dialect_name}): "
@@ -301,7 +276,7 @@ def test_a_cancel_racing_a_scan_never_loses_either(node: Node) -> None:
         payload = driver.payload(aid)
         cancel = functools.partial(node.service.cancel, aid)
         scan = functools.partial(node.service.scan, aid, payload)
-        outcomes = _at_once(2, lambda i, calls=(cancel, scan): calls[i]())  # type: ignore[misc]
+        outcomes = at_once(2, lambda i, calls=(cancel, scan): calls[i]())  # type: ignore[misc]
         events = [event for event, _ in _consistent(node, aid)]
         assert outcomes[0] == "ok"
         assert node.service.status(aid).state == State.CANCELLED

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
@@ -15,7 +13,8 @@ from joserfc.jwk import KeySet
 from adapters.memory import MemoryMailer, MemoryPush, MemorySms, StaticDirectory
 from adapters.sql import SqlStore
 from tests.conftest import NID, Driver, fast_settings, people
-from workflow import ActivationService, WorkflowError
+from tests.integration.threads import at_once
+from workflow import ActivationService
 from workflow.audit import verify
 from workflow.login import LoginState
 from workflow.ports import LoginStore
@@ -64,26 +63,7 @@ def test_fifty_concurrent_wrong_pins_across_five_logins_count_exactly_ten(
     """50 threads approve 5 logins of one professional with wrong PINs: 10 counted, then locked."""
     aid = _active(svc)
     logins = [svc.start_login(NID, **PORTAL).login_id for _ in range(5)]
-    barrier, outcomes = threading.Barrier(50), [""] * 50
-
-    def run(i: int) -> None:
-        barrier.wait()
-        try:
-            svc.approve_login(logins[i % 5], WRONG)
-            outcomes[i] = "ok"
-        except WorkflowError as exc:
-            outcomes[i] = type(exc).__name__
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(50)]
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-5)
-    try:
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(300)
-    finally:
-        sys.setswitchinterval(interval)
+    outcomes = at_once(50, lambda i: svc.approve_login(logins[i % 5], WRONG), wait=300)
     tally = Counter(outcomes)
     credential = svc.store.get(aid)
     assert credential is not None
@@ -149,21 +129,7 @@ def test_a_login_row_edited_outside_the_service_is_refused(svc: ActivationServic
 def test_twenty_concurrent_starts_take_exactly_the_ten_allowed(svc: ActivationService) -> None:
     """20 portals start logins for one identifier at once: 10 are accepted, no more."""
     _active(svc)
-    barrier, outcomes = threading.Barrier(20), [""] * 20
-
-    def run(i: int) -> None:
-        barrier.wait()
-        try:
-            svc.start_login(NID, **PORTAL)
-            outcomes[i] = "ok"
-        except WorkflowError as exc:
-            outcomes[i] = type(exc).__name__
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(300)
+    outcomes = at_once(20, lambda _: svc.start_login(NID, **PORTAL), wait=300)
     tally = Counter(outcomes)
     store = svc.store
     assert isinstance(store, SqlStore)
