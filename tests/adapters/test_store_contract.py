@@ -1,4 +1,5 @@
-"""`StoreContract` over every store the project ships: memory, SQLite file, PostgreSQL."""
+"""`StoreContract` and `LoginStoreContract` over every store the project ships: memory, SQLite
+file, PostgreSQL."""
 
 from __future__ import annotations
 
@@ -14,53 +15,52 @@ from workflow.testing.login_store_contract import LoginStoreContract
 from workflow.testing.store_contract import StoreContract
 
 
-class TestMemoryStore(StoreContract):
+class OnMemory:
+    """A fresh in-memory store for each test."""
+
+    def make_store(self) -> Store:
+        return MemoryStore()
+
+
+class OnSqlite:
+    """The SQL store on a fresh SQLite file for each test."""
+
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[Store]:
+        with SqlStore(f"sqlite:///{tmp_path / 'ecps.db'}") as store:
+            yield store
+
+
+class OnPostgres:
+    """The SQL store on PostgreSQL, a fresh schema for each test."""
+
+    @pytest.fixture
+    def store(self, pg_url: str) -> Iterator[Store]:
+        with SqlStore(pg_url) as store:
+            yield store
+
+
+class TestMemoryStore(OnMemory, StoreContract):
     """The in-memory store keeps the contract."""
 
-    def make_store(self) -> Store:
-        return MemoryStore()
 
-
-class TestSqliteStore(StoreContract):
+class TestSqliteStore(OnSqlite, StoreContract):
     """The SQL store on an SQLite file keeps the contract."""
 
-    @pytest.fixture
-    def store(self, tmp_path: Path) -> Iterator[Store]:
-        with SqlStore(f"sqlite:///{tmp_path / 'ecps.db'}") as store:
-            yield store
-
 
 @pytest.mark.postgres
-class TestPostgresStore(StoreContract):
-    """The SQL store on PostgreSQL (a fresh schema per test) keeps the contract."""
-
-    @pytest.fixture
-    def store(self, pg_url: str) -> Iterator[Store]:
-        with SqlStore(pg_url) as store:
-            yield store
+class TestPostgresStore(OnPostgres, StoreContract):
+    """The SQL store on PostgreSQL keeps the contract."""
 
 
-class TestMemoryStoreLogins(LoginStoreContract):
+class TestMemoryStoreLogins(OnMemory, LoginStoreContract):
     """The in-memory store keeps logins by the contract."""
 
-    def make_store(self) -> Store:
-        return MemoryStore()
 
-
-class TestSqliteStoreLogins(LoginStoreContract):
+class TestSqliteStoreLogins(OnSqlite, LoginStoreContract):
     """The SQL store on an SQLite file keeps logins by the contract."""
-
-    @pytest.fixture
-    def store(self, tmp_path: Path) -> Iterator[Store]:
-        with SqlStore(f"sqlite:///{tmp_path / 'ecps.db'}") as store:
-            yield store
 
 
 @pytest.mark.postgres
-class TestPostgresStoreLogins(LoginStoreContract):
+class TestPostgresStoreLogins(OnPostgres, LoginStoreContract):
     """The SQL store on PostgreSQL keeps logins by the contract."""
-
-    @pytest.fixture
-    def store(self, pg_url: str) -> Iterator[Store]:
-        with SqlStore(pg_url) as store:
-            yield store
