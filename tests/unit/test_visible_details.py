@@ -217,12 +217,18 @@ def test_a_stale_index_cannot_make_the_sweeper_spin(clock: FakeClock) -> None:
     assert svc.status(flows[1]).state == State.REQUESTED
 
 
-def test_a_flow_that_never_stops_conflicting_is_not_counted(clock: FakeClock) -> None:
-    """If every commit of an expiry conflicts, the sweeper gives up on it and counts nothing."""
+def _due_on_faulty_store(clock: FakeClock) -> tuple[ActivationService, FaultyStore, str]:
+    """A service over a store that can be made to fail, and one flow past its deadline."""
     store = FaultyStore(MemoryStore())
     svc = memory_service(clock, store=store, mailer=MemoryMailer())
     aid = svc.request(NID).activation_id
     clock.advance(timedelta(minutes=61))
+    return svc, store, aid
+
+
+def test_a_flow_that_never_stops_conflicting_is_not_counted(clock: FakeClock) -> None:
+    """If every commit of an expiry conflicts, the sweeper gives up on it and counts nothing."""
+    svc, store, aid = _due_on_faulty_store(clock)
     store.fail_always(conflict(), method="commit")
     assert svc.expire_due() == 0
     assert store.store.get(aid).state == State.REQUESTED  # type: ignore[union-attr]
@@ -230,10 +236,7 @@ def test_a_flow_that_never_stops_conflicting_is_not_counted(clock: FakeClock) ->
 
 def test_the_sweeper_retries_after_a_conflict(clock: FakeClock) -> None:
     """A conflict while expiring one flow is retried, not taken as 'nothing to do'."""
-    store = FaultyStore(MemoryStore())
-    svc = memory_service(clock, store=store, mailer=MemoryMailer())
-    aid = svc.request(NID).activation_id
-    clock.advance(timedelta(minutes=61))
+    svc, store, aid = _due_on_faulty_store(clock)
     store.inject(conflict(), method="commit")
     assert svc.expire_due() == 1
     assert svc.store.get(aid).state == State.EXPIRED  # type: ignore[union-attr]
