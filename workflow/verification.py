@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from workflow import audit
 from workflow.domain import Activation, AuditEvent
@@ -23,6 +23,7 @@ from workflow.ports import BrowsableStore, Store
 from workflow.security import Keyring
 
 PAGE = 500
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,13 +181,20 @@ def _activations(store: Store, limit: int | None, only: str | None) -> Iterator[
     if not isinstance(store, BrowsableStore):
         yield from store.list_activations(limit or 10**9)
         return
+    yield from paged(store.activation_ids, store.get, limit)
+
+
+def paged(ids: Callable[[str | None, int], list[str]], get: Callable[[str], T | None],
+             limit: int | None = None) -> Iterator[T]:
+    """The records whose ids `ids(after, count)` gives a `PAGE` at a time in id order (the first
+    `limit` of them), each read with `get`; one gone meanwhile is passed over."""
     after, left = None, limit
     while left is None or left > 0:
-        page = store.activation_ids(after, PAGE if left is None else min(PAGE, left))
-        for aid in page:
-            a = store.get(aid)
-            if a is not None:
-                yield a
+        page = ids(after, PAGE if left is None else min(PAGE, left))
+        for key in page:
+            found = get(key)
+            if found is not None:
+                yield found
         if len(page) < PAGE:
             return
         after = page[-1]

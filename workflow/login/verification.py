@@ -3,14 +3,13 @@ definition, and its row (state and validity), with the activation's own verifier
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from workflow.engine import Interpreter
 from workflow.login.record import Login
 from workflow.ports import LoginStore, Store
 from workflow.security import Keyring
-from workflow.verification import PAGE, Finding, Verification, chain_problems, replay
+from workflow.verification import Finding, Verification, chain_problems, paged, replay
 
 
 def verify_logins(store: Store, keys: Keyring, engine: Interpreter[Any, Any],
@@ -18,7 +17,7 @@ def verify_logins(store: Store, keys: Keyring, engine: Interpreter[Any, Any],
     """Verify every login of `store` (when it keeps logins); add what is found to `into`."""
     if not isinstance(store, LoginStore):
         return into
-    for g in _logins(store):
+    for g in paged(store.login_ids, store.get_login):
         check_login(store, keys, engine, g, into)
     return into
 
@@ -44,16 +43,3 @@ def login_disagreements(store: Store, keys: Keyring, engine: Interpreter[Any, An
     found = Verification()
     check_login(store, keys, engine, g, found)
     return [f.problem for f in found.findings]
-
-
-def _logins(store: LoginStore) -> Iterator[Login]:
-    after: str | None = None
-    while True:
-        page = store.login_ids(after, PAGE)
-        for lid in page:
-            g = store.get_login(lid)
-            if g is not None:
-                yield g
-        if len(page) < PAGE:
-            return
-        after = page[-1]
