@@ -10,32 +10,20 @@ import json
 import secrets
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
 
 from workflow.definition import DEFINITION
 from workflow.domain import Activation, Delivery, MessageKind, OutboxMessage
-from workflow.engine import Outcome
 from workflow.errors import WorkflowError
 from workflow.messages import DirectoryEntry, Email, Sms
 from workflow.ports import Store
 from workflow.service import ActivationService
 from workflow.settings import Settings
 from workflow.testing.clock import FakeClock
-from workflow.testing.conformance import Observed
+from workflow.testing.conformance import ClockedDriver, Observed, Recorder
 from workflow.testing.phone import code_from, payload_from
 
 NATIONAL_ID = "899700366240"
 PIN, OTHER_PIN, WEAK_PIN = "4821", "5930", "1234"
-
-
-class _Recorder:
-    """A mailer or SMS gateway that keeps what it accepts."""
-
-    def __init__(self) -> None:
-        self.sent: list[Email | Sms] = []
-
-    def send(self, message: Email | Sms) -> None:
-        self.sent.append(message)
 
 
 class _Directory:
@@ -51,7 +39,7 @@ def conformance_settings() -> Settings:
                     argon2_time_cost=1, argon2_parallelism=1)
 
 
-class ActivationDriver:
+class ActivationDriver(ClockedDriver):
     """One professional's activation on a fresh service; `act` answers each event right or wrong."""
 
     system = frozenset({"email_sent", "expire", "delivery_failed"})
@@ -65,18 +53,12 @@ class ActivationDriver:
     def start(self) -> None:
         """A fresh world, and the activation its `request` creates."""
         self.clock = FakeClock()
-        self.mailer, self.sms = _Recorder(), _Recorder()
+        self.mailer, self.sms = Recorder[Email | Sms](), Recorder[Email | Sms]()
         self.store = self.make_store()
         self.service = ActivationService(store=self.store, mailer=self.mailer, sms=self.sms,
                                          directory=_Directory(), clock=self.clock,
                                          settings=self.settings)
         self.aid = self.service.request(NATIONAL_ID).activation_id
-
-    def now(self) -> datetime:
-        return self.clock.now()
-
-    def advance_to(self, when: datetime) -> None:
-        self.clock.advance(when - self.clock.now())
 
     def observe(self) -> Observed:
         a = self._activation()
@@ -99,11 +81,7 @@ class ActivationDriver:
             "expire": lambda _: self.service.expire_due(),
             "delivery_failed": lambda _: self._gave_up(),
         }
-        try:
-            actions[event](outcome == Outcome.OK)
-        except WorkflowError as error:
-            return error
-        return None
+        return self.answer(actions, event, outcome)
 
     # -- what the phone reads ----------------------------------------------------------------------
 

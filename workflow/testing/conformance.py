@@ -10,13 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from workflow.checker import IDLE, Config, Space, Step, explore
 from workflow.engine import Definition, Outcome
 from workflow.errors import TransitionNotAllowed, WorkflowError
+from workflow.testing.clock import FakeClock
 
 SECOND = timedelta(seconds=1)
+M = TypeVar("M")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,38 @@ class Driver(Protocol):
     def advance_to(self, when: datetime) -> None: ...
 
     def observe(self) -> Observed: ...
+
+
+class ClockedDriver:
+    """The part of a `Driver` its service's `FakeClock` and its table of actions do."""
+
+    clock: FakeClock
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def advance_to(self, when: datetime) -> None:
+        self.clock.advance(when - self.clock.now())
+
+    @staticmethod
+    def answer(actions: dict[str, Callable[[bool], object]], event: str,
+               outcome: str) -> WorkflowError | None:
+        """Run `event`'s action, told whether to answer right (`ok`); the error raised, if any."""
+        try:
+            actions[event](outcome == Outcome.OK)
+        except WorkflowError as error:
+            return error
+        return None
+
+
+class Recorder(Generic[M]):
+    """A mailer, SMS or push gateway that keeps what it accepts."""
+
+    def __init__(self) -> None:
+        self.sent: list[M] = []
+
+    def send(self, message: M) -> None:
+        self.sent.append(message)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
 
 from workflow.domain import Delivery, MessageKind
 from workflow.engine import Outcome
@@ -26,20 +25,10 @@ from workflow.testing.activation_driver import (
     ActivationDriver,
     conformance_settings,
 )
-from workflow.testing.conformance import Observed
+from workflow.testing.conformance import ClockedDriver, Observed, Recorder
 
 
-class _Pushes:
-    """A push gateway that keeps what it accepts."""
-
-    def __init__(self) -> None:
-        self.sent: list[Push] = []
-
-    def send(self, push: Push) -> None:
-        self.sent.append(push)
-
-
-class LoginDriver:
+class LoginDriver(ClockedDriver):
     """One login of an active professional on a fresh service; `act` answers each event."""
 
     system = frozenset({"push_sent", "expire", "delivery_failed"})
@@ -57,18 +46,12 @@ class LoginDriver:
         for event in ("email_sent", "scan", "verify_sms", "set_pin", "confirm_pin"):
             assert activation.act(event, Outcome.OK) is None, event
         self.clock, self.store = activation.clock, activation.store
-        self.pushes = _Pushes()
+        self.pushes = Recorder[Push]()
         self.service = ActivationService(store=self.store, mailer=activation.mailer,
                                          sms=activation.sms, directory=activation.service.directory,
                                          clock=self.clock, settings=self.settings, push=self.pushes)
         self.login_id = self.service.start_login(
             NATIONAL_ID, client_id="portal", client_name="Portail", binding_message="A7-3F").login_id
-
-    def now(self) -> datetime:
-        return self.clock.now()
-
-    def advance_to(self, when: datetime) -> None:
-        self.clock.advance(when - self.clock.now())
 
     def observe(self) -> Observed:
         g = self._login()
@@ -87,11 +70,7 @@ class LoginDriver:
             "expire": lambda _: svc.expire_due(),
             "delivery_failed": lambda _: self._gave_up(),
         }
-        try:
-            actions[event](outcome == Outcome.OK)
-        except WorkflowError as error:
-            return error
-        return None
+        return self.answer(actions, event, outcome)
 
     def _collect(self) -> None:
         """The portal polls; a poll that gets no assertion did not collect."""
