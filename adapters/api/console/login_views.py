@@ -7,10 +7,19 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from adapters.api.console.rows import lookable
-from adapters.api.console.views import Entry, Gauge, Message, inline_svg, left, visited
-from adapters.api.diagram import DiagramUnavailable, login_svg
+from adapters.api.console.views import (
+    Entry,
+    Gauge,
+    Message,
+    deadline_gauges,
+    drawn,
+    outbox,
+    path_of,
+    record_stamp,
+    timeline,
+)
+from adapters.api.diagram import login_svg
 from workflow import ActivationService
-from workflow.domain import Delivery
 from workflow.errors import LoginNotFound
 from workflow.login.definition import LoginEvent, LoginState
 from workflow.login.record import Login
@@ -42,11 +51,7 @@ class LoginView:
 def login_stamp(service: ActivationService, login_id: str) -> str:
     """Changes whenever the login's page would (a step, a push delivery, the validity passing,
     every ten seconds while it runs: its validity is counted in minutes)."""
-    g = _load(service, login_id)
-    now = service.now()
-    sent = ",".join(f"{m.status}{m.attempts}" for m in service.store.outbox_of(g.id))
-    tick = int(now.timestamp() // 10) if g.due_at() is not None else 0
-    return f"{g.version}.{g.audit_seq}.{service.logins.engine.is_due(g, now)}.{tick}.{sent}"
+    return record_stamp(service, service.logins.engine, _load(service, login_id), every=10)
 
 
 def login_view(service: ActivationService, login_id: str) -> LoginView:
@@ -56,26 +61,12 @@ def login_view(service: ActivationService, login_id: str) -> LoginView:
     now = service.now()
     due = desk.engine.is_due(g, now)
     trail = service.store.audit_trail(g.id)
-    deadlines = []
-    for dl in desk.definition.deadlines:
-        at: datetime | None = getattr(g, dl.attribute, None)
-        if g.state in dl.states and at is not None:
-            deadlines.append(Gauge(dl.name, at.strftime("%Y-%m-%d %H:%M:%S UTC"), left(at - now)))
-    try:
-        svg = inline_svg(login_svg(service, g.id))
-    except DiagramUnavailable as exc:
-        svg = f"<p>{exc}</p>"
-    state = LoginState.EXPIRED if due else g.state
     return LoginView(
-        g.id, str(state), g.client_id, g.client_name, g.binding_message, g.activation_id,
-        g.created_at, g.closed_reason, visited(e.dest for e in trail if e.outcome != "refused" and e.dest),
-        tuple(Entry(e.seq, e.at, e.action, e.outcome, e.actor, e.source, e.dest, e.reason)
-              for e in trail),
-        tuple(deadlines),
-        tuple(Message(str(m.kind), str(m.channel), m.generation, str(m.status), m.attempts,
-                      m.last_error, m.created_at, m.due_at if m.status == Delivery.PENDING else None)
-              for m in service.store.outbox_of(g.id)),
-        tuple(login_disagreements(service.store, service.keys, desk.engine, g)), svg, due,
+        g.id, str(LoginState.EXPIRED if due else g.state), g.client_id, g.client_name,
+        g.binding_message, g.activation_id, g.created_at, g.closed_reason, path_of(trail),
+        timeline(trail), tuple(deadline_gauges(desk.definition, g, now)), outbox(service, g.id),
+        tuple(login_disagreements(service.store, service.keys, desk.engine, g)),
+        drawn(lambda: login_svg(service, g.id)), due,
         not due and desk.definition.allows(g.state, LoginEvent.CANCEL))
 
 

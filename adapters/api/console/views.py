@@ -6,16 +6,19 @@ status, attempts and last error; the timeline comes from the audit trail.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from adapters.api.console.rows import lookable
 from adapters.api.diagram import DiagramUnavailable, activation_svg
 from workflow import ActivationService, State
 from workflow.definition import Event
-from workflow.domain import Activation, Delivery
+from workflow.domain import Activation, AuditEvent, Delivery
+from workflow.engine import Definition, Interpreter
 from workflow.errors import ActivationNotFound
+from workflow.login.record import Login
 from workflow.verification import disagreements
 
 
@@ -94,11 +97,17 @@ def _span(seconds: int) -> str:
 def stamp(service: ActivationService, activation_id: str) -> str:
     """Changes whenever the page would: a step, an outbox delivery, a deadline passing, and each
     minute while a deadline runs (its time left)."""
-    a = _load(service, activation_id)
+    return record_stamp(service, service.engine, _load(service, activation_id), every=60)
+
+
+def record_stamp(service: ActivationService, engine: Interpreter[Any, Any], record: Activation | Login,
+                 every: int) -> str:
+    """What changes whenever `record`'s page would: a step, an outbox delivery, its deadline
+    passing (by `engine`), and each `every` seconds while a deadline runs."""
     now = service.now()
-    sent = ",".join(f"{m.status}{m.attempts}" for m in service.store.outbox_of(a.id))
-    minute = int(now.timestamp() // 60) if a.due_at() is not None else 0
-    return f"{a.version}.{a.audit_seq}.{service.engine.is_due(a, now)}.{minute}.{sent}"
+    sent = ",".join(f"{m.status}{m.attempts}" for m in service.store.outbox_of(record.id))
+    tick = int(now.timestamp() // every) if record.due_at() is not None else 0
+    return f"{record.version}.{record.audit_seq}.{engine.is_due(record, now)}.{tick}.{sent}"
 
 
 def activation_view(service: ActivationService, activation_id: str) -> ActivationView:
@@ -107,33 +116,59 @@ def activation_view(service: ActivationService, activation_id: str) -> Activatio
     now = service.now()
     due = service.engine.is_due(a, now)
     trail = service.store.audit_trail(a.id)
-    steps = [e for e in trail if e.outcome != "refused" and e.dest]
     d = service.workflow.definition
     counters = tuple(Gauge(c.name, str(a.counter(c.name)),
                            f"of {getattr(service.settings, c.bound, c.default)}") for c in d.counters)
-    deadlines = []
-    for dl in d.deadlines:
-        at: datetime | None = getattr(a, dl.attribute, None)
-        if a.state in dl.states and at is not None:
-            deadlines.append(Gauge(dl.name, at.strftime("%Y-%m-%d %H:%M:%S UTC"), left(at - now)))
+    deadlines = deadline_gauges(d, a, now)
     code_at = a.code_issued_at
     if code_at is not None and any(e.source == a.state and e.event == Event.VERIFY_SMS for e in d.edges):
         until = code_at + service.settings.sms_code_validity  # a setting, not a deadline: no expiry event
-        deadlines.append(Gauge("sms_code", until.strftime("%Y-%m-%d %H:%M:%S UTC"), left(until - now)))
-    try:
-        svg = inline_svg(activation_svg(service, a.id))
-    except DiagramUnavailable as exc:
-        svg = f"<p>{exc}</p>"
+        deadlines.append(_gauge("sms_code", until, now))
     return ActivationView(
         a.id, str(State.EXPIRED if due else a.state), a.masked_email, a.masked_phone,
-        a.created_at, a.closed_reason, visited(e.dest for e in steps),
-        tuple(Entry(e.seq, e.at, e.action, e.outcome, e.actor, e.source, e.dest, e.reason)
-              for e in trail),
-        counters, tuple(deadlines),
-        tuple(Message(str(m.kind), str(m.channel), m.generation, str(m.status), m.attempts,
-                      m.last_error, m.created_at, m.due_at if m.status == Delivery.PENDING else None)
-              for m in service.store.outbox_of(a.id)),
-        tuple(disagreements(service.store, service.keys, service.engine, a)), svg, due)
+        a.created_at, a.closed_reason, path_of(trail), timeline(trail), counters, tuple(deadlines),
+        outbox(service, a.id), tuple(disagreements(service.store, service.keys, service.engine, a)),
+        drawn(lambda: activation_svg(service, a.id)), due)
+
+
+def deadline_gauges(d: Definition[Any, Any], record: Activation | Login, now: datetime) -> list[Gauge]:
+    """The deadlines of `d` that run in `record`'s state, each with its time left at `now`."""
+    gauges = []
+    for dl in d.deadlines:
+        at: datetime | None = getattr(record, dl.attribute, None)
+        if record.state in dl.states and at is not None:
+            gauges.append(_gauge(dl.name, at, now))
+    return gauges
+
+
+def _gauge(name: str, at: datetime, now: datetime) -> Gauge:
+    return Gauge(name, at.strftime("%Y-%m-%d %H:%M:%S UTC"), left(at - now))
+
+
+def path_of(trail: Iterable[AuditEvent]) -> tuple[str, ...]:
+    """The states a trail's steps entered, in order (refusals left out, a stay counted once)."""
+    return visited(e.dest for e in trail if e.outcome != "refused" and e.dest)
+
+
+def timeline(trail: Iterable[AuditEvent]) -> tuple[Entry, ...]:
+    """The timeline of an audit trail: every transition and refusal, oldest first."""
+    return tuple(Entry(e.seq, e.at, e.action, e.outcome, e.actor, e.source, e.dest, e.reason)
+                 for e in trail)
+
+
+def outbox(service: ActivationService, instance_id: str) -> tuple[Message, ...]:
+    """The outbox messages of one activation or login, without their payloads."""
+    return tuple(Message(str(m.kind), str(m.channel), m.generation, str(m.status), m.attempts,
+                         m.last_error, m.created_at, m.due_at if m.status == Delivery.PENDING else None)
+                 for m in service.store.outbox_of(instance_id))
+
+
+def drawn(draw: Callable[[], bytes]) -> str:
+    """The `<svg>` element `draw` renders, or why there is no diagram."""
+    try:
+        return inline_svg(draw())
+    except DiagramUnavailable as exc:
+        return f"<p>{exc}</p>"
 
 
 def visited(states: Iterable[str]) -> tuple[str, ...]:
