@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from adapters.api.console.login_views import login_stamp, login_view
 from adapters.api.console.session import checked_post, form_of
@@ -20,20 +20,8 @@ def login_routes(r: APIRouter, service: ActivationService, page: Page) -> None:
     """Add a login's page, its live parts and the cancel confirmation to the console's `r`."""
     sessions = page.sessions
 
-    @r.get("/logins/{login_id}")
-    def login(request: Request, login_id: str) -> HTMLResponse:
-        sessions.require(request)
-        return page(request, "push_login.html", a=login_view(service, login_id), done=page.done(request))
-
-    @r.get("/logins/{login_id}/live")
-    def live(request: Request, login_id: str) -> HTMLResponse:
-        sessions.require(request)
-        return page(request, "push_login_live.html", a=login_view(service, login_id))
-
-    @r.get("/logins/{login_id}/stamp")
-    def changed(request: Request, login_id: str) -> PlainTextResponse:
-        sessions.require(request)
-        return PlainTextResponse(login_stamp(service, login_id))
+    page.record_routes(r, "logins", lambda key: login_view(service, key),
+                       lambda key: login_stamp(service, key), "push_login.html", "push_login_live.html")
 
     @r.get("/logins/{login_id}/cancel")
     def cancel_form(request: Request, login_id: str) -> HTMLResponse:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -46,10 +47,26 @@ class Page:
         return self.pages.TemplateResponse(request, name, {"csrf": csrf, "now": self.service.now(),
                                                            **context}, status_code=status)
 
-    @staticmethod
-    def done(request: Request) -> str:
-        """The action a redirect reports as done (`reported`)."""
-        return reported(request)
+    def record_routes(self, r: APIRouter, section: str, view: Callable[[str], object],
+                      stamp: Callable[[str], str], template: str, live: str) -> None:
+        """Add to `r` one record's page at `/{section}/{id}` (`template` showing `view(id)`), its
+        live parts (`live`) and the stamp that tells when they changed."""
+        sessions = self.sessions
+
+        @r.get(f"/{section}/{{record_id}}")
+        def record(request: Request, record_id: str) -> HTMLResponse:
+            sessions.require(request)
+            return self(request, template, a=view(record_id), done=reported(request))
+
+        @r.get(f"/{section}/{{record_id}}/live")
+        def live_parts(request: Request, record_id: str) -> HTMLResponse:
+            sessions.require(request)
+            return self(request, live, a=view(record_id))
+
+        @r.get(f"/{section}/{{record_id}}/stamp")
+        def changed(request: Request, record_id: str) -> PlainTextResponse:
+            sessions.require(request)
+            return PlainTextResponse(stamp(record_id))
 
 
 def console_router(service: ActivationService, sessions: Sessions, pages: Jinja2Templates) -> APIRouter:
@@ -121,22 +138,8 @@ def console_router(service: ActivationService, sessions: Sessions, pages: Jinja2
     def rows(request: Request) -> HTMLResponse:
         return listing(request, fragment=True)
 
-    @r.get("/activations/{activation_id}")
-    def activation(request: Request, activation_id: str) -> HTMLResponse:
-        sessions.require(request)
-        return page(request, "activation.html", a=activation_view(service, activation_id),
-                    done=reported(request))
-
-    @r.get("/activations/{activation_id}/live")
-    def live(request: Request, activation_id: str) -> HTMLResponse:
-        sessions.require(request)
-        return page(request, "live.html", a=activation_view(service, activation_id))
-
-    @r.get("/activations/{activation_id}/stamp")
-    def changed(request: Request, activation_id: str) -> PlainTextResponse:
-        sessions.require(request)
-        return PlainTextResponse(stamp(service, activation_id))
-
+    page.record_routes(r, "activations", lambda key: activation_view(service, key),
+                       lambda key: stamp(service, key), "activation.html", "live.html")
     _action_routes(r, service, page)
     login_routes(r, service, page)
     return r
