@@ -8,9 +8,10 @@ many the store holds, and names where the next one starts (its `Cursor`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from workflow import ActivationService, State, security
 from workflow.domain import Activation
@@ -26,6 +27,7 @@ SCAN = 1000  # activations a page reads at most before it offers the next one
 Cursor = tuple[datetime, str]  # a row's creation time and id: a page holds the rows below it
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
+R = TypeVar("R", Activation, Login)  # a record a source lists
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,48 +92,24 @@ def parse_cursor(text: str) -> Cursor | None:
     return EPOCH + int(micros) * MICROSECOND, row_id  # 17 digits stay below the year 9999
 
 
-def _key(a: Activation) -> Cursor:
-    return a.created_at, a.id
+def _key(record: Activation | Login) -> Cursor:
+    return record.created_at, record.id
 
 
 def activation_rows(service: ActivationService, f: Filters, now: datetime, limit: int = PAGE) -> Page:
     """A page of the activations matching `f`, newest first, reading at most `SCAN` of them."""
-    oldest = now - timedelta(hours=f.max_age_hours) if f.max_age_hours is not None else None
+    store = service.store
     if f.subject:  # one identifier's activations: few, all read at once
-        found = sorted(service.store.find(f.subject, list(State)) if lookable(f.subject) else [],
-                       key=_key, reverse=True)
-        batches = iter([[a for a in found if f.before is None or _key(a) < f.before]])
+        batches = _all_at_once(store.find(f.subject, list(State)) if lookable(f.subject) else [], f.before)
     else:
-        batches = _batches(service, f.before, limit + 1)
-    rows: list[Row] = []
-    read = 0
-    for batch in batches:
-        for a in batch:
-            read += 1
-            if oldest is not None and a.created_at < oldest:
-                return Page(rows, None)  # newest first: every later one is older still
-            state = str(State.EXPIRED if service.engine.is_due(a, now) else a.state)
-            if not f.state or state == f.state:
-                if len(rows) == limit:  # one more than the page: there is a next one
-                    return Page(rows, (rows[-1].created_at, rows[-1].id))
-                rows.append(Row("activation", a.id, state, a.created_at,
-                                f"{a.masked_email} · {a.masked_phone}", f"/console/activations/{a.id}"))
-            if read == SCAN:
-                return Page(rows, _key(a))
-    return Page(rows, None)
+        batches = _batches(lambda size, before: store.list_activations(size, before=before),
+                           f.before, limit + 1)
 
-
-def _batches(service: ActivationService, before: Cursor | None, first: int) -> Iterator[list[Activation]]:
-    """The activations below `before`, newest first: `first` of them (a page when nothing is
-    filtered out), then `BATCH` at a time."""
-    size = first
-    while True:
-        batch = service.store.list_activations(size, before=before)
-        if batch:
-            yield batch
-        if len(batch) < size:
-            return
-        before, size = _key(batch[-1]), BATCH
+    def row(a: Activation) -> Row:
+        state = str(State.EXPIRED if service.engine.is_due(a, now) else a.state)
+        return Row("activation", a.id, state, a.created_at, f"{a.masked_email} · {a.masked_phone}",
+                   f"/console/activations/{a.id}")
+    return _page(batches, row, f, now, limit)
 
 
 def login_rows(service: ActivationService, f: Filters, now: datetime, limit: int = PAGE) -> Page:
@@ -140,46 +118,60 @@ def login_rows(service: ActivationService, f: Filters, now: datetime, limit: int
     store = service.store
     if not isinstance(store, LoginStore):
         return Page([], None)
-    oldest = now - timedelta(hours=f.max_age_hours) if f.max_age_hours is not None else None
     if f.subject:  # the logins of one identifier's credentials: few, all read at once
         credentials = store.find(f.subject, list(State)) if lookable(f.subject) else []
-        found = sorted((g for a in credentials for g in store.logins_of(a.id, list(LoginState))),
-                       key=_login_key, reverse=True)
-        batches = iter([[g for g in found if f.before is None or _login_key(g) < f.before]])
+        batches = _all_at_once((g for a in credentials for g in store.logins_of(a.id, list(LoginState))),
+                               f.before)
     else:
-        batches = _login_batches(store, f.before, limit + 1)
+        batches = _batches(lambda size, before: store.list_logins(size, before=before), f.before, limit + 1)
     engine = service.logins.engine
+
+    def row(g: Login) -> Row:
+        state = str(LoginState.EXPIRED if engine.is_due(g, now) else g.state)
+        return Row("login", g.id, state, g.created_at, f"{g.client_name} · “{g.binding_message}”",
+                   f"/console/logins/{g.id}")
+    return _page(batches, row, f, now, limit)
+
+
+def _page(batches: Iterator[list[R]], row: Callable[[R], Row], f: Filters, now: datetime,
+          limit: int) -> Page:
+    """The rows of the records `batches` gives newest first, kept when in `f`'s state: at most
+    `limit`, none older than its age, after reading at most `SCAN` records."""
+    oldest = now - timedelta(hours=f.max_age_hours) if f.max_age_hours is not None else None
     rows: list[Row] = []
     read = 0
     for batch in batches:
-        for g in batch:
+        for record in batch:
             read += 1
-            if oldest is not None and g.created_at < oldest:
-                return Page(rows, None)
-            state = str(LoginState.EXPIRED if engine.is_due(g, now) else g.state)
-            if not f.state or state == f.state:
-                if len(rows) == limit:
+            if oldest is not None and record.created_at < oldest:
+                return Page(rows, None)  # newest first: every later one is older still
+            shown = row(record)
+            if not f.state or shown.state == f.state:
+                if len(rows) == limit:  # one more than the page: there is a next one
                     return Page(rows, (rows[-1].created_at, rows[-1].id))
-                rows.append(Row("login", g.id, state, g.created_at,
-                                f"{g.client_name} · “{g.binding_message}”", f"/console/logins/{g.id}"))
+                rows.append(shown)
             if read == SCAN:
-                return Page(rows, _login_key(g))
+                return Page(rows, _key(record))
     return Page(rows, None)
 
 
-def _login_key(g: Login) -> Cursor:
-    return g.created_at, g.id
+def _all_at_once(found: Iterable[R], before: Cursor | None) -> Iterator[list[R]]:
+    """`found`, newest first and below `before`, as one batch."""
+    yield [r for r in sorted(found, key=_key, reverse=True) if before is None or _key(r) < before]
 
 
-def _login_batches(store: LoginStore, before: Cursor | None, first: int) -> Iterator[list[Login]]:
+def _batches(read: Callable[[int, Cursor | None], list[R]], before: Cursor | None,
+             first: int) -> Iterator[list[R]]:
+    """The records below `before`, newest first, as `read(size, before)` lists them: `first` of
+    them (a page when nothing is filtered out), then `BATCH` at a time."""
     size = first
     while True:
-        batch = store.list_logins(size, before=before)
+        batch = read(size, before)
         if batch:
             yield batch
         if len(batch) < size:
             return
-        before, size = _login_key(batch[-1]), BATCH
+        before, size = _key(batch[-1]), BATCH
 
 
 ROW_SOURCES: tuple[RowSource, ...] = (activation_rows, login_rows)
