@@ -19,6 +19,7 @@ from workflow import audit
 from workflow.domain import Activation, AuditEvent
 from workflow.engine import AtBound, Interpreter, Outcome
 from workflow.errors import TransitionNotAllowed
+from workflow.login.record import Login
 from workflow.ports import BrowsableStore, Store
 from workflow.security import Keyring
 
@@ -112,40 +113,47 @@ def chain_problems(keys: Keyring, events: list[AuditEvent], seq: int, head: str,
     return problems
 
 
-def check_activation(store: Store, keys: Keyring, engine: Interpreter[Any, Any], a: Activation,
-                     into: Verification) -> None:
-    """Verify one activation's chain, its replay and its row; add what is found to `into`."""
-    events = store.audit_trail(a.id)
-    into.activations += 1
-    problems = chain_problems(keys, events, a.audit_seq, a.audit_head, "activation", into)
+def check_record(store: Store, keys: Keyring, engine: Interpreter[Any, Any], record: Activation | Login,
+                 into: Verification) -> None:
+    """Verify one activation's or login's chain, its replay through `engine` and its row; add what
+    is found to `into`."""
+    events = store.audit_trail(record.id)
+    if isinstance(record, Login):
+        into.logins += 1
+    else:
+        into.activations += 1
+    kind = "login" if isinstance(record, Login) else "activation"
+    problems = chain_problems(keys, events, record.audit_seq, record.audit_head, kind, into)
     if not problems:
-        problems += _row_against_trail(engine, a, events)
-    into.findings += [Finding(a.id, p) for p in problems]
+        problems += _row_against_trail(engine, record, events)
+    into.findings += [Finding(record.id, p) for p in problems]
 
 
-def _row_against_trail(engine: Interpreter[Any, Any], a: Activation, events: list[AuditEvent]) -> list[str]:
+def _row_against_trail(engine: Interpreter[Any, Any], record: Activation | Login,
+                       events: list[AuditEvent]) -> list[str]:
     inst, problems = replay(engine, events)
     if problems:
         return problems
     d = engine.definition
-    if str(inst.state) != str(a.state):
-        return [f"the row says {a.state}, its trail says {inst.state}"]
+    if str(inst.state) != str(record.state):
+        return [f"the row says {record.state}, its trail says {inst.state}"]
     for c in d.counters:
-        if getattr(inst, c.name) != a.counter(c.name):
-            problems.append(f"the row's {c.name} is {a.counter(c.name)}, its trail gives "
-                            f"{getattr(inst, c.name)}")
+        count: int = getattr(record, c.name)
+        if getattr(inst, c.name) != count:
+            problems.append(f"the row's {c.name} is {count}, its trail gives {getattr(inst, c.name)}")
     for slot in dict.fromkeys(dl.attribute for dl in d.deadlines):
-        mine: datetime | None = getattr(a, slot)
+        mine: datetime | None = getattr(record, slot)
         theirs: datetime | None = getattr(inst, slot)
         if mine != theirs:
             problems.append(f"the row's {slot} is {_at(mine)}, its trail gives {_at(theirs)}")
     return problems
 
 
-def disagreements(store: Store, keys: Keyring, engine: Interpreter[Any, Any], a: Activation) -> list[str]:
-    """What `a`'s row and audit trail disagree on (chain, replay, state, counters, deadlines)."""
+def disagreements(store: Store, keys: Keyring, engine: Interpreter[Any, Any],
+                  record: Activation | Login) -> list[str]:
+    """What `record`'s row and audit trail disagree on (chain, replay, state, counters, deadlines)."""
     found = Verification()
-    check_activation(store, keys, engine, a, found)
+    check_record(store, keys, engine, record, found)
     return [f.problem for f in found.findings]
 
 
@@ -155,7 +163,7 @@ def verify_trails(store: Store, keys: Keyring, engine: Interpreter[Any, Any], *,
     """Verify every activation (the first `limit` by id, or `only` one); streamed page by page."""
     found = Verification()
     for a in _activations(store, limit, only):
-        check_activation(store, keys, engine, a, found)
+        check_record(store, keys, engine, a, found)
         if progress is not None:
             progress(1)
     if only is None and limit is None:

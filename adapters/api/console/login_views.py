@@ -23,7 +23,7 @@ from workflow import ActivationService
 from workflow.errors import LoginNotFound
 from workflow.login.definition import LoginEvent, LoginState
 from workflow.login.record import Login
-from workflow.login.verification import login_disagreements
+from workflow.verification import disagreements
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +65,7 @@ def login_view(service: ActivationService, login_id: str) -> LoginView:
         g.id, str(LoginState.EXPIRED if due else g.state), g.client_id, g.client_name,
         g.binding_message, g.activation_id, g.created_at, g.closed_reason, path_of(trail),
         timeline(trail), tuple(deadline_gauges(desk.definition, g, now)), outbox(service, g.id),
-        tuple(login_disagreements(service.store, service.keys, desk.engine, g)),
+        tuple(disagreements(service.store, service.keys, desk.engine, g)),
         drawn(lambda: login_svg(service, g.id)), due,
         not due and desk.definition.allows(g.state, LoginEvent.CANCEL))
 
