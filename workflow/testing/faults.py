@@ -148,6 +148,12 @@ class Faulty:
         with self._lock:
             return sum(c.injected for c in self.calls)
 
+    def _accepted(self, kind: type[R]) -> list[R]:
+        """The `kind` messages the wrapped adapter accepted (a fault raised after it did included)."""
+        with self._lock:
+            return [c.args[0] for c in self.calls
+                    if c.reached_adapter and (c.ok or c.injected) and isinstance(c.args[0], kind)]
+
     def _call(self, method: str, fn: Callable[..., R], *args: object) -> R:
         with self._lock:
             probe = Call(len(self.calls), method, args)
@@ -191,9 +197,7 @@ class FaultyMailer(Faulty):
     @property
     def delivered(self) -> list[Email]:
         """E-mails handed to the wrapped mailer that it accepted."""
-        with self._lock:
-            return [c.args[0] for c in self.calls
-                    if c.reached_adapter and (c.ok or c.injected) and isinstance(c.args[0], Email)]
+        return self._accepted(Email)
 
 
 class FaultySms(Faulty):
@@ -209,9 +213,7 @@ class FaultySms(Faulty):
     @property
     def delivered(self) -> list[Sms]:
         """SMS handed to the wrapped gateway that it accepted."""
-        with self._lock:
-            return [c.args[0] for c in self.calls
-                    if c.reached_adapter and (c.ok or c.injected) and isinstance(c.args[0], Sms)]
+        return self._accepted(Sms)
 
 
 class FaultyDirectory(Faulty):
