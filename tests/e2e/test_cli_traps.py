@@ -161,14 +161,14 @@ def test_dispatch_loop_prints_whole_lines_when_piped(ecps: Ecps, extra: tuple[st
         assert lines[-1].startswith("stopped after ")
 
 
-def test_the_demos_next_commands_work_as_printed(ecps: Ecps) -> None:
+def test_the_demos_next_commands_work_as_printed(ecps_here: Ecps) -> None:
     """Run in another state folder, the demo's `next:` commands name it, so they find its key."""
-    done = ecps("demo", "--state-dir", "elsewhere")
+    done = ecps_here("demo", "--state-dir", "elsewhere")
     assert done.returncode == 0, done.stderr
     hints = [line.strip().removeprefix("ecps ").split() for line in done.stdout.splitlines()
              if line.strip().startswith(("ecps status", "ecps audit verify"))]
     assert len(hints) == 2
     for hint in hints:
         assert "--state-dir" in hint
-        follow = ecps(*hint)
+        follow = ecps_here(*hint)
         assert follow.returncode == 0, follow.stderr
