@@ -3,6 +3,8 @@ API; the console's service, phone and signed-in client."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -57,6 +59,31 @@ def ecps(workdir: Path) -> Ecps:
         return subprocess.run([sys.executable, "-m", "adapters.cli", *args], cwd=workdir,
                               env=cli_env(**(env or {})), input=input if input is not None else "",
                               capture_output=True, text=True, timeout=timeout, check=False)
+    return run
+
+
+@pytest.fixture
+def ecps_here(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Ecps:
+    """Run `ecps ARGS...` through `main()` in this process, in the working folder, with the
+    environment `ecps` gets (`env` added); its exit code and outputs as a finished process's."""
+    from adapters.cli import main
+
+    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        out, err = io.StringIO(), io.StringIO()
+        with monkeypatch.context() as patched:
+            for key, value in {"COLUMNS": "120", "NO_COLOR": "1", **(env or {})}.items():
+                patched.setenv(key, value)
+            patched.setattr(sys, "stdin", io.StringIO(""))
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try:
+                    main(list(args))
+                    code: object = 0
+                except SystemExit as done:
+                    code = done.code
+        if isinstance(code, str):  # as the interpreter does: the message on stderr, exit 1
+            err.write(code + "\n")
+        status = code if isinstance(code, int) else 0 if code is None else 1
+        return subprocess.CompletedProcess(["ecps", *args], status, out.getvalue(), err.getvalue())
     return run
 
 

@@ -14,7 +14,7 @@ from workflow import State
 from workflow.errors import WorkflowError
 
 
-def test_a_locked_row_set_back_to_scanned_in_sql_is_named(ecps: Ecps, workdir: Path) -> None:
+def test_a_locked_row_set_back_to_scanned_in_sql_is_named(ecps_here: Ecps, workdir: Path) -> None:
     """UPDATE ... SET state='scanned', sms_attempts=0 on a locked activation fails verification."""
     state = workdir / ".ecps"
     svc = service(state)
@@ -24,34 +24,34 @@ def test_a_locked_row_set_back_to_scanned_in_sql_is_named(ecps: Ecps, workdir: P
         with contextlib.suppress(WorkflowError):
             svc.verify_sms(aid, "000000" if right != "000000" else "111111")
     assert svc.status(aid).state == State.LOCKED
-    assert ecps("audit", "verify", "--json").returncode == 0
+    assert ecps_here("audit", "verify", "--json").returncode == 0
     with sqlite3.connect(state / "ecps.sqlite3") as db:
         db.execute("UPDATE ecps_activation SET state='scanned', sms_attempts=0 WHERE id=?", (aid,))
-    done = ecps("audit", "verify", "--json")
+    done = ecps_here("audit", "verify", "--json")
     assert done.returncode == 1
     report = json.loads(done.stdout)
     assert report["tampered"] == {aid: ["the row says scanned, its trail says locked"]}
     assert report["verified"] == 1
-    text = ecps("audit", "verify")
+    text = ecps_here("audit", "verify")
     assert f"tampered {aid}: the row says scanned, its trail says locked" in text.stdout
 
 
-def test_a_checkpoint_kept_elsewhere_shows_a_deleted_activation(ecps: Ecps, workdir: Path) -> None:
+def test_a_checkpoint_kept_elsewhere_shows_a_deleted_activation(ecps_here: Ecps, workdir: Path) -> None:
     """`audit checkpoint -o FILE`, then deleting an activation and its trail in SQL, fails the verify."""
     state = workdir / ".ecps"
     svc = service(state)
     gone = advance(svc, state, State.SCANNED, NID)
     database = state / "ecps.sqlite3"
-    made = ecps("audit", "checkpoint", "--margin", "0", "-o", "ck.json", "--json")
+    made = ecps_here("audit", "checkpoint", "--margin", "0", "-o", "ck.json", "--json")
     assert made.returncode == 0, made.stderr
     assert json.loads(made.stdout)["activations"] == 1
-    assert ecps("audit", "verify", "--since-checkpoint", "ck.json").returncode == 0
+    assert ecps_here("audit", "verify", "--since-checkpoint", "ck.json").returncode == 0
     with sqlite3.connect(database) as db:
         db.execute("DELETE FROM ecps_audit WHERE activation_id = ?", (gone,))
         db.execute("DELETE FROM ecps_outbox WHERE activation_id = ?", (gone,))
         db.execute("DELETE FROM ecps_activation WHERE id = ?", (gone,))
-    plain = ecps("audit", "verify", "--json")
+    plain = ecps_here("audit", "verify", "--json")
     assert json.loads(plain.stdout)["verified"] == 0  # without the checkpoint, nothing looks wrong
-    done = ecps("audit", "verify", "--since-checkpoint", "ck.json", "--json")
+    done = ecps_here("audit", "verify", "--since-checkpoint", "ck.json", "--json")
     assert done.returncode == 1
     assert json.loads(done.stdout)["since_checkpoint"][0].startswith("1 activation(s) recorded before")

@@ -28,6 +28,8 @@ from workflow.errors import (
 )
 
 NID = "899700366240"
+# error kinds `test_every_error_kind_reachable_from_the_shell_exits_with_its_code` also runs as processes
+AS_PROCESS = frozenset({"usage", "invalid_identifier", "locked", "storage_error", "failed"})
 
 
 def run_main(*args: str) -> int:
@@ -139,8 +141,10 @@ def _tamper(database: Path) -> None:
                    "(SELECT MIN(n) FROM ecps_audit)")
 
 
-def test_every_error_kind_reachable_from_the_shell_exits_with_its_code(workdir: Path) -> None:
-    """Each refusal prints one line on stderr and exits with the code of its kind."""
+def test_every_error_kind_reachable_from_the_shell_exits_with_its_code(
+        workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Each refusal prints one line on stderr and exits with the code of its kind (a few kinds from
+    `ecps` processes, the others from `main()` in this process)."""
     cases: dict[str, tuple[int, list[str], dict[str, str]]] = {}
 
     def case(name: str, code: int, args: list[str], **env: str) -> None:
@@ -183,11 +187,23 @@ def test_every_error_kind_reachable_from_the_shell_exits_with_its_code(workdir: 
     running = {name: subprocess.Popen(
         [sys.executable, "-m", "adapters.cli", *args], cwd=workdir, env=cli_env(**env),
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for name, (_, args, env) in cases.items()}
+        for name, (_, args, env) in cases.items() if name in AS_PROCESS}
+    outcomes: dict[str, tuple[int, str, str]] = {}
+    for name, (_, args, env) in cases.items():
+        if name in AS_PROCESS:
+            continue
+        capsys.readouterr()
+        with monkeypatch.context() as patched:
+            for key, value in env.items():
+                patched.setenv(key, value)
+            code = run_main(*args)
+        outcomes[name] = (code, *capsys.readouterr())
     for name, proc in running.items():
         out, err = proc.communicate(timeout=120)
+        outcomes[name] = (proc.returncode, out, err)
+    for name, (code, out, err) in outcomes.items():
         expected = cases[name][0]
-        assert proc.returncode == expected, f"{name}: exit {proc.returncode}\n{out}\n{err}"
+        assert code == expected, f"{name}: exit {code}\n{out}\n{err}"
         if name != "failed":
             lines = err.strip().splitlines()
             assert len(lines) == 1, f"{name}: {err!r}"

@@ -21,66 +21,66 @@ def wrong_code(state_dir: Path) -> str:
     return "000000" if files.read_sms_codes(state_dir / "sms.txt")[-1] != "000000" else "111111"
 
 
-def test_verify_sms_without_a_code_reads_this_activations_sms_only(ecps: Ecps, workdir: Path) -> None:
+def test_verify_sms_without_a_code_reads_this_activations_sms_only(ecps_here: Ecps, workdir: Path) -> None:
     """With another person's SMS last in the file, `verify-sms ID` still submits ID's own code."""
     state_dir = workdir / ".ecps"
     svc = service(state_dir)
     mine = advance(svc, state_dir, State.SCANNED)
     advance(svc, state_dir, State.SCANNED, nid=NID2)  # the last SMS of the file is Paul's
-    done = ecps("verify-sms", "--json", "--", mine)
+    done = ecps_here("verify-sms", "--json", "--", mine)
     assert done.returncode == 0, done.stdout + done.stderr
     assert json.loads(done.stdout)["state"] == "sms_verified"
     assert svc.status(mine).counters["sms_attempts"] == 0  # no attempt spent on a wrong code
 
 
-def test_list_never_cuts_an_activation_id(ecps: Ecps, workdir: Path) -> None:
+def test_list_never_cuts_an_activation_id(ecps_here: Ecps, workdir: Path) -> None:
     """On a narrow terminal the id is printed whole, so it can be copied."""
     aid = advance(service(workdir / ".ecps"), workdir / ".ecps", State.EMAILED)
-    done = ecps("list", env={"COLUMNS": "40"})
+    done = ecps_here("list", env={"COLUMNS": "40"})
     assert done.returncode == 0, done.stderr
     assert aid in done.stdout
 
 
-def test_request_send_names_the_email_file_and_the_state_it_reached(ecps: Ecps, workdir: Path) -> None:
+def test_request_send_names_the_email_file_and_the_state_it_reached(ecps_here: Ecps, workdir: Path) -> None:
     """`request --send` prints the `.eml` it wrote and the state after delivery, `emailed`."""
-    done = ecps("request", NID, "--send")
+    done = ecps_here("request", NID, "--send")
     assert done.returncode == 0, done.stderr
     eml = files.latest_eml(workdir / ".ecps" / "mail")
     assert eml is not None
     assert str(eml) in done.stdout.replace("\n", "")
     assert "emailed" in done.stdout
-    body = json.loads(ecps("request", NID2, "--send", "--json").stdout)
+    body = json.loads(ecps_here("request", NID2, "--send", "--json").stdout)
     assert body["state"] == "emailed"
     assert Path(body["email_file"]).is_file()
 
 
-def test_text_errors_show_the_attempts_left_and_the_next_step(ecps: Ecps, workdir: Path) -> None:
+def test_text_errors_show_the_attempts_left_and_the_next_step(ecps_here: Ecps, workdir: Path) -> None:
     """A wrong SMS code says how many attempts are left; a PIN mismatch says to choose it again."""
     state_dir = workdir / ".ecps"
     svc = service(state_dir)
     scanned = advance(svc, state_dir, State.SCANNED)
-    done = ecps("verify-sms", "--", scanned, wrong_code(state_dir))
+    done = ecps_here("verify-sms", "--", scanned, wrong_code(state_dir))
     assert done.returncode == 11
     assert "4 attempts left" in done.stderr
     pin_set = advance(svc, state_dir, State.PIN_SET, nid=NID2)
-    done = ecps("confirm-pin", "--", pin_set, "4822")
+    done = ecps_here("confirm-pin", "--", pin_set, "4822")
     assert done.returncode == 12
     assert "choose the PIN again: `ecps set-pin ID`" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
 
 
-def test_status_history_shows_each_steps_outcome(ecps: Ecps, workdir: Path) -> None:
+def test_status_history_shows_each_steps_outcome(ecps_here: Ecps, workdir: Path) -> None:
     """A failed login and a successful one read differently in the history, text and JSON."""
     state_dir = workdir / ".ecps"
     svc = service(state_dir)
     aid = advance(svc, state_dir, State.PIN_SET)
     svc.confirm_pin(aid, "4821")
-    assert ecps("authenticate", "--", aid, "1357").returncode == 11
-    assert ecps("authenticate", "--", aid, "4821").returncode == 0
-    history = json.loads(ecps("status", "--json", "--", aid).stdout)["history"]
+    assert ecps_here("authenticate", "--", aid, "1357").returncode == 11
+    assert ecps_here("authenticate", "--", aid, "4821").returncode == 0
+    history = json.loads(ecps_here("status", "--json", "--", aid).stdout)["history"]
     assert [(h["event"], h["outcome"]) for h in history[-2:]] == [
         ("authenticate", "wrong: wrong PIN"), ("authenticate", "ok")]
-    text = ecps("status", "--", aid).stdout
+    text = ecps_here("status", "--", aid).stdout
     assert "wrong: wrong PIN" in text
 
 
@@ -110,10 +110,10 @@ def test_shell_completion_is_installable(ecps: Ecps) -> None:
     assert "_ecps_completion" in done.stdout
 
 
-def test_read_only_commands_never_make_a_server_key(ecps: Ecps, workdir: Path) -> None:
+def test_read_only_commands_never_make_a_server_key(ecps_here: Ecps, workdir: Path) -> None:
     """status, list and audit verify in an empty folder say the key is missing and create nothing."""
     for args in (("status", "some-id"), ("list",), ("audit", "verify"), ("config", "show")):
-        done = ecps(*args)
+        done = ecps_here(*args)
         if args[0] != "config":
             assert done.returncode == 21, done.stderr
             assert done.stderr.startswith("error: invalid configuration: no server key in ")
@@ -121,17 +121,17 @@ def test_read_only_commands_never_make_a_server_key(ecps: Ecps, workdir: Path) -
     assert not (workdir / ".ecps").exists()
 
 
-def test_audit_verify_with_the_wrong_key_says_so(ecps: Ecps, workdir: Path) -> None:
+def test_audit_verify_with_the_wrong_key_says_so(ecps_here: Ecps, workdir: Path) -> None:
     """Another folder's key is reported once as the wrong key, not as every event tampered."""
     state_dir = workdir / ".ecps"
     advance(service(state_dir), state_dir, State.EMAILED)
     service(workdir / "other")  # a folder with a key of its own
     url = f"sqlite:///{state_dir / 'ecps.sqlite3'}"
-    done = ecps("audit", "verify", "--database", url, "--state-dir", "other")
+    done = ecps_here("audit", "verify", "--database", url, "--state-dir", "other")
     assert done.returncode == 21
     assert "matches this server key" in done.stderr
     assert "tampered" not in done.stdout
-    assert ecps("audit", "verify").returncode == 0
+    assert ecps_here("audit", "verify").returncode == 0
 
 
 def test_serve_on_a_busy_port_says_so_with_its_own_exit_code(ecps: Ecps) -> None:
@@ -161,14 +161,14 @@ def test_dispatch_loop_prints_whole_lines_when_piped(ecps: Ecps, extra: tuple[st
         assert lines[-1].startswith("stopped after ")
 
 
-def test_the_demos_next_commands_work_as_printed(ecps: Ecps) -> None:
+def test_the_demos_next_commands_work_as_printed(ecps_here: Ecps) -> None:
     """Run in another state folder, the demo's `next:` commands name it, so they find its key."""
-    done = ecps("demo", "--state-dir", "elsewhere")
+    done = ecps_here("demo", "--state-dir", "elsewhere")
     assert done.returncode == 0, done.stderr
     hints = [line.strip().removeprefix("ecps ").split() for line in done.stdout.splitlines()
              if line.strip().startswith(("ecps status", "ecps audit verify"))]
     assert len(hints) == 2
     for hint in hints:
         assert "--state-dir" in hint
-        follow = ecps(*hint)
+        follow = ecps_here(*hint)
         assert follow.returncode == 0, follow.stderr
