@@ -14,6 +14,7 @@ from datetime import datetime
 from email import policy
 from email.headerregistry import Address, AddressHeader, BaseHeader, HeaderRegistry
 from email.message import EmailMessage, MIMEPart
+from email.policy import EmailPolicy
 from email.utils import format_datetime
 from typing import Any, cast
 
@@ -60,7 +61,26 @@ class _KeptHeaders(HeaderRegistry):
         return found
 
 
-POLICY = policy.SMTP.clone(header_factory=_KeptHeaders())
+class _KeptFolds(EmailPolicy):
+    """The SMTP policy, each parsed header's folded form kept on it once made.
+
+    A kept header (see `_KeptHeaders`) is one object per name and raw value, and its fold
+    depends on that and the policy only, so the same header in the next e-mail is written
+    without folding it again.
+    """
+
+    def fold_binary(self, name: str, value: Any) -> bytes:
+        if not isinstance(value, BaseHeader):
+            return super().fold_binary(name, value)
+        key = (self.linesep, self.max_line_length, self.utf8, self.cte_type)
+        folds: dict[tuple[object, ...], bytes] = value.__dict__.setdefault("_ecps_folds", {})
+        found = folds.get(key)
+        if found is None:
+            found = folds[key] = super().fold_binary(name, value)
+        return found
+
+
+POLICY = _KeptFolds(**policy.SMTP.__dict__ | {"header_factory": _KeptHeaders()})
 _ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 _SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")

@@ -7,7 +7,7 @@ import logging
 import re
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
@@ -33,6 +33,19 @@ KEPT_STATUSES = frozenset(range(200, 500)) - {409, 429}  # answers a retry gets 
 _KEY_RE = re.compile(r"[\x21-\x7e]{1,255}")
 
 
+class ModelResponse(JSONResponse):
+    """A JSON answer whose body pydantic writes straight from a model (no dict in between)."""
+
+    def __init__(self, model: BaseModel, status_code: int = 200,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(model, status_code, headers=headers)
+
+    def render(self, content: Any) -> bytes:
+        # the same bytes as JSONResponse's compact, non-ASCII-escaping json.dumps
+        return content.model_dump_json().encode() if isinstance(content, BaseModel) \
+            else super().render(content)
+
+
 def error_response(error: BaseException) -> JSONResponse:
     """The JSON answer for `error` (its kind, status and safe message; no secret)."""
     kind = kind_of(error)
@@ -52,13 +65,12 @@ def error_response(error: BaseException) -> JSONResponse:
     if isinstance(error, TooManyRequests):
         detail.retry_after = error.retry_after
         headers["Retry-After"] = str(error.retry_after)
-    return JSONResponse(ErrorOut(error=detail).model_dump(mode="json"), kind.http_status,
-                        headers=headers)
+    return ModelResponse(ErrorOut(error=detail), kind.http_status, headers=headers)
 
 
 def plain_error(status: int, kind: str, message: str, **headers: str) -> JSONResponse:
     body = ErrorOut(error=ErrorDetail(kind=kind, message=message))
-    return JSONResponse(body.model_dump(mode="json"), status, headers=headers)
+    return ModelResponse(body, status, headers=headers)
 
 
 class Runner:
@@ -80,8 +92,7 @@ class Runner:
             if isinstance(outcome, WorkflowError):
                 return error_response(outcome)
             out = present(outcome)  # type: ignore[arg-type]
-            return JSONResponse(out.model_dump(mode="json"), status,
-                                headers=headers(out) if headers else None)
+            return ModelResponse(out, status, headers=headers(out) if headers else None)
 
         def execute() -> Response:
             try:

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from adapters.api.answers import Runner, error_response, plain_error
+from adapters.api.answers import ModelResponse, Runner, error_response, plain_error
 from adapters.api.console import PhoneKit, add_console
 from adapters.api.guard import AccessRefused, Guard
 from adapters.api.idempotency import IdempotencyStore, MemoryIdempotency, SqlIdempotency
@@ -139,7 +139,7 @@ def _add_handlers(app: FastAPI) -> None:
         wait = exc.headers.get("Retry-After")
         body = ErrorOut(error=ErrorDetail(kind=exc.kind, message=exc.message,
                                           retry_after=int(wait) if wait else None))
-        return JSONResponse(body.model_dump(mode="json"), exc.status, headers=exc.headers)
+        return ModelResponse(body, exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -149,7 +149,7 @@ def _add_handlers(app: FastAPI) -> None:
         message = f"{where}: {first.get('msg', 'invalid')}" if where else "invalid request body"
         body = ErrorOut(error=ErrorDetail(kind="invalid_input", message=message,
                                           field=where or None))
-        return JSONResponse(body.model_dump(mode="json"), 400)
+        return ModelResponse(body, 400)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

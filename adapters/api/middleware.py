@@ -81,29 +81,39 @@ class SecurityHeaders:
 
     def __init__(self, app: App) -> None:
         self.app = app
+        self._added = {(docs, console, assets): _security_headers(docs, console, assets)
+                       for docs in (False, True) for console in (False, True)
+                       for assets in (False, True)}  # made once, not per request
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
-        docs = path in ("/docs", "/redoc") or path.startswith(ASSETS_PATH)
-        policy = b"frame-ancestors 'none'" if docs else b"default-src 'none'; frame-ancestors 'none'"
+        assets = path.startswith(ASSETS_PATH)
+        docs = assets or path in ("/docs", "/redoc")
         console = path.startswith("/console")  # its forms' POSTs carry an Origin it checks
-        added = [
-            (b"x-content-type-options", b"nosniff"),
-            (b"x-frame-options", b"DENY"),
-            (b"referrer-policy", b"same-origin" if console else b"no-referrer"),
-            (b"content-security-policy", CONSOLE_POLICY if console else policy),
-        ]
-        if not path.startswith(ASSETS_PATH):
-            added.append((b"cache-control", b"no-store"))
+        added, names = self._added[docs, console, assets]
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                names = {k.lower() for k, _ in added}
                 kept = [(k, v) for k, v in message.get("headers", ()) if k.lower() not in names]
                 message["headers"] = [*kept, *added]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _security_headers(docs: bool, console: bool,
+                      assets: bool) -> tuple[list[tuple[bytes, bytes]], frozenset[bytes]]:
+    """The headers `SecurityHeaders` adds to an answer of this kind, and their names."""
+    policy = b"frame-ancestors 'none'" if docs else b"default-src 'none'; frame-ancestors 'none'"
+    added = [
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"same-origin" if console else b"no-referrer"),
+        (b"content-security-policy", CONSOLE_POLICY if console else policy),
+    ]
+    if not assets:
+        added.append((b"cache-control", b"no-store"))
+    return added, frozenset(k for k, _ in added)
