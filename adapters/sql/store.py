@@ -24,6 +24,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError, Statement
 from sqlalchemy.pool import StaticPool
 
 from adapters.sql import codec, migrate
+from adapters.sql.direct import begin_immediate
 from adapters.sql.logins import LoginStatements, LoginTables, write_logins
 from adapters.sql.statements import FIXED, Statements
 from workflow.definition import State
@@ -92,7 +93,8 @@ class SqlStore(LoginTables):
         if not states:
             return []
         with self._driver("find", write=False) as cursor:
-            rows = self._sql.find.rows(cursor, subject=subject, states=sorted(str(s) for s in states))
+            wanted = {f"state{i}": s for i, s in enumerate(sorted({str(s) for s in states}))}
+            rows = self._sql.find(len(wanted)).rows(cursor, subject=subject, **wanted)
         return [codec.activation(r) for r in rows]
 
     def requests_since(self, subject: str, since: datetime) -> list[datetime]:
@@ -261,7 +263,7 @@ class SqlStore(LoginTables):
         if held is not None:
             with self._writing if write else nullcontext(), self._translated(what, held):
                 if write and self._sqlite:
-                    held.exec_driver_sql("BEGIN IMMEDIATE")
+                    begin_immediate(held)
                 yield held
                 if write:
                     held.commit()
@@ -274,7 +276,7 @@ class SqlStore(LoginTables):
                     conn = conn.execution_options(isolation_level="AUTOCOMMIT")
                 with self._writing if write else nullcontext(), self._translated(what, conn):
                     if write and self._sqlite:
-                        conn.exec_driver_sql("BEGIN IMMEDIATE")  # the driver leaves BEGIN to us
+                        begin_immediate(conn)  # the driver leaves BEGIN to us
                     yield conn
                     if write:
                         conn.commit()
@@ -300,6 +302,8 @@ class SqlStore(LoginTables):
                                    f"({type(exc.orig).__name__}: {exc.orig})") from exc
             if isinstance(exc, DBAPIError):
                 raise self._translate(what, exc.orig) from exc
+            if isinstance(exc, self._driver_error):  # from a statement run on the driver's cursor
+                raise self._translate(what, exc) from exc
             if isinstance(exc, SQLAlchemyError):
                 raise self._translate(what, exc) from exc
             raise
