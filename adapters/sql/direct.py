@@ -48,8 +48,7 @@ class Compiled:
             if (proc := b.type.dialect_impl(dialect).bind_processor(dialect)) is not None)
         returned = getattr(statement, "exported_columns", ())
         self.columns: dict[str, Any] = {c.name: c.type for c in returned}
-        self._results: dict[tuple[Any, ...], tuple[tuple[str, ...],
-                                                   tuple[tuple[int, Processor], ...]]] = {}
+        self._results: tuple[tuple[str, ...], tuple[tuple[int, Processor], ...]] | None = None
 
     def parameters(self, values: dict[str, Any]) -> Any:
         """The driver's parameters for `values` (defaults filled in, processors applied)."""
@@ -62,22 +61,22 @@ class Compiled:
             raise StatementError(str(exc), None, None, exc) from exc  # no parameters: no secrets
         return self._pick(given) if self.positional else given
 
-    def readers(self, description: Any, dialect: Dialect
+    def readers(self, cursor: Any, dialect: Dialect
                 ) -> tuple[tuple[str, ...], tuple[tuple[int, Processor], ...]]:
-        """The column names of a result, and the processors of its columns that have one."""
-        key = tuple((d[0], d[1]) for d in description)
-        found = self._results.get(key)
-        if found is None:
+        """The column names of a result, and the processors of its columns that have one
+        (read from the first result's cursor once: the compiled string names its columns)."""
+        if self._results is None:
+            description = cursor.description
             names = tuple(d[0] for d in description)
             procs: list[tuple[int, Processor]] = []
-            for i, (name, code) in enumerate(key):
-                kind = self.columns.get(name)
+            for i, d in enumerate(description):
+                kind = self.columns.get(d[0])
                 proc = (None if kind is None else
-                        kind.dialect_impl(dialect).result_processor(dialect, code))
+                        kind.dialect_impl(dialect).result_processor(dialect, d[1]))
                 if proc is not None:
                     procs.append((i, proc))
-            found = self._results[key] = (names, tuple(procs))
-        return found
+            self._results = (names, tuple(procs))
+        return self._results
 
 
 class Direct:
@@ -148,10 +147,8 @@ class Direct:
         c, cursor = found
         try:
             cursor.execute(c.sql, c.parameters(values))
-            if cursor.description is None:
-                return []
-            names, procs = c.readers(cursor.description, self.dialect)
             fetched = cursor.fetchall()
+            names, procs = c.readers(cursor, self.dialect)
         finally:
             cursor.close()
         if not procs:
