@@ -1,7 +1,8 @@
 """Every statement the SQL store runs, as SQLAlchemy Core, built once per dialect.
 
-They run through SQLAlchemy's public `Connection.execute` (its compiled cache compiles each
-once per engine); bound and read times go through the `UtcDateTime` column type.
+Each runs on the driver's cursor, compiled once (`adapters.sql.direct`), or through
+`Connection.execute` where that cannot be done; bound and read times go through the
+`UtcDateTime` column type either way.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """`SqlStore`: the durable `Store` on SQLite (embedded default) or PostgreSQL (psycopg 3).
 
 Tables are SQLModel's (`adapters.sql.schema`), brought up to date by `adapters.sql.migrate`;
-statements are SQLAlchemy Core (`adapters.sql.statements`) run through `Connection.execute`
-on pooled connections, one transaction per call; rows become records in `adapters.sql.codec`.
+statements are SQLAlchemy Core (`adapters.sql.statements`), compiled once and run on the
+pooled connection's driver cursor (`adapters.sql.direct`) in the `Connection`'s transaction,
+one per call; rows become records in `adapters.sql.codec`.
 """
 
 from __future__ import annotations
