@@ -1,7 +1,8 @@
 """Every statement the SQL store runs, as SQLAlchemy Core, built once per dialect.
 
-They run through SQLAlchemy's public `Connection.execute` (its compiled cache compiles each
-once per engine); bound and read times go through the `UtcDateTime` column type.
+Each runs on the driver's cursor, compiled once (`adapters.sql.direct`), or through
+`Connection.execute` where that cannot be done; bound and read times go through the
+`UtcDateTime` column type either way.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import Executable, Select
 
+from adapters.sql.direct import Direct
 from adapters.sql.schema import ACTIVATIONS, AUDIT, IDEMPOTENCY, OUTBOX, SUBJECTS, UtcDateTime
 from workflow.domain import Delivery
 
@@ -21,31 +23,42 @@ FIXED = ("id", "subject", "created_at")  # set at creation by the service
 
 
 class Statement:
-    """One statement and how to run it on a connection."""
+    """One statement and how to run it on a connection: on the driver's cursor, compiled once
+    (`adapters.sql.direct`), or through `Connection.execute` where that cannot be done."""
 
-    def __init__(self, statement: Executable) -> None:
+    def __init__(self, statement: Executable, dialect: Dialect) -> None:
         self.statement = statement
+        self.direct = Direct(statement, dialect)
 
     def run(self, conn: Connection, **values: Any) -> int:
         """Execute; the number of rows changed."""
-        return int(conn.execute(self.statement, values).rowcount)
+        done = self.direct.run(conn, values)
+        return int(conn.execute(self.statement, values).rowcount) if done is None else done
 
     def run_many(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         """Execute once per row of values (one round trip where the dialect allows)."""
-        conn.execute(self.statement, rows)
+        if not self.direct.run_many(conn, rows):
+            conn.execute(self.statement, rows)
 
     def rows(self, conn: Connection, **values: Any) -> list[dict[str, Any]]:
         """Execute; the rows returned, by column name, times aware UTC."""
-        return [dict(r) for r in conn.execute(self.statement, values).mappings()]
+        found = self.direct.rows(conn, values)
+        if found is None:
+            return [dict(r) for r in conn.execute(self.statement, values).mappings()]
+        return found
 
 
 class Statements:
     """Every statement the store runs, for one dialect."""
 
     def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
         is_sqlite = dialect.name == "sqlite"
         insert = sqlite.insert if is_sqlite else postgresql.insert
-        S = Statement
+
+        def S(statement: Executable) -> Statement:
+            return Statement(statement, dialect)
+
         # the row with the head of its trail, read in one statement (one snapshot) for the
         # service's trust check, which asks `trail_head` right after `get`
         newest = select(_U).where(_U.c.activation_id == _A.c.id).order_by(_U.c.seq.desc()).limit(1)
@@ -53,9 +66,7 @@ class Statements:
             _A, newest.with_only_columns(_U.c.seq).scalar_subquery().label("head_seq"),
             newest.with_only_columns(_U.c.hash).scalar_subquery().label("head_hash"),
         ).where(_A.c.id == bindparam("id")))
-        self.find = S(select(_A).where(_A.c.subject == bindparam("subject"),
-                                       _A.c.state.in_(bindparam("states", expanding=True)))
-                      .order_by(_A.c.created_at, _A.c.id))
+        self._find: dict[int, Statement] = {}
         self.insert = S(insert(_A).on_conflict_do_nothing(index_elements=["id"]).returning(_A.c.version))
         # `subject` and `created_at` never change in practice: leaving them out of SET spares
         # SQLite rewriting their index entries; a write that does change them takes `update_all`.
@@ -113,3 +124,14 @@ class Statements:
             due = due.with_for_update(skip_locked=True)
         self.claim = S(update(_O).where(_O.c.n.in_(due.scalar_subquery()))
                        .values(claimed_until=bindparam("until")).returning(*_O.columns))
+
+    def find(self, count: int) -> Statement:
+        """The activations of `subject` in one of `count` states (`state0`, `state1`, ...), oldest
+        first: one statement per count, so that each is compiled once (no expanding parameter)."""
+        found = self._find.get(count)
+        if found is None:
+            states = [bindparam(f"state{i}", type_=_A.c.state.type) for i in range(count)]
+            found = self._find[count] = Statement(
+                select(_A).where(_A.c.subject == bindparam("subject"), _A.c.state.in_(states))
+                .order_by(_A.c.created_at, _A.c.id), self.dialect)
+        return found

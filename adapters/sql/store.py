@@ -1,8 +1,9 @@
 """`SqlStore`: the durable `Store` on SQLite (embedded default) or PostgreSQL (psycopg 3).
 
 Tables are SQLModel's (`adapters.sql.schema`), brought up to date by `adapters.sql.migrate`;
-statements are SQLAlchemy Core (`adapters.sql.statements`) run through `Connection.execute`
-on pooled connections, one transaction per call; rows become records in `adapters.sql.codec`.
+statements are SQLAlchemy Core (`adapters.sql.statements`), compiled once and run on the
+pooled connection's driver cursor (`adapters.sql.direct`) in the `Connection`'s transaction,
+one per call; rows become records in `adapters.sql.codec`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError, Statement
 from sqlalchemy.pool import StaticPool
 
 from adapters.sql import codec, migrate
+from adapters.sql.direct import begin_immediate
 from adapters.sql.logins import LoginStatements, LoginTables, write_logins
 from adapters.sql.statements import FIXED, Statements
 from workflow.definition import State
@@ -32,6 +34,7 @@ from workflow.errors import ConcurrencyConflict, StorageError
 
 _RETRYABLE = {"40001", "40P01"}  # serialization failure, deadlock: as good as a conflict
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+_NO_LOCK = nullcontext()  # reusable: it holds nothing
 
 
 class SqlStore(LoginTables):
@@ -92,7 +95,8 @@ class SqlStore(LoginTables):
         if not states:
             return []
         with self._driver("find", write=False) as cursor:
-            rows = self._sql.find.rows(cursor, subject=subject, states=sorted(str(s) for s in states))
+            wanted = {f"state{i}": s for i, s in enumerate(sorted({str(s) for s in states}))}
+            rows = self._sql.find(len(wanted)).rows(cursor, subject=subject, **wanted)
         return [codec.activation(r) for r in rows]
 
     def requests_since(self, subject: str, since: datetime) -> list[datetime]:
@@ -254,17 +258,23 @@ class SqlStore(LoginTables):
 
     @contextmanager
     def _driver(self, what: str, *, write: bool) -> Iterator[Connection]:
-        """A connection in one transaction (reads: autocommit on PostgreSQL), errors translated;
-        inside `unit()`, the unit's connection."""
+        """A connection in one transaction (reads: autocommit on PostgreSQL), errors translated
+        after a rollback (`_failure`); inside `unit()`, the unit's connection."""
         self._held.head = None  # the head kept by `get` serves only the very next call
         held: Connection | None = getattr(self._held, "conn", None)
         if held is not None:
-            with self._writing if write else nullcontext(), self._translated(what, held):
-                if write and self._sqlite:
-                    held.exec_driver_sql("BEGIN IMMEDIATE")
-                yield held
-                if write:
-                    held.commit()
+            with self._writing if write else _NO_LOCK:
+                try:
+                    if write and self._sqlite:
+                        begin_immediate(held)
+                    yield held
+                    if write:
+                        held.commit()
+                except BaseException as exc:
+                    failure = self._failure(what, held, exc)
+                    if failure is None:
+                        raise
+                    raise failure from exc
             return
         self.ensure_schema()
         with self._serial:
@@ -272,12 +282,18 @@ class SqlStore(LoginTables):
             try:
                 if not self._sqlite and not write:
                     conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-                with self._writing if write else nullcontext(), self._translated(what, conn):
-                    if write and self._sqlite:
-                        conn.exec_driver_sql("BEGIN IMMEDIATE")  # the driver leaves BEGIN to us
-                    yield conn
-                    if write:
-                        conn.commit()
+                with self._writing if write else _NO_LOCK:
+                    try:
+                        if write and self._sqlite:
+                            begin_immediate(conn)  # the driver leaves BEGIN to us
+                        yield conn
+                        if write:
+                            conn.commit()
+                    except BaseException as exc:
+                        failure = self._failure(what, conn, exc)
+                        if failure is None:
+                            raise
+                        raise failure from exc
             finally:
                 conn.close()
 
@@ -287,22 +303,18 @@ class SqlStore(LoginTables):
         except SQLAlchemyError as exc:
             raise self._translate(what, getattr(exc, "orig", exc)) from exc
 
-    @contextmanager
-    def _translated(self, what: str, conn: Connection) -> Iterator[None]:
-        """Errors of the block as `StorageError` / `ConcurrencyConflict`, after a rollback."""
-        try:
-            yield
-        except BaseException as exc:
-            with suppress(Exception):
-                conn.rollback()
-            if isinstance(exc, StatementError) and isinstance(exc.orig, (ValueError, TypeError)):
-                raise StorageError(f"{what}: a value cannot be stored or read "
-                                   f"({type(exc.orig).__name__}: {exc.orig})") from exc
-            if isinstance(exc, DBAPIError):
-                raise self._translate(what, exc.orig) from exc
-            if isinstance(exc, SQLAlchemyError):
-                raise self._translate(what, exc) from exc
-            raise
+    def _failure(self, what: str, conn: Connection, exc: BaseException) -> Exception | None:
+        """Roll back; the `StorageError` / `ConcurrencyConflict` that `exc` is (None: as it is)."""
+        with suppress(Exception):
+            conn.rollback()
+        if isinstance(exc, StatementError) and isinstance(exc.orig, (ValueError, TypeError)):
+            return StorageError(f"{what}: a value cannot be stored or read "
+                                f"({type(exc.orig).__name__}: {exc.orig})")
+        if isinstance(exc, DBAPIError):
+            return self._translate(what, exc.orig)
+        if isinstance(exc, (self._driver_error, SQLAlchemyError)):  # driver: a statement on its cursor
+            return self._translate(what, exc)
+        return None
 
     def _translate(self, what: str, exc: object) -> Exception:
         if getattr(exc, "sqlstate", None) in _RETRYABLE or _duplicate(exc):

@@ -37,7 +37,8 @@ class _Cursor:
 class Workflow(Generic[S, E]):
     """A definition compiled once into one shared `transitions` machine.
 
-    `fire` moves a state along an edge; the machine never holds a model of its own.
+    `fire` moves a state along an edge; the machine never holds a model of its own, and is not
+    changed once built (`fire` keeps its answers).
     """
 
     def __init__(self, definition: Definition[S, E], *, auto_transitions: bool = False) -> None:
@@ -58,18 +59,32 @@ class Workflow(Generic[S, E]):
             initial=None,
         )
         self._triggers: dict[str, Any] = {name: ev.trigger for name, ev in self.machine.events.items()}
+        self._fired: dict[tuple[str, str, str], S | None] = {}
 
     def fire(self, state: str, event: str, outcome: str = Outcome.OK) -> S:
-        """The state after `event` with `outcome` in `state`; refusals raise `TransitionNotAllowed`."""
-        cursor = _Cursor(str(state))
-        trigger = self._triggers.get(str(event))
+        """The state after `event` with `outcome` in `state`; refusals raise `TransitionNotAllowed`.
+
+        The machine's answer depends on these three alone (its only conditions are outcomes):
+        each is asked of it once and kept, refusals too.
+        """
+        key = (str(state), str(event), str(outcome))
+        try:
+            dest = self._fired[key]
+        except KeyError:
+            dest = self._fired[key] = self._ask(*key)
+        if dest is None:
+            raise TransitionNotAllowed(key[0], key[1])
+        return dest
+
+    def _ask(self, state: str, event: str, outcome: str) -> S | None:
+        """The machine's destination for `event` with `outcome` in `state`; None if refused."""
+        cursor = _Cursor(state)
+        trigger = self._triggers.get(event)
         try:
             moved = trigger is not None and trigger(cursor, outcome=outcome)
         except MachineError:
             moved = False
-        if not moved:
-            raise TransitionNotAllowed(str(state), str(event))
-        return self.definition.state(cursor.state)
+        return self.definition.state(cursor.state) if moved else None
 
     def machine_edges(self) -> set[tuple[str, str, str, str]]:
         """The built machine's edges as (source, event, outcome, dest), to compare with the data."""
