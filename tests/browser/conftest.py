@@ -50,10 +50,10 @@ def _chromium() -> str:
     pytest.skip(f"browser tests skipped: {missing}")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
-    """One headless Chromium per test module (Playwright's loop is gone before other modules'
-    asyncio tests run)."""
+    """One headless Chromium for the browser tests, each with its own context (Playwright's loop
+    is gone before other packages' asyncio tests run)."""
     path = _chromium()
     from playwright.sync_api import sync_playwright
 
