@@ -38,7 +38,9 @@ def shows(page: Any, path: list[str], last_step: str, outcome: str = "ok") -> No
 
 
 def phone_state(phone: Any, state: str) -> None:
-    """The phone shows the activation in `state`."""
+    """The phone shows the activation in `state` (looked for every 50 ms, then asserted)."""
+    phone.wait_for_function("s => document.getElementById('phone-state')?.textContent.trim() === s",
+                            arg=state, polling=50)
     expect(phone.locator("#phone-state")).to_have_text(state)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -71,12 +72,20 @@ def _writable(folder: Path) -> bool:
     return True
 
 
-def in_use(folder: Path) -> None:
-    """A state folder with its key, database and one activation, made by another process."""
+@pytest.fixture(scope="module")
+def made_elsewhere(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A state folder with its key, database and one activation, made once by another process."""
+    folder = tmp_path_factory.mktemp("in-use") / "state"
     done = subprocess.run([sys.executable, "-m", "adapters.cli", "request", NID, "--state-dir",
                            str(folder)], env=cli_env(), capture_output=True, text=True,
                           timeout=60, check=False)
     assert done.returncode == 0, done.stderr
+    return folder
+
+
+def in_use(folder: Path, made: Path) -> None:
+    """`folder`: a copy of its own of the state folder `made` by another process."""
+    shutil.copytree(made, folder)
 
 
 def broken(condition: str, workdir: Path) -> tuple[list[str], int]:
@@ -95,11 +104,12 @@ CONDITIONS = ("missing path", "read-only folder", "stopped postgres", "malformed
 
 @pytest.mark.parametrize("condition", CONDITIONS)
 def test_every_command_reports_a_broken_environment_in_one_line(
-        condition: str, workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        condition: str, workdir: Path, made_elsewhere: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
     """Each command prints one `error:` line naming the kind, and exits with the kind's code."""
     options, code = broken(condition, workdir)
-    in_use(workdir / "ro")
-    in_use(workdir / ".ecps")  # the server key the read-only commands need is there
+    in_use(workdir / "ro", made_elsewhere)
+    in_use(workdir / ".ecps", made_elsewhere)  # the server key the read-only commands need is there
     wrong: list[str] = []
     with read_only(workdir / "ro") if condition == "read-only folder" else contextlib.nullcontext():
         for command in COMMANDS:
@@ -119,10 +129,11 @@ def test_every_command_reports_a_broken_environment_in_one_line(
 
 
 @pytest.mark.parametrize("condition", CONDITIONS)
-def test_serve_reports_a_broken_environment_in_one_line(condition: str, workdir: Path) -> None:
+def test_serve_reports_a_broken_environment_in_one_line(condition: str, workdir: Path,
+                                                        made_elsewhere: Path) -> None:
     """`ecps serve` checks its database before listening, and fails in one line when it cannot."""
     options, code = broken(condition, workdir)
-    in_use(workdir / "ro")
+    in_use(workdir / "ro", made_elsewhere)
     with read_only(workdir / "ro") if condition == "read-only folder" else contextlib.nullcontext():
         done = subprocess.run([sys.executable, "-m", "adapters.cli", "serve", "--port", "0", *options],
                               cwd=workdir, env=cli_env(), capture_output=True, text=True,
@@ -133,9 +144,10 @@ def test_serve_reports_a_broken_environment_in_one_line(condition: str, workdir:
     assert lines[0].startswith("error: ")
 
 
-def test_a_refused_request_with_the_store_down_is_reported_as_the_store_down(workdir: Path) -> None:
+def test_a_refused_request_with_the_store_down_is_reported_as_the_store_down(
+        workdir: Path, made_elsewhere: Path) -> None:
     """A request the store cannot audit says the database failed, once, without a traceback."""
-    in_use(workdir / ".ecps")
+    in_use(workdir / ".ecps", made_elsewhere)
     done = subprocess.run([sys.executable, "-m", "adapters.cli", "request", NID, "--database",
                            STOPPED_POSTGRES], cwd=workdir, env=cli_env(), capture_output=True,
                           text=True, timeout=60, check=False)

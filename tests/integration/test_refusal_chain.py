@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -15,7 +14,7 @@ from sqlalchemy import text
 from adapters.memory import MemoryMailer, MemorySms, StaticDirectory
 from adapters.sql import SqlStore
 from tests.conftest import NID, fast_settings, people
-from tests.e2e.conftest import ROOT, cli_env
+from tests.e2e.conftest import Ecps, ecps_here, workdir  # noqa: F401 (fixtures used here)
 from tests.integration.people import national_id
 from workflow import ActivationService, audit
 from workflow.errors import NotEligible, TooManyRequests, WorkflowError
@@ -157,15 +156,14 @@ def test_concurrent_refusals_of_one_identifier_all_land_in_one_unbroken_chain(
     assert _problems(svc) == []
 
 
-def test_ecps_audit_verify_names_an_edited_refusal(url: str, svc: ActivationService) -> None:
+def test_ecps_audit_verify_names_an_edited_refusal(url: str, svc: ActivationService,
+                                                   ecps_here: Ecps) -> None:  # noqa: F811 (the fixture)
     """The command exits 1 and lists the subject's refusals among what was tampered with."""
     subject = _world(svc)
-    cli = cli_env(ECPS_SECRET_KEY=KEY)
 
     def verify() -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "adapters.cli", "audit", "verify", "--json",
-                               "--database", url], cwd=ROOT, env=cli, capture_output=True, text=True,
-                              timeout=60, check=False)
+        return ecps_here("audit", "verify", "--json", "--database", url,
+                         env={"ECPS_SECRET_KEY": KEY})
 
     intact = verify()
     assert intact.returncode == 0, intact.stderr

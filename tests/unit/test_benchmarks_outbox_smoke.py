@@ -78,7 +78,8 @@ def test_http_server_compares_ecps_serve_with_the_bare_app(tmp_path: Path) -> No
     from benchmarks import http_server
 
     result = http_server.run(quick=True, pg_url="postgresql://nobody@127.0.0.1:1/none",
-                             folder=str(tmp_path), seconds=0.5, requests=http_server.WARM_UP + 40)
+                             folder=str(tmp_path), seconds=0.25, threads=2,
+                             requests=http_server.WARM_UP + 40)
     _sane(result, "http_server", {"sqlite: ecps serve", "sqlite: bare FastAPI",
                                   "sqlite: ecps serve + dispatch --loop process",
                                   "sqlite: ecps serve --workers 2"}, 4)
