@@ -106,20 +106,14 @@ def _failed(pytester: pytest.Pytester, template: str, name: str, module: str,
     """Run the contract over adapter `name` in a fresh pytest session; the names of the tests that failed.
 
     The property-based round trip runs only where it is expected to fail: shrinking its failures elsewhere
-    costs tens of seconds and proves nothing more. Where it runs, it runs its examples unshrunk (as the
-    planted-bug table does): whether it fails is all that is asked of it here.
+    costs tens of seconds and proves nothing more.
     """
     pytester.makepyfile(test_kit=textwrap.dedent(template.format(module=module, name=name,
                                                                  unreachable=unreachable)))
     args = ["-p", "no:cacheprovider", "-p", "no:asyncio", "-q"]
     if ROUND_TRIP not in expected:
         args += ["-k", f"not {ROUND_TRIP}"]
-    round_trip = vars(StoreContract)[ROUND_TRIP]
-    own = round_trip._hypothesis_internal_use_settings
-    with pytest.MonkeyPatch.context() as patched:  # Hypothesis reads a test's settings from it
-        patched.setattr(round_trip, "_hypothesis_internal_use_settings",
-                        settings(own, phases=planted.UNSHRUNK))
-        recorder = pytester.inline_run(*args)
+    recorder = pytester.inline_run(*args)
     passed, _, failed = recorder.listoutcomes()
     assert passed or failed, "the contract ran no test"
     return {r.nodeid.split("::")[-1].split("[")[0] for r in failed}
