@@ -50,7 +50,8 @@ The flow is bound to the device that asked: `POST /activations` takes the app's 
 (`device_key`, a P-256 or Ed25519 JWK) and every later call on the activation carries a
 `DPoP` header, a fresh proof signed with that key (RFC 9449 shape, with an `activation_id`
 claim); without a valid one the answer is 401 and nothing happens. Operator routes take
-`Authorization: Bearer <token>` (401 without, 403 wrong). Bodies over the limit are 413.
+`Authorization: Bearer <token>` (401 without, 403 wrong, 429 to an address after 5 wrong
+ones in a minute, or to every address after 100 from all). Bodies over the limit are 413.
 """.strip()
 
 
@@ -121,7 +122,7 @@ def create_app(service: ActivationService, *, idempotency: IdempotencyStore | No
     add_operator_routes(app, service, guard)
     add_login_routes(app, service, Runner(service, keys, unit), guard)
     add_docs_routes(app)
-    add_console(app, service, http, phone)
+    add_console(app, service, http, phone, guard.guesses)
     if http.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(http.cors_origins),
                            allow_methods=["GET", "POST"],

@@ -9,7 +9,7 @@ not compared (a TLS proxy may rewrite them); its path is, and the activation id 
 
 Operator routes take `Authorization: Bearer <token>`; only the token's SHA-256 is kept and
 compared in constant time. 401 without a token (or on a server with none configured), 403
-with a wrong one.
+with a wrong one, 429 to an address past its wrong tokens (`adapters.api.guesses`).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from joserfc import jws
 from joserfc.errors import JoseError, SecurityWarning
 from joserfc.jwk import ECKey, OKPKey
 
+from adapters.api.guesses import Guesses
 from adapters.api.replay import ReplayStore
 from adapters.api.settings import HttpSettings, token_digest
 from adapters.device import ACTIVATION_CLAIM, PROOF_TYPE
@@ -142,6 +143,7 @@ class Guard:
         self._rate_lock = threading.Lock()
         self._starts: dict[str, deque[float]] = {}
         self._bound: dict[str, str] = {}  # activation id -> device thumbprint, oldest first
+        self.guesses = Guesses()  # wrong operator tokens, shared with the console's sign-in
 
     def device(self, request: Request, activation_id: IdPath, proof: Proof = None) -> None:
         """Refuse (401) a call without a valid proof of the activation's device key."""
@@ -182,8 +184,9 @@ class Guard:
                 del self._bound[next(iter(self._bound))]
         return a.device_thumbprint
 
-    def operator(self, credentials: Bearer = None) -> None:
-        """Refuse a call without the operator token (401) or with a wrong one (403)."""
+    def operator(self, request: Request, credentials: Bearer = None) -> None:
+        """Refuse a call without the operator token (401), with a wrong one (403), or from an
+        address that gave too many wrong ones lately (429 with Retry-After, whatever the token)."""
         if not self.settings.has_operator:
             raise AccessRefused(401, "unauthorized", "operator routes are closed: this server has "
                                 "no operator token (ECPS_OPERATOR_TOKEN or ECPS_OPERATOR_TOKEN_FILE)",
@@ -191,8 +194,14 @@ class Guard:
         if credentials is None or not credentials.credentials:
             raise AccessRefused(401, "unauthorized", "this call needs the operator's "
                                 "`Authorization: Bearer <token>`", **{"WWW-Authenticate": "Bearer"})
+        address = request.client.host if request.client else "-"
+        wait = self.guesses.wait(address)
+        if wait:
+            raise AccessRefused(429, "too_many_requests", f"too many wrong operator tokens from "
+                                f"this address; retry in {wait} s", **{"Retry-After": str(wait)})
         given = token_digest(credentials.credentials)
         if not hmac.compare_digest(given, self.settings.operator_token_sha256):
+            self.guesses.failed(address)
             raise AccessRefused(403, "forbidden", "this operator token is not the server's",
                                 **{"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
@@ -200,7 +209,7 @@ class Guard:
                            credentials: Bearer = None) -> Caller:
         """The operator when an `Authorization` header is given, else the activation's device."""
         if caller_of(request) == "operator":
-            self.operator(credentials)
+            self.operator(request, credentials)
             return "operator"
         self.device(request, activation_id, proof)
         return "device"

@@ -49,12 +49,13 @@ _MEANING = {
     410: "The activation has expired",
     422: "Refused on its merits: wrong QR code, SMS code or PIN, or not eligible",
     423: "Too many wrong attempts locked the activation",
-    429: "Rate limit or cooldown; see Retry-After",
+    429: "Rate limit, cooldown, or too many wrong operator tokens from this address; see "
+         "Retry-After",
     502: "The outside world failed (mailer, SMS gateway)",
     503: "The directory or the database cannot answer",
 }
 STEP_ERRORS = _error_responses(400, 401, 404, 409, 410, 413, 422, 423, 429, 503)
-OPERATOR_ERRORS = _error_responses(400, 401, 403, 404, 503)
+OPERATOR_ERRORS = _error_responses(400, 401, 403, 404, 429, 503)
 KeyHeader = Annotated[str | None, Header(
     min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$",
     description="Any text (1-255 visible ASCII characters) unique to this request: "
@@ -166,13 +167,13 @@ def add_read_routes(app: FastAPI, svc: ActivationService, guard: Guard) -> None:
     either = [Depends(guard.device_or_operator)]
 
     @app.get("/activations/{activation_id}", response_model=StatusOut, tags=["activation"],
-             responses=_error_responses(400, 401, 403, 404, 503), dependencies=either,
+             responses=_error_responses(400, 401, 403, 404, 429, 503), dependencies=either,
              summary="The activation as it stands: state, history, deadline, attempts left")
     def status(activation_id: IdPath) -> StatusOut:
         return StatusOut.of(svc.status(activation_id))
 
     @app.get("/activations/{activation_id}/history", response_model=HistoryOut, tags=["activation"],
-             responses=_error_responses(400, 401, 403, 404, 503), dependencies=either,
+             responses=_error_responses(400, 401, 403, 404, 429, 503), dependencies=either,
              summary="Every step of the activation, oldest first, a page at a time")
     def history(activation_id: IdPath,
                 after: Annotated[int, Query(ge=0, description="steps numbered after this")] = 0,
@@ -183,7 +184,7 @@ def add_read_routes(app: FastAPI, svc: ActivationService, guard: Guard) -> None:
              response_class=Response, responses={
                  200: {"content": {"image/svg+xml": {"schema": {"type": "string"}}},
                        "description": "The workflow with this activation's path highlighted"},
-                 **_error_responses(400, 401, 403, 404, 503)}, dependencies=either,
+                 **_error_responses(400, 401, 403, 404, 429, 503)}, dependencies=either,
              summary="The diagram of the path this activation took")
     def diagram(activation_id: IdPath) -> Response:
         from adapters.api.diagram import DiagramUnavailable, activation_svg

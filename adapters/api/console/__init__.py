@@ -29,6 +29,7 @@ from adapters.api.console.dev import (
 from adapters.api.console.pages import console_router, when
 from adapters.api.console.phone import phone_router
 from adapters.api.console.session import ConsoleRefused, Sessions, SignInNeeded, SignInsHeldOff
+from adapters.api.guesses import Guesses
 from adapters.api.settings import HttpSettings
 from workflow import ActivationService
 from workflow.errors import ActivationNotFound, LoginNotFound
@@ -43,11 +44,12 @@ STATIC_PATH = "/console/static"
 
 
 def add_console(app: FastAPI, service: ActivationService, http: HttpSettings,
-                phone: PhoneKit | None = None) -> None:
-    """Mount the console on `app`; the phone simulator too when `phone` is given (development)."""
+                phone: PhoneKit | None = None, guesses: Guesses | None = None) -> None:
+    """Mount the console on `app`; the phone simulator too when `phone` is given (development).
+    Wrong tokens at its sign-in count into `guesses` (the API's, when given)."""
     pages = Jinja2Templates(directory=str(HERE / "templates"))
     pages.env.filters["when"] = when
-    sessions = Sessions(http)
+    sessions = Sessions(http, guesses=guesses)
     app.mount(STATIC_PATH, StaticFiles(directory=str(HERE / "static")), name="console-static")
     if phone is not None:  # first: its paths are more specific than the console's
         app.include_router(phone_router(service, phone, pages))

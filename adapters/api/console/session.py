@@ -2,8 +2,7 @@
 
 The cookie holds its issue time, a random nonce and an HMAC keyed with the operator token's
 digest, so it dies with the token; the server remembers only the sessions signed out (until
-they would have expired) and the recent failed sign-ins: past `FAILURES` in `WINDOW` seconds
-from one address, that address waits; past `FAILURES_ALL` from all, every address does. POSTs
+they would have expired) and the recent wrong tokens (`adapters.api.guesses`). POSTs
 carry a CSRF token derived from the cookie and, when the browser sends one, an `Origin` of
 this server.
 """
@@ -16,21 +15,19 @@ import logging
 import secrets
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
 from fastapi import Request
 
+from adapters.api.guesses import FAILURES, FAILURES_ALL, WINDOW, Guesses
 from adapters.api.settings import HttpSettings, token_digest
+
+__all__ = ["COOKIE", "FAILURES", "FAILURES_ALL", "LIFETIME", "WINDOW", "ConsoleRefused", "Sessions",
+           "SignInNeeded", "SignInsHeldOff"]
 
 COOKIE = "ecps_console"
 LIFETIME = 8 * 3600  # seconds a sign-in lasts
-FAILURES = 5  # failed sign-ins an address may make in WINDOW seconds
-FAILURES_ALL = 100  # and all addresses together (addresses can be spoofed through a local proxy)
-WINDOW = 60
-EVERYONE = ""  # the key of the failures of all addresses
-ADDRESSES = 10_000  # addresses whose failures are remembered at once (the oldest are forgotten)
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +49,14 @@ class SignInsHeldOff(Exception):
 
 
 class Sessions:
-    """Makes and checks console sessions for the operator token of `settings`; `clock` (seconds)
-    dates the failed sign-ins."""
+    """Makes and checks console sessions for the operator token of `settings`; wrong tokens
+    count into `guesses` (by default its own, dated by `clock` in seconds)."""
 
-    def __init__(self, settings: HttpSettings, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, settings: HttpSettings, clock: Callable[[], float] = time.monotonic,
+                 guesses: Guesses | None = None) -> None:
         self.settings = settings
-        self._clock = clock
+        self.guesses = guesses if guesses is not None else Guesses(clock)
         self._lock = threading.Lock()
-        self._failed: dict[str, deque[float]] = {}
         self._ended: dict[str, float] = {}  # nonce of a signed-out session -> when it would expire
 
     @property
@@ -77,25 +74,14 @@ class Sessions:
 
     def sign_in(self, address: str, token: str) -> bool:
         """Whether `token` is the operator token, tried from `address`; `SignInsHeldOff` (whatever
-        the token) while that address has `FAILURES` failed sign-ins in the last `WINDOW` s, or
-        all addresses together `FAILURES_ALL`."""
-        now = self._clock()
-        address = "@" + address
-        with self._lock:
-            for key, bound in ((address, FAILURES), (EVERYONE, FAILURES_ALL)):
-                failed = self._failed.get(key)
-                while failed and failed[0] <= now - WINDOW:
-                    failed.popleft()
-                if failed is not None and len(failed) >= bound:
-                    raise SignInsHeldOff(max(1, int(failed[0] + WINDOW - now + 0.999)))
+        the token) while that address, or all together, gave too many wrong tokens lately."""
+        wait = self.guesses.wait(address)
+        if wait:
+            raise SignInsHeldOff(wait)
         if self.accepts(token):
             return True
-        with self._lock:
-            if address not in self._failed and len(self._failed) >= ADDRESSES:
-                self._failed.pop(next(k for k in self._failed if k != EVERYONE))
-            for key in (address, EVERYONE):
-                self._failed.setdefault(key, deque()).append(now)
-        log.warning("console sign-in refused: not the operator token (from %s)", address)
+        self.guesses.failed(address)
+        log.warning("console sign-in refused: not the operator token (from @%s)", address)
         return False
 
     def issue(self, now: float | None = None) -> str:
