@@ -8,6 +8,7 @@ refuses a database it cannot read.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +36,8 @@ class UtcDateTime(TypeDecorator[datetime]):
         return dialect.type_descriptor(DateTime(timezone=True))
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if type(value) is datetime and value.tzinfo is UTC:  # the common case, made cheap
+            return value.isoformat(" ", "microseconds")[:26] if dialect.name == "sqlite" else value
         if value is None:
             return None
         if not isinstance(value, datetime) or value.utcoffset() is None:
@@ -48,6 +51,10 @@ class UtcDateTime(TypeDecorator[datetime]):
         """The aware UTC time; a stored value that is not one comes back as it is, for the
         codec to report with its row and column (`adapters.sql.codec`)."""
         if isinstance(value, str):
+            with suppress(ValueError):  # as stored: UTC without its offset, read in one call
+                stored = datetime.fromisoformat(value + "+00:00")
+                if stored.tzinfo is UTC:
+                    return stored
             try:
                 parsed = datetime.fromisoformat(value)
             except ValueError:

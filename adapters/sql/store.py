@@ -46,8 +46,9 @@ class SqlStore(LoginTables):
     honours the URL's options (e.g. `?options=-csearch_path%3Dschema`) and claims outbox
     rows with `FOR UPDATE SKIP LOCKED`. The schema is created on first use; a database of
     another schema version is refused with `StorageError`. Thread-safe (at most
-    `3 * pool_size` connections; more threads wait their turn), and fork-safe: a forked
-    child opens connections of its own.
+    `3 * pool_size` connections; more threads wait their turn; up to `pool_size` stay open
+    between calls, a broken one is dropped), and fork-safe: a forked child opens connections
+    of its own.
     """
 
     def __init__(self, url: str, *, pool_size: int = 5, busy_timeout: float = 30.0,
@@ -75,7 +76,11 @@ class SqlStore(LoginTables):
         self._sql = Statements(self.engine.dialect)
         self._logins = LoginStatements(self.engine.dialect)
         self._held = threading.local()  # this thread's `unit()` connection, last head read
-        _forget_connections_after_fork(self.engine)
+        # connections kept open between calls (a checkout and return cost more than a statement)
+        self._kept: list[Connection] = []
+        self._keep = pool_size
+        self._forked: list[Connection] = []  # a parent's, kept from being closed or reused
+        _forget_connections_after_fork(self)
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -218,6 +223,10 @@ class SqlStore(LoginTables):
 
     def close(self) -> None:
         """Close every pooled connection; the store reconnects if used again."""
+        kept, self._kept = self._kept, []
+        for conn in kept:
+            with suppress(Exception):
+                conn.close()
         self.engine.dispose()
 
     def __enter__(self) -> SqlStore:
@@ -252,9 +261,7 @@ class SqlStore(LoginTables):
                 yield
             finally:
                 self._held.conn = None
-                with suppress(Exception):
-                    conn.rollback()  # what the block read after its last commit
-                conn.close()
+                self._release(conn)  # rolls back what the block read after its last commit
 
     @contextmanager
     def _driver(self, what: str, *, write: bool) -> Iterator[Connection]:
@@ -279,8 +286,9 @@ class SqlStore(LoginTables):
         self.ensure_schema()
         with self._serial:
             conn = self._connect(what)
+            autocommit = not self._sqlite and not write
             try:
-                if not self._sqlite and not write:
+                if autocommit:  # set on this connection until the pool takes it back
                     conn = conn.execution_options(isolation_level="AUTOCOMMIT")
                 with self._writing if write else _NO_LOCK:
                     try:
@@ -295,13 +303,41 @@ class SqlStore(LoginTables):
                             raise
                         raise failure from exc
             finally:
-                conn.close()
+                if autocommit:
+                    conn.close()
+                else:
+                    self._release(conn)
 
     def _connect(self, what: str) -> Connection:
+        """A kept connection, or a new one from the pool."""
+        with suppress(IndexError):
+            return self._kept.pop()  # atomic: no two threads get the same one
         try:
             return self.engine.connect()
         except SQLAlchemyError as exc:
             raise self._translate(what, getattr(exc, "orig", exc)) from exc
+
+    def _release(self, conn: Connection) -> None:
+        """Keep `conn` for the next call (at most `pool_size` kept), its transaction rolled
+        back; a connection that broke, or one too many, goes back to the pool."""
+        try:
+            if conn.in_transaction():
+                conn.rollback()
+            driver: Any = conn.connection.dbapi_connection
+            keep = (not conn.invalidated and len(self._kept) < self._keep
+                    and not getattr(driver, "closed", False))  # psycopg: the link is lost
+        except Exception:  # a connection that cannot be rolled back is not kept
+            keep = False
+        if keep:
+            self._kept.append(conn)
+            return
+        with suppress(Exception):
+            conn.close()
+
+    def _forget_kept(self) -> None:
+        """In a forked child: never use nor close the parent's kept connections."""
+        self._forked.extend(self._kept)
+        self._kept = []
 
     def _failure(self, what: str, conn: Connection, exc: BaseException) -> Exception | None:
         """Roll back; the `StorageError` / `ConcurrencyConflict` that `exc` is (None: as it is)."""
@@ -389,14 +425,15 @@ def _use_wal(cursor: Any, timeout: float) -> None:
             pause = min(2 * pause, 0.05)
 
 
-def _forget_connections_after_fork(engine: Engine) -> None:
+def _forget_connections_after_fork(store: SqlStore) -> None:
     """A forked child must not share the parent's connections: it opens its own."""
-    ref = weakref.ref(engine)
+    ref = weakref.ref(store)
 
     def in_child() -> None:
         forked = ref()
         if forked is not None:
-            forked.dispose(close=False)
+            forked._forget_kept()
+            forked.engine.dispose(close=False)
 
     os.register_at_fork(after_in_child=in_child)
 
