@@ -21,3 +21,19 @@ def test_a_counted_action_at_its_bound_is_refused_naming_its_counter() -> None:
     assert refused.value.bound == 2
     assert str(refused.value) == "email_resends"
     interpreter.admit(SimpleNamespace(state="emailed", email_resends=1), "resend_email")  # type: ignore[arg-type]
+
+
+def test_the_machine_keeps_answers_for_its_own_names_only() -> None:
+    """Made-up states, events and outcomes are refused each time and never kept: what the
+    machine keeps is bounded by its definition, whatever it is asked."""
+    from workflow.errors import TransitionNotAllowed
+
+    before = len(WORKFLOW._fired)
+    for n in range(500):
+        for state, event, outcome in ((f"state-{n}", "scan", "ok"), ("emailed", f"event-{n}", "ok"),
+                                      ("emailed", "scan", f"outcome-{n}")):
+            with pytest.raises(TransitionNotAllowed):
+                WORKFLOW.fire(state, event, outcome)
+    assert len(WORKFLOW._fired) == before
+    assert WORKFLOW.fire("emailed", "scan") == "scanned"  # a real answer is still kept
+    assert ("emailed", "scan", "ok") in WORKFLOW._fired

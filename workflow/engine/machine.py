@@ -60,24 +60,33 @@ class Workflow(Generic[S, E]):
         )
         self._triggers: dict[str, Any] = {name: ev.trigger for name, ev in self.machine.events.items()}
         self._fired: dict[tuple[str, str, str], S | None] = {}
+        # answers are kept for the definition's own names only, so that made-up ones cannot grow it
+        self._names = ({str(st) for st in definition.states}, set(self._triggers),
+                       {str(o) for o in Outcome} | {str(e.outcome) for e in definition.edges})
 
     def fire(self, state: str, event: str, outcome: str = Outcome.OK) -> S:
         """The state after `event` with `outcome` in `state`; refusals raise `TransitionNotAllowed`.
 
         The machine's answer depends on these three alone (its only conditions are outcomes):
-        each is asked of it once and kept, refusals too.
+        each is asked of it once and kept, refusals too (for the definition's own names).
         """
         key = (str(state), str(event), str(outcome))
         try:
             dest = self._fired[key]
         except KeyError:
-            dest = self._fired[key] = self._ask(*key)
+            dest = self._ask(*key)
+            states, events, outcomes = self._names
+            if key[0] in states and key[1] in events and key[2] in outcomes:
+                self._fired[key] = dest
         if dest is None:
             raise TransitionNotAllowed(key[0], key[1])
         return dest
 
     def _ask(self, state: str, event: str, outcome: str) -> S | None:
-        """The machine's destination for `event` with `outcome` in `state`; None if refused."""
+        """The machine's destination for `event` with `outcome` in `state`; None if refused
+        (a state the definition does not name included)."""
+        if state not in self._names[0]:
+            return None
         cursor = _Cursor(state)
         trigger = self._triggers.get(event)
         try:
