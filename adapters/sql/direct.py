@@ -30,7 +30,8 @@ Processor = Callable[[Any], Any]
 class Compiled:
     """One statement compiled for one dialect and one set of parameter names."""
 
-    __slots__ = ("_pick", "_results", "binds", "columns", "defaults", "names", "positional", "sql")
+    __slots__ = ("_pick", "_results", "_slots", "binds", "columns", "defaults", "names",
+                 "positional", "sql")
 
     def __init__(self, statement: ClauseElement, dialect: Dialect, keys: Sequence[str]) -> None:
         compiled: Any = statement.compile(dialect=dialect, column_keys=list(keys))
@@ -46,20 +47,29 @@ class Compiled:
         self.binds: tuple[tuple[str, Processor], ...] = tuple(
             (name, proc) for name, b in compiled.binds.items()
             if (proc := b.type.dialect_impl(dialect).bind_processor(dialect)) is not None)
+        processors = dict(self.binds)  # positional: each place of a processed name, in order
+        self._slots = tuple((i, processors[name]) for i, name in enumerate(self.names)
+                            if name in processors) if self.positional else ()
         returned = getattr(statement, "exported_columns", ())
         self.columns: dict[str, Any] = {c.name: c.type for c in returned}
         self._results: tuple[tuple[str, ...], tuple[tuple[int, Processor], ...]] | None = None
 
     def parameters(self, values: dict[str, Any]) -> Any:
         """The driver's parameters for `values` (defaults filled in, processors applied)."""
-        given = {**self.defaults, **values} if self.defaults else dict(values)
+        given = {**self.defaults, **values} if self.defaults else values
         try:
+            if self.positional:
+                row = list(self._pick(given))
+                for i, proc in self._slots:
+                    row[i] = proc(row[i])
+                return row
+            given = dict(given)
             for name, proc in self.binds:
                 if name in given:
                     given[name] = proc(given[name])
         except (ValueError, TypeError) as exc:
             raise StatementError(str(exc), None, None, exc) from exc  # no parameters: no secrets
-        return self._pick(given) if self.positional else given
+        return given
 
     def readers(self, cursor: Any, dialect: Dialect
                 ) -> tuple[tuple[str, ...], tuple[tuple[int, Processor], ...]]:
