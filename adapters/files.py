@@ -5,11 +5,12 @@ Also the small readers the demo's stand-in phone uses: the latest e-mail, its QR
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import re
-import tempfile
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from workflow.ports import Clock
 
 T = TypeVar("T")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 
 
 class FileMailer:
@@ -42,7 +44,7 @@ class FileMailer:
     def send(self, email: Email) -> None:
         """Write `email` (the same message id overwrites its earlier copy)."""
         key = mime.message_key(email)
-        data = mime.build(email, sender=self.sender, now=self._clock.now(), key=key).as_bytes()
+        data = mime.render(email, sender=self.sender, now=self._clock.now(), key=key)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             for a in email.attachments:
@@ -147,11 +149,22 @@ def qr_payload(message: EmailMessage) -> str | None:
 
 
 def _write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` atomically, readable by the owner only."""
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".tmp-", delete=False) as tmp:
-        tmp.write(data)
+    """Write `data` to `path` atomically, readable by the owner only (mode 0600).
+
+    A temporary file of a random name beside `path` is written, then renamed over `path`;
+    it is removed if anything fails.
+    """
+    tmp = path.parent / f".tmp-{secrets.token_hex(8)}"
+    fd = os.open(tmp, _NEW_FILE, 0o600)
     try:
-        os.replace(tmp.name, path)
-    except OSError:
-        os.unlink(tmp.name)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
         raise

@@ -58,7 +58,7 @@ class SmtpMailer:
     def send(self, email: Email) -> None:
         """Deliver `email`, or raise `SmtpError` (a `DeliveryFailed`)."""
         key = mime.message_key(email)
-        data = mime.build(email, sender=self.sender, now=self._clock.now(), key=key).as_bytes()
+        data = mime.render(email, sender=self.sender, now=self._clock.now(), key=key)
         try:
             with self._session() as smtp:
                 smtp.sendmail(self.sender.addr_spec, [email.to], data)

@@ -94,6 +94,15 @@ def test_a_folder_that_cannot_be_written_is_a_transient_failure(tmp_path: Path) 
     assert caught.value.transient
 
 
+def test_a_failed_write_leaves_no_temporary_file(tmp_path: Path) -> None:
+    """When the rename fails (here a folder holds the `.eml` name), the temporary is removed."""
+    (tmp_path / "0123abcd.eml").mkdir()
+    (tmp_path / "0123abcd.eml" / "x").write_bytes(b"")
+    with pytest.raises(DeliveryFailed):
+        FileMailer(tmp_path).send(_email())
+    assert not list(tmp_path.glob(".tmp-*"))
+
+
 def test_sms_are_appended_to_the_file_only(tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     """Each SMS is one JSON line; no console shows it, even when asked to (it holds a code)."""

@@ -10,9 +10,9 @@ from email.message import EmailMessage
 
 import pytest
 
-from adapters.mime import DEFAULT_SENDER, build, message_key, recipient, sender_address
+from adapters.mime import DEFAULT_SENDER, message_key, recipient, render, sender_address
 from workflow.errors import DeliveryFailed
-from workflow.messages import Email
+from workflow.messages import Attachment, Email
 from workflow.templates import FRENCH
 
 PAYLOAD = "ecps://activation?a=abcdefgh12&t=" + "Q" * 43
@@ -20,8 +20,9 @@ NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
 def _round_trip(email: Email) -> EmailMessage:
-    raw = build(email, sender=sender_address(DEFAULT_SENDER), now=NOW).as_bytes()
+    raw = render(email, sender=sender_address(DEFAULT_SENDER), now=NOW)
     assert raw.isascii()
+    assert b"\n" not in raw.replace(b"\r\n", b"")
     return message_from_bytes(raw, policy=policy.default)
 
 
@@ -96,7 +97,7 @@ def test_the_sender_setting_keeps_its_display_name() -> None:
 
 
 def test_emails_built_in_turn_keep_their_own_headers_and_bodies() -> None:
-    """Kept header parses never leak between e-mails: each has its own To, Subject, Message-ID
+    """Cached header lines never leak between e-mails: each has its own To, Subject, Message-ID
     and body, and its boundaries are distinct and absent from its bodies."""
     first = replace(FRENCH.activation_email("a@b.fr", "Jane", PAYLOAD, 60), message_id="m1")
     second = replace(FRENCH.activation_email("c@d.fr", "Éloïse", PAYLOAD.replace("Q", "R"), 30),
@@ -112,3 +113,37 @@ def test_emails_built_in_turn_keep_their_own_headers_and_bodies() -> None:
         boundaries = [p.get_boundary() for p in message.walk() if p.is_multipart()]
         assert len(set(boundaries)) == 3
     assert messages[0]["Content-Type"] != messages[2]["Content-Type"]  # fresh boundaries
+
+
+def test_text_that_looks_like_an_encoded_word_stays_as_written() -> None:
+    """`=?...?=` in a subject, a sender name or a filename is encoded, not decoded on arrival."""
+    png = Attachment("a =?utf-8?q?x?= b.png", "image/png", b"\x89PNG", "")
+    email = Email("a@b.fr", "=?utf-8?q?x?= s", "t", "", (png,), "m1", "=?utf-8?b?eA==?=")
+    message = _round_trip(email)
+    assert str(message["Subject"]) == "=?utf-8?q?x?= s"
+    assert message["From"].addresses[0].display_name == "=?utf-8?b?eA==?="
+    assert [p.get_filename() for p in message.iter_attachments()] == ["a =?utf-8?q?x?= b.png"]
+
+
+def test_long_and_non_ascii_filenames_and_odd_types() -> None:
+    """A long UTF-8 filename comes back whole (RFC 2231 sections); an unusable media type is
+    application/octet-stream; header lines stay within 78 characters."""
+    name = "Numérisation du dossier " * 8 + ".pdf"
+    odd = Attachment(name, "application/pdf; name=x", b"%PDF", "")
+    raw = render(Email("a@b.fr", "Sujet", "t", "", (odd,)), sender=sender_address(DEFAULT_SENDER),
+                 now=NOW)
+    head = raw.split(b"\r\n\r\n--")[-1]
+    assert max(map(len, head.split(b"\r\n"))) <= 78
+    (part,) = message_from_bytes(raw, policy=policy.default).iter_attachments()
+    assert part.get_filename() == name.strip()
+    assert part.get_content_type() == "application/octet-stream"
+    assert part.get_payload(decode=True) == b"%PDF"
+
+
+@pytest.mark.parametrize(("key", "domain"), [("a b", "ecps-workflow"), ("x\r\nBcc: y", "d"),
+                                             ("k", "d>\r\nBcc: y"), ("k", "")])
+def test_a_key_or_domain_unfit_for_a_message_id_is_refused(key: str, domain: str) -> None:
+    """`render` writes the Message-ID from plain identifiers only."""
+    with pytest.raises(ValueError, match="plain identifiers"):
+        render(FRENCH.replacement_notice("a@b.fr", "J"), sender=sender_address(DEFAULT_SENDER),
+               now=NOW, key=key, domain=domain)
