@@ -376,13 +376,10 @@ def _port_free(host: str, port: int) -> None:
 
 
 def _safe_url(url: str) -> str:
-    """The URL without its password."""
-    from sqlalchemy.engine import make_url
+    """The URL without its password (in its user part or its query)."""
+    from adapters.sql import shown_url
 
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url.rsplit("@", maxsplit=1)[-1]
+    return shown_url(url)
 
 
 def bench(

@@ -6,6 +6,6 @@ Its parts: `schema` (the tables), `codec` (rows to domain records and back), `st
 """
 
 from adapters.sql import migrate
-from adapters.sql.store import SqlStore
+from adapters.sql.store import SqlStore, shown_url
 
-__all__ = ["SqlStore", "migrate"]
+__all__ = ["SqlStore", "migrate", "shown_url"]

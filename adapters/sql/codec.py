@@ -35,7 +35,11 @@ def activation_row(a: Activation) -> dict[str, Any]:
     """The column values that store `a`."""
     row = {name: getattr(a, name) for name in _PLAIN}
     row["state"] = str(a.state)
-    row["due_at"] = a.due_at()
+    try:
+        row["due_at"] = a.due_at()
+    except TypeError as exc:  # a naive deadline beside aware ones: refused, as any naive time
+        raise StorageError("commit: a value cannot be stored (stored times must be "
+                           "timezone-aware datetimes)") from exc
     return row
 
 

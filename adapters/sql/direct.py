@@ -67,7 +67,7 @@ class Compiled:
             for name, proc in self.binds:
                 if name in given:
                     given[name] = proc(given[name])
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, OverflowError) as exc:
             raise StatementError(str(exc), None, None, exc) from exc  # no parameters: no secrets
         return given
 

@@ -8,7 +8,7 @@ refuses a database it cannot read.
 
 from __future__ import annotations
 
-from contextlib import suppress
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +19,10 @@ from sqlmodel import Field, SQLModel
 
 SCHEMA_VERSION = "5"
 CHAIN_INDEX = "ux_ecps_audit_chain"  # unique (activation_id, subject, seq) where seq > 0
+
+
+_STORED = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}")
+"""A time as the store writes it on SQLite: exactly this, nothing before or after it."""
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -51,10 +55,11 @@ class UtcDateTime(TypeDecorator[datetime]):
         """The aware UTC time; a stored value that is not one comes back as it is, for the
         codec to report with its row and column (`adapters.sql.codec`)."""
         if isinstance(value, str):
-            with suppress(ValueError):  # as stored: UTC without its offset, read in one call
-                stored = datetime.fromisoformat(value + "+00:00")
-                if stored.tzinfo is UTC:
-                    return stored
+            try:
+                if _STORED.fullmatch(value):  # as stored, UTC without its offset: one call
+                    return datetime.fromisoformat(value + "+00:00")
+            except ValueError:  # e.g. a 30th of February: reported below, as any other
+                pass
             try:
                 parsed = datetime.fromisoformat(value)
             except ValueError:

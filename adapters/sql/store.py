@@ -26,6 +26,7 @@ from sqlalchemy.pool import StaticPool
 
 from adapters.sql import codec, migrate
 from adapters.sql.direct import begin_immediate
+from adapters.sql.fair import FairSemaphore
 from adapters.sql.logins import LoginStatements, LoginTables, write_logins
 from adapters.sql.statements import FIXED, Statements
 from workflow.definition import State
@@ -45,10 +46,12 @@ class SqlStore(LoginTables):
     `synchronous="NORMAL"` survives process crashes, `"FULL"` also power loss. PostgreSQL
     honours the URL's options (e.g. `?options=-csearch_path%3Dschema`) and claims outbox
     rows with `FOR UPDATE SKIP LOCKED`. The schema is created on first use; a database of
-    another schema version is refused with `StorageError`. Thread-safe (at most
-    `3 * pool_size` connections; more threads wait their turn; up to `pool_size` stay open
-    between calls, a broken one is dropped), and fork-safe: a forked child opens connections
-    of its own.
+    another schema version is refused with `StorageError`. Thread-safe: at most
+    `3 * pool_size` connections in use at once, more threads wait their turn (first come,
+    first served, up to `busy_timeout` seconds); connections stay open between calls, a
+    broken one is dropped. Fork-safe: a forked child opens connections of its own (on
+    SQLite, fork while no other thread is inside a store call: SQLite's own locks are not
+    reset in the child).
     """
 
     def __init__(self, url: str, *, pool_size: int = 5, busy_timeout: float = 30.0,
@@ -57,14 +60,14 @@ class SqlStore(LoginTables):
             raise ValueError(f"synchronous must be one of {', '.join(_SYNCHRONOUS)}")
         parsed = _url(url)
         self.dialect_name = parsed.get_backend_name()
-        self.where = parsed.render_as_string(hide_password=True)
+        self.where = shown_url(parsed)
         self._sqlite = self.dialect_name == "sqlite"
         memory = self._sqlite and parsed.database in (None, "", ":memory:")
         self._serial: AbstractContextManager[Any] = threading.RLock() if memory else nullcontext()
         # SQLite has one writer at a time: this process's writers queue on a lock, woken at
         # once, instead of polling the file lock with the busy handler's growing sleeps
         self._writing: AbstractContextManager[Any] = (
-            threading.Lock() if self._sqlite and not memory else nullcontext())
+            FairSemaphore(1) if self._sqlite and not memory else nullcontext())
         self._ready = False
         self._ready_lock = threading.Lock()
         try:
@@ -78,7 +81,9 @@ class SqlStore(LoginTables):
         self._held = threading.local()  # this thread's `unit()` connection, last head read
         # connections kept open between calls (a checkout and return cost more than a statement)
         self._kept: list[Connection] = []
-        self._keep = pool_size
+        self._in_use = 3 * pool_size
+        self._places = FairSemaphore(self._in_use)  # connections in use: first come, first served
+        self._wait = busy_timeout
         self._forked: list[Connection] = []  # a parent's, kept from being closed or reused
         _forget_connections_after_fork(self)
 
@@ -257,11 +262,14 @@ class SqlStore(LoginTables):
         with self._serial:
             conn = self._connect("open a connection")
             self._held.conn = conn
+            pid = os.getpid()
             try:
                 yield
             finally:
-                self._held.conn = None
-                self._release(conn)  # rolls back what the block read after its last commit
+                if os.getpid() == pid:  # a child forked in the block leaves the parent's alone
+                    self._held.conn = None
+                    self._release(conn)  # rolls back what the block read after its last commit
+                    self._places.release()
 
     @contextmanager
     def _driver(self, what: str, *, write: bool) -> Iterator[Connection]:
@@ -287,9 +295,10 @@ class SqlStore(LoginTables):
         with self._serial:
             conn = self._connect(what)
             autocommit = not self._sqlite and not write
+            driver: Any = conn.connection.dbapi_connection
             try:
-                if autocommit:  # set on this connection until the pool takes it back
-                    conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                if autocommit:  # a read on its own: no transaction to open and close
+                    driver.autocommit = True
                 with self._writing if write else _NO_LOCK:
                     try:
                         if write and self._sqlite:
@@ -304,28 +313,40 @@ class SqlStore(LoginTables):
                         raise failure from exc
             finally:
                 if autocommit:
-                    conn.close()
-                else:
-                    self._release(conn)
+                    try:
+                        driver.autocommit = False
+                    except Exception:  # never kept as it is: closed instead
+                        conn.invalidate()
+                self._release(conn)
+                self._places.release()
 
     def _connect(self, what: str) -> Connection:
-        """A kept connection, or a new one from the pool."""
+        """A place among the connections in use (in turn), then a kept connection or a new one
+        from the pool; the caller gives the place back (`_places.release`) when done with it."""
+        if not self._places.acquire(self._wait):
+            raise StorageError(f"{what}: no database connection came free within "
+                               f"{self._wait:g} s ({self._in_use} in use)")
         with suppress(IndexError):
             return self._kept.pop()  # atomic: no two threads get the same one
         try:
             return self.engine.connect()
         except SQLAlchemyError as exc:
+            self._places.release()
             raise self._translate(what, getattr(exc, "orig", exc)) from exc
+        except BaseException:
+            self._places.release()
+            raise
 
     def _release(self, conn: Connection) -> None:
-        """Keep `conn` for the next call (at most `pool_size` kept), its transaction rolled
-        back; a connection that broke, or one too many, goes back to the pool."""
+        """Keep `conn` for the next call, its transaction rolled back; a connection that broke
+        (or one too many) goes back to the pool."""
         try:
             if conn.in_transaction():
                 conn.rollback()
             driver: Any = conn.connection.dbapi_connection
-            keep = (not conn.invalidated and len(self._kept) < self._keep
-                    and not getattr(driver, "closed", False))  # psycopg: the link is lost
+            keep = (not conn.invalidated and len(self._kept) < self._in_use
+                    and not getattr(driver, "closed", False)  # psycopg: the link is lost
+                    and getattr(driver, "autocommit", False) is not True)
         except Exception:  # a connection that cannot be rolled back is not kept
             keep = False
         if keep:
@@ -334,18 +355,29 @@ class SqlStore(LoginTables):
         with suppress(Exception):
             conn.close()
 
-    def _forget_kept(self) -> None:
-        """In a forked child: never use nor close the parent's kept connections."""
+    def _after_fork(self) -> None:
+        """In a forked child: never use nor close the parent's connections (kept, or held by a
+        unit), and start with locks of its own (a parent's thread may have held one)."""
         self._forked.extend(self._kept)
         self._kept = []
+        self._held = threading.local()
+        self._places = FairSemaphore(self._in_use)
+        self._ready_lock = threading.Lock()
+        if isinstance(self._writing, FairSemaphore):
+            self._writing = FairSemaphore(1)
+        if not isinstance(self._serial, nullcontext):
+            self._serial = threading.RLock()
 
     def _failure(self, what: str, conn: Connection, exc: BaseException) -> Exception | None:
         """Roll back; the `StorageError` / `ConcurrencyConflict` that `exc` is (None: as it is)."""
         with suppress(Exception):
             conn.rollback()
-        if isinstance(exc, StatementError) and isinstance(exc.orig, (ValueError, TypeError)):
+        if isinstance(exc, StatementError) and isinstance(exc.orig, (ValueError, TypeError,
+                                                                     OverflowError)):
             return StorageError(f"{what}: a value cannot be stored or read "
                                 f"({type(exc.orig).__name__}: {exc.orig})")
+        if isinstance(exc, OverflowError):  # the driver's: a number too large for its column
+            return StorageError(f"{what}: a value cannot be stored ({type(exc).__name__})")
         if isinstance(exc, DBAPIError):
             return self._translate(what, exc.orig)
         if isinstance(exc, (self._driver_error, SQLAlchemyError)):  # driver: a statement on its cursor
@@ -363,6 +395,21 @@ def _duplicate(exc: object) -> bool:
     took first (every other insert of an existing key is an upsert or a checked conflict)."""
     return (getattr(exc, "sqlstate", None) == "23505"
             or getattr(exc, "sqlite_errorname", None) == "SQLITE_CONSTRAINT_UNIQUE")
+
+
+_SECRET_OPTIONS = ("pass", "secret", "token")  # query options whose values are hidden when shown
+
+
+def shown_url(url: str | URL) -> str:
+    """`url` fit to show: its password, and the values of query options that may hold one
+    (`password`, `sslpassword`, ...), as `***`."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return "(not a database URL)"
+    query = {k: ("***" if any(w in k.lower() for w in _SECRET_OPTIONS) else v)
+             for k, v in parsed.query.items()}
+    return parsed.set(query=query).render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
 
 
 def _url(url: str) -> URL:
@@ -383,13 +430,13 @@ def _url(url: str) -> URL:
 def _engine(url: URL, is_sqlite: bool, memory: bool, pool_size: int, busy_timeout: float,
             synchronous: str, echo: bool) -> Engine:
     if not is_sqlite:
-        return create_engine(url, pool_size=pool_size, max_overflow=2 * pool_size, echo=echo)
+        return create_engine(url, pool_size=pool_size, max_overflow=5 * pool_size, echo=echo)
     args: dict[str, Any] = {"check_same_thread": False, "timeout": busy_timeout}
     if memory:
         engine = create_engine(url, connect_args=args, poolclass=StaticPool, echo=echo)
     else:
         engine = create_engine(url, connect_args=args, pool_size=pool_size,
-                               max_overflow=2 * pool_size, echo=echo)
+                               max_overflow=5 * pool_size, echo=echo)
     timeout_ms = int(busy_timeout * 1000)
 
     @event.listens_for(engine, "connect")
@@ -432,7 +479,7 @@ def _forget_connections_after_fork(store: SqlStore) -> None:
     def in_child() -> None:
         forked = ref()
         if forked is not None:
-            forked._forget_kept()
+            forked._after_fork()
             forked.engine.dispose(close=False)
 
     os.register_at_fork(after_in_child=in_child)

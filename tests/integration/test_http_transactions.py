@@ -63,7 +63,7 @@ def tallied(svc: ActivationService) -> Tally:
         tally.rollbacks += 1
 
     def statement(conn: Any, *_: Any) -> None:
-        if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        if getattr(conn.connection.dbapi_connection, "autocommit", False) is True:
             tally.autocommitted += 1
 
     event.listen(engine.pool, "checkout", checkout)
@@ -159,3 +159,21 @@ def test_a_burst_of_requests_opens_no_connection_past_the_pool(tmp_path: Path) -
         thread.join(timeout=10)
         svc.store.close()
     assert 1 <= opened[0] <= 5
+
+
+@pytest.mark.postgres
+def test_a_read_on_its_own_is_counted_as_its_own_transaction(pg_url: str) -> None:
+    """The tally above sees a read outside a unit (autocommit on PostgreSQL) as one transaction,
+    and the connection goes back to transactions for the next change."""
+    store = SqlStore(pg_url)
+    store.ensure_schema()
+    try:
+        tally = tallied(ActivationService(store=store, mailer=MemoryMailer(), sms=MemorySms(),
+                                          directory=StaticDirectory([]), settings=fast_settings()))
+        store.list_activations(1)
+        assert (tally.autocommitted, tally.commits) == (1, 0)  # its end rolls back nothing
+        with store.unit():
+            assert store.list_activations(1) == []
+            assert tally.autocommitted == 1  # inside a unit: part of the unit's transaction
+    finally:
+        store.close()

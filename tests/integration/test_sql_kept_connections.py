@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import secrets
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
 
 import psycopg
 import pytest
+from sqlalchemy import event
+from sqlalchemy.pool import QueuePool
 
-from adapters.sql import SqlStore
+from adapters.sql import SqlStore, shown_url
 from workflow.domain import Change, Write
 from workflow.errors import StorageError
 from workflow.testing.store_contract import sample_activation
@@ -35,13 +43,129 @@ def test_a_connection_the_server_closed_fails_one_call_and_is_replaced(
         store.close()
 
 
-def test_closing_the_store_closes_what_it_kept(tmp_path: object) -> None:
+def test_closing_the_store_closes_what_it_kept(tmp_path: Path) -> None:
     """`close()` ends the kept connections too: the file can be reopened and is intact."""
     path = f"sqlite:///{tmp_path}/kept.sqlite3"
     store = SqlStore(path)
     store.commit(Change((Write(sample_activation("kept-1"), None),)))
     store.close()
-    assert store.engine.pool.checkedout() == 0
+    pool = store.engine.pool
+    assert isinstance(pool, QueuePool)
+    assert pool.checkedout() == 0
     store.commit(Change((Write(sample_activation("kept-2"), None),)))  # reconnects when used again
     assert {a.id for a in store.list_activations()} == {"kept-1", "kept-2"}
     store.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def small_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
+    """A store of one pooled connection (three in use at most), on SQLite or PostgreSQL."""
+    url = (request.getfixturevalue("pg_url") if request.param == "postgres"
+           else f"sqlite:///{tmp_path / 'small.sqlite3'}")
+    store = SqlStore(url, pool_size=1, busy_timeout=60)
+    store.ensure_schema()
+    yield store
+    store.close()
+
+
+def test_more_threads_than_connections_each_get_their_turn(small_store: SqlStore) -> None:
+    """24 threads over 3 connections, each making 15 changes: all are made, no call times out,
+    and no more than 3 connections were ever open."""
+    opened = [0]
+    event.listen(small_store.engine, "connect", lambda *_: opened.__setitem__(0, opened[0] + 1))
+    failures: list[BaseException] = []
+
+    def worker(t: int) -> None:
+        try:
+            for i in range(15):
+                small_store.commit(Change((Write(sample_activation(f"t{t}-{i}"), None),)))
+                with small_store.unit():
+                    assert small_store.get(f"t{t}-{i}") is not None
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(24)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert failures == []
+    assert len(small_store.activation_ids(None, 1000)) == 24 * 15
+    assert opened[0] <= 3
+
+
+def test_a_call_that_finds_no_connection_in_time_is_a_storage_error(tmp_path: Path) -> None:
+    """Three units hold the three connections: a fourth call waits `busy_timeout`, then fails
+    with a `StorageError` saying so; once they end, calls go through again."""
+    store = SqlStore(f"sqlite:///{tmp_path / 'busy.sqlite3'}", pool_size=1, busy_timeout=0.2)
+    store.ensure_schema()
+    holding, done = threading.Barrier(4), threading.Event()
+
+    def hold() -> None:
+        with store.unit():
+            store.get("nobody")
+            holding.wait(30)
+            done.wait(30)
+
+    threads = [threading.Thread(target=hold) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    try:
+        holding.wait(30)
+        with pytest.raises(StorageError, match=r"no database connection came free within 0\.2 s"):
+            store.get("nobody")
+    finally:
+        done.set()
+        for thread in threads:
+            thread.join(30)
+    assert store.get("nobody") is None
+    store.close()
+
+
+@pytest.mark.postgres
+def test_a_child_forked_inside_a_unit_uses_a_connection_of_its_own(pg_url: str) -> None:
+    """The parent's unit keeps its transaction; the child's store calls run on another session."""
+    store = SqlStore(pg_url)
+    store.ensure_schema()
+    fork = multiprocessing.get_context("fork")
+    try:
+        with store.unit():
+            parent = store.list_activations(1)
+            assert parent == []
+            child = fork.Process(target=_commit_in_child, args=(store,))
+            child.start()
+            child.join(60)
+            assert child.exitcode == 0
+        assert {a.id for a in store.list_activations()} == {"from-child"}
+    finally:
+        store.close()
+
+
+def _commit_in_child(store: SqlStore) -> None:
+    if getattr(store._held, "conn", None) is not None:  # the parent's unit's connection
+        raise SystemExit(3)
+    store.commit(Change((Write(sample_activation("from-child"), None),)))
+
+
+def test_values_that_cannot_be_stored_are_storage_errors(tmp_path: Path) -> None:
+    """A number too large for its column, a naive deadline: `StorageError`, nothing stored."""
+    store = SqlStore(f"sqlite:///{tmp_path / 'values.sqlite3'}")
+    try:
+        for bad in (replace(sample_activation("big"), step_count=2**70),
+                    replace(sample_activation("naive"), flow_deadline=datetime(2026, 1, 1))):
+            with pytest.raises(StorageError, match="cannot be stored"):
+                store.commit(Change((Write(bad, None),)))
+        assert store.activation_ids(None, 10) == []
+    finally:
+        store.close()
+
+
+def test_a_shown_url_hides_its_passwords() -> None:
+    """In the user part and in query options that can hold one."""
+    shown = shown_url("postgresql+psycopg://me:pw1@db:5432/ecps?password=pw2&sslpassword=pw3"
+                      "&application_name=ecps&options=-csearch_path%3Decps")
+    for secret in ("pw1", "pw2", "pw3"):
+        assert secret not in shown
+    assert shown == ("postgresql+psycopg://me:***@db:5432/ecps?application_name=ecps&"
+                     "options=-csearch_path%3Decps&password=***&sslpassword=***")
+    assert shown_url("not a url") == "(not a database URL)"

@@ -327,12 +327,17 @@ def test_a_damaged_older_flow_stops_a_new_request_before_anything_is_written(tmp
     assert _sql(url, "SELECT count(*) FROM ecps_activation") == [[(1,)]]
 
 
-def test_a_damaged_time_on_sqlite_is_a_clear_error(tmp_path: Path) -> None:
-    """Unparseable stored time text is reported with the row's id, not a crash."""
+@pytest.mark.parametrize("damage", [
+    "'yesterday-ish'", "created_at || ' garbage'", "created_at || 'X'", "created_at || ' '",
+    "substr(created_at, 1, 25) || 'X'", "'2026-01-01 00z'", "'2026-01-01000000'", "'2026-W01-112'",
+    "'2026-02-30 00:00:00.000000'"])
+def test_a_damaged_time_on_sqlite_is_a_clear_error(tmp_path: Path, damage: str) -> None:
+    """Stored time text that is not a time as the store writes it, or one that a lenient
+    parser would half-read (junk after it, a week date), is reported with the row's id."""
     url = f"sqlite:///{tmp_path / 'ecps.db'}"
     with SqlStore(url) as store:
         store.commit(Change((Write(sample_activation(), None),)))
-        _sql(url, "UPDATE ecps_activation SET created_at = 'yesterday-ish'")
+        _sql(url, f"UPDATE ecps_activation SET created_at = {damage}")
         with pytest.raises(StorageError, match=r"act-1.*created_at"):
             store.get("act-1")
 
