@@ -242,7 +242,7 @@ def build_service(
     otherwise `load_settings()`: the configuration file and `ECPS_*` variables.
     `listeners` and `templates` are passed to the service as they are; the event feed goes
     to `sink`, else to the webhook the environment configures (`webhook_from_env`), else nowhere;
-    `pool_size` is the store's number of kept connections.
+    `pool_size` sizes the store's connections (`SqlStore`: up to three times as many in use).
     """
     from adapters.sql import SqlStore
 

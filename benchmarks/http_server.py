@@ -69,12 +69,13 @@ def _cpu_seconds(pid: int) -> float:
     return own + sum(map(_cpu_seconds, children))
 
 
-def _command(variant: str, port: int, url: str, state: Path) -> list[str]:
+def _command(variant: str, port: int, url: str, state: Path, tree: Path = ROOT) -> list[str]:
     if variant == "bare FastAPI":
         return [sys.executable, "-m", "benchmarks.bare_app", "--port", str(port), "--database", url]
     every = "0" if variant in ("ecps serve, no dispatcher", OWN_PROCESS) else "1"
-    workers = [] if variant.endswith("(before)") else [  # an older tree has one process only
-        "--workers", "2" if variant == WORKERS_2 else "1"]
+    serving = tree / "adapters" / "cli" / "serving.py"  # a tree without it has one process only
+    workers = (["--workers", "2" if variant == WORKERS_2 else "1"]
+               if serving.exists() and "worker_app" in serving.read_text(encoding="utf-8") else [])
     return [sys.executable, "-m", "adapters.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
             "--database", url, "--state-dir", str(state), "--dispatch-every", every, *workers]
 
@@ -90,7 +91,7 @@ def serving(variant: str, url: str, state: Path, directory: Path,
     port = _free_port()
     env = dict(os.environ, ECPS_DIRECTORY=str(directory), PYTHONPATH=str(tree), **SETTINGS)
     env.pop("ECPS_SMTP_URL", None)
-    proc = subprocess.Popen(_command(variant, port, url, state), cwd=tree, env=env,
+    proc = subprocess.Popen(_command(variant, port, url, state, tree), cwd=tree, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     procs = [proc]
     try:

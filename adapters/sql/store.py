@@ -67,7 +67,7 @@ class SqlStore(LoginTables):
         # SQLite has one writer at a time: this process's writers queue on a lock, woken at
         # once, instead of polling the file lock with the busy handler's growing sleeps
         self._writing: AbstractContextManager[Any] = (
-            FairSemaphore(1) if self._sqlite and not memory else nullcontext())
+            threading.Lock() if self._sqlite and not memory else nullcontext())
         self._ready = False
         self._ready_lock = threading.Lock()
         try:
@@ -363,8 +363,8 @@ class SqlStore(LoginTables):
         self._held = threading.local()
         self._places = FairSemaphore(self._in_use)
         self._ready_lock = threading.Lock()
-        if isinstance(self._writing, FairSemaphore):
-            self._writing = FairSemaphore(1)
+        if not isinstance(self._writing, nullcontext):
+            self._writing = threading.Lock()
         if not isinstance(self._serial, nullcontext):
             self._serial = threading.RLock()
 
