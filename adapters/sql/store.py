@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError, StatementError
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import NullPool, StaticPool
 
 from adapters.sql import codec, migrate
 from adapters.sql.direct import begin_immediate
@@ -48,10 +48,10 @@ class SqlStore(LoginTables):
     rows with `FOR UPDATE SKIP LOCKED`. The schema is created on first use; a database of
     another schema version is refused with `StorageError`. Thread-safe: at most
     `3 * pool_size` connections in use at once, more threads wait their turn (first come,
-    first served, up to `busy_timeout` seconds); connections stay open between calls, a
-    broken one is dropped. Fork-safe: a forked child opens connections of its own (on
-    SQLite, fork while no other thread is inside a store call: SQLite's own locks are not
-    reset in the child).
+    first served, up to `busy_timeout` seconds); up to `pool_size` stay open between calls
+    (a broken one is dropped, the others are closed). Fork-safe: a forked child opens
+    connections of its own (on SQLite, fork while no other thread is inside a store call:
+    SQLite's own locks are not reset in the child).
     """
 
     def __init__(self, url: str, *, pool_size: int = 5, busy_timeout: float = 30.0,
@@ -71,7 +71,7 @@ class SqlStore(LoginTables):
         self._ready = False
         self._ready_lock = threading.Lock()
         try:
-            self.engine = _engine(parsed, self._sqlite, memory, pool_size, busy_timeout,
+            self.engine = _engine(parsed, self._sqlite, memory, busy_timeout,
                                   synchronous.upper(), echo)
         except (SQLAlchemyError, ImportError) as exc:
             raise StorageError(f"cannot open {self.where}: {type(exc).__name__}") from exc
@@ -81,7 +81,7 @@ class SqlStore(LoginTables):
         self._held = threading.local()  # this thread's `unit()` connection, last head read
         # connections kept open between calls (a checkout and return cost more than a statement)
         self._kept: list[Connection] = []
-        self._in_use = 3 * pool_size
+        self._keep, self._in_use = pool_size, 3 * pool_size
         self._places = FairSemaphore(self._in_use)  # connections in use: first come, first served
         self._wait = busy_timeout
         self._forked: list[Connection] = []  # a parent's, kept from being closed or reused
@@ -216,11 +216,17 @@ class SqlStore(LoginTables):
             if self._ready:
                 return migrate.HEAD, migrate.HEAD
             try:
-                with self._serial, self.engine.connect() as conn, conn.begin():
-                    if self._sqlite:
-                        conn.exec_driver_sql("BEGIN IMMEDIATE")
-                    moved = migrate.upgrade(conn, self.where)
-                    migrate.check(conn, self.where)
+                with self._serial:
+                    conn = self._connect("open the database")
+                    try:
+                        with conn.begin():
+                            if self._sqlite:
+                                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                            moved = migrate.upgrade(conn, self.where)
+                            migrate.check(conn, self.where)
+                    finally:
+                        self._release(conn)  # kept: the first call after it needs one
+                        self._places.release()
             except SQLAlchemyError as exc:
                 raise self._translate("open the database", getattr(exc, "orig", exc)) from exc
             self._ready = True
@@ -338,13 +344,13 @@ class SqlStore(LoginTables):
             raise
 
     def _release(self, conn: Connection) -> None:
-        """Keep `conn` for the next call, its transaction rolled back; a connection that broke
-        (or one too many) goes back to the pool."""
+        """Keep `conn` for the next call (at most `pool_size` kept), its transaction rolled
+        back; a connection that broke, or one too many, is closed."""
         try:
             if conn.in_transaction():
                 conn.rollback()
             driver: Any = conn.connection.dbapi_connection
-            keep = (not conn.invalidated and len(self._kept) < self._in_use
+            keep = (not conn.invalidated and len(self._kept) < self._keep
                     and not getattr(driver, "closed", False)  # psycopg: the link is lost
                     and getattr(driver, "autocommit", False) is not True)
         except Exception:  # a connection that cannot be rolled back is not kept
@@ -427,16 +433,16 @@ def _url(url: str) -> URL:
                      f"not {parsed.drivername!r}")
 
 
-def _engine(url: URL, is_sqlite: bool, memory: bool, pool_size: int, busy_timeout: float,
+def _engine(url: URL, is_sqlite: bool, memory: bool, busy_timeout: float,
             synchronous: str, echo: bool) -> Engine:
+    """The engine: it opens connections and closes them; the store keeps them (`_kept`) and
+    limits how many are in use (`_places`), so it needs no pool of its own (but one shared
+    connection for an in-memory SQLite database)."""
     if not is_sqlite:
-        return create_engine(url, pool_size=pool_size, max_overflow=5 * pool_size, echo=echo)
+        return create_engine(url, poolclass=NullPool, echo=echo)
     args: dict[str, Any] = {"check_same_thread": False, "timeout": busy_timeout}
-    if memory:
-        engine = create_engine(url, connect_args=args, poolclass=StaticPool, echo=echo)
-    else:
-        engine = create_engine(url, connect_args=args, pool_size=pool_size,
-                               max_overflow=5 * pool_size, echo=echo)
+    pool = StaticPool if memory else NullPool
+    engine = create_engine(url, connect_args=args, poolclass=pool, echo=echo)
     timeout_ms = int(busy_timeout * 1000)
 
     @event.listens_for(engine, "connect")
