@@ -265,7 +265,8 @@ def serve(
     port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port.")] = 8000,
     workers: Annotated[int | None, typer.Option(
         min=1, help="Server processes sharing the port and the database (default: the number "
-        "of cores); the dispatcher runs once, in the command's own process.",
+        "of cores); the dispatcher runs once, in the command's own process (with one worker "
+        "too, unless --dev or the database is in memory).",
         show_default=False)] = None,
     threads: Annotated[int, typer.Option(
         min=1, help="Request threads per process (each keeps one database connection).")] = 8,
@@ -323,15 +324,17 @@ def serve(
     shown = f" ({workers} worker processes)" if workers > 1 else ""
     e.out.err.print(f"e-CPS activation API on http://{host}:{port}{shown} (docs: /docs); "
                     f"database {_safe_url(e.url)}")
-    if workers == 1:
+    if workers == 1 and (dev or not dispatch_every or _in_memory(e.url)):
+        # one process: the simulator's memory, an in-memory database, or no dispatcher here
         app = serving.build_app(options, svc, dispatch_every or None, http=http, phone=phone)
         uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=None,
                     access_log=access_log)
         return
     os.environ[serving.OPTIONS_VARIABLE] = options.to_env()  # read by each worker process
     with serving.dispatching(svc, dispatch_every) if dispatch_every else nullcontext():
-        uvicorn.run("adapters.cli.serving:worker_app", factory=True, workers=workers, host=host,
-                    port=port, log_level=log_level, log_config=None, access_log=access_log)
+        serving.supervise(uvicorn.Config(
+            "adapters.cli.serving:worker_app", factory=True, workers=workers, host=host,
+            port=port, log_level=log_level, log_config=None, access_log=access_log))
 
 
 def _in_memory(url: str) -> bool:

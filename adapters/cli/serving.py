@@ -1,9 +1,12 @@
 """The processes of `ecps serve`: the app each worker process builds, the dispatcher run once.
 
-With `--workers N` above one, the command's own process binds the socket, runs the outbox
-dispatcher (one for every worker) and supervises N uvicorn worker processes; each worker
-builds its app with `worker_app` from the options the command left in `OPTIONS_VARIABLE`.
-All of them share one database (SQLite in WAL with a busy timeout, or PostgreSQL).
+Over a database file or PostgreSQL, the command's own process binds the socket, runs the
+outbox dispatcher (one for every worker) and supervises the uvicorn worker processes (one is
+enough: the dispatcher then has a core of its own instead of a share of the workers'
+interpreter lock); each worker builds its app with `worker_app` from the options the command
+left in `OPTIONS_VARIABLE`. All of them share one database (SQLite in WAL with a busy
+timeout, or PostgreSQL). `--dev`, an in-memory database and `--dispatch-every 0` with one
+worker run in one process.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from workflow import ActivationService
 from workflow.outbox import DispatchLoop
 
 if TYPE_CHECKING:
+    from uvicorn import Config
+
     from adapters.api.console import PhoneKit
     from adapters.api.settings import HttpSettings
 
@@ -85,6 +90,14 @@ def worker_app() -> Any:
 def quiet_access_log(wanted: bool) -> None:
     """Without `wanted`, uvicorn's access logger has no handler, so uvicorn skips its lines."""
     logging.getLogger("uvicorn.access").propagate = wanted
+
+
+def supervise(config: Config) -> None:
+    """Bind `config`'s socket and run its `workers` processes until told to stop (uvicorn's
+    supervisor: a worker that dies is started again)."""
+    from uvicorn.supervisors import Multiprocess
+
+    Multiprocess(config, sockets=[config.bind_socket()]).run()
 
 
 @contextmanager

@@ -1,5 +1,6 @@
-"""`ecps serve --workers 2` as a subprocess on loopback: the per-identifier rules hold across
-worker processes, each e-mail is sent once by the one dispatcher, SIGTERM stops everything."""
+"""`ecps serve --workers N` as a subprocess on loopback: the per-identifier rules hold across
+worker processes, each e-mail is sent once by the one dispatcher (the command's own process,
+with one worker too), SIGTERM stops everything."""
 
 from __future__ import annotations
 
@@ -75,23 +76,28 @@ def smtp() -> Iterator[SmtpStub]:
     stub.stop()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest, workdir: Path) -> str:
-    """A SQLite file in the working folder, or a fresh PostgreSQL schema."""
-    if request.param == "postgres":
-        return str(request.getfixturevalue("pg_url"))
-    return f"sqlite:///{workdir / 'ecps.sqlite3'}"
+@pytest.fixture(params=[("sqlite", 2), ("sqlite", 1),
+                        pytest.param(("postgres", 2), marks=pytest.mark.postgres)],
+                ids=["sqlite-2", "sqlite-1", "postgres-2"])
+def served(request: pytest.FixtureRequest, workdir: Path) -> tuple[str, int]:
+    """A SQLite file in the working folder, or a fresh PostgreSQL schema; the worker count."""
+    kind, workers = request.param
+    if kind == "postgres":
+        return str(request.getfixturevalue("pg_url")), workers
+    return f"sqlite:///{workdir / 'ecps.sqlite3'}", workers
 
 
 @pytest.mark.slow
-def test_two_workers_keep_the_identifiers_rules_and_send_each_email_once(
-        workdir: Path, database: str, smtp: SmtpStub) -> None:
-    """30 concurrent POSTs for one identifier over 2 workers: exactly 5 accepted (the rest 429),
-    each of their e-mails sent exactly once; SIGTERM ends the server and its workers, exit 0."""
+def test_workers_keep_the_identifiers_rules_and_send_each_email_once(
+        workdir: Path, served: tuple[str, int], smtp: SmtpStub) -> None:
+    """30 concurrent POSTs for one identifier over N worker processes (the dispatcher in the
+    command's process): exactly 5 accepted (the rest 429), each of their e-mails sent exactly
+    once; SIGTERM ends the server and its workers, exit 0."""
+    database, count = served
     port = _free_port()
     env = cli_env(ECPS_SMTP_URL=f"smtp://{smtp.host}:{smtp.port}")
     server = subprocess.Popen(
-        [sys.executable, "-m", "adapters.cli", "serve", "--port", str(port), "--workers", "2",
+        [sys.executable, "-m", "adapters.cli", "serve", "--port", str(port), "--workers", str(count),
          "--dispatch-every", "0.05", "--database", database, "--log-level", "warning"],
         cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
@@ -99,10 +105,11 @@ def test_two_workers_keep_the_identifiers_rules_and_send_each_email_once(
             def up() -> bool:
                 assert server.poll() is None, server.stderr.read() if server.stderr else ""
                 try:
-                    return http.get("/healthz").status_code == 200 and len(_workers(server.pid)) == 2
+                    return (http.get("/healthz").status_code == 200
+                            and len(_workers(server.pid)) == count)
                 except httpx.TransportError:
                     return False
-            _until(up, "the server and its two workers did not start")
+            _until(up, f"the server and its {count} worker(s) did not start")
             workers = _workers(server.pid)
             body = {"national_id": NID, "device_key": DeviceKey.generate().public_jwk}
             with ThreadPoolExecutor(POSTS) as pool:
