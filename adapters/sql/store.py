@@ -226,7 +226,6 @@ class SqlStore(LoginTables):
                             migrate.check(conn, self.where)
                     finally:
                         self._release(conn)  # kept: the first call after it needs one
-                        self._places.release()
             except SQLAlchemyError as exc:
                 raise self._translate("open the database", getattr(exc, "orig", exc)) from exc
             self._ready = True
@@ -275,7 +274,6 @@ class SqlStore(LoginTables):
                 if os.getpid() == pid:  # a child forked in the block leaves the parent's alone
                     self._held.conn = None
                     self._release(conn)  # rolls back what the block read after its last commit
-                    self._places.release()
 
     @contextmanager
     def _driver(self, what: str, *, write: bool) -> Iterator[Connection]:
@@ -324,11 +322,10 @@ class SqlStore(LoginTables):
                     except Exception:  # never kept as it is: closed instead
                         conn.invalidate()
                 self._release(conn)
-                self._places.release()
 
     def _connect(self, what: str) -> Connection:
         """A place among the connections in use (in turn), then a kept connection or a new one
-        from the pool; the caller gives the place back (`_places.release`) when done with it."""
+        from the pool; `_release` gives both back."""
         if not self._places.acquire(self._wait):
             raise StorageError(f"{what}: no database connection came free within "
                                f"{self._wait:g} s ({self._in_use} in use)")
@@ -336,30 +333,32 @@ class SqlStore(LoginTables):
             return self._kept.pop()  # atomic: no two threads get the same one
         try:
             return self.engine.connect()
-        except SQLAlchemyError as exc:
+        except BaseException as exc:
             self._places.release()
-            raise self._translate(what, getattr(exc, "orig", exc)) from exc
-        except BaseException:
-            self._places.release()
+            if isinstance(exc, SQLAlchemyError):
+                raise self._translate(what, getattr(exc, "orig", exc)) from exc
             raise
 
     def _release(self, conn: Connection) -> None:
-        """Keep `conn` for the next call (at most `pool_size` kept), its transaction rolled
-        back; a connection that broke, or one too many, is closed."""
+        """Give back `conn`'s place, and keep it for the next call (at most `pool_size` kept)
+        with its transaction rolled back; a connection that broke, or one too many, is closed."""
         try:
-            if conn.in_transaction():
-                conn.rollback()
-            driver: Any = conn.connection.dbapi_connection
-            keep = (not conn.invalidated and len(self._kept) < self._keep
-                    and not getattr(driver, "closed", False)  # psycopg: the link is lost
-                    and getattr(driver, "autocommit", False) is not True)
-        except Exception:  # a connection that cannot be rolled back is not kept
-            keep = False
-        if keep:
-            self._kept.append(conn)
-            return
-        with suppress(Exception):
-            conn.close()
+            try:
+                if conn.in_transaction():
+                    conn.rollback()
+                driver: Any = conn.connection.dbapi_connection
+                keep = (not conn.invalidated and len(self._kept) < self._keep
+                        and not getattr(driver, "closed", False)  # psycopg: the link is lost
+                        and getattr(driver, "autocommit", False) is not True)
+            except Exception:  # a connection that cannot be rolled back is not kept
+                keep = False
+            if keep:
+                self._kept.append(conn)
+                return
+            with suppress(Exception):
+                conn.close()
+        finally:
+            self._places.release()
 
     def _after_fork(self) -> None:
         """In a forked child: never use nor close the parent's connections (kept, or held by a
