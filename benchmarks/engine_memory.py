@@ -66,10 +66,10 @@ def build_machine(model: Record, initial: str) -> Machine:
                    initial=initial)
 
 
-class MachinePerActivation(Workflow):
+class MachinePerActivation(Workflow[State, Event]):
     """The engine's `Workflow` as a naive implementation would do it: a Machine per loaded activation."""
 
-    def fire(self, state: State, event: Event, outcome: Outcome = OK) -> State:
+    def fire(self, state: str, event: str, outcome: str = OK) -> State:
         record = Record()
         build_machine(record, str(state))
         getattr(record, str(event))(outcome=outcome)
@@ -128,7 +128,7 @@ def machine_per_activation(activations: int) -> float:
     return (time.perf_counter() - start) / activations
 
 
-def service_flows(ids: list[str], workflow: Workflow = WORKFLOW) -> list[float]:
+def service_flows(ids: list[str], workflow: Workflow[State, Event] = WORKFLOW) -> list[float]:
     """Seconds spent in each call of `FLOW`, summed over one activation of each of `ids`."""
     svc = memory_service(ids)
     svc.workflow = workflow

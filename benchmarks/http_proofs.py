@@ -110,7 +110,7 @@ def _unit_costs(number: int = 2000) -> dict[str, float]:
     """Microseconds to sign one proof and to verify one (ES256 and Ed25519)."""
     costs: dict[str, float] = {}
     for kind in ("P-256", "Ed25519"):
-        key = DeviceKey.generate(kind)  # type: ignore[arg-type]
+        key = DeviceKey.generate(kind)
         start = time.perf_counter()
         proofs = [key.proof("POST", "http://x/activations/a/scan", "a", iat=1000)
                   for _ in range(number)]

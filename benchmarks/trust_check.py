@@ -26,7 +26,7 @@ class _Outside(MemoryStore):
 
 
 _TRUSTED = ActivationService._trusted
-_SEALED = work.sealed
+_SEALED = work.sealed  # type: ignore[attr-defined]
 
 
 def _no_check(_: ActivationService, a: Activation) -> Activation:
@@ -38,8 +38,8 @@ def _no_seal(*_: Any) -> None:
 
 
 def _switch(on: bool) -> None:
-    ActivationService._trusted = _TRUSTED if on else _no_check  # type: ignore[method-assign]
-    work.sealed = _SEALED if on else _no_seal
+    ActivationService._trusted = _TRUSTED if on else _no_check  # type: ignore[method-assign,assignment]
+    work.sealed = _SEALED if on else _no_seal  # type: ignore[attr-defined,assignment]
 
 
 def _per_event(make_store: Callable[[], Any], count: int, start: int) -> float:
@@ -70,9 +70,9 @@ def main(rounds: int = 5) -> None:
     finally:
         _switch(True)
     for name in stores:
-        off, on = statistics.median(seen[(name, False)]), statistics.median(seen[(name, True)])
-        print(f"{name}: {off:.1f} µs/event without the check, {on:.1f} with it "
-              f"({on - off:+.1f} µs, {100 * (on / off - 1):+.0f}%)")
+        without, with_ = statistics.median(seen[(name, False)]), statistics.median(seen[(name, True)])
+        print(f"{name}: {without:.1f} µs/event without the check, {with_:.1f} with it "
+              f"({with_ - without:+.1f} µs, {100 * (with_ / without - 1):+.0f}%)")
 
 
 if __name__ == "__main__":
