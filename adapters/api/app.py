@@ -25,6 +25,7 @@ from adapters.api.replay import MemoryReplay, ReplayStore, SqlReplay
 from adapters.api.routes import add_docs_routes, add_flow_routes, add_operator_routes, add_read_routes
 from adapters.api.schemas import ErrorDetail, ErrorOut
 from adapters.api.settings import HttpSettings
+from adapters.sql import SqlStore
 from workflow import ActivationService
 from workflow.errors import WorkflowError
 from workflow.outbox import DispatchLoop
@@ -55,20 +56,26 @@ ones in a minute, or to every address after 100 from all). Bodies over the limit
 """.strip()
 
 
+def _database(service: ActivationService) -> SqlStore | Engine | None:
+    """The store itself when it is a `SqlStore` (its kept connections), else its engine if it
+    has one (e.g. a wrapper around one), else None."""
+    store = service.store
+    if isinstance(store, SqlStore):
+        return store
+    engine = getattr(store, "engine", None)
+    return engine if isinstance(engine, Engine) else None
+
+
 def default_idempotency(service: ActivationService) -> IdempotencyStore:
     """The answers table in the store's own database when it has one, else memory."""
-    engine = getattr(service.store, "engine", None)
-    if isinstance(engine, Engine):
-        return SqlIdempotency(engine)
-    return MemoryIdempotency()
+    database = _database(service)
+    return MemoryIdempotency() if database is None else SqlIdempotency(database)
 
 
 def default_replay(service: ActivationService) -> ReplayStore:
     """The proofs' `jti` table in the store's own database when it has one, else memory."""
-    engine = getattr(service.store, "engine", None)
-    if isinstance(engine, Engine):
-        return SqlReplay(engine)
-    return MemoryReplay()
+    database = _database(service)
+    return MemoryReplay() if database is None else SqlReplay(database)
 
 
 def create_app(service: ActivationService, *, idempotency: IdempotencyStore | None = None,

@@ -14,9 +14,11 @@ import threading
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import Engine, and_, create_engine, delete, insert, or_, select, update
+from sqlalchemy import Engine, and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from adapters.api.tables import Tables
+from adapters.sql import SqlStore
 from adapters.sql.schema import IDEMPOTENCY
 from workflow.errors import StorageError
 
@@ -106,19 +108,18 @@ _TABLE = IDEMPOTENCY
 class SqlIdempotency:
     """Answers kept in the `ecps_idempotency` table of a database.
 
-    Give it the engine of the service's `SqlStore` (`store.engine`), so it shares the store's
-    connections and their settings (SQLite busy timeout, WAL), or a database URL. Reservations
+    Give it the service's `SqlStore`, so it runs on the store's connections and their settings
+    (SQLite busy timeout, WAL), or an engine, or a database URL. Reservations
     are its own; the answer to a change is committed with the change by the store (the service
     call runs under `ActivationService.answering`), and saved again here when nothing changed.
     """
 
-    def __init__(self, database: Engine | str) -> None:
+    def __init__(self, database: SqlStore | Engine | str) -> None:
         self._lock = threading.Lock()
         self._reserved = 0
         try:
-            self._engine = database if isinstance(database, Engine) else create_engine(
-                database.replace("postgresql://", "postgresql+psycopg://", 1))
-            _TABLE.create(self._engine, checkfirst=True)
+            self._db = Tables(database)
+            _TABLE.create(self._db.engine, checkfirst=True)
         except SQLAlchemyError as exc:
             raise StorageError(f"idempotency table unavailable ({type(exc).__name__})") from exc
 
@@ -129,16 +130,16 @@ class SqlIdempotency:
             purge = self._reserved % PURGE_EVERY == 1
         try:
             if purge:
-                with self._engine.begin() as db:
+                with self._db.begin() as db:
                     db.execute(delete(t).where(t.c.created <= now - TTL_SECONDS))
             try:
-                with self._engine.begin() as db:
+                with self._db.begin() as db:
                     db.execute(insert(t).values(key=key, fingerprint=fingerprint, created=now,
                                                 status=0, body=b"", headers="{}"))
                 return None
             except IntegrityError:
                 pass
-            with self._engine.begin() as db:
+            with self._db.begin() as db:
                 taken = db.execute(update(t).where(  # a dead reservation, or an expired key
                     t.c.key == key, or_(and_(t.c.status == 0, t.c.created <= now - STALE_SECONDS),
                                         t.c.created <= now - TTL_SECONDS),
@@ -158,7 +159,7 @@ class SqlIdempotency:
     def save(self, key: str, answer: Saved) -> None:
         t = _TABLE
         try:
-            with self._engine.begin() as db:
+            with self._db.begin() as db:
                 db.execute(update(t).where(t.c.key == key).values(
                     status=answer.status, body=answer.body, headers=json.dumps(answer.headers)))
         except SQLAlchemyError as exc:
@@ -167,7 +168,7 @@ class SqlIdempotency:
     def release(self, key: str) -> None:
         t = _TABLE
         try:
-            with self._engine.begin() as db:
+            with self._db.begin() as db:
                 db.execute(delete(t).where(t.c.key == key, t.c.status == 0))
         except SQLAlchemyError as exc:
             raise StorageError(f"idempotency table unavailable ({type(exc).__name__})") from exc

@@ -2,7 +2,7 @@
 
 `MemoryReplay` lives as long as its app; `SqlReplay` keeps them in a small table
 (`ecps_proof_jti`) of the service's database, shared by several server processes
-(`create_app` picks it when the store has an engine, as for idempotency keys).
+(`create_app` picks it, on the store's own connections, when the store is a `SqlStore`).
 Only a digest of (key thumbprint, jti) is kept.
 """
 
@@ -14,6 +14,8 @@ from typing import Protocol
 from sqlalchemy import Column, Engine, Float, MetaData, String, Table, delete, insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from adapters.api.tables import Tables
+from adapters.sql import SqlStore
 from workflow.errors import StorageError
 
 PURGE_EVERY = 256  # first uses between two purges of the expired entries
@@ -57,22 +59,21 @@ _INSERT = insert(_TABLE)  # built once: this runs on every app call
 
 
 class SqlReplay:
-    """Proof identifiers kept in the `ecps_proof_jti` table (an engine or a database URL)."""
+    """Proof identifiers kept in the `ecps_proof_jti` table (of a `SqlStore`'s database, on its
+    connections; or an engine's, or a database URL's)."""
 
-    def __init__(self, database: Engine | str) -> None:
+    def __init__(self, database: SqlStore | Engine | str) -> None:
         self._lock = threading.Lock()
         self._uses = 0
-        self._owned = not isinstance(database, Engine)  # an engine made here is disposed by close()
         try:
-            self._engine = database if isinstance(database, Engine) else create_engine_for(database)
-            _META.create_all(self._engine)
+            self._db = Tables(database)
+            _META.create_all(self._db.engine)
         except SQLAlchemyError as exc:
             raise StorageError(f"proof table unavailable ({type(exc).__name__})") from exc
 
     def close(self) -> None:
         """Close the connections of an engine this replay made itself (a given one is left open)."""
-        if self._owned:
-            self._engine.dispose()
+        self._db.close()
 
     def first_use(self, key: str, now: float, until: float) -> bool:
         t = _TABLE
@@ -81,10 +82,10 @@ class SqlReplay:
             purge = self._uses % PURGE_EVERY == 1
         try:
             if purge:
-                with self._engine.begin() as db:
+                with self._db.begin() as db:
                     db.execute(delete(t).where(t.c.expires <= now))
             try:
-                with self._engine.begin() as db:
+                with self._db.begin() as db:
                     db.execute(_INSERT, {"key": key, "expires": until})
             except IntegrityError:
                 return self._take_over_expired(key, now, until)
@@ -95,20 +96,13 @@ class SqlReplay:
     def _take_over_expired(self, key: str, now: float, until: float) -> bool:
         """A stored but expired key counts as new (the purge had not run yet)."""
         t = _TABLE
-        with self._engine.begin() as db:
+        with self._db.begin() as db:
             gone = db.execute(delete(t).where(t.c.key == key, t.c.expires <= now)).rowcount
         if not gone:
             return False
         try:
-            with self._engine.begin() as db:
+            with self._db.begin() as db:
                 db.execute(_INSERT, {"key": key, "expires": until})
         except IntegrityError:
             return False
         return True
-
-
-def create_engine_for(url: str) -> Engine:
-    """An engine for a database URL (PostgreSQL through psycopg 3)."""
-    from sqlalchemy import create_engine
-
-    return create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))

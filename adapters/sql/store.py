@@ -251,6 +251,18 @@ class SqlStore(LoginTables):
 
     # -- plumbing -----------------------------------------------------------------------------
 
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """One of the store's connections (kept between calls), for tables of its database that
+        are not the store's own (the HTTP layer's proofs, idempotency keys and guesses): no
+        connection is opened per call. What the block leaves uncommitted is rolled back."""
+        with self._serial:
+            conn = self._connect("open a connection")
+            try:
+                yield conn
+            finally:
+                self._release(conn)
+
     def unit(self) -> AbstractContextManager[None]:
         """Run this thread's store calls in the block on one pooled connection.
 

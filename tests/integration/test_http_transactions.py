@@ -177,3 +177,28 @@ def test_a_read_on_its_own_is_counted_as_its_own_transaction(pg_url: str) -> Non
             assert tally.autocommitted == 1  # inside a unit: part of the unit's transaction
     finally:
         store.close()
+
+
+def test_proofs_and_idempotency_keys_use_the_stores_connections(service: ActivationService) -> None:
+    """Calls carrying a device proof (its `jti` table) and an `Idempotency-Key` (its answers
+    table) run on the connections the store keeps: none is opened per call."""
+    from tests.e2e.http_device import DeviceClient
+
+    opened = [0]
+
+    def connect(*_: Any) -> None:
+        opened[0] += 1
+
+    with TestClient(create_app(service, dispatch_every=None)) as http:
+        phone, key = DeviceClient(http, now=time.time), DeviceKey.generate()
+        started = phone.start({"national_id": NID}, headers={"Idempotency-Key": "first"}, key=key)
+        assert started.status_code == 201, started.text
+        aid = started.json()["activation_id"]
+        event.listen(service.store.engine, "connect", connect)
+        for n in range(10):
+            assert phone.get(f"/activations/{aid}").status_code == 200
+            again = phone.start({"national_id": NID}, headers={"Idempotency-Key": "first"}, key=key)
+            assert again.headers.get("idempotent-replayed") == "true"
+            assert phone.post(f"/activations/{aid}/cancel", proof=False,
+                              headers={"Idempotency-Key": f"k{n}"}).status_code == 401
+    assert opened[0] == 0

@@ -1,0 +1,35 @@
+"""Where the HTTP layer's own tables (proofs' `jti`, idempotency keys) are reached: through the
+service's `SqlStore` (its kept connections), an engine, or a database URL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+
+from sqlalchemy import Connection, Engine, create_engine
+
+from adapters.sql import SqlStore
+
+
+class Tables:
+    """Transactions on the database of `database`; `close` disposes only an engine made here."""
+
+    def __init__(self, database: SqlStore | Engine | str) -> None:
+        self._owned = isinstance(database, str)
+        if isinstance(database, SqlStore):
+            self.engine = database.engine
+            self._connect: Callable[[], AbstractContextManager[Connection]] = database.connection
+        else:
+            self.engine = database if isinstance(database, Engine) else create_engine(
+                database.replace("postgresql://", "postgresql+psycopg://", 1))
+            self._connect = self.engine.connect
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A connection in a transaction, committed when the block ends (rolled back on error)."""
+        with self._connect() as conn, conn.begin():
+            yield conn
+
+    def close(self) -> None:
+        if self._owned:
+            self.engine.dispose()
