@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from adapters.api.answers import ModelResponse, Runner, error_response, plain_error
 from adapters.api.console import PhoneKit, add_console
 from adapters.api.guard import AccessRefused, Guard
+from adapters.api.guesses import GuessCounter, Guesses, SqlGuesses
 from adapters.api.idempotency import IdempotencyStore, MemoryIdempotency, SqlIdempotency
 from adapters.api.login_routes import add_login_routes
 from adapters.api.middleware import BodyLimit, SecurityHeaders
@@ -72,6 +73,13 @@ def default_idempotency(service: ActivationService) -> IdempotencyStore:
     return MemoryIdempotency() if database is None else SqlIdempotency(database)
 
 
+def default_guesses(service: ActivationService) -> GuessCounter:
+    """Wrong operator tokens counted in the store's own database when it has one (so that
+    every server process counts them together), else in memory."""
+    database = _database(service)
+    return Guesses() if database is None else SqlGuesses(database)
+
+
 def default_replay(service: ActivationService) -> ReplayStore:
     """The proofs' `jti` table in the store's own database when it has one, else memory."""
     database = _database(service)
@@ -97,7 +105,8 @@ def create_app(service: ActivationService, *, idempotency: IdempotencyStore | No
     """
     keys = idempotency if idempotency is not None else default_idempotency(service)
     http = http if http is not None else HttpSettings()
-    guard = Guard(service, http, replay if replay is not None else default_replay(service))
+    guard = Guard(service, http, replay if replay is not None else default_replay(service),
+                  default_guesses(service))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

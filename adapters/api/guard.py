@@ -31,7 +31,7 @@ from joserfc import jws
 from joserfc.errors import JoseError, SecurityWarning
 from joserfc.jwk import ECKey, OKPKey
 
-from adapters.api.guesses import Guesses
+from adapters.api.guesses import GuessCounter, Guesses
 from adapters.api.replay import ReplayStore
 from adapters.api.settings import HttpSettings, token_digest
 from adapters.device import ACTIVATION_CLAIM, PROOF_TYPE
@@ -136,14 +136,15 @@ class Guard:
     """The checks the routes depend on, over one service, its settings and its proof memory."""
 
     def __init__(self, service: ActivationService, settings: HttpSettings,
-                 replay: ReplayStore) -> None:
+                 replay: ReplayStore, guesses: GuessCounter | None = None) -> None:
         self.service = service
         self.settings = settings
         self.replay = replay
         self._rate_lock = threading.Lock()
         self._starts: dict[str, deque[float]] = {}
         self._bound: dict[str, str] = {}  # activation id -> device thumbprint, oldest first
-        self.guesses = Guesses()  # wrong operator tokens, shared with the console's sign-in
+        # wrong operator tokens, shared with the console's sign-in
+        self.guesses: GuessCounter = guesses if guesses is not None else Guesses()
 
     def device(self, request: Request, activation_id: IdPath, proof: Proof = None) -> None:
         """Refuse (401) a call without a valid proof of the activation's device key."""

@@ -1,15 +1,42 @@
 """Wrong operator tokens, counted: past `FAILURES` in `WINDOW` seconds from one address, that
 address waits; past `FAILURES_ALL` from all addresses together (a local proxy may let a client
 choose its address), every address does. The API's operator routes and the console's sign-in
-count into one `Guesses`, so a guesser gains nothing by alternating them."""
+count into one counter, so a guesser gains nothing by alternating them.
+
+`Guesses` counts in memory (one process); `SqlGuesses` in a table of the service's database
+(`ecps_operator_guess`, addresses kept as digests), so that several server processes count
+together (`create_app` picks it when the store is a `SqlStore`, as for the proofs' `jti`).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import math
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Protocol
+
+from sqlalchemy import (
+    Column,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    case,
+    delete,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy.exc import SQLAlchemyError
+
+from adapters.api.tables import Tables
+from adapters.sql import SqlStore
+from workflow.errors import StorageError
 
 FAILURES = 5  # wrong tokens an address may give in WINDOW seconds
 FAILURES_ALL = 100  # and all addresses together
@@ -18,8 +45,29 @@ ADDRESSES = 10_000  # addresses whose failures are remembered at once (the oldes
 _EVERYONE = ""  # the key of the failures of all addresses
 
 
+class GuessCounter(Protocol):
+    """Counts wrong operator tokens by address and says how long an address must wait."""
+
+    def wait(self, address: str) -> int:
+        """Seconds `address` must wait before its token is even compared; 0 if none."""
+        ...
+
+    def failed(self, address: str) -> None:
+        """Count a wrong token given from `address`."""
+        ...
+
+
+def _held_off(mine: int, first_mine: float | None, everyone: int, first_all: float | None,
+              now: float) -> int:
+    """Seconds to wait, from the failures in the window (this address's, everyone's)."""
+    for count, first, bound in ((mine, first_mine, FAILURES), (everyone, first_all, FAILURES_ALL)):
+        if count >= bound and first is not None:
+            return max(1, math.ceil(first + WINDOW - now))
+    return 0
+
+
 class Guesses:
-    """The recent wrong operator tokens, by address; `clock` (seconds) dates them."""
+    """The recent wrong operator tokens, by address, in memory; `clock` (seconds) dates them."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
@@ -29,14 +77,15 @@ class Guesses:
     def wait(self, address: str) -> int:
         """Seconds `address` must wait before its token is even compared; 0 if none."""
         now = self._clock()
+        counts: list[tuple[int, float | None]] = []
         with self._lock:
-            for key, bound in (("@" + address, FAILURES), (_EVERYONE, FAILURES_ALL)):
-                failed = self._failed.get(key)
+            for key in ("@" + address, _EVERYONE):
+                failed = self._failed.get(key) or deque()
                 while failed and failed[0] <= now - WINDOW:
                     failed.popleft()
-                if failed is not None and len(failed) >= bound:
-                    return max(1, math.ceil(failed[0] + WINDOW - now))
-        return 0
+                counts.append((len(failed), failed[0] if failed else None))
+        (mine, first_mine), (everyone, first_all) = counts
+        return _held_off(mine, first_mine, everyone, first_all, now)
 
     def failed(self, address: str) -> None:
         """Count a wrong token given from `address`."""
@@ -46,3 +95,58 @@ class Guesses:
                 self._failed.pop(next(k for k in self._failed if k != _EVERYONE))
             for k in (key, _EVERYONE):
                 self._failed.setdefault(k, deque()).append(now)
+
+
+_META = MetaData()
+_TABLE = Table(
+    "ecps_operator_guess", _META,
+    Column("n", Integer, primary_key=True, autoincrement=True),
+    Column("address", String(64), nullable=False),  # SHA-256 of the address, not the address
+    Column("at", Float, nullable=False, index=True),
+)
+_INSERT = insert(_TABLE)
+
+
+def _digest(address: str) -> str:
+    return hashlib.sha256(address.encode("utf-8", "replace")).hexdigest()
+
+
+class SqlGuesses:
+    """Wrong operator tokens kept in the `ecps_operator_guess` table (of a `SqlStore`'s database,
+    on its connections; or an engine's, or a database URL's), shared by every process using
+    it; `clock` is wall time in seconds (the processes' common clock)."""
+
+    def __init__(self, database: SqlStore | Engine | str,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        try:
+            self._db = Tables(database)
+            _META.create_all(self._db.engine)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"operator guesses table unavailable ({type(exc).__name__})") from exc
+
+    def close(self) -> None:
+        """Close the connections of an engine made here (a given store or engine is left open)."""
+        self._db.close()
+
+    def wait(self, address: str) -> int:
+        t, now = _TABLE, self._clock()
+        mine = t.c.address == _digest(address)
+        counted = select(func.coalesce(func.sum(case((mine, 1), else_=0)), 0),
+                         func.min(case((mine, t.c.at), else_=None)),
+                         func.count(), func.min(t.c.at)).where(t.c.at > now - WINDOW)
+        try:
+            with self._db.begin() as db:
+                row = db.execute(counted).one()
+        except SQLAlchemyError as exc:
+            raise StorageError(f"operator guesses table unavailable ({type(exc).__name__})") from exc
+        return _held_off(int(row[0]), row[1], int(row[2]), row[3], now)
+
+    def failed(self, address: str) -> None:
+        t, now = _TABLE, self._clock()
+        try:
+            with self._db.begin() as db:
+                db.execute(delete(t).where(t.c.at <= now - WINDOW))
+                db.execute(_INSERT, {"address": _digest(address), "at": now})
+        except SQLAlchemyError as exc:
+            raise StorageError(f"operator guesses table unavailable ({type(exc).__name__})") from exc

@@ -314,7 +314,7 @@ def serve(
     _port_free(host, port)
     options = serving.Serving(host, e.database, str(e.state.root),
                               str(operator_token_file) if operator_token_file else None,
-                              log_level, log_format, threads, access_log)
+                              log_level, log_format, threads, access_log, os.getpid())
     svc = serving.service_of(options)
     svc.store.list_activations(1)  # a database that cannot answer fails now (and is brought up to date)
     phone = None

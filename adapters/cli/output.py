@@ -30,16 +30,21 @@ from workflow.errors import (
 
 ARROW = "→"
 PORT_BUSY = Kind("port_busy", 22, 0, "the port `ecps serve` should listen on is taken")
-CLI_KINDS = (PORT_BUSY,)  # failures of the command line only: no HTTP status
+WORKER_FAILED = Kind("worker_failed", 23, 0, "an `ecps serve` worker process could not start")
+CLI_KINDS = (PORT_BUSY, WORKER_FAILED)  # failures of the command line only: no HTTP status
 EXTRAS = {"psycopg": "postgres", "fastapi": "http", "uvicorn": "http", "starlette": "http",
           "zxingcpp": "cli", "hypothesis": "testing", "pytest": "testing"}
 
-__all__ = ["CLI_KINDS", "PORT_BUSY", "USAGE", "MissingExtra", "Output", "PortBusy",
-           "exit_codes_table", "jsonable", "steps_table", "translated", "when"]
+__all__ = ["CLI_KINDS", "PORT_BUSY", "USAGE", "WORKER_FAILED", "MissingExtra", "Output", "PortBusy",
+           "WorkerFailed", "exit_codes_table", "jsonable", "steps_table", "translated", "when"]
 
 
 class PortBusy(OSError):
     """`ecps serve` cannot listen: another process holds the port."""
+
+
+class WorkerFailed(Exception):
+    """`ecps serve` stopped: a worker process could not start (its log line says why)."""
 
 
 class MissingExtra(Exception):
@@ -49,7 +54,7 @@ class MissingExtra(Exception):
 def translated(error: BaseException) -> BaseException:
     """`error` as the failure a user can act on: a file problem is a storage problem, a missing
     optional package names its extra."""
-    if isinstance(error, PortBusy):
+    if isinstance(error, PortBusy | WorkerFailed):
         return error
     if isinstance(error, ModuleNotFoundError) and error.name:
         top = error.name.split(".")[0]
@@ -66,6 +71,8 @@ def kind_for(error: BaseException) -> Kind:
     """The kind of `error`, the command line's own kinds included."""
     if isinstance(error, PortBusy):
         return PORT_BUSY
+    if isinstance(error, WorkerFailed):
+        return WORKER_FAILED
     if isinstance(error, typer.TyperException):
         return USAGE
     return kind_of(error)

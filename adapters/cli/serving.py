@@ -14,7 +14,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -31,6 +34,8 @@ if TYPE_CHECKING:
     from adapters.api.settings import HttpSettings
 
 OPTIONS_VARIABLE = "ECPS_SERVE_WORKER"
+STARTUP_FAILURE = 3  # uvicorn's exit code for a worker that failed before serving
+log = logging.getLogger("ecps.serve")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +50,7 @@ class Serving:
     log_format: str
     threads: int
     access_log: bool = False
+    parent: int = 0  # the supervising process (the command's), which its workers outlive not
 
     def to_env(self) -> str:
         """These options as the value of `OPTIONS_VARIABLE`."""
@@ -78,13 +84,40 @@ def build_app(options: Serving, svc: ActivationService, dispatch_every: float | 
 
 
 def worker_app() -> Any:
-    """The app of one worker process (a uvicorn factory): no dispatcher, the parent runs it."""
+    """The app of one worker process (a uvicorn factory): no dispatcher, the parent runs it.
+
+    A worker that cannot build its app logs one line and exits with uvicorn's startup-failure
+    code, so that the supervisor stops instead of starting it again and again; a worker whose
+    parent is gone (killed) stops too, freeing the port.
+    """
     from adapters.logs import configure_logging
 
     options = Serving.from_env()
     configure_logging(options.log_level, "json" if options.log_format == "json" else "plain")
     quiet_access_log(options.access_log)
-    return build_app(options, service_of(options), None)
+    try:
+        app = build_app(options, service_of(options), None)
+    except Exception as exc:  # one line, never a traceback: the parent reports it
+        log.error("worker process %s could not start: %s", os.getpid(), _one_line(exc))
+        sys.exit(STARTUP_FAILURE)
+    _stop_with_parent(options.parent or os.getppid())
+    return app
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _stop_with_parent(parent: int, every: float = 0.5) -> None:
+    """SIGTERM this process (uvicorn's graceful stop) once its parent is no longer `parent`."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        log.error("worker process %s: its parent %s is gone; stopping", os.getpid(), parent)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="ecps-parent-watch", daemon=True).start()
 
 
 def quiet_access_log(wanted: bool) -> None:
@@ -94,10 +127,35 @@ def quiet_access_log(wanted: bool) -> None:
 
 def supervise(config: Config) -> None:
     """Bind `config`'s socket and run its `workers` processes until told to stop (uvicorn's
-    supervisor: a worker that dies is started again)."""
+    supervisor: a worker that dies is started again); `WorkerFailed` if one could not start.
+
+    The first workers start with SIGINT ignored until their server handles it, so that a
+    Ctrl-C while they import stops them through the supervisor, without a traceback.
+    """
     from uvicorn.supervisors import Multiprocess
 
-    Multiprocess(config, sockets=[config.bind_socket()]).run()
+    from adapters.cli.output import WorkerFailed
+
+    class Supervisor(Multiprocess):
+        def init_processes(self) -> None:
+            with _sigint_ignored():  # only while starting them: a Ctrl-C then is not lost
+                super().init_processes()
+
+    supervisor = Supervisor(config, sockets=[config.bind_socket()])
+    supervisor.run()
+    if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes):
+        raise WorkerFailed("a worker process could not start (its log line above says why); "
+                           "the server stopped")
+
+
+@contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored in the block (a process started meanwhile inherits it), then as before."""
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 @contextmanager

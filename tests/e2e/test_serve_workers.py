@@ -4,6 +4,7 @@ with one worker too), SIGTERM stops everything."""
 
 from __future__ import annotations
 
+import contextlib
 import email
 import os
 import signal
@@ -79,7 +80,7 @@ def smtp() -> Iterator[SmtpStub]:
 @pytest.fixture(params=[("sqlite", 2), ("sqlite", 1),
                         pytest.param(("postgres", 2), marks=pytest.mark.postgres)],
                 ids=["sqlite-2", "sqlite-1", "postgres-2"])
-def served(request: pytest.FixtureRequest, workdir: Path) -> tuple[str, int]:
+def deployment(request: pytest.FixtureRequest, workdir: Path) -> tuple[str, int]:
     """A SQLite file in the working folder, or a fresh PostgreSQL schema; the worker count."""
     kind, workers = request.param
     if kind == "postgres":
@@ -89,11 +90,11 @@ def served(request: pytest.FixtureRequest, workdir: Path) -> tuple[str, int]:
 
 @pytest.mark.slow
 def test_workers_keep_the_identifiers_rules_and_send_each_email_once(
-        workdir: Path, served: tuple[str, int], smtp: SmtpStub) -> None:
+        workdir: Path, deployment: tuple[str, int], smtp: SmtpStub) -> None:
     """30 concurrent POSTs for one identifier over N worker processes (the dispatcher in the
     command's process): exactly 5 accepted (the rest 429), each of their e-mails sent exactly
     once; SIGTERM ends the server and its workers, exit 0."""
-    database, count = served
+    database, count = deployment
     port = _free_port()
     env = cli_env(ECPS_SMTP_URL=f"smtp://{smtp.host}:{smtp.port}")
     server = subprocess.Popen(
@@ -155,3 +156,39 @@ def test_workers_cannot_share_an_in_memory_database(ecps: Ecps) -> None:
     assert done.returncode != 0
     assert "in-memory database cannot be shared by worker processes" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_a_worker_stops_when_its_parent_is_killed(workdir: Path) -> None:
+    """SIGKILL of the command (the supervisor, with the dispatcher): its one worker stops too
+    and the port is free again; no orphan keeps answering without a dispatcher."""
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "adapters.cli", "serve", "--port", str(port), "--workers", "1",
+         "--database", f"sqlite:///{workdir / 'ecps.sqlite3'}", "--log-level", "warning"],
+        cwd=workdir, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    workers: list[int] = []
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            def up() -> bool:
+                assert server.poll() is None, server.stderr.read() if server.stderr else ""
+                try:
+                    return http.get("/healthz").status_code == 200 and len(_workers(server.pid)) == 1
+                except httpx.TransportError:
+                    return False
+            _until(up, "the server and its worker did not start")
+        workers = _workers(server.pid)
+        [worker] = workers
+        server.kill()
+        server.wait(timeout=30)
+        _until(lambda: not _alive(worker), "the worker outlived its killed parent")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))  # free again
+        stderr = server.stderr.read() if server.stderr else ""
+        assert "Traceback" not in stderr
+    finally:
+        if server.poll() is None:
+            server.kill()
+        for w in workers:  # never left running by a failure of this test
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(w, signal.SIGKILL)

@@ -29,7 +29,7 @@ from adapters.api.console.dev import (
 from adapters.api.console.pages import console_router, when
 from adapters.api.console.phone import phone_router
 from adapters.api.console.session import ConsoleRefused, Sessions, SignInNeeded, SignInsHeldOff
-from adapters.api.guesses import Guesses
+from adapters.api.guesses import GuessCounter
 from adapters.api.settings import HttpSettings
 from workflow import ActivationService
 from workflow.errors import ActivationNotFound, LoginNotFound
@@ -44,7 +44,7 @@ STATIC_PATH = "/console/static"
 
 
 def add_console(app: FastAPI, service: ActivationService, http: HttpSettings,
-                phone: PhoneKit | None = None, guesses: Guesses | None = None) -> None:
+                phone: PhoneKit | None = None, guesses: GuessCounter | None = None) -> None:
     """Mount the console on `app`; the phone simulator too when `phone` is given (development).
     Wrong tokens at its sign-in count into `guesses` (the API's, when given)."""
     pages = Jinja2Templates(directory=str(HERE / "templates"))

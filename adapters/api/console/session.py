@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from fastapi import Request
 
-from adapters.api.guesses import FAILURES, FAILURES_ALL, WINDOW, Guesses
+from adapters.api.guesses import FAILURES, FAILURES_ALL, WINDOW, GuessCounter, Guesses
 from adapters.api.settings import HttpSettings, token_digest
 
 __all__ = ["COOKIE", "FAILURES", "FAILURES_ALL", "LIFETIME", "WINDOW", "ConsoleRefused", "Sessions",
@@ -53,9 +53,9 @@ class Sessions:
     count into `guesses` (by default its own, dated by `clock` in seconds)."""
 
     def __init__(self, settings: HttpSettings, clock: Callable[[], float] = time.monotonic,
-                 guesses: Guesses | None = None) -> None:
+                 guesses: GuessCounter | None = None) -> None:
         self.settings = settings
-        self.guesses = guesses if guesses is not None else Guesses(clock)
+        self.guesses: GuessCounter = guesses if guesses is not None else Guesses(clock)
         self._lock = threading.Lock()
         self._ended: dict[str, float] = {}  # nonce of a signed-out session -> when it would expire
 

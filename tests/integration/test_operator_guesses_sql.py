@@ -1,0 +1,112 @@
+"""Wrong operator tokens counted in the service's database: the same hold-offs as in memory,
+counted together by every process and thread using that database, addresses kept as digests."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from adapters.api.guesses import FAILURES, FAILURES_ALL, WINDOW, GuessCounter, Guesses, SqlGuesses
+from adapters.sql import SqlStore
+
+Clock = list[float]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "postgres":
+        return str(request.getfixturevalue("pg_url"))
+    return f"sqlite:///{tmp_path / 'ecps.sqlite3'}"
+
+
+@pytest.fixture
+def stores(database: str) -> Iterator[Callable[[], SqlStore]]:
+    """Makes stores over `database` (as each server process has its own), closed afterwards."""
+    made: list[SqlStore] = []
+
+    def make() -> SqlStore:
+        store = SqlStore(database)
+        store.ensure_schema()
+        made.append(store)
+        return store
+
+    yield make
+    for store in made:
+        store.close()
+
+
+def _scenario(guesses: GuessCounter, now: Clock) -> None:
+    for _ in range(FAILURES):
+        assert guesses.wait("a") == 0
+        guesses.failed("a")
+    assert guesses.wait("a") == WINDOW
+    assert guesses.wait("b") == 0
+    for i in range(FAILURES_ALL - FAILURES):
+        guesses.failed(f"10.0.{i // 250}.{i % 250}")
+    assert guesses.wait("b") == WINDOW
+    now[0] = 1000 + WINDOW - 0.5
+    assert guesses.wait("b") == 1
+    now[0] = 1000 + WINDOW + 0.5
+    assert guesses.wait("a") == 0
+    assert guesses.wait("b") == 0
+
+
+def test_memory_and_database_hold_off_alike(stores: Callable[[], SqlStore]) -> None:
+    """Per address after FAILURES, everyone after FAILURES_ALL, both ending with the window."""
+    for make in (lambda clock: Guesses(clock), lambda clock: SqlGuesses(stores(), clock)):
+        now = [1000.0]
+        _scenario(make(lambda: now[0]), now)
+
+
+def test_two_processes_count_together(stores: Callable[[], SqlStore]) -> None:
+    """Wrong tokens split between two servers' counters hold the address off on both."""
+    now = [1000.0]
+    one, two = SqlGuesses(stores(), lambda: now[0]), SqlGuesses(stores(), lambda: now[0])
+    for i in range(FAILURES):
+        (one if i % 2 else two).failed("192.0.2.7")
+    assert one.wait("192.0.2.7") == two.wait("192.0.2.7") == WINDOW
+    assert one.wait("192.0.2.8") == 0
+
+
+def test_concurrent_failures_are_all_counted(stores: Callable[[], SqlStore]) -> None:
+    """40 threads over 2 counters, each one wrong token: 40 rows, everyone not yet held off
+    (FAILURES_ALL is 100), the address held off."""
+    counters = [SqlGuesses(stores()), SqlGuesses(stores())]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: counters[i % 2].failed("198.51.100.1"), range(40)))
+    store = stores()
+    with store.connection() as conn:
+        rows = conn.execute(text("SELECT address FROM ecps_operator_guess")).scalars().all()
+    assert len(rows) == 40
+    assert "198.51.100.1" not in rows  # a digest, not the address
+    assert counters[0].wait("198.51.100.1") > 0
+    assert counters[1].wait("198.51.100.2") == 0
+
+
+def _fail_from(database: str, address: str, times: int) -> None:
+    store = SqlStore(database)
+    try:
+        guesses = SqlGuesses(store)
+        for _ in range(times):
+            guesses.failed(address)
+    finally:
+        store.close()
+
+
+def test_separate_processes_count_together(stores: Callable[[], SqlStore], database: str) -> None:
+    """Three processes give FAILURES wrong tokens from one address between them: held off."""
+    stores()  # the schema, before the processes
+    context = multiprocessing.get_context("spawn")
+    procs = [context.Process(target=_fail_from, args=(database, "203.0.113.9", n))
+             for n in (2, 2, FAILURES - 4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+        assert p.exitcode == 0
+    assert SqlGuesses(stores()).wait("203.0.113.9") > 0
