@@ -58,9 +58,9 @@ def _scenario(guesses: GuessCounter, now: Clock) -> None:
 
 def test_memory_and_database_hold_off_alike(stores: Callable[[], SqlStore]) -> None:
     """Per address after FAILURES, everyone after FAILURES_ALL, both ending with the window."""
-    for make in (lambda clock: Guesses(clock), lambda clock: SqlGuesses(stores(), clock)):
-        now = [1000.0]
-        _scenario(make(lambda: now[0]), now)
+    now_memory, now_sql = [1000.0], [1000.0]
+    _scenario(Guesses(lambda: now_memory[0]), now_memory)
+    _scenario(SqlGuesses(stores(), lambda: now_sql[0]), now_sql)
 
 
 def test_two_processes_count_together(stores: Callable[[], SqlStore]) -> None:
