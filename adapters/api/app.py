@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters.api.answers import ModelResponse, Runner, error_response, plain_error
 from adapters.api.console import PhoneKit, add_console
+from adapters.api.console.signouts import MemorySignOuts, SignOuts, SqlSignOuts
 from adapters.api.guard import AccessRefused, Guard
 from adapters.api.guesses import GuessCounter, Guesses, SqlGuesses
 from adapters.api.idempotency import IdempotencyStore, MemoryIdempotency, SqlIdempotency
@@ -80,6 +81,13 @@ def default_guesses(service: ActivationService) -> GuessCounter:
     return Guesses() if database is None else SqlGuesses(database)
 
 
+def default_signouts(service: ActivationService) -> SignOuts:
+    """Signed-out console sessions remembered in the store's own database when it has one (so
+    that a signed-out cookie is refused by every server process), else in memory."""
+    database = _database(service)
+    return MemorySignOuts() if database is None else SqlSignOuts(database)
+
+
 def default_replay(service: ActivationService) -> ReplayStore:
     """The proofs' `jti` table in the store's own database when it has one, else memory."""
     database = _database(service)
@@ -138,7 +146,7 @@ def create_app(service: ActivationService, *, idempotency: IdempotencyStore | No
     add_operator_routes(app, service, guard)
     add_login_routes(app, service, Runner(service, keys, unit), guard)
     add_docs_routes(app)
-    add_console(app, service, http, phone, guard.guesses)
+    add_console(app, service, http, phone, guard.guesses, default_signouts(service))
     if http.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(http.cors_origins),
                            allow_methods=["GET", "POST"],

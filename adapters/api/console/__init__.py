@@ -29,6 +29,7 @@ from adapters.api.console.dev import (
 from adapters.api.console.pages import console_router, when
 from adapters.api.console.phone import phone_router
 from adapters.api.console.session import ConsoleRefused, Sessions, SignInNeeded, SignInsHeldOff
+from adapters.api.console.signouts import SignOuts
 from adapters.api.guesses import GuessCounter
 from adapters.api.settings import HttpSettings
 from workflow import ActivationService
@@ -44,12 +45,14 @@ STATIC_PATH = "/console/static"
 
 
 def add_console(app: FastAPI, service: ActivationService, http: HttpSettings,
-                phone: PhoneKit | None = None, guesses: GuessCounter | None = None) -> None:
+                phone: PhoneKit | None = None, guesses: GuessCounter | None = None,
+                signouts: SignOuts | None = None) -> None:
     """Mount the console on `app`; the phone simulator too when `phone` is given (development).
-    Wrong tokens at its sign-in count into `guesses` (the API's, when given)."""
+    Wrong tokens at its sign-in count into `guesses` (the API's, when given); signed-out
+    sessions are remembered by `signouts` (default: in memory)."""
     pages = Jinja2Templates(directory=str(HERE / "templates"))
     pages.env.filters["when"] = when
-    sessions = Sessions(http, guesses=guesses)
+    sessions = Sessions(http, guesses=guesses, signouts=signouts)
     app.mount(STATIC_PATH, StaticFiles(directory=str(HERE / "static")), name="console-static")
     if phone is not None:  # first: its paths are more specific than the console's
         app.include_router(phone_router(service, phone, pages))

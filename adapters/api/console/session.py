@@ -2,7 +2,8 @@
 
 The cookie holds its issue time, a random nonce and an HMAC keyed with the operator token's
 digest, so it dies with the token; the server remembers only the sessions signed out (until
-they would have expired) and the recent wrong tokens (`adapters.api.guesses`). POSTs
+they would have expired, `adapters.api.console.signouts`) and the recent wrong tokens
+(`adapters.api.guesses`), in the service's database when it has one. POSTs
 carry a CSRF token derived from the cookie and, when the browser sends one, an `Origin` of
 this server.
 """
@@ -13,13 +14,13 @@ import hashlib
 import hmac
 import logging
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
 from fastapi import Request
 
+from adapters.api.console.signouts import MemorySignOuts, SignOuts
 from adapters.api.guesses import FAILURES, FAILURES_ALL, WINDOW, GuessCounter, Guesses
 from adapters.api.settings import HttpSettings, token_digest
 
@@ -50,14 +51,14 @@ class SignInsHeldOff(Exception):
 
 class Sessions:
     """Makes and checks console sessions for the operator token of `settings`; wrong tokens
-    count into `guesses` (by default its own, dated by `clock` in seconds)."""
+    count into `guesses` (by default its own, dated by `clock` in seconds) and signed-out
+    sessions are remembered by `signouts` (by default in memory)."""
 
     def __init__(self, settings: HttpSettings, clock: Callable[[], float] = time.monotonic,
-                 guesses: GuessCounter | None = None) -> None:
+                 guesses: GuessCounter | None = None, signouts: SignOuts | None = None) -> None:
         self.settings = settings
         self.guesses: GuessCounter = guesses if guesses is not None else Guesses(clock)
-        self._lock = threading.Lock()
-        self._ended: dict[str, float] = {}  # nonce of a signed-out session -> when it would expire
+        self.signouts: SignOuts = signouts if signouts is not None else MemorySignOuts()
 
     @property
     def open(self) -> bool:
@@ -97,18 +98,13 @@ class Sessions:
         issued, nonce, mac = parts
         if not issued.isdigit() or not _same(mac, self._mac(f"session:{issued}.{nonce}")):
             return False
-        age = (time.time() if now is None else now) - int(issued)
-        with self._lock:
-            ended = nonce in self._ended
-        return 0 <= age <= LIFETIME and not ended
+        now = time.time() if now is None else now
+        return 0 <= now - int(issued) <= LIFETIME and not self.signouts.ended(nonce, now)
 
     def end(self, cookie: str, now: float | None = None) -> None:
         """Sign `cookie`'s session out: it is refused from now on, even if replayed."""
         issued, nonce, _ = cookie.split(".")
-        now = time.time() if now is None else now
-        with self._lock:
-            self._ended = {n: t for n, t in self._ended.items() if t >= now}
-            self._ended[nonce] = int(issued) + LIFETIME
+        self.signouts.end(nonce, int(issued) + LIFETIME, time.time() if now is None else now)
 
     def require(self, request: Request) -> str:
         """The session cookie of `request`, or `SignInNeeded`."""
