@@ -88,6 +88,15 @@ def default_signouts(service: ActivationService) -> SignOuts:
     return MemorySignOuts() if database is None else SqlSignOuts(database)
 
 
+def create_tables(service: ActivationService) -> None:
+    """Create the HTTP layer's own tables in the store's database, if it has one (`ecps serve`
+    does it once before its worker processes start, each building its app)."""
+    default_idempotency(service)
+    default_replay(service)
+    default_guesses(service)
+    default_signouts(service)
+
+
 def default_replay(service: ActivationService) -> ReplayStore:
     """The proofs' `jti` table in the store's own database when it has one, else memory."""
     database = _database(service)

@@ -121,7 +121,7 @@ class SqlGuesses:
         self._clock = clock
         try:
             self._db = Tables(database)
-            _META.create_all(self._db.engine)
+            self._db.create(_META)
         except SQLAlchemyError as exc:
             raise StorageError(f"operator guesses table unavailable ({type(exc).__name__})") from exc
 

@@ -119,7 +119,7 @@ class SqlIdempotency:
         self._reserved = 0
         try:
             self._db = Tables(database)
-            _TABLE.create(self._db.engine, checkfirst=True)
+            self._db.create(_TABLE)
         except SQLAlchemyError as exc:
             raise StorageError(f"idempotency table unavailable ({type(exc).__name__})") from exc
 

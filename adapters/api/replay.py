@@ -67,7 +67,7 @@ class SqlReplay:
         self._uses = 0
         try:
             self._db = Tables(database)
-            _META.create_all(self._db.engine)
+            self._db.create(_META)
         except SQLAlchemyError as exc:
             raise StorageError(f"proof table unavailable ({type(exc).__name__})") from exc
 

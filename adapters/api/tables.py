@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 
-from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy import Connection, Engine, MetaData, Table, create_engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.sql import SqlStore
 
@@ -29,6 +30,21 @@ class Tables:
         """A connection in a transaction, committed when the block ends (rolled back on error)."""
         with self._connect() as conn, conn.begin():
             yield conn
+
+    def create(self, tables: MetaData | Table) -> None:
+        """Create these tables where missing (on one of the connections, as every call); a
+        second try when the first fails: another process may have created them meanwhile."""
+        for last in (False, True):
+            try:
+                with self.begin() as conn:
+                    if isinstance(tables, Table):
+                        tables.create(conn, checkfirst=True)
+                    else:
+                        tables.create_all(conn)
+                return
+            except SQLAlchemyError:
+                if last:
+                    raise
 
     def close(self) -> None:
         if self._owned:

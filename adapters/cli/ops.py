@@ -292,6 +292,7 @@ def serve(
     """
     import uvicorn
 
+    from adapters.api.app import create_tables
     from adapters.api.console import dev_server, refuse_off_loopback
     from adapters.api.settings import server_settings
     from adapters.cli import serving
@@ -330,6 +331,7 @@ def serve(
         uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=None,
                     access_log=access_log)
         return
+    create_tables(svc)  # once, before the workers: none of them creates a table another is creating
     os.environ[serving.OPTIONS_VARIABLE] = options.to_env()  # read by each worker process
     with serving.dispatching(svc, dispatch_every) if dispatch_every else nullcontext():
         serving.supervise(uvicorn.Config(

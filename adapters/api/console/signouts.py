@@ -65,7 +65,7 @@ class SqlSignOuts:
     def __init__(self, database: SqlStore | Engine | str) -> None:
         try:
             self._db = Tables(database)
-            _META.create_all(self._db.engine)
+            self._db.create(_META)
         except SQLAlchemyError as exc:
             raise StorageError(f"console sign-outs table unavailable ({type(exc).__name__})") from exc
 
