@@ -15,6 +15,8 @@ def main(argv: list[str] | None = None) -> None:
     """Run `ecps`; exit with the code of the error kind when a command fails."""
     try:
         from adapters.cli.app import run
+    except KeyboardInterrupt:  # Ctrl-C while the command loads: no traceback
+        sys.exit(130)
     except ModuleNotFoundError as exc:
         if (exc.name or "").split(".")[0] not in CLI_PACKAGES:
             raise
