@@ -367,7 +367,8 @@ def _webhook() -> list[tuple[str, str]]:
 
 
 def _port_free(host: str, port: int) -> None:
-    """Nothing, or `PortBusy` when another process listens on `host:port`."""
+    """Nothing, or `PortBusy` when another process listens on `host:port`, or `InvalidInput`
+    when this machine cannot listen there (no such address, an unsupported family)."""
     import errno
     import socket
 
@@ -377,7 +378,8 @@ def _port_free(host: str, port: int) -> None:
         if exc.errno == errno.EADDRINUSE:
             raise PortBusy(f"port {port} on {host} is already in use: stop the other server, "
                            "or choose another --port") from exc
-        raise
+        reason = exc.strerror or type(exc).__name__
+        raise InvalidInput(f"cannot listen on {host} port {port}: {reason} (--host)", "host") from exc
 
 
 def _safe_url(url: str) -> str:

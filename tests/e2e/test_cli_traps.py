@@ -172,3 +172,14 @@ def test_the_demos_next_commands_work_as_printed(ecps_here: Ecps) -> None:
         assert "--state-dir" in hint
         follow = ecps_here(*hint)
         assert follow.returncode == 0, follow.stderr
+
+
+@pytest.mark.parametrize("host", ["256.1.1.1", "no-such-host.invalid"])
+def test_serve_on_an_address_it_cannot_listen_on_says_so(ecps: Ecps, workdir: Path, host: str) -> None:
+    """A host this machine cannot listen on: one line naming it, an input error (not storage)."""
+    (workdir / "op.token").write_text("an-operator-token-of-thirty-two-c\n")
+    done = ecps("serve", "--host", host, "--port", "8000", "--operator-token-file", "op.token")
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith(f"error: cannot listen on {host} port 8000:")
+    assert "invalid_input" in line
+    assert done.returncode != 0
