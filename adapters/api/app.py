@@ -78,7 +78,9 @@ def default_guesses(service: ActivationService) -> GuessCounter:
     """Wrong operator tokens counted in the store's own database when it has one (so that
     every server process counts them together), else in memory."""
     database = _database(service)
-    return Guesses() if database is None else SqlGuesses(database)
+    if database is None:
+        return Guesses()
+    return SqlGuesses(database, digest=lambda address: service.keys.digest("operator-guess", address))
 
 
 def default_signouts(service: ActivationService) -> SignOuts:

@@ -4,8 +4,8 @@ choose its address), every address does. The API's operator routes and the conso
 count into one counter, so a guesser gains nothing by alternating them.
 
 `Guesses` counts in memory (one process); `SqlGuesses` in a table of the service's database
-(`ecps_operator_guess`, addresses kept as digests), so that several server processes count
-together (`create_app` picks it when the store is a `SqlStore`, as for the proofs' `jti`).
+(`ecps_operator_guess`, addresses kept as keyed digests), so that several server processes count
+together (`create_app` picks it when the store is a `SqlStore`, with the service's key).
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ _META = MetaData()
 _TABLE = Table(
     "ecps_operator_guess", _META,
     Column("n", Integer, primary_key=True, autoincrement=True),
-    Column("address", String(64), nullable=False),  # SHA-256 of the address, not the address
+    Column("address", String(64), nullable=False),  # a digest of the address, not the address
     Column("at", Float, nullable=False, index=True),
 )
 _INSERT = insert(_TABLE)
@@ -114,11 +114,15 @@ def _digest(address: str) -> str:
 class SqlGuesses:
     """Wrong operator tokens kept in the `ecps_operator_guess` table (of a `SqlStore`'s database,
     on its connections; or an engine's, or a database URL's), shared by every process using
-    it; `clock` is wall time in seconds (the processes' common clock)."""
+    it; `clock` is wall time in seconds (the processes' common clock). Addresses are stored as
+    `digest(address)`: give a keyed one (e.g. the service's `keys.digest`), since a plain hash
+    of an IPv4 address is reversed by trying them all."""
 
     def __init__(self, database: SqlStore | Engine | str,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 digest: Callable[[str], str] | None = None) -> None:
         self._clock = clock
+        self._digest = digest or _digest
         try:
             self._db = Tables(database)
             self._db.create(_META)
@@ -131,7 +135,7 @@ class SqlGuesses:
 
     def wait(self, address: str) -> int:
         t, now = _TABLE, self._clock()
-        mine = t.c.address == _digest(address)
+        mine = t.c.address == self._digest(address)[:64]
         counted = select(func.coalesce(func.sum(case((mine, 1), else_=0)), 0),
                          func.min(case((mine, t.c.at), else_=None)),
                          func.count(), func.min(t.c.at)).where(t.c.at > now - WINDOW)
@@ -147,6 +151,6 @@ class SqlGuesses:
         try:
             with self._db.begin() as db:
                 db.execute(delete(t).where(t.c.at <= now - WINDOW))
-                db.execute(_INSERT, {"address": _digest(address), "at": now})
+                db.execute(_INSERT, {"address": self._digest(address)[:64], "at": now})
         except SQLAlchemyError as exc:
             raise StorageError(f"operator guesses table unavailable ({type(exc).__name__})") from exc

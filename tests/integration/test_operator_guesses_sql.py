@@ -110,3 +110,22 @@ def test_separate_processes_count_together(stores: Callable[[], SqlStore], datab
         p.join(timeout=120)
         assert p.exitcode == 0
     assert SqlGuesses(stores()).wait("203.0.113.9") > 0
+
+
+def test_the_server_keeps_addresses_as_keyed_digests(stores: Callable[[], SqlStore]) -> None:
+    """Through the API, a wrong token's address is stored under the service's keyed digest:
+    neither the address nor its plain SHA-256 (which trying every IPv4 address reverses)."""
+    import hashlib
+
+    from tests.conftest import memory_service
+    from tests.e2e.console_client import console_client
+    from workflow.testing import FakeClock
+
+    svc = memory_service(FakeClock(), store=stores())
+    c = console_client(svc, address="192.0.2.44")
+    assert c.get("/operations/activations", headers={"Authorization": "Bearer " + "w" * 30}
+                 ).status_code == 403
+    with svc.store.connection() as conn:  # type: ignore[attr-defined]
+        [stored] = conn.execute(text("SELECT address FROM ecps_operator_guess")).scalars().all()
+    assert stored == svc.keys.digest("operator-guess", "192.0.2.44")[:64]
+    assert stored not in ("192.0.2.44", hashlib.sha256(b"192.0.2.44").hexdigest())

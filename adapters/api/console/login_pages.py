@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from adapters.api.console.login_views import login_stamp, login_view
 from adapters.api.console.session import checked_post, form_of
@@ -30,7 +31,9 @@ def login_routes(r: APIRouter, service: ActivationService, page: Page) -> None:
 
     @r.post("/logins/{login_id}/cancel")
     async def cancel(request: Request, login_id: str) -> Response:
-        form = await form_of(request)
+        return await run_in_threadpool(cancelled, request, login_id, await form_of(request))
+
+    def cancelled(request: Request, login_id: str, form: dict[str, str]) -> Response:
         checked_post(sessions, request, form)
         view = login_view(service, login_id)  # an unknown id is not found before anything is tried
         try:

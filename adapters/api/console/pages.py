@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 
 from adapters.api.console.login_pages import login_routes
 from adapters.api.console.rows import Filters, all_rows, cursor_text, lookable, parse_cursor, subject_of
@@ -81,7 +82,9 @@ def console_router(service: ActivationService, sessions: Sessions, pages: Jinja2
 
     @r.post("/login")
     async def login(request: Request) -> Response:
-        form = await form_of(request)
+        return await run_in_threadpool(signed_in, request, await form_of(request))
+
+    def signed_in(request: Request, form: dict[str, str]) -> Response:
         if not same_origin(request):
             raise ConsoleRefused("the sign-in form is from another site")
         address = request.client.host if request.client else ""
@@ -95,7 +98,10 @@ def console_router(service: ActivationService, sessions: Sessions, pages: Jinja2
 
     @r.post("/logout")
     async def logout(request: Request) -> Response:
-        checked_post(sessions, request, await form_of(request))
+        return await run_in_threadpool(signed_out, request, await form_of(request))
+
+    def signed_out(request: Request, form: dict[str, str]) -> Response:
+        checked_post(sessions, request, form)
         sessions.end(sessions.require(request))
         done = RedirectResponse("/console/login", 303)
         done.delete_cookie(COOKIE, path="/console", httponly=True, samesite="strict",
@@ -124,7 +130,9 @@ def console_router(service: ActivationService, sessions: Sessions, pages: Jinja2
     @r.post("/search")
     async def search(request: Request) -> Response:
         """The identifier comes in a POST body and leaves as its pseudonym: never in a URL or a log."""
-        form = await form_of(request)
+        return await run_in_threadpool(searched, request, await form_of(request))
+
+    def searched(request: Request, form: dict[str, str]) -> Response:
         checked_post(sessions, request, form)
         try:
             subject = subject_of(service, form.get("nid", "").strip()) if form.get("nid", "").strip() else ""
@@ -157,7 +165,9 @@ def _action_routes(r: APIRouter, service: ActivationService, page: Page) -> None
 
     @r.post("/activations/{activation_id}/revoke")
     async def revoke(request: Request, activation_id: str) -> Response:
-        form = await form_of(request)
+        return await run_in_threadpool(revoked, request, activation_id, await form_of(request))
+
+    def revoked(request: Request, activation_id: str, form: dict[str, str]) -> Response:
         checked_post(sessions, request, form)
         try:
             service.revoke(activation_id, form.get("reason", ""), actor="operator")
@@ -173,7 +183,9 @@ def _action_routes(r: APIRouter, service: ActivationService, page: Page) -> None
 
     @r.post("/expire")
     async def expire(request: Request) -> Response:
-        form = await form_of(request)
+        return await run_in_threadpool(expired, request, await form_of(request))
+
+    def expired(request: Request, form: dict[str, str]) -> Response:
         checked_post(sessions, request, form)
         count = service.expire_due()
         back = form.get("back", "")

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.templating import Jinja2Templates
 from joserfc import jwt
 from joserfc.jwk import KeySet
+from starlette.concurrency import run_in_threadpool
 
 from adapters.api.answers import error_response
 from adapters.api.console.login_views import login_stamp, login_view
@@ -39,9 +40,9 @@ def portal_routes(r: APIRouter, service: ActivationService, pages: Jinja2Templat
         if not isinstance(body, dict):
             return error_response(InvalidInput("a JSON object is expected", "body"))
         try:
-            started = service.start_login(body.get("national_id"), client_id=PORTAL_ID,
-                                          client_name=body.get("client_name"),
-                                          binding_message=body.get("binding_message"))
+            started = await run_in_threadpool(
+                service.start_login, body.get("national_id"), client_id=PORTAL_ID,
+                client_name=body.get("client_name"), binding_message=body.get("binding_message"))
         except WorkflowError as exc:
             return error_response(exc)
         return JSONResponse({"login_id": started.login_id, "state": str(started.state)}, 201)
