@@ -36,7 +36,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.api.tables import Tables
 from adapters.sql import SqlStore
-from workflow.errors import StorageError
 
 FAILURES = 5  # wrong tokens an address may give in WINDOW seconds
 FAILURES_ALL = 100  # and all addresses together
@@ -123,14 +122,10 @@ class SqlGuesses:
                  digest: Callable[[str], str] | None = None) -> None:
         self._clock = clock
         self._digest = digest or _digest
-        try:
-            self._db = Tables(database)
-            self._db.create(_META)
-        except SQLAlchemyError as exc:
-            raise StorageError(f"operator guesses table unavailable ({type(exc).__name__})") from exc
+        self._db = Tables(database, "operator guesses table", _META)
 
     def close(self) -> None:
-        """Close the connections of an engine made here (a given store or engine is left open)."""
+        """Close an engine made here (a given store or engine is left open)."""
         self._db.close()
 
     def wait(self, address: str) -> int:
@@ -143,7 +138,7 @@ class SqlGuesses:
             with self._db.begin() as db:
                 row = db.execute(counted).one()
         except SQLAlchemyError as exc:
-            raise StorageError(f"operator guesses table unavailable ({type(exc).__name__})") from exc
+            raise self._db.unavailable(exc) from exc
         return _held_off(int(row[0]), row[1], int(row[2]), row[3], now)
 
     def failed(self, address: str) -> None:
@@ -153,4 +148,4 @@ class SqlGuesses:
                 db.execute(delete(t).where(t.c.at <= now - WINDOW))
                 db.execute(_INSERT, {"address": self._digest(address)[:64], "at": now})
         except SQLAlchemyError as exc:
-            raise StorageError(f"operator guesses table unavailable ({type(exc).__name__})") from exc
+            raise self._db.unavailable(exc) from exc

@@ -20,7 +20,6 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from adapters.api.tables import Tables
 from adapters.sql import SqlStore
 from adapters.sql.schema import IDEMPOTENCY
-from workflow.errors import StorageError
 
 TTL_SECONDS = 24 * 3600
 STALE_SECONDS = 120  # a reservation older than this is taken over (its request died)
@@ -117,11 +116,7 @@ class SqlIdempotency:
     def __init__(self, database: SqlStore | Engine | str) -> None:
         self._lock = threading.Lock()
         self._reserved = 0
-        try:
-            self._db = Tables(database)
-            self._db.create(_TABLE)
-        except SQLAlchemyError as exc:
-            raise StorageError(f"idempotency table unavailable ({type(exc).__name__})") from exc
+        self._db = Tables(database, "idempotency table", _TABLE)
 
     def reserve(self, key: str, fingerprint: str, now: float) -> Saved | None:
         t = _TABLE
@@ -149,7 +144,7 @@ class SqlIdempotency:
                     return None
                 row = db.execute(select(t).where(t.c.key == key)).one_or_none()
         except SQLAlchemyError as exc:
-            raise StorageError(f"idempotency table unavailable ({type(exc).__name__})") from exc
+            raise self._db.unavailable(exc) from exc
         if row is None:  # expired and purged meanwhile: try once more
             return self.reserve(key, fingerprint, now)
         answer = None if row.status == 0 else Saved(row.status, bytes(row.body),
@@ -163,7 +158,7 @@ class SqlIdempotency:
                 db.execute(update(t).where(t.c.key == key).values(
                     status=answer.status, body=answer.body, headers=json.dumps(answer.headers)))
         except SQLAlchemyError as exc:
-            raise StorageError(f"idempotency table unavailable ({type(exc).__name__})") from exc
+            raise self._db.unavailable(exc) from exc
 
     def release(self, key: str) -> None:
         t = _TABLE
@@ -171,5 +166,5 @@ class SqlIdempotency:
             with self._db.begin() as db:
                 db.execute(delete(t).where(t.c.key == key, t.c.status == 0))
         except SQLAlchemyError as exc:
-            raise StorageError(f"idempotency table unavailable ({type(exc).__name__})") from exc
+            raise self._db.unavailable(exc) from exc
 

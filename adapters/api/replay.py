@@ -16,7 +16,6 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from adapters.api.tables import Tables
 from adapters.sql import SqlStore
-from workflow.errors import StorageError
 
 PURGE_EVERY = 256  # first uses between two purges of the expired entries
 
@@ -65,14 +64,10 @@ class SqlReplay:
     def __init__(self, database: SqlStore | Engine | str) -> None:
         self._lock = threading.Lock()
         self._uses = 0
-        try:
-            self._db = Tables(database)
-            self._db.create(_META)
-        except SQLAlchemyError as exc:
-            raise StorageError(f"proof table unavailable ({type(exc).__name__})") from exc
+        self._db = Tables(database, "proof table", _META)
 
     def close(self) -> None:
-        """Close the connections of an engine this replay made itself (a given one is left open)."""
+        """Close an engine made here (a given store or engine is left open)."""
         self._db.close()
 
     def first_use(self, key: str, now: float, until: float) -> bool:
@@ -91,7 +86,7 @@ class SqlReplay:
                 return self._take_over_expired(key, now, until)
             return True
         except SQLAlchemyError as exc:
-            raise StorageError(f"proof table unavailable ({type(exc).__name__})") from exc
+            raise self._db.unavailable(exc) from exc
 
     def _take_over_expired(self, key: str, now: float, until: float) -> bool:
         """A stored but expired key counts as new (the purge had not run yet)."""

@@ -10,20 +10,32 @@ from sqlalchemy import Connection, Engine, MetaData, Table, create_engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.sql import SqlStore
+from workflow.errors import StorageError
 
 
 class Tables:
-    """Transactions on the database of `database`; `close` disposes only an engine made here."""
+    """Transactions on the database of `database`, where `tables` (named `what` in errors) are
+    created if missing; `close` disposes only an engine made here."""
 
-    def __init__(self, database: SqlStore | Engine | str) -> None:
+    def __init__(self, database: SqlStore | Engine | str, what: str,
+                 tables: MetaData | Table) -> None:
+        self.what = what
         self._owned = isinstance(database, str)
-        if isinstance(database, SqlStore):
-            self.engine = database.engine
-            self._connect: Callable[[], AbstractContextManager[Connection]] = database.connection
-        else:
-            self.engine = database if isinstance(database, Engine) else create_engine(
-                database.replace("postgresql://", "postgresql+psycopg://", 1))
-            self._connect = self.engine.connect
+        try:
+            if isinstance(database, SqlStore):
+                self.engine = database.engine
+                self._connect: Callable[[], AbstractContextManager[Connection]] = database.connection
+            else:
+                self.engine = database if isinstance(database, Engine) else create_engine(
+                    database.replace("postgresql://", "postgresql+psycopg://", 1))
+                self._connect = self.engine.connect
+            self.create(tables)
+        except SQLAlchemyError as exc:
+            raise self.unavailable(exc) from exc
+
+    def unavailable(self, exc: Exception) -> StorageError:
+        """The error to raise for a failure of these tables (its kind only: no secret)."""
+        return StorageError(f"{self.what} unavailable ({type(exc).__name__})")
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
@@ -47,5 +59,6 @@ class Tables:
                     raise
 
     def close(self) -> None:
+        """Close the connections of an engine made here (a given store or engine is left open)."""
         if self._owned:
             self.engine.dispose()

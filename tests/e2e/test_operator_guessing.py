@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from adapters.api.guesses import FAILURES, FAILURES_ALL, WINDOW, Guesses
+from adapters.api.guesses import FAILURES, WINDOW
 from tests.e2e.console_client import TOKEN, console_client
 from workflow import ActivationService
 
@@ -49,26 +49,6 @@ def test_api_guesses_and_console_sign_ins_count_together(svc: ActivationService)
             assert c.get(LIST, headers=_bearer("w" * 30)).status_code == 403
     assert c.post("/console/login", data={"token": TOKEN}).status_code == 429
     assert c.get(LIST, headers=_bearer(TOKEN)).status_code == 429
-
-
-def test_the_hold_off_is_per_address_then_for_everyone_and_ends_with_its_window() -> None:
-    """FAILURES from one address hold it off; FAILURES_ALL from many hold off every address;
-    both end WINDOW seconds after the failures."""
-    now = [0.0]
-    guesses = Guesses(clock=lambda: now[0])
-    for _ in range(FAILURES):
-        assert guesses.wait("a") == 0
-        guesses.failed("a")
-    assert guesses.wait("a") == WINDOW
-    assert guesses.wait("b") == 0
-    for i in range(FAILURES_ALL - FAILURES):
-        guesses.failed(f"10.0.{i // 250}.{i % 250}")
-    assert guesses.wait("b") == WINDOW
-    now[0] = WINDOW - 0.5
-    assert guesses.wait("b") == 1
-    now[0] = WINDOW + 0.5
-    assert guesses.wait("a") == 0
-    assert guesses.wait("b") == 0
 
 
 def test_the_operator_still_gets_in_after_others_guessed(svc: ActivationService) -> None:

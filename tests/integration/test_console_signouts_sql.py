@@ -4,7 +4,6 @@ the database (the sign-outs live in the store's database), on SQLite and Postgre
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -15,17 +14,10 @@ from tests.e2e.console_client import console_client, csrf_of, sign_in
 from workflow.testing import FakeClock
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgres":
-        return str(request.getfixturevalue("pg_url"))
-    return f"sqlite:///{tmp_path / 'ecps.sqlite3'}"
-
-
 @pytest.fixture
-def two_stores(database: str) -> Iterator[tuple[SqlStore, SqlStore]]:
+def two_stores(url: str) -> Iterator[tuple[SqlStore, SqlStore]]:
     """Two stores over one database, as two server processes have."""
-    one, two = SqlStore(database), SqlStore(database)
+    one, two = SqlStore(url), SqlStore(url)
     one.ensure_schema()
     yield one, two
     one.close()

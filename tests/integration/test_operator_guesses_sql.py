@@ -6,7 +6,6 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -17,20 +16,13 @@ from adapters.sql import SqlStore
 Clock = list[float]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgres":
-        return str(request.getfixturevalue("pg_url"))
-    return f"sqlite:///{tmp_path / 'ecps.sqlite3'}"
-
-
 @pytest.fixture
-def stores(database: str) -> Iterator[Callable[[], SqlStore]]:
-    """Makes stores over `database` (as each server process has its own), closed afterwards."""
+def stores(url: str) -> Iterator[Callable[[], SqlStore]]:
+    """Makes stores over `url` (as each server process has its own), closed afterwards."""
     made: list[SqlStore] = []
 
     def make() -> SqlStore:
-        store = SqlStore(database)
+        store = SqlStore(url)
         store.ensure_schema()
         made.append(store)
         return store
@@ -98,11 +90,11 @@ def _fail_from(database: str, address: str, times: int) -> None:
         store.close()
 
 
-def test_separate_processes_count_together(stores: Callable[[], SqlStore], database: str) -> None:
+def test_separate_processes_count_together(stores: Callable[[], SqlStore], url: str) -> None:
     """Three processes give FAILURES wrong tokens from one address between them: held off."""
     stores()  # the schema, before the processes
     context = multiprocessing.get_context("spawn")
-    procs = [context.Process(target=_fail_from, args=(database, "203.0.113.9", n))
+    procs = [context.Process(target=_fail_from, args=(url, "203.0.113.9", n))
              for n in (2, 2, FAILURES - 4)]
     for p in procs:
         p.start()

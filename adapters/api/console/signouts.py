@@ -14,7 +14,6 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from adapters.api.tables import Tables
 from adapters.sql import SqlStore
-from workflow.errors import StorageError
 
 
 class SignOuts(Protocol):
@@ -63,14 +62,10 @@ class SqlSignOuts:
     on its connections; or an engine's, or a database URL's)."""
 
     def __init__(self, database: SqlStore | Engine | str) -> None:
-        try:
-            self._db = Tables(database)
-            self._db.create(_META)
-        except SQLAlchemyError as exc:
-            raise StorageError(f"console sign-outs table unavailable ({type(exc).__name__})") from exc
+        self._db = Tables(database, "console sign-outs table", _META)
 
     def close(self) -> None:
-        """Close the connections of an engine made here (a given store or engine is left open)."""
+        """Close an engine made here (a given store or engine is left open)."""
         self._db.close()
 
     def end(self, nonce: str, until: float, now: float) -> None:
@@ -84,7 +79,7 @@ class SqlSignOuts:
             except IntegrityError:  # signed out before: already remembered
                 pass
         except SQLAlchemyError as exc:
-            raise StorageError(f"console sign-outs table unavailable ({type(exc).__name__})") from exc
+            raise self._db.unavailable(exc) from exc
 
     def ended(self, nonce: str, now: float) -> bool:
         t = _TABLE
@@ -93,5 +88,5 @@ class SqlSignOuts:
                 found = db.execute(select(t.c.until).where(t.c.nonce == _digest(nonce),
                                                            t.c.until >= now)).first()
         except SQLAlchemyError as exc:
-            raise StorageError(f"console sign-outs table unavailable ({type(exc).__name__})") from exc
+            raise self._db.unavailable(exc) from exc
         return found is not None
