@@ -5,7 +5,11 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -160,3 +164,23 @@ class Driver:
 def driver(service: ActivationService, mailer: MemoryMailer, sms: MemorySms) -> Driver:
     """A driver for the memory-backed `service`."""
     return Driver(service, mailer, sms)
+
+
+@contextmanager
+def loopback(app: Any) -> Iterator[str]:
+    """`app` served by uvicorn on a free 127.0.0.1 port, in a thread; its base URL, until the
+    block ends (then the server stops)."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not (server.started and server.servers):
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -10,7 +10,6 @@ together (`create_app` picks it when the store is a `SqlStore`, with the service
 
 from __future__ import annotations
 
-import hashlib
 import math
 import threading
 import time
@@ -34,6 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
+from adapters.api.settings import token_digest
 from adapters.api.tables import Tables
 from adapters.sql import SqlStore
 
@@ -106,9 +106,6 @@ _TABLE = Table(
 _INSERT = insert(_TABLE)
 
 
-def _digest(address: str) -> str:
-    return hashlib.sha256(address.encode("utf-8", "replace")).hexdigest()
-
 
 class SqlGuesses:
     """Wrong operator tokens kept in the `ecps_operator_guess` table (of a `SqlStore`'s database,
@@ -121,7 +118,7 @@ class SqlGuesses:
                  clock: Callable[[], float] = time.time,
                  digest: Callable[[str], str] | None = None) -> None:
         self._clock = clock
-        self._digest = digest or _digest
+        self._digest = digest or token_digest
         self._db = Tables(database, "operator guesses table", _META)
 
     def close(self) -> None:

@@ -1,5 +1,6 @@
-"""Where the HTTP layer's own tables (proofs' `jti`, idempotency keys) are reached: through the
-service's `SqlStore` (its kept connections), an engine, or a database URL."""
+"""Where the HTTP layer's own tables (proofs' `jti`, idempotency keys, wrong operator tokens,
+console sign-outs) are reached: through the service's `SqlStore` (its kept connections), an
+engine, or a database URL."""
 
 from __future__ import annotations
 

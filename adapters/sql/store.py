@@ -253,15 +253,17 @@ class SqlStore(LoginTables):
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
-        """One of the store's connections (kept between calls), for tables of its database that
-        are not the store's own (the HTTP layer's proofs, idempotency keys and guesses): no
-        connection is opened per call. What the block leaves uncommitted is rolled back."""
+        """One of the store's connections (kept between calls), also for tables of its database
+        that are not the store's own (the HTTP layer's proofs, idempotency keys and guesses):
+        no connection is opened per call. What the block leaves uncommitted is rolled back."""
         with self._serial:
             conn = self._connect("open a connection")
+            pid = os.getpid()
             try:
                 yield conn
             finally:
-                self._release(conn)
+                if os.getpid() == pid:  # a child forked in the block leaves the parent's alone
+                    self._release(conn)
 
     def unit(self) -> AbstractContextManager[None]:
         """Run this thread's store calls in the block on one pooled connection.
@@ -276,16 +278,12 @@ class SqlStore(LoginTables):
     @contextmanager
     def _unit(self) -> Iterator[None]:
         self.ensure_schema()
-        with self._serial:
-            conn = self._connect("open a connection")
+        with self.connection() as conn:  # rolls back what the block read after its last commit
             self._held.conn = conn
-            pid = os.getpid()
             try:
                 yield
             finally:
-                if os.getpid() == pid:  # a child forked in the block leaves the parent's alone
-                    self._held.conn = None
-                    self._release(conn)  # rolls back what the block read after its last commit
+                self._held.conn = None
 
     @contextmanager
     def _driver(self, what: str, *, write: bool) -> Iterator[Connection]:
@@ -308,7 +306,7 @@ class SqlStore(LoginTables):
                     raise failure from exc
             return
         self.ensure_schema()
-        with self._serial:
+        with self._serial:  # `connection()` inline: this runs on every store call
             conn = self._connect(what)
             autocommit = not self._sqlite and not write
             driver: Any = conn.connection.dbapi_connection

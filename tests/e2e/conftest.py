@@ -8,18 +8,15 @@ import io
 import os
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from adapters.api.console import PhoneInbox, PhoneKit
 from adapters.api.settings import HttpSettings
-from tests.conftest import memory_service
+from tests.conftest import loopback, memory_service
 from tests.e2e.console_client import console_client, sign_in
 from tests.e2e.http_device import OPERATOR_TOKEN, DeviceClient
 from tests.e2e.phone import Phone
@@ -110,17 +107,8 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Pho
     rate = request.node.get_closest_marker("address_rate")
     app = phone.app(http=HttpSettings.with_token(OPERATOR_TOKEN, request_rate=rate.args[0])) \
         if rate else phone.app()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not (server.started and server.servers):
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield phone, f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with loopback(app) as base:
+        yield phone, base
 
 
 @pytest.fixture

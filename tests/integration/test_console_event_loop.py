@@ -4,17 +4,15 @@ waits (on a busy database, a slow one), every other request is still answered.""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 
 from adapters.api import app as api_app
 from adapters.api import create_app
 from adapters.api.settings import HttpSettings
-from tests.conftest import memory_service
+from tests.conftest import loopback, memory_service
 from tests.e2e.console_client import TOKEN
 from workflow.testing import FakeClock
 
@@ -40,18 +38,9 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, SlowGuesses]]
     monkeypatch.setattr(api_app, "default_guesses", lambda _: slow)
     app = create_app(memory_service(FakeClock()), dispatch_every=None,
                      http=HttpSettings.with_token(TOKEN))
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not (srv.started and srv.servers):
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    port = srv.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}", slow
-    slow.release.set()
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with loopback(app) as base:
+        yield base, slow
+        slow.release.set()
 
 
 def test_a_waiting_sign_in_leaves_the_server_answering(server: tuple[str, SlowGuesses]) -> None:

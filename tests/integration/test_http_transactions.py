@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -13,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import event
 
 with warnings.catch_warnings():  # Starlette's note about httpx2 is not ours to act on
@@ -27,7 +25,7 @@ from adapters.device import DeviceKey
 from adapters.memory import MemoryMailer, MemorySms, StaticDirectory
 from adapters.sql import SqlStore
 from benchmarks.common import identifiers, people
-from tests.conftest import fast_settings
+from tests.conftest import fast_settings, loopback
 from workflow import ActivationService
 
 NID = "899700366240"
@@ -137,26 +135,15 @@ def test_a_burst_of_requests_opens_no_connection_past_the_pool(tmp_path: Path) -
         opened[0] += 1
 
     event.listen(svc.store.engine.pool, "connect", connect)
-    server = uvicorn.Server(uvicorn.Config(create_app(
-        svc, dispatch_every=None, threads=4, http=HttpSettings(request_rate=100)),
-                                           host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    app = create_app(svc, dispatch_every=None, threads=4, http=HttpSettings(request_rate=100))
     try:
-        deadline = time.monotonic() + 20
-        while not (server.started and server.servers):
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.02)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http, \
+        with loopback(app) as base, httpx.Client(base_url=base, timeout=60) as http, \
                 ThreadPoolExecutor(16) as pool:
             for burst in range(3):
                 answers = list(pool.map(lambda nid: http.post("/activations", json={
                     **BODY, "national_id": nid}), nids[16 * burst:16 * (burst + 1)]))
                 assert [a.status_code for a in answers] == [201] * 16
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         svc.store.close()
     assert 1 <= opened[0] <= 5
 

@@ -5,13 +5,13 @@ digest of each session's nonce is kept)."""
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from typing import Protocol
 
 from sqlalchemy import Column, Engine, Float, MetaData, String, Table, delete, insert, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from adapters.api.settings import token_digest
 from adapters.api.tables import Tables
 from adapters.sql import SqlStore
 
@@ -53,9 +53,6 @@ _TABLE = Table(
 )
 
 
-def _digest(nonce: str) -> str:
-    return hashlib.sha256(nonce.encode("utf-8", "replace")).hexdigest()
-
 
 class SqlSignOuts:
     """Signed-out sessions kept in the `ecps_console_signout` table (of a `SqlStore`'s database,
@@ -75,7 +72,7 @@ class SqlSignOuts:
                 db.execute(delete(t).where(t.c.until < now))
             try:
                 with self._db.begin() as db:
-                    db.execute(insert(t).values(nonce=_digest(nonce), until=until))
+                    db.execute(insert(t).values(nonce=token_digest(nonce), until=until))
             except IntegrityError:  # signed out before: already remembered
                 pass
         except SQLAlchemyError as exc:
@@ -85,7 +82,7 @@ class SqlSignOuts:
         t = _TABLE
         try:
             with self._db.begin() as db:
-                found = db.execute(select(t.c.until).where(t.c.nonce == _digest(nonce),
+                found = db.execute(select(t.c.until).where(t.c.nonce == token_digest(nonce),
                                                            t.c.until >= now)).first()
         except SQLAlchemyError as exc:
             raise self._db.unavailable(exc) from exc
