@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import threading
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.conftest import NID, Driver, fast_settings
 from workflow import ActivationService, Settings, State
@@ -59,6 +63,17 @@ def test_pins_are_hashed_salted_and_peppered(settings: Settings) -> None:
     assert not keys.verify_pin(first, "a1", "4822")
     assert not keys.verify_pin(first, "a2", "4821")
     assert not Keyring(fast_settings(secret_key="another-key-" + "x" * 20)).verify_pin(first, "a1", "4821")
+
+
+@given(purpose=st.text(max_size=20), parts=st.lists(st.text(max_size=300), max_size=6))
+def test_keyed_digests_are_hmac_sha256_of_the_joined_parts(purpose: str, parts: list[str]) -> None:
+    """`Keyring.digest` is HMAC-SHA-256 under the key derived for digests, of the purpose and
+    parts joined by the unit separator: digests stored by earlier releases still match."""
+    settings = fast_settings()
+    mac_key = hmac.digest(settings.key, b"ecps/mac", "sha256")
+    message = "\x1f".join((purpose, *parts)).encode()
+    expected = hmac.new(mac_key, message, hashlib.sha256).hexdigest()
+    assert Keyring(settings).digest(purpose, *parts) == expected
 
 
 def test_sealed_data_needs_the_server_key(settings: Settings) -> None:
