@@ -3,8 +3,10 @@
 The code never logs a secret on purpose; `RedactingFilter` is the last line of defence
 for what slips through (an exception's message, a library's debug line): it masks e-mail
 addresses, phone numbers, runs of 4 or more digits (codes, PINs, identifiers), bearer
-tokens, long base64url strings (QR tokens, proofs, keys) and `pin=`/`code=`/`token=`
-values, in the message and in the traceback. Activation ids (16 base32 characters) stay.
+tokens, long base64url strings (QR tokens, proofs, keys), the user part of URLs, every
+query parameter's value and `pin=`/`code=`/`token=` values, in the message and in the
+traceback. Activation ids (16 base32 characters) stay. HTTP clients' request lines
+(`httpx`) are logged at `debug` only.
 
 `configure_logging(level, "json")` writes one JSON object a line with `time`, `level`,
 `logger`, `message` and, when the record has them, `activation_id`, `event`, `outcome`.
@@ -23,7 +25,8 @@ LogFormat = Literal["plain", "json"]
 MASK = "[redacted]"
 _PATTERNS = [
     (re.compile(r"(?i)\b(bearer|dpop)\s+[^\s,;\"']+"), r"\1 " + MASK),
-    (re.compile(r"(?i)([?&;](?:t|token|code|pin|key)=)[^&\s\"']+"), r"\1" + MASK),
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s\"'@]*@"), r"\1" + MASK + "@"),
+    (re.compile(r"([?&;][^=&?#\s\"']+=)[^&#\s\"']+"), r"\1" + MASK),
     (re.compile(r"""(?ix)\b(pin|code|token|secret|password|national_id|identifier|nid|otp)
                     (["']?\s*[:=]\s*["']?)[^\s"',;}]+"""), r"\1\2" + MASK),
     (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), MASK),
@@ -102,5 +105,8 @@ def configure_logging(level: str | int = "info", fmt: LogFormat = "plain",
         named = logging.getLogger(name)
         named.handlers.clear()
         named.propagate = True
+    quiet = logging.DEBUG if root.level <= logging.DEBUG else logging.WARNING
+    for name in ("httpx", "httpcore"):  # a request line per call to a gateway: debug only
+        logging.getLogger(name).setLevel(quiet)
     _INSTALLED.append(handler)
     return handler

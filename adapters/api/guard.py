@@ -111,17 +111,30 @@ def verify_proof(token: str, method: str, path: str, activation_id: str, now: fl
     if not isinstance(claims, dict):
         raise _bad_proof("the DPoP proof's payload is not a JSON object")
     htu, iat, jti = claims.get("htu"), claims.get("iat"), claims.get("jti")
-    if claims.get("htm") != method or not isinstance(htu, str) or urlsplit(htu).path != path:
+    if claims.get("htm") != method or not isinstance(htu, str) or _path(htu) != path:
         raise _bad_proof(f"the DPoP proof is not for {method} {path} (htm, htu)")
     if claims.get(ACTIVATION_CLAIM) != activation_id:
         raise _bad_proof(f"the DPoP proof is not for this activation ({ACTIVATION_CLAIM})")
     if not isinstance(jti, str) or not 1 <= len(jti) <= 128:
         raise _bad_proof("the DPoP proof needs a jti of 1-128 characters")
-    if isinstance(iat, bool) or not isinstance(iat, int | float) or not math.isfinite(iat) \
+    if isinstance(iat, bool) or not isinstance(iat, int | float) or not _finite(iat) \
             or abs(now - iat) > window:
         raise _bad_proof(f"the DPoP proof is stale: its iat is more than {window} s from the "
                          "server's time (make a fresh proof; check the device clock)")
     return print_, jti, float(iat)
+
+
+def _path(url: str) -> str | None:
+    """The path of `url`; None if it cannot be parsed (e.g. an unclosed IPv6 host)."""
+    try:
+        return urlsplit(url).path
+    except ValueError:
+        return None
+
+
+def _finite(number: int | float) -> bool:
+    """Whether `number` is a finite float, or an integer a float can hold (JSON allows any)."""
+    return math.isfinite(number) if isinstance(number, float) else abs(number) < 2**53
 
 
 @functools.lru_cache(maxsize=4096)

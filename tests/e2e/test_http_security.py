@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from joserfc import jws
 
 from adapters.api.settings import HttpSettings
-from adapters.device import DeviceKey
+from adapters.device import ALGORITHMS, DeviceKey
 from tests.e2e.http_device import OPERATOR_TOKEN, DeviceClient
 from tests.e2e.phone import NID, Phone
 
@@ -107,7 +109,18 @@ def _attacks(client: DeviceClient, phone: Phone, aid: str, method: str,
         "alg none": {"DPoP": _unsigned(mine, method, url, aid, now)},
         "forged signature": {"DPoP": _forged(mine, thief, method, url, aid, now)},
         "claims swapped in": {"DPoP": _swapped(mine, method, url, aid, now)},
+        "iat beyond a float": {"DPoP": _signed(mine, method, url, aid, iat=10**400)},
+        "htu that is no URL": {"DPoP": _signed(mine, method, "http://[::1", aid, iat=int(now))},
     }
+
+
+def _signed(key: DeviceKey, method: str, htu: str, aid: str, iat: int) -> str:
+    """A proof signed by `key` with these claims as they are (the device would refuse to make it)."""
+    claims = {"htm": method, "htu": htu, "iat": iat, "jti": secrets.token_urlsafe(8),
+              "activation_id": aid}
+    alg = ALGORITHMS[key.public_jwk["kty"]]
+    header = {"typ": "dpop+jwt", "alg": alg, "jwk": key.public_jwk}
+    return jws.serialize_compact(header, json.dumps(claims), key.key, algorithms=[alg])
 
 
 def _forged(key: DeviceKey, thief: DeviceKey, method: str, url: str, aid: str,

@@ -190,6 +190,27 @@ def test_redact_masks_each_kind_of_secret(secret: str) -> None:
     assert secret not in redact(f"before {secret} after")
 
 
+def test_redact_masks_the_credentials_of_urls() -> None:
+    """A URL's user part and its query values (a gateway's key, a signature) are masked."""
+    line = redact("POST http://127.0.0.1:1/sms?api_key=SMSAPIKEY1&to=33 and "
+                  "http://user:HOOKPASS1@127.0.0.1:2/hook?sig=HOOKSIG1 done")
+    assert _leaks(line, ["SMSAPIKEY1", "HOOKPASS1", "HOOKSIG1", "user:"]) == []
+    assert "http://127.0.0.1:1/sms?api_key=[redacted]" in line
+
+
+def test_gateway_request_lines_are_logged_at_debug_only() -> None:
+    """The HTTP client's line per request (with its URL) is kept off the log above debug."""
+    for level, shown in (("info", False), ("debug", True)):
+        stream = io.StringIO()
+        handler = configure_logging(level, "plain", stream)
+        try:
+            logging.getLogger("httpx").info("HTTP Request: POST http://h/sms?api_key=SMSAPIKEY1")
+        finally:
+            logging.getLogger().removeHandler(handler)
+        assert ("HTTP Request" in stream.getvalue()) is shown, level
+        assert "SMSAPIKEY1" not in stream.getvalue()
+
+
 def test_serve_refuses_a_public_address_without_an_operator_token(ecps: Ecps,
                                                                   workdir: Path) -> None:
     """`ecps serve --host 0.0.0.0` without a token exits with a message saying how to give one."""
