@@ -85,9 +85,14 @@ class Runner:
     def __call__(self, request: Request, key: str | None, body: BaseModel | None,
                  call: Callable[[], T], present: Callable[[T], BaseModel], status: int = 200,
                  headers: Callable[[BaseModel], dict[str, str]] | None = None, *,
-                 event: str = "", activation_id: str = "") -> Response:
+                 event: str = "", activation_id: str = "",
+                 still: Callable[[], bool] | None = None) -> Response:
         """The answer of `call` shown by `present` (or the one saved for `key`); under a key, the
-        answer is committed with the change it answers. Logs the call's event and outcome."""
+        answer is committed with the change it answers. Logs the call's event and outcome.
+
+        `still` tells whether a saved success may be given back now (e.g. a login while the
+        credential is active): when it says no, the call runs again and its answer is not saved.
+        """
         def render(outcome: object) -> Response:
             if isinstance(outcome, WorkflowError):
                 return error_response(outcome)
@@ -124,6 +129,8 @@ class Runner:
                                 **{"Retry-After": "1"})
         except WorkflowError as exc:
             return error_response(exc)
+        if saved is not None and saved.status < 300 and still is not None and not _holds(still):
+            return execute()
         if saved is not None:
             return Response(saved.body, saved.status,
                             headers={**saved.headers, "Idempotent-Replayed": "true"},
@@ -149,6 +156,12 @@ class Runner:
         return answer
 
 
+def _holds(still: Callable[[], bool]) -> bool:
+    """What `still` says; no when it cannot say (the call, run again, answers the error)."""
+    try:
+        return still()
+    except WorkflowError:
+        return False
 
 
 def _logged(activation_id: str, event: str, outcome: str) -> None:

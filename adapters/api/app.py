@@ -47,7 +47,8 @@ Every error answers `{"error": {"kind": ..., "message": ...}}` with a stable `ki
 410 expired, 422 refused on its merits (wrong code, not eligible), 423 locked, 429 with
 `Retry-After`). Every POST honours an `Idempotency-Key` header: the same key with the same
 request gets the first answer again (header `Idempotent-Replayed: true`) and has no second
-effect; the same key with another request is 409.
+effect (a saved login only while the e-CPS is still active); the same key with another
+request is 409.
 
 The flow is bound to the device that asked: `POST /activations` takes the app's public key
 (`device_key`, a P-256 or Ed25519 JWK) and every later call on the activation carries a

@@ -31,7 +31,7 @@ from adapters.api.schemas import (
     StepResultOut,
     SummaryOut,
 )
-from workflow import ActivationService, audit
+from workflow import ActivationService, State, audit
 
 
 def _error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -137,8 +137,10 @@ def add_flow_routes(app: FastAPI, svc: ActivationService, run: Runner, guard: Gu
                      idempotency_key: KeyHeader = None) -> Response:
         def present(_: object) -> AuthenticatedOut:  # refused logins raise: this one succeeded
             return AuthenticatedOut(activation_id=activation_id, authenticated=True)
+        def active() -> bool:  # a saved "authenticated" is given back only while it still holds
+            return svc.status(activation_id).state == State.ACTIVE
         return run(request, idempotency_key, body, lambda: svc.authenticate(activation_id, body.pin),
-                   present, event="authenticate", activation_id=activation_id)
+                   present, event="authenticate", activation_id=activation_id, still=active)
 
     @app.post("/activations/{activation_id}/cancel", response_model=StepResultOut,
               responses=STEP_ERRORS, tags=["activation"], dependencies=device,

@@ -141,6 +141,27 @@ def test_an_idempotency_key_replays_the_first_answer_without_a_second_effect(
           "invalid_input")
 
 
+def test_a_saved_login_is_not_given_back_once_the_credential_is_revoked(
+        client: DeviceClient, phone: Phone) -> None:
+    """A login retried under its key is replayed while the e-CPS is active; after a revocation
+    the retry runs again and is refused, and the saved answer is kept for no one."""
+    aid = start(client)
+    client.post(f"/activations/{aid}/scan", json={"qr_payload": phone.payload()})
+    client.post(f"/activations/{aid}/sms", json={"code": phone.code()})
+    for step in ("pin", "pin/confirm"):
+        client.post(f"/activations/{aid}/{step}", json={"pin": "4821"})
+    key, pin = {"Idempotency-Key": "login-1"}, {"pin": "4821"}
+    first = client.post(f"/activations/{aid}/authenticate", json=pin, headers=key)
+    again = client.post(f"/activations/{aid}/authenticate", json=pin, headers=key)
+    assert first.json()["authenticated"] is again.json()["authenticated"] is True
+    assert again.headers["idempotent-replayed"] == "true"
+    client.operator("POST", f"/activations/{aid}/revoke", json={"reason": "compromised"})
+    for _ in range(2):
+        late = client.post(f"/activations/{aid}/authenticate", json=pin, headers=key)
+        assert error(late, 409, "not_allowed")["state"] == "revoked"
+        assert "idempotent-replayed" not in late.headers
+
+
 def test_idempotency_keys_survive_a_restart(tmp_path: Path) -> None:
     """Answers kept in the store's database are replayed by a new server process's app."""
     key, device = {"Idempotency-Key": "restart-1"}, DeviceKey.generate()
