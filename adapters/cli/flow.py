@@ -305,12 +305,12 @@ def status(activation_id: ActivationId, database: Database = None,
 
 def step_outcomes(st: ActivationStatus, trail: list[AuditEvent]) -> list[str]:
     """The outcome of each step of `st.history` (`ok`, or `wrong: <reason>`...), from the audit
-    trail: its transitions, in order, are the steps."""
-    taken = [e for e in sorted(trail, key=lambda e: e.seq) if e.dest]
-    taken = taken[len(taken) - len(st.history):] if len(taken) >= len(st.history) else []
+    trail: the events that took a step carry its number (refusals carry none)."""
+    by_step = {e.step: e for e in trail if e.step}
+    first = st.history_total - len(st.history) + 1
     outcomes = []
     for i, step in enumerate(st.history):
-        event = taken[i] if taken else None
+        event = by_step.get(first + i)
         if event is None or event.action != step.event or event.dest != step.dest:
             outcomes.append("?")
         elif event.outcome == "ok" or not event.reason:

@@ -70,16 +70,19 @@ def test_text_errors_show_the_attempts_left_and_the_next_step(ecps_here: Ecps, w
 
 
 def test_status_history_shows_each_steps_outcome(ecps_here: Ecps, workdir: Path) -> None:
-    """A failed login and a successful one read differently in the history, text and JSON."""
+    """A failed login and a successful one read differently in the history, text and JSON; a
+    refused call, which takes no step, shifts no outcome."""
     state_dir = workdir / ".ecps"
     svc = service(state_dir)
     aid = advance(svc, state_dir, State.PIN_SET)
     svc.confirm_pin(aid, "4821")
+    assert ecps_here("verify-sms", "--", aid, "123456").returncode == 8  # refused: takes no step
     assert ecps_here("authenticate", "--", aid, "1357").returncode == 11
     assert ecps_here("authenticate", "--", aid, "4821").returncode == 0
     history = json.loads(ecps_here("status", "--json", "--", aid).stdout)["history"]
     assert [(h["event"], h["outcome"]) for h in history[-2:]] == [
         ("authenticate", "wrong: wrong PIN"), ("authenticate", "ok")]
+    assert "?" not in {h["outcome"] for h in history}
     text = ecps_here("status", "--", aid).stdout
     assert "wrong: wrong PIN" in text
 
