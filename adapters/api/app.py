@@ -33,6 +33,8 @@ from workflow.errors import WorkflowError
 from workflow.outbox import DispatchLoop
 
 log = logging.getLogger("ecps.http")
+_HTTP_KINDS = {400: "invalid_input", 404: "not_found", 405: "method_not_allowed"}
+"""The kinds of the web framework's own refusals (any other status: `http_error`)."""
 
 DESCRIPTION = """
 The activation of a health professional's e-CPS without a CPS card, as an HTTP API.
@@ -181,6 +183,8 @@ def _add_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
+        if first.get("type") == "json_invalid":  # its place is a character offset, not a field
+            return plain_error(400, "invalid_input", "the request body is not valid JSON")
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
         # the pydantic message only: the rejected value (maybe a PIN) is never echoed
         message = f"{where}: {first.get('msg', 'invalid')}" if where else "invalid request body"
@@ -190,8 +194,10 @@ def _add_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        kind = "not_found" if exc.status_code == 404 else "http_error"
-        return plain_error(exc.status_code, kind, str(exc.detail), **(exc.headers or {}))
+        kind = _HTTP_KINDS.get(exc.status_code, "http_error")
+        message = ("the request body cannot be read as JSON" if kind == "invalid_input"
+                   else str(exc.detail))
+        return plain_error(exc.status_code, kind, message, **(exc.headers or {}))
 
     @app.exception_handler(WorkflowError)
     async def workflow_error(_: Request, exc: WorkflowError) -> JSONResponse:

@@ -66,6 +66,23 @@ def test_a_whole_activation_over_http(client: DeviceClient, phone: Phone) -> Non
                            json={"reason": "lost"}).json()["state"] == "revoked"
 
 
+@pytest.mark.parametrize("body", [b'{"national_id": ', b'{"national_id": "\xff\xfe"}',
+                                  b"[" * 5000 + b"]" * 5000, b"\x00"],
+                         ids=["truncated", "not UTF-8", "nested 5000 deep", "a NUL byte"])
+def test_a_body_that_is_not_json_is_invalid_input(client: DeviceClient, phone: Phone,
+                                                  body: bytes) -> None:
+    """Whatever makes a body unreadable as JSON: 400 `invalid_input`, no field, nothing stored."""
+    r = client.http.post("/activations", content=body, headers={"Content-Type": "application/json"})
+    detail = error(r, 400, "invalid_input")
+    assert detail["field"] is None, detail
+    assert phone.svc.store.list_activations() == []
+
+
+def test_a_wrong_method_is_named(client: DeviceClient) -> None:
+    """A route asked with a method it does not take: 405 `method_not_allowed`."""
+    error(client.http.put("/activations"), 405, "method_not_allowed")
+
+
 def test_every_error_answers_its_status_and_a_stable_body(client: DeviceClient, phone: Phone) -> None:
     """400, 404, 409, 410, 422, 423 and 429 (with Retry-After) each name their kind."""
     error(client.post("/activations", json={"national_id": "12345"}), 400, "invalid_identifier")
