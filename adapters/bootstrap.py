@@ -15,10 +15,10 @@ import contextlib
 import os
 import secrets
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from workflow import ActivationService, Settings, config
@@ -27,6 +27,7 @@ from workflow.listeners import Listener
 from workflow.ports import Clock, Directory, EventSink, Mailer, PushGateway, SmsGateway
 from workflow.templates import Templates
 
+T = TypeVar("T")
 DEFAULT_STATE_DIR = Path(".ecps")
 SHIPPED_DIRECTORY = Path(__file__).resolve().parent / "data" / "directory.json"
 KEY_BYTES = 32
@@ -175,16 +176,29 @@ def _adapters_from_env(state: StateDir, env: Mapping[str, str]) -> tuple[Mailer,
     from adapters.files import FileMailer, FileSms
     from adapters.sms_http import HttpSmsGateway
 
-    mailer: Mailer = (mailer_from_url(env["ECPS_SMTP_URL"]) if env.get("ECPS_SMTP_URL")
-                      else FileMailer(state.mail))
+    mailer: Mailer = (_from_env("ECPS_SMTP_URL", lambda: mailer_from_url(env["ECPS_SMTP_URL"]))
+                      if env.get("ECPS_SMTP_URL") else FileMailer(state.mail))
     sms: SmsGateway = FileSms(state.sms, echo=False)
     if env.get("ECPS_SMS_URL"):
-        sms = HttpSmsGateway(env["ECPS_SMS_URL"], env.get("ECPS_SMS_TOKEN", ""))
+        sms = _from_env("ECPS_SMS_URL", lambda: HttpSmsGateway(env["ECPS_SMS_URL"],
+                                                               env.get("ECPS_SMS_TOKEN", "")))
     where = env.get("ECPS_DIRECTORY", "")
     directory: Directory = FileDirectory(Path(where) if where else SHIPPED_DIRECTORY)
     if where.startswith(("https://", "http://")):
-        directory = FhirDirectory(where, api_key=env.get("ECPS_DIRECTORY_API_KEY") or None)
+        directory = _from_env("ECPS_DIRECTORY", lambda: FhirDirectory(
+            where, api_key=env.get("ECPS_DIRECTORY_API_KEY") or None))
     return mailer, sms, directory
+
+
+def _from_env(variable: str, make: Callable[[], T]) -> T:
+    """What `make` builds from `variable`; its `ValueError` as a `config.ConfigError` naming the
+    variable (the message of the adapter, never the variable's value)."""
+    try:
+        return make()
+    except config.ConfigError:
+        raise
+    except ValueError as exc:
+        raise config.ConfigError([f"{variable}: {exc}"]) from None
 
 
 WEBHOOK_URL = "ECPS_WEBHOOK_URL"
@@ -274,5 +288,6 @@ def _push_from_env(state: StateDir, env: Mapping[str, str]) -> PushGateway:
     from adapters.push import FilePush, HttpPush
 
     if env.get("ECPS_PUSH_URL"):
-        return HttpPush(env["ECPS_PUSH_URL"], env.get("ECPS_PUSH_TOKEN", ""))
+        return _from_env("ECPS_PUSH_URL", lambda: HttpPush(env["ECPS_PUSH_URL"],
+                                                           env.get("ECPS_PUSH_TOKEN", "")))
     return FilePush(state.push)

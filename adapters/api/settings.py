@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from workflow.config import ConfigError
 from workflow.errors import InvalidInput
 
 MIN_TOKEN_LENGTH = 16
@@ -37,7 +38,7 @@ class HttpSettings:
     def __post_init__(self) -> None:
         for name in ("proof_window", "body_limit", "request_rate", "request_period"):
             if getattr(self, name) < 1:
-                raise InvalidInput(f"{name} must be a positive integer", name)
+                raise InvalidInput(f"ECPS_{name.upper()} ({name}) must be a positive integer", name)
 
     @property
     def has_operator(self) -> bool:
@@ -54,8 +55,15 @@ class HttpSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> HttpSettings:
-        """The settings of the `ECPS_*` variables of `env` (default: the process's)."""
-        env = os.environ if env is None else env
+        """The settings of the `ECPS_*` variables of `env` (default: the process's);
+        `ConfigError` naming the variable if one is invalid."""
+        try:
+            return cls._from_env(os.environ if env is None else env)
+        except InvalidInput as exc:
+            raise ConfigError([str(exc)]) from None
+
+    @classmethod
+    def _from_env(cls, env: Mapping[str, str]) -> HttpSettings:
         token = env.get("ECPS_OPERATOR_TOKEN", "")
         if not token and (path := env.get("ECPS_OPERATOR_TOKEN_FILE")):
             try:

@@ -8,6 +8,7 @@ import os
 import secrets
 from contextlib import nullcontext
 from datetime import timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -260,6 +261,24 @@ class _null:
         return None
 
 
+class LogLevel(StrEnum):
+    """The lowest level `ecps serve` logs."""
+
+    CRITICAL = "critical"
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+    DEBUG = "debug"
+    TRACE = "trace"
+
+
+class LogFormat(StrEnum):
+    """How `ecps serve` writes its log lines."""
+
+    PLAIN = "plain"
+    JSON = "json"
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port.")] = 8000,
@@ -274,9 +293,10 @@ def serve(
         "--dispatch-every", min=0, help="Longest pause of the background dispatcher while the "
         "outbox is empty; none while messages are due (0: no dispatcher here, run `ecps dispatch "
         "--loop`).")] = 1.0,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
-    log_format: Annotated[str, typer.Option(
-        "--log-format", help="plain, or json: one JSON object a line.")] = "plain",
+    log_level: Annotated[LogLevel, typer.Option(
+        case_sensitive=False, help="The lowest level logged.")] = LogLevel.INFO,
+    log_format: Annotated[LogFormat, typer.Option(
+        "--log-format", help="plain, or json: one JSON object a line.")] = LogFormat.PLAIN,
     access_log: Annotated[bool, typer.Option(
         "--access-log/--no-access-log", help="One log line per HTTP request (uvicorn's).")] = False,
     operator_token_file: Annotated[Path | None, typer.Option(
@@ -301,9 +321,8 @@ def serve(
     http = server_settings(host, operator_token_file)  # a bad token or host fails here, in one line
     if dev:
         refuse_off_loopback(host)
-    if log_format not in ("plain", "json"):
-        raise InvalidInput("--log-format must be plain or json", "log_format")
-    configure_logging(log_level, "json" if log_format == "json" else "plain")
+    level, fmt = str(log_level.value), str(log_format.value)
+    configure_logging(level, "json" if fmt == "json" else "plain")
     e = env(database, state_dir, False)
     workers = workers or (1 if dev else os.cpu_count() or 1)
     if dev and workers > 1:
@@ -315,7 +334,7 @@ def serve(
     _port_free(host, port)
     options = serving.Serving(host, e.database, str(e.state.root),
                               str(operator_token_file) if operator_token_file else None,
-                              log_level, log_format, threads, access_log, os.getpid())
+                              level, fmt, threads, access_log, os.getpid())
     svc = serving.service_of(options)
     svc.store.list_activations(1)  # a database that cannot answer fails now (and is brought up to date)
     phone = None
@@ -328,7 +347,7 @@ def serve(
     if workers == 1 and (dev or not dispatch_every or _in_memory(e.url)):
         # one process: the simulator's memory, an in-memory database, or no dispatcher here
         app = serving.build_app(options, svc, dispatch_every or None, http=http, phone=phone)
-        uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=None,
+        uvicorn.run(app, host=host, port=port, log_level=level, log_config=None,
                     access_log=access_log)
         return
     create_tables(svc)  # once, before the workers: none of them creates a table another is creating
@@ -336,7 +355,7 @@ def serve(
     with serving.dispatching(svc, dispatch_every) if dispatch_every else nullcontext():
         serving.supervise(uvicorn.Config(
             "adapters.cli.serving:worker_app", factory=True, workers=workers, host=host,
-            port=port, log_level=log_level, log_config=None, access_log=access_log))
+            port=port, log_level=level, log_config=None, access_log=access_log))
 
 
 def _in_memory(url: str) -> bool:

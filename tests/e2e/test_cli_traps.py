@@ -186,3 +186,32 @@ def test_serve_on_an_address_it_cannot_listen_on_says_so(ecps: Ecps, workdir: Pa
     assert line.startswith(f"error: cannot listen on {host} port 8000:")
     assert "invalid_input" in line
     assert done.returncode != 0
+
+
+@pytest.mark.parametrize("variable", ["ECPS_SMS_URL=ftp://gateway", "ECPS_PUSH_URL=ftp://push",
+                                      "ECPS_SMTP_URL=smtp://user:SMTPPASS1@relay:25",
+                                      "ECPS_BODY_LIMIT=abc", "ECPS_REQUEST_RATE=0"])
+def test_an_invalid_variable_is_a_config_error_naming_it(ecps_here: Ecps, variable: str) -> None:
+    """An adapter or HTTP variable that cannot be used: `config_error` (21), in one JSON object
+    naming the variable and not its value, for the server and for a command."""
+    name, _, value = variable.partition("=")
+    for args in (("--json", "serve", "--port", "1"), ("--json", "request", NID)):
+        done = ecps_here(*args, env={name: value})
+        if name in ("ECPS_BODY_LIMIT", "ECPS_REQUEST_RATE") and args[1] == "request":
+            assert done.returncode == 0, done.stderr  # the HTTP layer's own: commands ignore it
+            continue
+        assert done.returncode == 21, (args, done.stdout, done.stderr)
+        answer = json.loads(done.stdout)
+        assert answer["error"]["kind"] == "config_error"
+        assert name in answer["error"]["message"]
+        assert "SMTPPASS1" not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("option", [("--log-level", "shouty"), ("--log-format", "xml")])
+def test_serve_options_out_of_their_choices_are_usage_errors(ecps_here: Ecps,
+                                                            option: tuple[str, str]) -> None:
+    """A log level or format `ecps serve` does not know: `usage` (2), saying which ones it takes."""
+    done = ecps_here("serve", *option)
+    assert done.returncode == 2
+    assert option[1] in done.stderr
+    assert ("plain" if option[0] == "--log-format" else "debug") in done.stderr
