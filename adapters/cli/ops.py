@@ -6,6 +6,7 @@ import importlib.util
 import json as _json
 import os
 import secrets
+import socket
 from contextlib import nullcontext
 from datetime import timedelta
 from enum import StrEnum
@@ -331,7 +332,7 @@ def serve(
     if workers > 1 and _in_memory(e.url):
         raise InvalidInput("an in-memory database cannot be shared by worker processes: "
                            "give --workers 1 or a database file", "workers")
-    _port_free(host, port)
+    sock = _listen(host, port)  # held from now on: a second server on the port is told at once
     options = serving.Serving(host, e.database, str(e.state.root),
                               str(operator_token_file) if operator_token_file else None,
                               level, fmt, threads, access_log, os.getpid())
@@ -347,15 +348,15 @@ def serve(
     if workers == 1 and (dev or not dispatch_every or _in_memory(e.url)):
         # one process: the simulator's memory, an in-memory database, or no dispatcher here
         app = serving.build_app(options, svc, dispatch_every or None, http=http, phone=phone)
-        uvicorn.run(app, host=host, port=port, log_level=level, log_config=None,
-                    access_log=access_log)
+        uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=level, log_config=None,
+                                      access_log=access_log)).run(sockets=[sock])
         return
     create_tables(svc)  # once, before the workers: none of them creates a table another is creating
     os.environ[serving.OPTIONS_VARIABLE] = options.to_env()  # read by each worker process
     with serving.dispatching(svc, dispatch_every) if dispatch_every else nullcontext():
         serving.supervise(uvicorn.Config(
             "adapters.cli.serving:worker_app", factory=True, workers=workers, host=host,
-            port=port, log_level=level, log_config=None, access_log=access_log))
+            port=port, log_level=level, log_config=None, access_log=access_log), sock)
 
 
 def _in_memory(url: str) -> bool:
@@ -385,20 +386,22 @@ def _webhook() -> list[tuple[str, str]]:
     return [("webhook_url", shown), ("webhook_secret", secret)]
 
 
-def _port_free(host: str, port: int) -> None:
-    """Nothing, or `PortBusy` when another process listens on `host:port`, or `InvalidInput`
-    when this machine cannot listen there (no such address, an unsupported family)."""
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket listening on `host:port` for the server; `PortBusy` when another process listens
+    there, `InvalidInput` when this machine cannot listen there (no such address...)."""
     import errno
-    import socket
 
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        socket.create_server((host, port)).close()
+        sock = socket.create_server((host, port), family=family, backlog=2048)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise PortBusy(f"port {port} on {host} is already in use: stop the other server, "
                            "or choose another --port") from exc
         reason = exc.strerror or type(exc).__name__
         raise InvalidInput(f"cannot listen on {host} port {port}: {reason} (--host)", "host") from exc
+    sock.set_inheritable(True)  # given to the worker processes
+    return sock
 
 
 def _safe_url(url: str) -> str:

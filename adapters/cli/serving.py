@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -125,8 +126,8 @@ def quiet_access_log(wanted: bool) -> None:
     logging.getLogger("uvicorn.access").propagate = wanted
 
 
-def supervise(config: Config) -> None:
-    """Bind `config`'s socket and run its `workers` processes until told to stop (uvicorn's
+def supervise(config: Config, sock: socket.socket) -> None:
+    """Run `config`'s `workers` processes on the listening `sock` until told to stop (uvicorn's
     supervisor: a worker that dies is started again); `WorkerFailed` if one could not start.
 
     The first workers start with SIGINT ignored until their server handles it, so that a
@@ -141,7 +142,7 @@ def supervise(config: Config) -> None:
             with _sigint_ignored():  # only while starting them: a Ctrl-C then is not lost
                 super().init_processes()
 
-    supervisor = Supervisor(config, sockets=[config.bind_socket()])
+    supervisor = Supervisor(config, sockets=[sock])
     supervisor.run()
     if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes):
         raise WorkerFailed("a worker process could not start (its log line above says why); "

@@ -192,3 +192,41 @@ def test_a_worker_stops_when_its_parent_is_killed(workdir: Path) -> None:
         for w in workers:  # never left running by a failure of this test
             with contextlib.suppress(ProcessLookupError):
                 os.kill(w, signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_two_servers_started_at_once_on_one_port_leave_one_running(workdir: Path) -> None:
+    """Both check the port at the same moment: one serves, the other ends in one line with
+    `port_busy` (22), no worker of it restarted in a loop, no traceback."""
+    port = _free_port()
+    command = [sys.executable, "-m", "adapters.cli", "serve", "--port", str(port), "--workers", "1",
+               "--log-level", "warning"]
+    servers = [subprocess.Popen([*command, "--database", f"sqlite:///{workdir / f'{n}.sqlite3'}"],
+                                cwd=workdir, env=cli_env(), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True) for n in range(2)]
+    try:
+        _until(lambda: any(s.poll() is not None for s in servers), "neither server stopped")
+        [refused] = [s for s in servers if s.poll() is not None]
+        [running] = [s for s in servers if s is not refused]
+        assert refused.returncode == 22
+        stderr = refused.stderr.read() if refused.stderr else ""
+        assert [line for line in stderr.splitlines() if line.startswith("error:")] == [
+            f"error: port {port} on 127.0.0.1 is already in use: stop the other server, or choose "
+            "another --port [port_busy, exit 22]"], stderr
+        assert "Traceback" not in stderr
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            def up() -> bool:
+                assert running.poll() is None
+                try:
+                    return http.get("/healthz").status_code == 200
+                except httpx.TransportError:
+                    return False
+            _until(up, "the other server did not start")
+    finally:
+        for s in servers:
+            if s.poll() is None:
+                s.terminate()
+                try:
+                    s.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    s.kill()

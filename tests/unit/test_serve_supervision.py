@@ -4,6 +4,7 @@ stops the server (no restart loop), as `WorkerFailed`."""
 from __future__ import annotations
 
 import logging
+import socket
 from pathlib import Path
 
 import pytest
@@ -40,5 +41,6 @@ def test_the_supervisor_stops_and_says_so_when_a_worker_cannot_start() -> None:
     returns with `WorkerFailed` (the command turns it into one line and exit 23)."""
     config = uvicorn.Config("tests.unit.failing_app:factory", factory=True, workers=1,
                             host="127.0.0.1", port=0, log_level="warning", log_config=None)
-    with pytest.raises(WorkerFailed, match="could not start"):
-        serving.supervise(config)
+    with socket.create_server(("127.0.0.1", 0)) as sock, \
+            pytest.raises(WorkerFailed, match="could not start"):
+        serving.supervise(config, sock)
