@@ -22,7 +22,7 @@ def history(
 
     Example: [bold]ecps history <ID> --after 100[/]
     """
-    e = env(database, state_dir, json)
+    e = env(database, state_dir, json, read_only=True)
     page = e.service().history(activation_id, after=after, limit=limit)
 
     def render(c: Console) -> None:

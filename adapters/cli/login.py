@@ -49,7 +49,7 @@ def start(
 def pending(activation_id: ActivationId, database: Database = None, state_dir: StateDirOpt = None,
             json: Json = False) -> None:
     """The logins waiting for an answer on this e-CPS (what the app shows)."""
-    e = env(database, state_dir, json)
+    e = env(database, state_dir, json, read_only=True)
     waiting = e.service().pending_logins(activation_id)
 
     def render(c: Console) -> None:

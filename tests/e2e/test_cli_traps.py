@@ -215,3 +215,14 @@ def test_serve_options_out_of_their_choices_are_usage_errors(ecps_here: Ecps,
     assert done.returncode == 2
     assert option[1] in done.stderr
     assert ("plain" if option[0] == "--log-format" else "debug") in done.stderr
+
+
+@pytest.mark.parametrize("command", [("status", "x"), ("list",), ("history", "x"),
+                                     ("login", "pending", "x"), ("audit", "verify")])
+def test_commands_that_only_read_make_nothing_in_an_empty_folder(ecps_here: Ecps, workdir: Path,
+                                                                  command: tuple[str, ...]) -> None:
+    """Without a server key, a command that only reads says so; no key, no database is made."""
+    done = ecps_here(*command)
+    assert done.returncode == 21, done.stderr
+    assert "no server key" in done.stderr
+    assert not (workdir / ".ecps").exists() or not any((workdir / ".ecps").iterdir())
