@@ -59,8 +59,13 @@ class FileDirectory:
     def _rows(self, data: bytes) -> list[Any]:
         try:
             text = data.decode("utf-8-sig")
-            if self.path.suffix.lower() == ".csv" or not text.lstrip().startswith(("[", "{")):
-                return list(csv.DictReader(io.StringIO(text, newline="")))
+            suffix = self.path.suffix.lower()
+            if suffix == ".csv" or (suffix != ".json" and not text.lstrip().startswith(("[", "{"))):
+                reader = csv.DictReader(io.StringIO(text, newline=""))
+                if FIELDS[0] not in (reader.fieldnames or ()):
+                    raise DirectoryUnavailable(f"the directory file has no {FIELDS[0]} column "
+                                               "(CSV) and is not a JSON list", False)
+                return list(reader)
             loaded = json.loads(text)
         except (ValueError, csv.Error) as exc:
             raise DirectoryUnavailable("the directory file is not valid UTF-8 JSON or CSV",

@@ -13,6 +13,7 @@ import pytest
 from adapters.directory import FhirDirectory, FileDirectory, StaticDirectory
 from tests.integration.fhir_stub import FhirStub
 from tests.integration.smtp_stub import free_port
+from workflow.errors import DirectoryUnavailable
 from workflow.messages import DirectoryEntry
 from workflow.ports import Directory
 from workflow.testing.port_contracts import DirectoryContract
@@ -94,3 +95,17 @@ class TestFhirDirectoryWithRestrictedContacts(TestFhirDirectory):
         public = self.stub([DirectoryEntry("899700366240", None, None, "Dr Jane Doe")])
         down = FhirDirectory(f"http://127.0.0.1:{free_port()}/fhir", timeout=2)
         return FhirDirectory(public.base_url, contacts=down.contacts, timeout=5)
+
+
+@pytest.mark.parametrize(("name", "content"), [("directory.json", b"this is not JSON\n"),
+                                               ("directory.json", b'{"professionals": [1, '),
+                                               ("directory.csv", b"nid,mail\n1,a\n"),
+                                               ("directory", b"not json, not a directory\n")])
+def test_a_malformed_directory_file_is_unavailable_not_empty(tmp_path: Path, name: str,
+                                                             content: bytes) -> None:
+    """A file that is neither a JSON list nor a CSV with the identifier's column is reported as
+    a directory that cannot answer (a configuration problem), never as an empty directory that
+    makes everyone not eligible."""
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(DirectoryUnavailable):
+        FileDirectory(tmp_path / name).lookup("899700366240")
