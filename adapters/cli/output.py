@@ -56,9 +56,9 @@ def translated(error: BaseException) -> BaseException:
     optional package names its extra."""
     if isinstance(error, PortBusy | WorkerFailed):
         return error
-    if isinstance(error, ModuleNotFoundError) and error.name:
-        top = error.name.split(".")[0]
-        extra = EXTRAS.get(top, "all")
+    if isinstance(error, ModuleNotFoundError) and error.name and \
+            (top := error.name.split(".")[0]) in EXTRAS:
+        extra = EXTRAS[top]
         return MissingExtra(f"{top} is not installed: pip install 'ecps-workflow[{extra}]' "
                             f"(in a checkout: pip install '.[{extra}]')")
     if isinstance(error, OSError):

@@ -66,3 +66,19 @@ def test_diagram_draws_a_definition_of_the_users_own(ecps: Ecps, tmp_path: Path)
     assert done.returncode == 0, done.stderr
     text = (tmp_path / "out" / "door-code.mmd").read_text()
     assert "waiting --> open" in text
+
+
+def test_a_definition_that_cannot_be_found_is_named_in_one_line(ecps: Ecps) -> None:
+    """A missing module, a missing name, or a name that is no definition: invalid input (3), one
+    line saying which; never advice to install an extra."""
+    for spec, says in (("mypkg.flows:X", "no module named 'mypkg'"),
+                       ("workflow.nosuch:X", "no module named 'workflow.nosuch'"),
+                       ("workflow.definition:NOPE", "has no attribute 'NOPE'"),
+                       ("workflow.definition:State", "not a workflow Definition")):
+        for command in ("check", "diagram"):
+            done = ecps(command, "--definition", spec)
+            assert done.returncode == 3, (command, spec, done.stderr)
+            [line] = done.stderr.strip().splitlines()
+            assert says in line, line
+            assert "invalid_input" in line
+            assert "pip install" not in line
