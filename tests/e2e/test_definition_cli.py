@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from tests.e2e.conftest import Ecps
@@ -82,3 +83,12 @@ def test_a_definition_that_cannot_be_found_is_named_in_one_line(ecps: Ecps) -> N
             assert says in line, line
             assert "invalid_input" in line
             assert "pip install" not in line
+def test_check_proves_the_engine_pages_door_with_its_own_bounds(ecps: Ecps, tmp_path: Path) -> None:
+    """The DOOR of docs/engine.md, saved as door.py: its counter and deadline are bounded by names
+    that are no `Settings` fields, so the declared defaults are checked, as the interpreter runs them."""
+    page = (Path(__file__).resolve().parents[2] / "docs" / "engine.md").read_text()
+    (tmp_path / "door.py").write_text(re.findall(r"```python\n(.*?)```", page, flags=re.S)[0])
+    done = ecps("check", "--definition", "door:DOOR", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert (report["definition"], report["ok"]) == ("door-code", True)

@@ -113,8 +113,9 @@ def specimens() -> list[Specimen]:
                               counter="pin_mismatches"),)),
         ),
         Specimen(
-            "unknown-bound", "a counter bounded by a setting that does not exist", Property.BOUNDED,
-            variant(counters=tuple(Counter(c.name, "max_sms_tries", c.default)
+            "unknown-bound", "a counter bounded by a setting that does not exist, with no usable default",
+            Property.BOUNDED,
+            variant(counters=tuple(Counter(c.name, "max_sms_tries", -1)
                                    if c.name == "sms_attempts" else c for c in DEFINITION.counters)),
         ),
         Specimen(

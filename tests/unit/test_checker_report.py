@@ -21,7 +21,8 @@ WHY = {
     "missing-expiry": "scanned has no expire edge to a terminal state",
     "unbounded-sms": "sms_attempts passes Settings.max_sms_attempts in scanned",
     "lock-loops-back": "pin_mismatches passes Settings.max_pin_mismatches in sms_verified",
-    "unknown-bound": "counter sms_attempts has no bound: Settings.max_sms_tries is not an integer ≥ 0",
+    "unknown-bound": "counter sms_attempts has no bound: Settings has no 'max_sms_tries' and its default -1 "
+                     "is not an integer ≥ 0; sms_attempts passes Settings.max_sms_tries in locked",
     "terminal-exit": "terminal state with an outgoing edge: expired --scan--> scanned",
     "unreachable": "never reached: revoked",
     "trap": "no terminal state can be reached from revoked",
@@ -38,7 +39,7 @@ WHY = {
     "stale-machine": "has an extra edge active --authenticate (wrong)--> active; fire(active, authenticate, "
                      "wrong) gives active, the definition a refusal",
     "never-started": "pin_step never runs in sms_verified; pin_step never runs in pin_set",
-    "unknown-validity": "pin_step: Settings has no duration 'pin_validity'",
+    "unknown-validity": "pin_step: Settings has no duration 'pin_validity' and the deadline no default",
     "outlasted": "token (flow_validity = 1 d) never passes before flow (flow_validity)",
     "longer-than-flow": "token (qr_token_validity = 2 h) never passes before flow (flow_validity)",
     "no-expire-edge": "session passes in active, which has no expire edge",

@@ -126,6 +126,4 @@ def test_a_counter_without_its_setting_is_bounded_by_its_default_even_zero() -> 
     counters = tuple(Counter(c.name, "max_sms_tries", 0) if c.name == "sms_attempts" else c
                      for c in DEFINITION.counters)
     result = check(Definition.unchecked(**{**_DATA, "counters": counters})).result(Property.BOUNDED)
-    assert result.detail == (
-        "counter sms_attempts has no bound: Settings.max_sms_tries is not an integer ≥ 0; "
-        "sms_attempts passes Settings.max_sms_tries in locked")
+    assert result.detail == "sms_attempts passes Settings.max_sms_tries in locked"

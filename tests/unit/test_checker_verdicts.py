@@ -202,4 +202,4 @@ class _NoFlowLength:
 def test_a_missing_length_is_named_not_raised_when_comparing_deadlines() -> None:
     """The flow's missing length is the only problem; comparing the token with it does not crash."""
     result = check(DEFINITION, settings=_NoFlowLength()).result(Property.DEADLINES)
-    assert result.detail == "flow: Settings has no duration 'flow_validity'"
+    assert result.detail == "flow: Settings has no duration 'flow_validity' and the deadline no default"

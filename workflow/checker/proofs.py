@@ -9,9 +9,19 @@ from typing import Any
 
 from workflow.checker.properties import Property
 from workflow.checker.report import Result
-from workflow.checker.space import _IDLE, _PASSED, Space, _Config, _count
-from workflow.engine import Counter, Deadline, Definition, Edge, Outcome, Workflow, definition_problems
-from workflow.errors import TransitionNotAllowed
+from workflow.checker.space import _IDLE, _PASSED, Space, _Config
+from workflow.engine import (
+    Counter,
+    Deadline,
+    Definition,
+    Edge,
+    Outcome,
+    Workflow,
+    counter_bound,
+    deadline_validity,
+    definition_problems,
+)
+from workflow.errors import DefinitionError, TransitionNotAllowed
 
 # -- the properties -----------------------------------------------------------------------
 
@@ -70,8 +80,8 @@ def _well_formed(ctx: Context) -> Result:
     for c in d.counters:
         if not isinstance(c, Counter):
             problems.append(f"{c!r} is not a Counter")
-        elif not isinstance(getattr(settings, c.bound, None), int):
-            problems.append(f"counter {c.name}: Settings has no integer {c.bound!r}")
+        else:
+            problems.extend(_unset(counter_bound, c, settings))
     for dl in d.deadlines:
         if not isinstance(dl, Deadline):
             problems.append(f"{dl!r} is not a Deadline")
@@ -189,8 +199,7 @@ def _deterministic(ctx: Context) -> Result:
 @proves(Property.BOUNDED)
 def _bounded(ctx: Context) -> Result:
     d, settings, space = ctx.d, ctx.settings, ctx.space
-    problems = [f"counter {c.name} has no bound: Settings.{c.bound} is not an integer ≥ 0"
-                for c in d.counters if not _count(getattr(settings, c.bound, None))]
+    problems = [p for c in d.counters for p in _unset(counter_bound, c, settings)]
     if not space.overflow:
         return _verdict(Property.BOUNDED, problems)
     config, counter = next(iter(space.overflow.items()))
@@ -206,9 +215,9 @@ def _deadlines(ctx: Context) -> Result:
     example = None
     reached = {c.state for c in space.parent}
     for dl in d.deadlines:
-        length = getattr(settings, dl.validity, None)
-        if not isinstance(length, timedelta) or length <= timedelta(0):
-            problems.append(f"{dl.name}: Settings has no duration {dl.validity!r}")
+        length = _length(dl, settings)
+        if length is None:
+            problems.extend(_unset(deadline_validity, dl, settings))
         elif (outer := _outlasted_by(d, settings, dl, length)) is not None:
             problems.append(f"{dl.name} ({dl.validity} = {_duration(length)}) never passes "
                             f"before {outer.name} ({outer.validity})")
@@ -318,14 +327,31 @@ def _duration(length: timedelta) -> str:
     return f"{seconds} s"
 
 
+def _unset(rule: Callable[[Any, Any], object], part: Any, settings: Any) -> list[str]:
+    """Why `part` has no bound or length under `settings` (the interpreter's rule), else nothing."""
+    try:
+        rule(part, settings)
+    except DefinitionError as exc:
+        return [str(exc)]
+    return []
+
+
+def _length(dl: Deadline[Any, Any], settings: Any) -> timedelta | None:
+    """How long `dl` runs under `settings`, as the interpreter reads it (None: it cannot run)."""
+    try:
+        return deadline_validity(dl, settings)
+    except DefinitionError:
+        return None
+
+
 def _outlasted_by(d: Definition[Any, Any], settings: Any, dl: Deadline[Any, Any],
                   length: timedelta) -> Deadline[Any, Any] | None:
     """A deadline started only at creation, over `dl`'s states, that always passes first."""
     for i, other in enumerate(d.deadlines):
         if other is dl or not other.starts or not set(other.starts) <= {d.created_by}:
             continue
-        limit = getattr(settings, other.validity, None)
-        if not dl.states <= other.states or not isinstance(limit, timedelta):
+        limit = _length(other, settings)
+        if not dl.states <= other.states or limit is None:
             continue
         later = d.deadlines.index(dl) > i
         restarted = bool(set(dl.starts) - {d.created_by})

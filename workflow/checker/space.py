@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from workflow.engine import Definition, Edge, Implied, Outcome
+from workflow.engine import Counter, Definition, Edge, Implied, Outcome, counter_bound
+from workflow.errors import DefinitionError
 from workflow.settings import Settings
 
 IDLE, RUNNING, PASSED = 0, 1, 2
@@ -108,7 +109,7 @@ class _Model:
         self.expire = d.expire_event
         self.counters = [c.name for c in d.counters]
         self.slot = {name: i for i, name in enumerate(self.counters)}
-        self.bounds = [_int_setting(settings, c.bound, c.default) for c in d.counters]
+        self.bounds = [_bound(c, settings) for c in d.counters]
         self.by_source: dict[Any, list[Edge[Any, Any]]] = {}
         for e in d.edges:
             self.by_source.setdefault(e.source, []).append(e)
@@ -262,11 +263,11 @@ def _closure(graph: dict[Any, set[Any]], start: Any) -> set[Any]:
     return seen
 
 
-def _int_setting(settings: Any, name: str, default: int) -> int:
-    value = getattr(settings, name, None)
-    return value if _count(value) else max(default, 0)  # type: ignore[return-value]
-
-
-def _count(value: object) -> bool:
-    return type(value) is int and value >= 0
+def _bound(counter: Counter, settings: Any) -> int:
+    """The bound the interpreter runs `counter` with (one it could not run with: explored as
+    `max(default, 0)`, and reported by the well-formed and bounded properties)."""
+    try:
+        return counter_bound(counter, settings)
+    except DefinitionError:
+        return max(counter.default, 0)
 

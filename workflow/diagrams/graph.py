@@ -8,13 +8,15 @@ Mermaid and SCXML renderers read the same data and none of them reads the defini
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from workflow.definition import DEFINITION
 from workflow.domain import Step
-from workflow.engine import Definition, Edge, Outcome
+from workflow.engine import Deadline, Definition, Edge, Outcome, counter_bound, deadline_validity
+from workflow.errors import DefinitionError
 from workflow.settings import Settings
 
 
@@ -73,7 +75,7 @@ class Graph:
 
         lengths = []
         for dl in d.deadlines:
-            length = getattr(settings, dl.validity, None) if settings else _default(dl.validity)
+            length = _length(dl, settings)
             lengths.append((dl.validity, int(length.total_seconds())
                             if isinstance(length, timedelta) else 0))
         return cls(str(d.name), tuple(d.states), d.initial, str(d.created_by), tuple(d.main_path),
@@ -130,8 +132,13 @@ class Highlight:
 
 def bounds(definition: Definition[Any, Any], settings: Any = None) -> dict[str, int]:
     """Each counter's bound: from `settings` when given, else the definition's default."""
-    return {c.name: getattr(settings, c.bound, c.default) if settings else c.default
-            for c in definition.counters}
+    limits: dict[str, int] = {}
+    for c in definition.counters:
+        try:
+            limits[c.name] = counter_bound(c, settings) if settings else c.default
+        except DefinitionError:
+            limits[c.name] = c.default
+    return limits
 
 
 def label_lines(edge: Edge[Any, Any] | Arc, limits: dict[str, int]) -> list[str]:
@@ -161,7 +168,7 @@ def _deadlines(definition: Definition[Any, Any], settings: Any) -> list[tuple[st
     """Each deadline as (name, "60 min from request / resend_email", "over requested, emailed")."""
     rows = []
     for d in definition.deadlines:
-        length = getattr(settings, d.validity, None) if settings else _default(d.validity)
+        length = _length(d, settings)
         states = ", ".join(str(s) for s in definition.states if s in d.states)
         if set(d.states) == set(definition.in_flight):
             states = "every in-flight state"
@@ -170,9 +177,15 @@ def _deadlines(definition: Definition[Any, Any], settings: Any) -> list[tuple[st
     return rows
 
 
-def _default(setting: str) -> object:
-    f = Settings.__dataclass_fields__.get(setting)
-    return f.default if f is not None else None
+_DEFAULTS = SimpleNamespace(**{f.name: f.default for f in fields(Settings) if f.default is not MISSING})
+
+
+def _length(deadline: Deadline[Any, Any], settings: Any) -> timedelta | None:
+    """How long `deadline` runs under `settings` (else the defaults of `Settings`); None: unknown."""
+    try:
+        return deadline_validity(deadline, settings if settings else _DEFAULTS)
+    except DefinitionError:
+        return None
 
 
 def _duration(length: object) -> str:

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, Generic, Protocol
 
 from workflow.engine.machine import Workflow
-from workflow.engine.model import Counter, Definition, E, Edge, Outcome, S
+from workflow.engine.model import Counter, Definition, E, Edge, Outcome, S, counter_bound, deadline_validity
 from workflow.errors import DefinitionError, TransitionNotAllowed
 
 
@@ -64,12 +64,12 @@ class Interpreter(Generic[S, E]):
         self.workflow = workflow
         self.definition: Definition[S, E] = d
         try:
-            self.bounds = {c.name: int(getattr(settings, c.bound, c.default)) for c in d.counters}
-            self.validity: dict[str, timedelta] = {dl.name: getattr(settings, dl.validity)
+            self.bounds = {c.name: counter_bound(c, settings) for c in d.counters}
+            self.validity: dict[str, timedelta] = {dl.name: deadline_validity(dl, settings)
                                                    for dl in d.deadlines}
-        except (AttributeError, TypeError, ValueError) as exc:
-            raise DefinitionError(f"definition {d.name!r} names a setting that is missing: {exc}",
-                                  (str(exc),)) from exc
+        except DefinitionError as exc:
+            raise DefinitionError(f"definition {d.name!r} cannot run with these settings: {exc}",
+                                  exc.offenders) from exc
         self._slots = tuple(dict.fromkeys(dl.attribute for dl in d.deadlines))
         self._plans: dict[tuple[str, str, str], _Plan] = {e.key: self._plan(e) for e in d.edges}
         self._exhausts = {(e.source, e.event) for e in d.edges if e.outcome == Outcome.EXHAUSTED}

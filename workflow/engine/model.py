@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Generic, NamedTuple, TypeVar
 
@@ -57,7 +57,10 @@ class Edge(Generic[S, E]):
 
 @dataclass(frozen=True, slots=True)
 class Counter:
-    """A per-instance count bounded by the `Settings` attribute `bound` (`default` without one)."""
+    """A per-instance count bounded by the `Settings` attribute `bound` (`default` without one).
+
+    `counter_bound(counter, settings)` is that rule, for every reader of a bound.
+    """
 
     name: str
     bound: str
@@ -68,7 +71,8 @@ class Counter:
 class Deadline(Generic[S, E]):
     """A time limit over `states`, `Settings.<validity>` long, (re)started by the events `starts`.
 
-    Its time is kept in the instance's attribute `slot` (default: `name`) while the instance
+    `default` is its length when the settings have no attribute `validity` (None: the settings
+    must have it). Its time is kept in the instance's attribute `slot` (default: `name`) while the instance
     is in `states`, and cleared when it leaves them; deadlines over disjoint states may share
     a slot.
     """
@@ -78,6 +82,7 @@ class Deadline(Generic[S, E]):
     validity: str
     starts: tuple[E, ...]
     slot: str = ""
+    default: timedelta | None = None
 
     @property
     def attribute(self) -> str:
@@ -93,6 +98,42 @@ class Implied(Generic[S, E]):
     event: E
     first: E
     reason: str = ""
+
+
+def counter_bound(counter: Counter, settings: object) -> int:
+    """The bound `counter` runs with under `settings`: the attribute `counter.bound`, else its default.
+
+    The one rule the interpreter, the checker, the conformance replay and the drawings follow;
+    a bound that is not an integer ≥ 0 is a `DefinitionError` naming the setting.
+    """
+    if hasattr(settings, counter.bound):
+        value, source = getattr(settings, counter.bound), f"Settings.{counter.bound} = {{!r}}"
+    else:
+        value, source = counter.default, f"Settings has no {counter.bound!r} and its default {{!r}}"
+    if type(value) is not int or value < 0:
+        raise DefinitionError(f"counter {counter.name} has no bound: {source.format(value)} "
+                              "is not an integer ≥ 0", (counter.bound,))
+    return value
+
+
+def deadline_validity(deadline: Deadline[Any, Any], settings: object) -> timedelta:
+    """How long `deadline` runs under `settings`: the attribute `deadline.validity`, else its default.
+
+    The one rule every reader of a length follows; a deadline with neither, or a length that is
+    not a positive duration, is a `DefinitionError` naming the setting.
+    """
+    name = deadline.validity
+    if hasattr(settings, name):
+        value, source = getattr(settings, name), f"Settings.{name} = {{!r}}"
+    elif deadline.default is None:
+        raise DefinitionError(f"{deadline.name}: Settings has no duration {name!r} "
+                              "and the deadline no default", (name,))
+    else:
+        value, source = deadline.default, f"Settings has no {name!r} and its default {{!r}}"
+    if not isinstance(value, timedelta) or value <= timedelta(0):
+        raise DefinitionError(f"{deadline.name}: {source.format(value)} is not a positive duration",
+                              (name,))
+    return value
 
 
 _VALIDATE: ContextVar[bool] = ContextVar("validate_definitions", default=True)

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
 
 from workflow.checker import IDLE, Config, Space, Step, explore
-from workflow.engine import Definition, Outcome
+from workflow.engine import Definition, Outcome, deadline_validity
 from workflow.errors import TransitionNotAllowed, WorkflowError
 from workflow.testing.clock import FakeClock
 
@@ -214,7 +214,7 @@ class _Walker:
         self.space = space
         self.probe = probe
         self.make_driver = make_driver
-        self.validity: dict[str, timedelta] = {dl.name: getattr(probe.settings, dl.validity)
+        self.validity: dict[str, timedelta] = {dl.name: deadline_validity(dl, probe.settings)
                                                for dl in d.deadlines}
         self.slots = tuple(dict.fromkeys(dl.attribute for dl in d.deadlines))
         self.events = [str(e) for e in d.events()]

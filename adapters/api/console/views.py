@@ -118,7 +118,7 @@ def activation_view(service: ActivationService, activation_id: str) -> Activatio
     trail = service.store.audit_trail(a.id)
     d = service.workflow.definition
     counters = tuple(Gauge(c.name, str(a.counter(c.name)),
-                           f"of {getattr(service.settings, c.bound, c.default)}") for c in d.counters)
+                           f"of {service.engine.bounds[c.name]}") for c in d.counters)
     deadlines = deadline_gauges(d, a, now)
     code_at = a.code_issued_at
     if code_at is not None and any(e.source == a.state and e.event == Event.VERIFY_SMS for e in d.edges):
