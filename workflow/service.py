@@ -775,7 +775,6 @@ class ActivationService:
         elif seal.intact(self.keys, a) or (
                 not a.seal and not verification.disagreements(self.store, self.keys, self.engine, a)):
             return a
-        log.error("activation %s does not match its audit trail; refused", a.id)
         raise StorageError(f"activation {a.id} does not match the head of its audit trail: its row "
                            "was changed outside the service (ecps audit verify names what differs)")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,8 +17,8 @@ from adapters.cli.context import Database, Env, Json, StateDirOpt, env
 from adapters.cli.output import jsonable, steps_table, when
 from adapters.cli.phone import decode_qr, payload_from_eml, sms_of
 from workflow import ActivationService, security
-from workflow.domain import AuditEvent, MessageKind
-from workflow.errors import InvalidInput
+from workflow.domain import AuditEvent, Delivery, MessageKind
+from workflow.errors import DeliveryFailed, InvalidInput, StorageError
 from workflow.outbox import DispatchLoop, Rounds
 from workflow.results import ActivationStatus, Started, StepResult
 
@@ -50,6 +50,10 @@ def request(
     svc = e.service()
     started = svc.request(national_id, device_id=device_id)
     sent = svc.dispatch() if send else 0
+    if send and not _email_sent(svc, started.activation_id):
+        raise DeliveryFailed(f"activation {started.activation_id} was created, but its e-mail "
+                             f"could not be delivered now (to {_where(svc.dispatcher.mailer)}): it "
+                             "stays queued, and `ecps dispatch` tries again")
     state = svc.status(started.activation_id).state if send else started.state
     eml = _email_file(svc, started.activation_id) if send else None
 
@@ -59,12 +63,17 @@ def request(
             c.print(Text.assemble("e-mail with the QR code written to ", (str(eml), "bold")))
             e.out.note(f"next: `ecps scan --eml {eml}` (the phone scans the QR code)")
         elif send:
-            c.print(f"e-mail with the QR code sent to [bold]{_where(svc.dispatcher.mailer)}[/] "
-                    f"({sent} sent)")
+            c.print(f"e-mail with the QR code sent to [bold]{_where(svc.dispatcher.mailer)}[/]")
         else:
             e.out.note("next: `ecps dispatch` sends the e-mail with the QR code")
     e.out.emit({"started": started, "sent": sent, "state": state,
                 "email_file": None if eml is None else str(eml)}, render)
+
+
+def _email_sent(svc: ActivationService, activation_id: str) -> bool:
+    """Whether the activation e-mail of this activation went out."""
+    return any(m.kind == MessageKind.ACTIVATION_EMAIL and m.status == Delivery.SENT
+               for m in svc.store.outbox_of(activation_id))
 
 
 def _email_file(svc: ActivationService, activation_id: str) -> Path | None:
@@ -79,9 +88,12 @@ def _email_file(svc: ActivationService, activation_id: str) -> Path | None:
 
 
 def _where(adapter: object) -> str:
-    """Where an adapter delivers: its file or folder, else its description."""
+    """Where an adapter delivers: its file or folder, its server, else its kind."""
     path = getattr(adapter, "folder", None) or getattr(adapter, "path", None)
-    return str(path) if path is not None else repr(adapter)
+    if path is not None:
+        return str(path)
+    host, port = getattr(adapter, "host", None), getattr(adapter, "port", None)
+    return f"{host}:{port}" if host is not None else type(adapter).__name__
 
 
 def _started_table(s: Started, state: str) -> Table:
@@ -343,19 +355,38 @@ def list_activations(
     """List the most recent activations, newest first (ids in full, to copy)."""
     e = env(database, state_dir, json, read_only=True)
     svc = e.service()
-    rows = [svc.status(a.id) for a in svc.store.list_activations(limit)]
+    rows = [_status_or_damage(svc, a.id) for a in svc.store.list_activations(limit)]
 
     def render(c: Console) -> None:
         t = Table(show_edge=False, pad_edge=False)
-        widest = max((len(st.activation_id) for st in rows), default=10)
+        widest = max((len(_id_of(st)) for st in rows), default=10)
         t.add_column("activation", no_wrap=True, min_width=widest)  # never cut: it is copied
         for name in ("state", "created (UTC)", "e-mail", "mobile", "steps"):
             t.add_column(name, overflow="fold")
         for st in rows:
+            if isinstance(st, dict):
+                t.add_row(st["activation_id"], Text("damaged", style="bold red"), "-", "-", "-", "-")
+                continue
             t.add_row(st.activation_id, str(st.state), st.created_at.strftime("%Y-%m-%d %H:%M"),
-                      st.masked_email, st.masked_phone, str(len(st.history)))
+                      st.masked_email, st.masked_phone, str(st.history_total))
         c.print(t if rows else "no activation yet")
+        if any(isinstance(st, dict) for st in rows):
+            e.out.note("a damaged activation does not match its audit trail: "
+                       "`ecps audit verify` says what differs")
     e.out.emit(rows, render)
+
+
+def _status_or_damage(svc: ActivationService, activation_id: str) -> ActivationStatus | dict[str, Any]:
+    """The activation's status, or what is wrong with its stored row (the list goes on)."""
+    try:
+        return svc.status(activation_id)
+    except StorageError as exc:
+        return {"activation_id": activation_id,
+                "error": {"kind": "storage_error", "message": str(exc)}}
+
+
+def _id_of(row: ActivationStatus | dict[str, Any]) -> str:
+    return str(row["activation_id"]) if isinstance(row, dict) else row.activation_id
 
 
 def register(app: typer.Typer) -> None:

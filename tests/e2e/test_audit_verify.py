@@ -34,6 +34,17 @@ def test_a_locked_row_set_back_to_scanned_in_sql_is_named(ecps_here: Ecps, workd
     assert report["verified"] == 1
     text = ecps_here("audit", "verify")
     assert f"tampered {aid}: the row says scanned, its trail says locked" in text.stdout
+    refused = ecps_here("--json", "verify-sms", "--", aid, right)
+    assert refused.returncode == 17
+    assert json.loads(refused.stdout)["error"]["kind"] == "storage_error"
+    assert refused.stderr == ""  # the one JSON object says it all
+    other = advance(svc, state, State.SCANNED, "810100000008")
+    listed = ecps_here("list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    rows = {r["activation_id"]: r for r in json.loads(listed.stdout)}
+    assert rows[aid]["error"]["kind"] == "storage_error"
+    assert rows[other]["state"] == "scanned"
+    assert "damaged" in ecps_here("list").stdout
 
 
 def test_a_checkpoint_kept_elsewhere_shows_a_deleted_activation(ecps_here: Ecps, workdir: Path) -> None:

@@ -226,3 +226,16 @@ def test_commands_that_only_read_make_nothing_in_an_empty_folder(ecps_here: Ecps
     assert done.returncode == 21, done.stderr
     assert "no server key" in done.stderr
     assert not (workdir / ".ecps").exists() or not any((workdir / ".ecps").iterdir())
+
+
+def test_request_send_that_cannot_deliver_says_so(ecps_here: Ecps) -> None:
+    """`request --send` whose e-mail cannot go out now: delivery_failed (15), saying the
+    activation exists and its e-mail stays queued; never "sent"."""
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        port = closed.getsockname()[1]
+    done = ecps_here("--json", "request", NID, "--send", env={"ECPS_SMTP_URL": f"smtp://127.0.0.1:{port}"})
+    assert done.returncode == 15, done.stderr
+    message = json.loads(done.stdout)["error"]["message"]
+    assert "was created" in message
+    assert "stays queued" in message
+    assert "SmtpMailer(" not in message
