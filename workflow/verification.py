@@ -283,8 +283,9 @@ def verify_checkpoint(store: Store, keys: Keyring, checkpoint: Checkpoint) -> li
         problems.append(f"{checkpoint.activations - activations} activation(s) recorded before "
                         f"{checkpoint.at.isoformat(timespec='seconds')} are gone")
     if events != checkpoint.events:
-        problems.append(f"the checkpoint counted {checkpoint.events} event(s) up to then, "
-                        f"the database now holds {events}")
+        problems.append(f"the database holds {events} event(s) recorded up to "
+                        f"{checkpoint.at.isoformat(timespec='seconds')}, where the checkpoint "
+                        f"counted {checkpoint.events}")
     if digest != checkpoint.digest and not problems:
         problems.append("events recorded before the checkpoint were changed or replaced")
     return problems

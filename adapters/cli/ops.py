@@ -117,7 +117,7 @@ def audit_verify(
             for p in problems:
                 c.print(Text.assemble(("tampered ", "bold red"), (aid, "bold"), f": {p}"))
         for p in removed:
-            c.print(Text.assemble(("since the checkpoint ", "bold red"), p))
+            c.print(Text.assemble(("checkpoint: ", "bold red"), p))
         verdict = ("[bold green]intact[/]" if intact
                    else f"[bold red]{len(tampered)} trail(s) tampered[/]" if tampered
                    else "[bold red]not intact[/]")

@@ -66,3 +66,5 @@ def test_a_checkpoint_kept_elsewhere_shows_a_deleted_activation(ecps_here: Ecps,
     done = ecps_here("audit", "verify", "--since-checkpoint", "ck.json", "--json")
     assert done.returncode == 1
     assert json.loads(done.stdout)["since_checkpoint"][0].startswith("1 activation(s) recorded before")
+    told = ecps_here("audit", "verify", "--since-checkpoint", "ck.json")
+    assert "checkpoint: 1 activation(s) recorded before" in " ".join(told.stdout.split())
