@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from adapters.cli.context import Database, Env, Json, StateDirOpt, env
-from adapters.cli.output import jsonable, steps_table, when
+from adapters.cli.output import id_arg, jsonable, steps_table, when
 from adapters.cli.phone import decode_qr, payload_from_eml, sms_of
 from workflow import ActivationService, security
 from workflow.domain import AuditEvent, Delivery, MessageKind
@@ -240,7 +240,8 @@ def verify_sms(
     svc = e.service()
     if code is None:
         code = sms_of(svc, e.state.sms, svc.status(activation_id).activation_id).code
-    _emit_step(e, svc.verify_sms(activation_id, code), "next: `ecps set-pin ID`")
+    result = svc.verify_sms(activation_id, code)
+    _emit_step(e, result, f"next: `ecps set-pin {id_arg(result.activation_id)}`")
 
 
 PinArg = Annotated[str | None, typer.Argument(
@@ -255,14 +256,15 @@ def set_pin(activation_id: ActivationId, pin: PinArg = None, database: Database 
     """
     e = env(database, state_dir, json)
     svc = e.service()
-    _emit_step(e, svc.set_pin(activation_id, pin if pin is not None else ask_secret("PIN")),
-               "next: `ecps confirm-pin ID`")
+    result = svc.set_pin(activation_id, pin if pin is not None else ask_secret("PIN"))
+    _emit_step(e, result, f"next: `ecps confirm-pin {id_arg(result.activation_id)}`")
 
 
 def confirm_pin(activation_id: ActivationId, pin: PinArg = None, database: Database = None,
                 state_dir: StateDirOpt = None, json: Json = False) -> None:
     """Confirm the PIN: equal activates the e-CPS, different goes back to choosing it."""
     e = env(database, state_dir, json)
+    e.out.activation_id = activation_id  # a mismatch's next step names it
     svc = e.service()
     entered = pin if pin is not None else ask_secret("PIN again")
     _emit_step(e, svc.confirm_pin(activation_id, entered))

@@ -92,11 +92,18 @@ def message_of(error: BaseException, kind: Kind) -> str:
     return " ".join(text.split())
 
 
-def next_step(error: BaseException) -> str:
-    """What the user can do next, for the refusals that leave a way forward."""
+def id_arg(activation_id: str) -> str:
+    """`activation_id` as typed after a command (after `--` when it begins with `-`)."""
+    return f"-- {activation_id}" if activation_id.startswith("-") else activation_id
+
+
+def next_step(error: BaseException, activation_id: str | None = None) -> str:
+    """What the user can do next, for the refusals that leave a way forward (commands name
+    `activation_id` when it is known, else `ID`)."""
     if isinstance(error, PinMismatch):
         left = _left(error.attempts_left)
-        return f"{left}choose the PIN again: `ecps set-pin ID`, then `ecps confirm-pin ID`"
+        aid = id_arg(activation_id) if activation_id else "ID"
+        return f"{left}choose the PIN again: `ecps set-pin {aid}`, then `ecps confirm-pin {aid}`"
     if isinstance(error, VerificationFailed):
         return f"{_left(error.attempts_left)}check it and try again".strip()
     if isinstance(error, ActivationLocked | ActivationExpired):
@@ -132,6 +139,7 @@ class Output:
 
     def __init__(self, json_mode: bool = False) -> None:
         self.json_mode = json_mode
+        self.activation_id: str | None = None  # the command's activation, named in next steps
         self.console = Console(highlight=False, soft_wrap=False)
         self.err = Console(stderr=True, highlight=False)
 
@@ -152,7 +160,7 @@ class Output:
         """Report `error` in one line (or as JSON) and return its exit code."""
         kind = kind or kind_for(error)
         message = message_of(error, kind)
-        hint = next_step(error)
+        hint = next_step(error, self.activation_id)
         if self.json_mode:
             detail: dict[str, object] = {"kind": kind.name, "message": message,
                                          "exit_code": kind.exit_code}

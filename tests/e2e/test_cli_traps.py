@@ -65,8 +65,22 @@ def test_text_errors_show_the_attempts_left_and_the_next_step(ecps_here: Ecps, w
     pin_set = advance(svc, state_dir, State.PIN_SET, nid=NID2)
     done = ecps_here("confirm-pin", "--", pin_set, "4822")
     assert done.returncode == 12
-    assert "choose the PIN again: `ecps set-pin ID`" in done.stderr
+    aid = f"-- {pin_set}" if pin_set.startswith("-") else pin_set
+    assert f"choose the PIN again: `ecps set-pin {aid}`, then `ecps confirm-pin {aid}`" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_step_hints_name_the_activation(ecps_here: Ecps, workdir: Path) -> None:
+    """After verify-sms and set-pin, the next command is printed with the activation's id."""
+    state_dir = workdir / ".ecps"
+    scanned = advance(service(state_dir), state_dir, State.SCANNED)
+    aid = f"-- {scanned}" if scanned.startswith("-") else scanned
+    done = ecps_here("verify-sms", "--", scanned)
+    assert done.returncode == 0, done.stderr
+    assert f"next: `ecps set-pin {aid}`" in done.stderr
+    done = ecps_here("set-pin", "--", scanned, "4821")
+    assert done.returncode == 0, done.stderr
+    assert f"next: `ecps confirm-pin {aid}`" in done.stderr
 
 
 def test_status_history_shows_each_steps_outcome(ecps_here: Ecps, workdir: Path) -> None:
