@@ -153,9 +153,20 @@ def audit_checkpoint(
     e.out.emit(checkpoint.as_dict(), lambda c: c.print(text, soft_wrap=True))
 
 
+class DiagramFormat(StrEnum):
+    """What `ecps diagram` writes (the formats of `workflow.diagrams.FORMATS`, or all)."""
+
+    DOT = "dot"
+    SVG = "svg"
+    PNG = "png"
+    MERMAID = "mermaid"
+    SCXML = "scxml"
+    ALL = "all"
+
+
 def diagram(
-    fmt: Annotated[str, typer.Option("--format", "-f",
-                                     help="dot, svg, png, mermaid, scxml or all.")] = "all",
+    fmt: Annotated[DiagramFormat, typer.Option(
+        "--format", "-f", help="The format to write (all: every one).")] = DiagramFormat.ALL,
     out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR",
                                       help="Where to write activation.*")] = Path("diagrams"),
     activation_id: Annotated[str | None, typer.Option(
@@ -172,11 +183,9 @@ def diagram(
     """
     from workflow.checker import load_definition
     from workflow.definition import DEFINITION
-    from workflow.diagrams import FORMATS, GraphvizNotFound, write_diagrams
+    from workflow.diagrams import GraphvizNotFound, write_diagrams
 
     e = env(database, state_dir, json)
-    if fmt != "all" and fmt not in FORMATS:
-        raise InvalidInput(f"--format must be one of {', '.join(FORMATS)} or all", "format")
     if definition and activation_id:
         raise InvalidInput("--activation and --definition cannot be used together", "definition")
     drawn = load_definition(definition) if definition else DEFINITION
@@ -189,11 +198,11 @@ def diagram(
         history, current, settings = st.history, st.state, svc.settings
     missing = ""
     try:
-        written = write_diagrams(out, fmt, drawn, history=history, current=current, settings=settings,
+        written = write_diagrams(out, fmt.value, drawn, history=history, current=current, settings=settings,
                                  stem=stem)
         if not definition and not activation_id:  # the shipped login is drawn beside it
             from workflow.login import LOGIN_DEFINITION
-            written += write_diagrams(out, fmt, LOGIN_DEFINITION, stem="login")
+            written += write_diagrams(out, fmt.value, LOGIN_DEFINITION, stem="login")
     except GraphvizNotFound as exc:
         if fmt != "all":
             raise

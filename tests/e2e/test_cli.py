@@ -16,9 +16,11 @@ import pytest
 from adapters import files
 from adapters.bootstrap import build_service
 from adapters.cli import main
+from adapters.cli.ops import DiagramFormat
 from adapters.kinds import all_kinds
 from tests.e2e.conftest import Ecps, cli_env
 from workflow import ActivationService, State
+from workflow.diagrams import FORMATS
 from workflow.errors import (
     AdapterError,
     ConcurrencyConflict,
@@ -279,7 +281,10 @@ def test_check_diagram_and_help(workdir: Path, capsys: pytest.CaptureFixture[str
     assert "stateDiagram-v2" in (workdir / "d" / "activation.mmd").read_text()
     assert "notified --> approved" in (workdir / "d" / "login.mmd").read_text()
     capsys.readouterr()
-    assert run_main("diagram", "--format", "jpeg") == 3
+    assert run_main("diagram", "--format", "jpeg") == 2  # usage, naming the formats it takes
+    refused = " ".join(capsys.readouterr().err.split())
+    assert "'jpeg' is not one of 'dot', 'svg', 'png', 'mermaid', 'scxml', 'all'" in refused
+    assert {f.value for f in DiagramFormat} == {*FORMATS, "all"}
     assert run_main("--help") == 0
     text = capsys.readouterr().out
     assert "ecps demo" in text
