@@ -10,8 +10,9 @@ of everything recorded so far; `verify_checkpoint` proves nothing before it was 
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -217,9 +218,10 @@ def _at(when: datetime | None) -> str:
 class Checkpoint:
     """A signed summary of every audit event recorded up to `at`, to keep away from the database.
 
-    `digest` folds, activation by activation in id order, the newest event each trail held at
-    `at` (and the request refusals); a later `verify_checkpoint` recomputes it, so removing or
-    changing anything recorded before `at` shows.
+    `digest` folds, trail by trail in id order, the newest event each trail held at `at`: the
+    activations', the push logins' (when `logins`; checkpoints made before logins were covered
+    say False) and the request refusals'; a later `verify_checkpoint` recomputes it, so
+    removing or changing anything recorded before `at` shows.
     """
 
     at: datetime
@@ -227,33 +229,57 @@ class Checkpoint:
     events: int
     digest: str
     signature: str
+    logins: bool = True
 
     def as_dict(self) -> dict[str, object]:
         """The checkpoint as JSON-ready data."""
         return {"at": self.at.isoformat(), "activations": self.activations, "events": self.events,
-                "digest": self.digest, "signature": self.signature}
+                "digest": self.digest, "signature": self.signature, "logins": self.logins}
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> Checkpoint:
         """A checkpoint read back from `as_dict` data; `ValueError` when it is not one."""
         try:
             at = datetime.fromisoformat(str(data["at"]))
+            logins = data.get("logins", False)
+            if not isinstance(logins, bool):
+                raise TypeError("logins is not true or false")
             return cls(at, int(str(data["activations"])), int(str(data["events"])),
-                       str(data["digest"]), str(data["signature"]))
+                       str(data["digest"]), str(data["signature"]), logins)
         except (KeyError, ValueError, TypeError) as exc:
             raise ValueError(f"not a checkpoint: {exc}") from None
 
+    def signed(self) -> tuple[str, ...]:
+        """What its signature covers."""
+        fields = (self.at.isoformat(), str(self.activations), str(self.events), self.digest)
+        return (*fields, "logins") if self.logins else fields
 
-def _fold(store: Store, at: datetime) -> tuple[int, int, str]:
-    """(activations, events, digest) of everything recorded at or before `at`."""
+
+def _ids(pages: Callable[[str | None, int], list[str]]) -> Iterator[str]:
+    """Every id `pages(after, count)` gives, a `PAGE` at a time, in id order."""
+    after = None
+    while True:
+        page = pages(after, PAGE)
+        yield from page
+        if len(page) < PAGE:
+            return
+        after = page[-1]
+
+
+def _fold(store: Store, at: datetime, logins: bool) -> tuple[int, int, str]:
+    """(activations, events, digest) of everything recorded at or before `at` (the push logins'
+    trails too when `logins` and the store keeps them)."""
     running = hashlib.sha256()
     activations = events = 0
     ids: Iterator[str] = (a.id for a in _activations(store, None, None))
-    for aid in ("", *ids):
+    login_ids = getattr(store, "login_ids", None) if logins else None
+    trails = itertools.chain((("", False),), ((i, True) for i in ids),
+                             ((i, False) for i in (_ids(login_ids) if login_ids else ())))
+    for aid, is_activation in trails:
         trail = [e for e in store.audit_trail(aid) if e.at <= at]
         if not trail:
             continue
-        activations += bool(aid)
+        activations += is_activation
         events += len(trail)
         newest = trail[-1]
         running.update("\x1f".join((aid, str(len(trail)), str(newest.seq), newest.hash)).encode())
@@ -267,17 +293,15 @@ def make_checkpoint(store: Store, keys: Keyring, now: datetime,
                     margin: timedelta = timedelta(minutes=1)) -> Checkpoint:
     """A checkpoint of everything recorded up to `margin` before `now` (commits in flight settle)."""
     at = now - margin
-    activations, events, digest = _fold(store, at)
-    signature = keys.digest("checkpoint", at.isoformat(), str(activations), str(events), digest)
-    return Checkpoint(at, activations, events, digest, signature)
+    unsigned = Checkpoint(at, *_fold(store, at, logins=True), signature="")
+    return replace(unsigned, signature=keys.digest("checkpoint", *unsigned.signed()))
 
 
 def verify_checkpoint(store: Store, keys: Keyring, checkpoint: Checkpoint) -> list[str]:
     """What no longer matches `checkpoint` (empty when nothing before it was removed or changed)."""
-    if not keys.matches(checkpoint.signature, "checkpoint", checkpoint.at.isoformat(),
-                        str(checkpoint.activations), str(checkpoint.events), checkpoint.digest):
+    if not keys.matches(checkpoint.signature, "checkpoint", *checkpoint.signed()):
         return ["the checkpoint's signature does not match this server's key (altered, or another key)"]
-    activations, events, digest = _fold(store, checkpoint.at)
+    activations, events, digest = _fold(store, checkpoint.at, checkpoint.logins)
     problems = []
     if activations < checkpoint.activations:
         problems.append(f"{checkpoint.activations - activations} activation(s) recorded before "

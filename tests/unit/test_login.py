@@ -325,3 +325,27 @@ def test_a_login_s_steps_reach_the_event_feed_in_order(
     assert NID not in repr(mine)
     credential = [e.kind for e in sink.unique() if e.activation_id == aid]
     assert credential[-1] == "credential.login_succeeded"
+
+
+def test_a_checkpoint_covers_the_logins_trails(service: ActivationService, store: MemoryStore,
+                                               aid: str, clock: FakeClock) -> None:
+    """A login's events count in a checkpoint: removing one shows; a checkpoint file made
+    before logins were covered is read back with its own rule."""
+    from workflow.verification import Checkpoint, make_checkpoint, verify_checkpoint
+
+    started = service.start_login(NID, **PORTAL)
+    service.dispatch()
+    service.approve_login(started.login_id, PIN)
+    clock.advance(timedelta(minutes=5))
+    checkpoint = make_checkpoint(store, service.keys, service.now())
+    trail = store.audit_trail(started.login_id)
+    assert len(trail) >= 2
+    assert checkpoint.events == sum(len(store.audit_trail(i)) for i in ("", aid, started.login_id))
+    assert verify_checkpoint(store, service.keys, checkpoint) == []
+    kept = list(store._audit[started.login_id])
+    store._audit[started.login_id].pop()
+    assert verify_checkpoint(store, service.keys, checkpoint) != []
+    store._audit[started.login_id][:] = kept
+    assert verify_checkpoint(store, service.keys, checkpoint) == []
+    made_before = {k: v for k, v in checkpoint.as_dict().items() if k != "logins"}
+    assert not Checkpoint.from_dict(made_before).logins  # an older file keeps its own rule
