@@ -47,7 +47,8 @@ Main path: `POST /activations` → (the e-mail with the QR code is sent) →
 Every error answers `{"error": {"kind": ..., "message": ...}}` with a stable `kind`
 (400 invalid input, 404 unknown activation, 409 not allowed in this state or key reused,
 410 expired, 422 refused on its merits (wrong code, not eligible), 423 locked, 429 with
-`Retry-After`). Every POST honours an `Idempotency-Key` header: the same key with the same
+`Retry-After`). Every POST but `/operations/expire` (a sweep, safe to repeat) honours an
+`Idempotency-Key` header: the same key with the same
 request gets the first answer again (header `Idempotent-Replayed: true`) and has no second
 effect (a saved login only while the e-CPS is still active); the same key with another
 request is 409.

@@ -215,7 +215,7 @@ def add_operator_routes(app: FastAPI, svc: ActivationService, guard: Guard) -> N
 
     @app.post("/operations/expire", response_model=dict[str, int], tags=["operations"],
               responses=OPERATOR_ERRORS, dependencies=operator,
-              summary="Expire every activation past its deadline now (operator)")
+              summary="Expire every activation past its deadline now (operator; safe to repeat)")
     def expire() -> dict[str, int]:
         return {"expired": svc.expire_due()}
 
