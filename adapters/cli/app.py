@@ -6,6 +6,7 @@ Each module registers one group of commands.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -98,13 +99,26 @@ def run(argv: list[str] | None = None) -> None:
             sys.exit(USAGE.exit_code)
         sys.exit(_output(args).error(exc, USAGE))
     except (KeyboardInterrupt, typer.Abort):
-        typer.echo("interrupted", err=True)
-        sys.exit(130)
+        code = INTERRUPTED
     except Exception as exc:  # a refusal, a configuration error, the database down...
         if os.environ.get("ECPS_DEBUG") and not isinstance(exc, WorkflowError):
             raise
         sys.exit(_output(args).error(translated(exc)))
+    if code == INTERRUPTED:  # Ctrl-C, raised or (at a prompt) returned by the command line
+        _interrupted(_output(args))
     sys.exit(code if isinstance(code, int) else 0)
+
+
+INTERRUPTED = 130
+
+
+def _interrupted(out: Output) -> None:
+    """Say that the command was interrupted: one line, or one JSON object with `--json`."""
+    if out.json_mode:
+        sys.stdout.write(json.dumps({"error": {"kind": "interrupted", "message": "interrupted",
+                                               "exit_code": INTERRUPTED}}) + "\n")
+    else:
+        typer.echo("interrupted", err=True)
 
 
 def _output(args: list[str]) -> Output:

@@ -253,3 +253,22 @@ def test_request_send_that_cannot_deliver_says_so(ecps_here: Ecps) -> None:
     assert "was created" in message
     assert "stays queued" in message
     assert "SmtpMailer(" not in message
+
+
+@pytest.mark.parametrize("extra", [(), ("--json",)])
+def test_ctrl_c_at_the_pin_prompt_says_interrupted(ecps_here: Ecps, monkeypatch: pytest.MonkeyPatch,
+                                                   extra: tuple[str, ...]) -> None:
+    """Ctrl-C at the hidden PIN prompt: exit 130 with "interrupted", as one JSON object with
+    --json; nothing else printed."""
+    from adapters.cli import flow
+
+    def pressed(_prompt: str) -> str:  # Ctrl-C while the hidden prompt waits
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(flow, "ask_secret", pressed)
+    done = ecps_here(*extra, "authenticate", "--", "someactivation0")
+    assert done.returncode == 130
+    if extra:
+        assert json.loads(done.stdout)["error"]["kind"] == "interrupted"
+    else:
+        assert done.stderr.strip().splitlines()[-1] == "interrupted"
