@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
+from workflow.errors import InvalidInput
+
 BENCHMARKS: dict[str, str] = {
     "engine_memory": "the engine in memory against bare and per-activation state machines",
     "sqlite_durable": "events/s on SQLite (WAL) against raw sqlite3 and a naive SQLModel session",
@@ -30,8 +32,8 @@ BENCHMARKS: dict[str, str] = {
 }
 
 
-class BenchmarksUnavailable(FileNotFoundError):
-    """The `benchmarks/` folder of a source checkout cannot be found."""
+class BenchmarksUnavailable(InvalidInput):
+    """The `benchmarks/` folder of a source checkout cannot be found (or lacks what is asked)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +146,8 @@ def names(selected: Sequence[str] = ()) -> list[str]:
     """The benchmarks to run: `selected` checked against the known ones, or all of them."""
     unknown = [n for n in selected if n not in BENCHMARKS]
     if unknown:
-        raise ValueError(f"unknown benchmark {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
+        raise InvalidInput(f"unknown benchmark {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}",
+                           "names")
     return list(dict.fromkeys(selected)) or list(BENCHMARKS)
 
 
