@@ -34,7 +34,9 @@ _PATTERNS = [
     (re.compile(r"(?<![\w.])0\d(?:[\s.-]\d{2}){4}(?![\w.])"), MASK),
     (re.compile(r"eyJ[\w-]*\.[\w-]*(?:\.[\w-]*)?"), MASK),
     (re.compile(r"[A-Za-z0-9_-]{32,}"), MASK),
-    (re.compile(r"(?<![\w.:-])\d{4,}(?![\w.-])"), MASK),
+    # runs of digits, but a process id (uvicorn's "process [1234]") and a schema revision
+    (re.compile(r"(?<![\w.:-])(?<!process \[)(?<!upgrade )(?<!upgrade \d{4} -> )(?<!upgrade  -> )"
+                r"\d{4,}(?![\w.-])"), MASK),
 ]
 _EXTRAS = ("activation_id", "event", "outcome")
 

@@ -198,6 +198,14 @@ def test_redact_masks_the_credentials_of_urls() -> None:
     assert "http://127.0.0.1:1/sms?api_key=[redacted]" in line
 
 
+def test_redact_leaves_process_ids_and_schema_revisions() -> None:
+    """The server's process ids and the schema's revisions are no secrets: they stay readable."""
+    for line in ("Started parent process [12345]", "Running upgrade 0001 -> 0002, steps",
+                 "Running upgrade  -> 0001, schema 1"):
+        assert redact(line) == line
+    assert redact("pin 4821 process 12345") == "pin [redacted] process [redacted]"
+
+
 def test_gateway_request_lines_are_logged_at_debug_only() -> None:
     """The HTTP client's line per request (with its URL) is kept off the log above debug."""
     for level, shown in (("info", False), ("debug", True)):
