@@ -401,9 +401,15 @@ def _listen(host: str, port: int) -> socket.socket:
     import errno
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP named, as uvicorn does: asyncio sets TCP_NODELAY on accepted connections only
+    # then (with proto 0 each answer waited for the client's delayed ACK, ~40 ms)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
-        sock = socket.create_server((host, port), family=family, backlog=2048)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
     except OSError as exc:
+        sock.close()
         if exc.errno == errno.EADDRINUSE:
             raise PortBusy(f"port {port} on {host} is already in use: stop the other server, "
                            "or choose another --port") from exc

@@ -162,6 +162,36 @@ def test_serve_on_a_busy_port_says_so_with_its_own_exit_code(ecps: Ecps) -> None
         "another --port [port_busy, exit 22]"]
 
 
+def test_the_servers_socket_gets_no_delay_on_each_connection() -> None:
+    """The listening socket `ecps serve` makes names TCP as its protocol, so that asyncio sets
+    TCP_NODELAY on every accepted connection (without it each answer waits ~40 ms for the
+    client's delayed ACK); a connection accepted from it has the option set."""
+    import asyncio
+
+    from adapters.cli.ops import _listen
+
+    sock = _listen("127.0.0.1", 0)
+    seen: list[int] = []
+
+    async def main() -> None:
+        def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            conn = writer.get_extra_info("socket")
+            seen.append(conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(accepted, sock=sock)
+        _, writer = await asyncio.open_connection(*sock.getsockname())
+        while not seen:
+            await asyncio.sleep(0.01)
+        writer.close()
+        server.close()
+        await server.wait_closed()
+
+    assert sock.proto == socket.IPPROTO_TCP
+    asyncio.run(asyncio.wait_for(main(), 30))
+    assert seen == [1]
+
+
 @pytest.mark.parametrize("extra", [(), ("--json",)])
 def test_dispatch_loop_prints_whole_lines_when_piped(ecps: Ecps, extra: tuple[str, ...]) -> None:
     """Piped, each round that delivered is a line of its own and the summary starts a line."""
