@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from adapters.api.address_rate import MemoryRequestRate, RequestRate, SqlRequestRate
 from adapters.api.answers import ModelResponse, Runner, error_response, plain_error
 from adapters.api.console import PhoneKit, add_console
 from adapters.api.console.signouts import MemorySignOuts, SignOuts, SqlSignOuts
@@ -87,6 +88,16 @@ def default_guesses(service: ActivationService) -> GuessCounter:
     return SqlGuesses(database, digest=lambda address: service.keys.digest("operator-guess", address))
 
 
+def default_rates(service: ActivationService, http: HttpSettings) -> RequestRate:
+    """Activation requests per address counted in the store's own database when it has one
+    (so that the limit holds across every server process), else in memory."""
+    database = _database(service)
+    if database is None:
+        return MemoryRequestRate(http.request_rate, http.request_period)
+    return SqlRequestRate(database, http.request_rate, http.request_period,
+                          digest=lambda address: service.keys.digest("request-address", address))
+
+
 def default_signouts(service: ActivationService) -> SignOuts:
     """Signed-out console sessions remembered in the store's own database when it has one (so
     that a signed-out cookie is refused by every server process), else in memory."""
@@ -100,6 +111,7 @@ def create_tables(service: ActivationService) -> None:
     default_idempotency(service)
     default_replay(service)
     default_guesses(service)
+    default_rates(service, HttpSettings())
     default_signouts(service)
 
 
@@ -129,7 +141,7 @@ def create_app(service: ActivationService, *, idempotency: IdempotencyStore | No
     keys = idempotency if idempotency is not None else default_idempotency(service)
     http = http if http is not None else HttpSettings()
     guard = Guard(service, http, replay if replay is not None else default_replay(service),
-                  default_guesses(service))
+                  default_guesses(service), default_rates(service, http))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -21,7 +21,6 @@ import json
 import math
 import threading
 import warnings
-from collections import deque
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -31,6 +30,7 @@ from joserfc import jws
 from joserfc.errors import JoseError, SecurityWarning
 from joserfc.jwk import ECKey, OKPKey
 
+from adapters.api.address_rate import MemoryRequestRate, RequestRate
 from adapters.api.guesses import GuessCounter, Guesses
 from adapters.api.replay import ReplayStore
 from adapters.api.settings import HttpSettings, token_digest
@@ -44,7 +44,6 @@ warnings.filterwarnings("ignore", message="EdDSA is deprecated", category=Securi
 _ALGORITHMS = {"ES256": "EC", "EdDSA": "OKP", "Ed25519": "OKP"}
 _MAX_PROOF = 4096
 _KEPT_THUMBPRINTS = 100_000  # activations whose thumbprint is kept in memory at most
-_RATE_ADDRESSES = 100_000  # addresses tracked at most (the oldest are forgotten beyond)
 
 PROOF_HEADER = APIKeyHeader(
     name="DPoP", scheme_name="DeviceProof", auto_error=False,
@@ -149,12 +148,14 @@ class Guard:
     """The checks the routes depend on, over one service, its settings and its proof memory."""
 
     def __init__(self, service: ActivationService, settings: HttpSettings,
-                 replay: ReplayStore, guesses: GuessCounter | None = None) -> None:
+                 replay: ReplayStore, guesses: GuessCounter | None = None,
+                 rates: RequestRate | None = None) -> None:
         self.service = service
         self.settings = settings
         self.replay = replay
-        self._rate_lock = threading.Lock()
-        self._starts: dict[str, deque[float]] = {}
+        self._bound_lock = threading.Lock()
+        self.rates: RequestRate = rates if rates is not None else MemoryRequestRate(
+            settings.request_rate, settings.request_period)
         self._bound: dict[str, str] = {}  # activation id -> device thumbprint, oldest first
         # wrong operator tokens, shared with the console's sign-in
         self.guesses: GuessCounter = guesses if guesses is not None else Guesses()
@@ -183,7 +184,7 @@ class Guard:
     def _thumbprint(self, activation_id: str) -> str | None:
         """The activation's device thumbprint ("" unbound, None unknown); kept once read, as it
         never changes after the request."""
-        with self._rate_lock:
+        with self._bound_lock:
             known = self._bound.get(activation_id)
         if known is not None:
             return known
@@ -192,7 +193,7 @@ class Guard:
         a = self.service.store.get(activation_id)
         if a is None:
             return None
-        with self._rate_lock:
+        with self._bound_lock:
             self._bound[activation_id] = a.device_thumbprint
             if len(self._bound) > _KEPT_THUMBPRINTS:
                 del self._bound[next(iter(self._bound))]
@@ -228,23 +229,12 @@ class Guard:
         self.device(request, activation_id, proof)
         return "device"
 
-    async def rate(self, request: Request) -> None:
-        """Refuse (429 with Retry-After) an address past its activation requests per period
-        (on the event loop: a few dict operations, not worth a trip to a worker thread)."""
+    def rate(self, request: Request) -> None:
+        """Count an activation request against its address's limit per period (with every
+        other process when `rates` is shared); past it, refuse (429 with Retry-After)."""
         address = request.client.host if request.client else "-"
-        now = self.service.now().timestamp()
-        period, limit = self.settings.request_period, self.settings.request_rate
-        with self._rate_lock:
-            times = self._starts.pop(address, None) or deque()
-            while times and times[0] <= now - period:
-                times.popleft()
-            if len(times) >= limit:
-                self._starts[address] = times
-                wait = max(1, math.ceil(times[0] + period - now))
-                raise AccessRefused(429, "too_many_requests", f"too many activation requests "
-                                    f"from this address; retry in {wait} s",
-                                    **{"Retry-After": str(wait)})
-            times.append(now)
-            self._starts[address] = times  # re-inserted last: the dict keeps recent ones last
-            if len(self._starts) > _RATE_ADDRESSES:
-                del self._starts[next(iter(self._starts))]
+        wait = self.rates.admit(address, self.service.now().timestamp())
+        if wait:
+            raise AccessRefused(429, "too_many_requests", f"too many activation requests "
+                                f"from this address; retry in {wait} s",
+                                **{"Retry-After": str(wait)})

@@ -67,10 +67,10 @@ def add_flow_routes(app: FastAPI, svc: ActivationService, run: Runner, guard: Gu
 
     @app.post("/activations", status_code=201, response_model=StartedOut, tags=["activation"],
               responses=_error_responses(400, 409, 413, 422, 429, 503),
-              dependencies=[Depends(guard.rate)],
               summary="Ask for an activation (the e-mail with the QR code follows)")
     def request_activation(body: RequestBody, request: Request,
                            idempotency_key: KeyHeader = None) -> Response:
+        guard.rate(request)  # here, on the thread that runs the request: no hop of its own
         return run(request, idempotency_key, body,
                    lambda: svc.request(body.national_id, body.device_id, device_key=body.device_key),
                    StartedOut.of, 201, headers=lambda out: {"Location": f"/activations/{_id(out)}"},

@@ -265,6 +265,14 @@ class SqlStore(LoginTables):
                 if os.getpid() == pid:  # a child forked in the block leaves the parent's alone
                     self._release(conn)
 
+    def writing(self, what: str = "write") -> AbstractContextManager[Connection]:
+        """One of the store's connections in a write transaction, committed when the block ends
+        (rolled back on error), also for tables of its database that are not the store's own:
+        on SQLite it holds the database's write lock (`BEGIN IMMEDIATE`), queued behind this
+        process's other writers as the store's own commits are. Errors are `StorageError` (or
+        `ConcurrencyConflict`) naming `what`."""
+        return self._driver(what, write=True)
+
     def unit(self) -> AbstractContextManager[None]:
         """Run this thread's store calls in the block on one pooled connection.
 

@@ -28,6 +28,7 @@ from tests.integration.smtp_stub import SmtpStub
 from workflow.domain import Delivery
 
 POSTS = 30
+ADDRESS_RATE = 8  # POST /activations per address and minute, for all the workers together
 
 
 def _free_port() -> int:
@@ -91,12 +92,13 @@ def deployment(request: pytest.FixtureRequest, workdir: Path) -> tuple[str, int]
 @pytest.mark.slow
 def test_workers_keep_the_identifiers_rules_and_send_each_email_once(
         workdir: Path, deployment: tuple[str, int], smtp: SmtpStub) -> None:
-    """30 concurrent POSTs for one identifier over N worker processes (the dispatcher in the
-    command's process): exactly 5 accepted (the rest 429), each of their e-mails sent exactly
-    once; SIGTERM ends the server and its workers, exit 0."""
+    """30 concurrent POSTs for one identifier from one address over N worker processes (the
+    dispatcher in the command's process): exactly ADDRESS_RATE get past the address's limit,
+    counted by all the workers together, and 5 of them are accepted (the rest 429), each of
+    their e-mails sent exactly once; SIGTERM ends the server and its workers, exit 0."""
     database, count = deployment
     port = _free_port()
-    env = cli_env(ECPS_SMTP_URL=f"smtp://{smtp.host}:{smtp.port}")
+    env = cli_env(ECPS_SMTP_URL=f"smtp://{smtp.host}:{smtp.port}", ECPS_REQUEST_RATE=str(ADDRESS_RATE))
     server = subprocess.Popen(
         [sys.executable, "-m", "adapters.cli", "serve", "--port", str(port), "--workers", str(count),
          "--dispatch-every", "0.05", "--database", database, "--log-level", "warning"],
@@ -117,6 +119,8 @@ def test_workers_keep_the_identifiers_rules_and_send_each_email_once(
                 answers = list(pool.map(lambda _: http.post("/activations", json=body),
                                         range(POSTS)))
         assert Counter(a.status_code for a in answers) == {201: 5, 429: POSTS - 5}
+        refusals = [a.json()["error"]["message"] for a in answers if a.status_code == 429]
+        assert len([m for m in refusals if "from this address" in m]) == POSTS - ADDRESS_RATE
         accepted = [a.json()["activation_id"] for a in answers if a.status_code == 201]
         with SqlStore(database) as store:
             def settled() -> bool:

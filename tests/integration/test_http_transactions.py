@@ -84,8 +84,10 @@ def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Activati
 
 
 def test_a_request_is_one_transaction_on_one_connection(service: ActivationService) -> None:
-    """POST /activations, first and superseding: one transaction each, on the connection the
-    store kept since it opened the database (no connection opened or checked out)."""
+    """POST /activations, first and superseding: one transaction for the change, on the
+    connection the store kept since it opened the database (no connection opened or checked
+    out), after the one that counts the request against its address's limit (committed on its
+    own: a request refused later still counts)."""
     with TestClient(create_app(service, dispatch_every=None)) as http:
         tally = tallied(service)
         for n in range(2):  # the second supersedes the first: more reads, still one transaction
@@ -95,8 +97,8 @@ def test_a_request_is_one_transaction_on_one_connection(service: ActivationServi
             assert answer.status_code == 201, answer.text
             assert len(answer.json()["superseded"]) == n
             assert tally.checkouts - before.checkouts == 0  # the connection the store keeps
-            assert tally.transactions - before.transactions == 1
-            assert tally.commits - before.commits == 1
+            assert tally.transactions - before.transactions == 2
+            assert tally.commits - before.commits == 2
 
 
 def test_a_refused_commit_rolls_back_what_the_request_read(service: ActivationService) -> None:

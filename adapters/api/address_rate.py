@@ -1,0 +1,173 @@
+"""Activation requests per client address: at most `limit` in any `period` seconds (a sliding window).
+
+`MemoryRequestRate` counts in one process. `SqlRequestRate` counts in tables of the service's
+database (`ecps_request_address`, `ecps_request_slot`; addresses kept as keyed digests), each
+request counted and compared in one write transaction serialised per address, so that every
+server process (`--workers N`, or several servers on one database) counts together and the
+limit holds for all of them at once (`create_app` picks it when the store is a `SqlStore`).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Protocol
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    delete,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from adapters.api.tables import Tables
+from adapters.sql import SqlStore
+from adapters.sql.statements import Statement
+
+ADDRESSES = 100_000  # addresses `MemoryRequestRate` remembers at most (the oldest are forgotten)
+SWEEP_EVERY = 256  # requests counted by one process between two sweeps of expired rows
+
+
+class RequestRate(Protocol):
+    """Counts activation requests by client address."""
+
+    def admit(self, address: str, now: float) -> int:
+        """0 (and the request counted) if `address` is under its limit at `now` (seconds),
+        else the seconds until it is (the request not counted)."""
+        ...
+
+
+def _wait(oldest: float, period: int, now: float) -> int:
+    return max(1, math.ceil(oldest + period - now))
+
+
+class MemoryRequestRate:
+    """The requests of the last `period` seconds, by address, in this process's memory."""
+
+    def __init__(self, limit: int, period: int) -> None:
+        self.limit, self.period = limit, period
+        self._lock = threading.Lock()
+        self._starts: dict[str, deque[float]] = {}
+
+    def admit(self, address: str, now: float) -> int:
+        with self._lock:
+            times = self._starts.pop(address, None) or deque()
+            while times and times[0] <= now - self.period:
+                times.popleft()
+            self._starts[address] = times  # re-inserted last: the dict keeps recent ones last
+            if len(times) >= self.limit:
+                return _wait(times[0], self.period, now)
+            times.append(now)
+            if len(self._starts) > ADDRESSES:
+                del self._starts[next(iter(self._starts))]
+            return 0
+
+
+_META = MetaData()
+_ADDRESSES = Table(  # one row per address: how many requests it was ever admitted (its turn)
+    "ecps_request_address", _META,
+    Column("address", String(64), primary_key=True),  # a keyed digest of the address
+    Column("turns", Integer, nullable=False),
+    Column("last_at", Float, nullable=False, index=True),
+)
+_SLOTS = Table(  # and the times of its last `limit` admitted requests, in a ring
+    "ecps_request_slot", _META,
+    Column("address", String(64), primary_key=True),
+    Column("slot", Integer, primary_key=True, autoincrement=False),
+    Column("at", Float, nullable=False, index=True),
+)
+
+
+class SqlRequestRate:
+    """Requests counted in two tables of a `SqlStore`'s database (or an engine's), shared by
+    every process using it: per address, its number of admitted requests and the times of the
+    last `limit` in a ring. A request is admitted when the slot it would take holds a time
+    older than the period (the `limit`-th request before it left the window), so each call
+    costs the same however many requests an address makes. Each call is one write
+    transaction, serialised per address (on SQLite by the database's write lock, on PostgreSQL
+    by the lock on the address's row), so that two processes never both take the last place.
+    `digest` turns an address into what is stored: give a keyed one (e.g. the service's
+    `keys.digest`), since a plain hash of an IPv4 address is reversed by trying them all."""
+
+    def __init__(self, database: SqlStore | Engine, limit: int, period: int,
+                 digest: Callable[[str], str]) -> None:
+        self.limit, self.period = limit, period
+        self._digest = digest
+        self._db = Tables(database, "request rate tables", _META)
+        self._store = database if isinstance(database, SqlStore) else None
+        dialect = self._db.engine.dialect
+        upsert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+        a, s = _ADDRESSES, _SLOTS
+        address, now, cutoff = (bindparam("who", type_=String()), bindparam("now", type_=Float()),
+                                bindparam("cutoff", type_=Float()))
+        # the address's next turn, its row locked until the transaction ends
+        turn = upsert(a).values(address=address, turns=1, last_at=now)
+        self._turn = Statement(turn.on_conflict_do_update(
+            index_elements=["address"], set_={"turns": a.c.turns + 1, "last_at": now},
+        ).returning(a.c.turns), dialect)
+        # the turn's slot, taken if its time left the window (or it is new): a row if admitted
+        slot = upsert(s).values(address=address, slot=bindparam("place"), at=now)
+        self._take = Statement(slot.on_conflict_do_update(
+            index_elements=["address", "slot"], set_={"at": now}, where=s.c.at <= cutoff,
+        ).returning(s.c.at), dialect)
+        self._give_back = Statement(update(a).where(a.c.address == address)
+                                    .values(turns=a.c.turns - 1), dialect)
+        self._held = Statement(select(s.c.at).where(s.c.address == address,
+                                                    s.c.slot == bindparam("place")), dialect)
+        # rows whose times all left the window: removing them changes no answer
+        self._sweeps = tuple(Statement(delete(t).where(t.c[k].in_(
+            select(t.c[k]).where(t.c[when] <= cutoff).limit(1000)
+            .with_for_update(skip_locked=True).scalar_subquery())), dialect)
+            for t, k, when in ((a, "address", "last_at"), (s, "address", "at")))
+        self._calls = 0
+        self._calls_lock = threading.Lock()
+
+    def admit(self, address: str, now: float) -> int:
+        key, cutoff = self._digest(address)[:64], now - self.period
+        with self._calls_lock:
+            self._calls += 1
+            sweep = self._calls % SWEEP_EVERY == 0
+        try:
+            with self._writing() as conn:
+                turn = int(self._turn.rows(conn, who=key, now=now)[0]["turns"])
+                slot = (turn - 1) % self.limit
+                if not self._take.rows(conn, who=key, place=slot, now=now, cutoff=cutoff):
+                    self._give_back.run(conn, who=key)
+                    held = self._held.rows(conn, who=key, place=slot)[0]["at"]
+                    return _wait(float(held), self.period, now)
+            if sweep:
+                with self._writing() as conn:
+                    for statement in self._sweeps:
+                        statement.run(conn, cutoff=cutoff)
+        except SQLAlchemyError as exc:
+            raise self._db.unavailable(exc) from exc
+        return 0
+
+    def close(self) -> None:
+        """Close an engine made here (a given store or engine is left open)."""
+        self._db.close()
+
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """A connection in a write transaction, committed when the block ends."""
+        if self._store is not None:
+            with self._store.writing("count a request") as conn:
+                yield conn
+            return
+        with self._db.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            yield conn
