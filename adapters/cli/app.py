@@ -18,7 +18,7 @@ from adapters.cli import context
 from adapters.cli.context import Database, Json, StateDirOpt
 from adapters.cli.output import USAGE, Output, exit_codes_table, translated
 from adapters.logs import redact
-from workflow.errors import WorkflowError
+from workflow.errors import InvalidInput, WorkflowError
 
 HELP = """Activate a health professional's e-CPS without a CPS card, from the shell.
 
@@ -98,7 +98,11 @@ def run(argv: list[str] | None = None) -> None:
             typer.echo(ctx.get_help() if ctx is not None else "", err=True)
             sys.exit(USAGE.exit_code)
         sys.exit(_output(args).error(exc, USAGE))
-    except (KeyboardInterrupt, typer.Abort):
+    except (KeyboardInterrupt, typer.Abort) as exc:
+        if isinstance(exc.__cause__, EOFError):  # a prompt met the end of standard input
+            sys.exit(_output(args).error(InvalidInput(
+                "standard input ended before a question was answered: answer at a terminal, "
+                "or give one answer a line", "stdin")))
         code = INTERRUPTED
     except Exception as exc:  # a refusal, a configuration error, the database down...
         if os.environ.get("ECPS_DEBUG") and not isinstance(exc, WorkflowError):

@@ -302,3 +302,12 @@ def test_ctrl_c_at_the_pin_prompt_says_interrupted(ecps_here: Ecps, monkeypatch:
         assert json.loads(done.stdout)["error"]["kind"] == "interrupted"
     else:
         assert done.stderr.strip().splitlines()[-1] == "interrupted"
+
+
+def test_the_interactive_demo_without_input_says_so(ecps: Ecps) -> None:
+    """`ecps demo -i` whose standard input is empty: invalid_input (3) saying that input
+    ended, not "interrupted" as if Ctrl-C had been pressed."""
+    done = ecps("demo", "--interactive", input="")
+    assert done.returncode == 3, done.stderr
+    assert "standard input ended" in done.stderr.strip().splitlines()[-1]
+    assert "interrupted" not in done.stderr
