@@ -23,15 +23,18 @@ CONSOLE_POLICY = (b"default-src 'none'; script-src 'self'; style-src 'self'; img
                   b"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 
 
-async def _too_large(send: Send, limit: int) -> None:
+async def _plain_error(send: Send, status: int, kind: str, message: str) -> None:
     body = json.dumps({"error": {
-        "kind": "payload_too_large", "message": f"request bodies are limited to {limit} bytes",
-        "field": None, "attempts_left": None, "retry_after": None, "state": None,
-        "event": None}}).encode()
-    await send({"type": "http.response.start", "status": 413, "headers": [
+        "kind": kind, "message": message, "field": None, "attempts_left": None,
+        "retry_after": None, "state": None, "event": None}}).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [
         (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
         (b"connection", b"close")]})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    await _plain_error(send, 413, "payload_too_large", f"request bodies are limited to {limit} bytes")
 
 
 class BodyLimit:
@@ -77,7 +80,12 @@ class BodyLimit:
 
 
 class SecurityHeaders:
-    """Adds `nosniff`, no framing and (but for the docs' static assets) `no-store` to answers."""
+    """Adds `nosniff`, no framing and (but for the docs' static assets) `no-store` to answers.
+
+    An exception no handler answered is answered here, 500 with the usual error body and these
+    headers, then raised on: the framework's own last-resort handler sits outside every
+    middleware, so its answer would carry none of them (it still logs, and sends nothing more).
+    """
 
     def __init__(self, app: App) -> None:
         self.app = app
@@ -94,14 +102,22 @@ class SecurityHeaders:
         docs = assets or path in ("/docs", "/redoc")
         console = path.startswith("/console")  # its forms' POSTs carry an Origin it checks
         added, names = self._added[docs, console, assets]
+        started = False
 
         async def send_with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 kept = [(k, v) for k, v in message.get("headers", ()) if k.lower() not in names]
                 message["headers"] = [*kept, *added]
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            if not started:
+                await _plain_error(send_with_headers, 500, "failed", "internal error")
+            raise
 
 
 def _security_headers(docs: bool, console: bool,
