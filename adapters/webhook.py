@@ -2,7 +2,8 @@
 
 Each event is POSTed as JSON (`DomainEvent.to_json()`). `X-Ecps-Signature: v1=<hex>` is
 HMAC-SHA256 with the shared secret over `"{timestamp}.{body}"`, `X-Ecps-Timestamp` the Unix
-time of sending (a receiver refuses stale ones: replay), `Idempotency-Key` the event's key.
+time of sending (a receiver refuses stale ones: replay), `Idempotency-Key` the event's key
+(unsigned: `verify_request` checks it, and `X-Ecps-Event`, against the signed body).
 A 2xx answer accepts the event; 5xx, 408, 425, 429, timeouts and connection errors are
 transient failures the outbox retries with back-off; any other answer is permanent.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -66,11 +68,25 @@ def verify_signature(secret: Secret | Sequence[Secret], body: bytes, timestamp: 
 
 def verify_request(secret: Secret | Sequence[Secret], headers: Mapping[str, str], body: bytes, *,
                    tolerance: timedelta = TOLERANCE, now: datetime | None = None) -> bool:
-    """`verify_signature` with the timestamp and signature taken from HTTP `headers`."""
+    """`verify_signature` with the timestamp and signature taken from HTTP `headers`; and the
+    headers the signature does not cover, `Idempotency-Key` and `X-Ecps-Event`, when given, must
+    be the signed body's `key` and `type` (else a captured request, replayed within the
+    tolerance under another key, would pass a receiver's dedupe on that header)."""
     lowered = {k.lower(): v for k, v in headers.items()}
-    return verify_signature(secret, body, lowered.get(TIMESTAMP_HEADER.lower(), ""),
+    if not verify_signature(secret, body, lowered.get(TIMESTAMP_HEADER.lower(), ""),
                             lowered.get(SIGNATURE_HEADER.lower(), ""), tolerance=tolerance,
-                            now=now)
+                            now=now):
+        return False
+    unsigned = {KEY_HEADER.lower(): "key", EVENT_HEADER.lower(): "type"}
+    if not unsigned.keys() & lowered.keys():
+        return True
+    try:
+        signed = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(signed, dict) and all(
+        lowered[header] == signed.get(member) for header, member in unsigned.items()
+        if header in lowered)
 
 
 class WebhookSink:

@@ -9,6 +9,8 @@ import pytest
 
 from adapters.memory import MemoryMailer, MemorySms, MemoryStore, StaticDirectory
 from adapters.webhook import (
+    EVENT_HEADER,
+    KEY_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     WebhookSink,
@@ -94,6 +96,28 @@ def test_a_tampered_request_is_rejected_by_the_verification_helper(receiver: Rec
     shifted = {**hit.headers, TIMESTAMP_HEADER: str(int(hit.headers[TIMESTAMP_HEADER]) + 1)}
     assert not verify_request(SECRET, shifted, hit.body)
     assert not verify_request("another-secret-" + "x" * 20, hit.headers, hit.body)
+
+
+def test_a_replay_under_another_key_or_event_header_is_rejected(receiver: Receiver) -> None:
+    """The signature covers the body only: a captured request replayed within the tolerance with
+    another `Idempotency-Key` (to pass a receiver's dedupe on it) or `X-Ecps-Event` fails the check."""
+    receiver.start()
+    store, clock = MemoryStore(), FakeClock()
+    svc, _ = _service(receiver, store, clock)
+    receiver.script.clear()
+    svc.request(NID)
+    svc.dispatch()
+    hit = receiver.hits[0]
+    assert verify_request(SECRET, hit.headers, hit.body)
+    lowered = {k.lower(): v for k, v in hit.headers.items()}
+    assert lowered[KEY_HEADER.lower()]
+    assert lowered[EVENT_HEADER.lower()]
+    for header, value in ((KEY_HEADER, "another-key:1"), (EVENT_HEADER, "activation.completed")):
+        replayed = {k: v for k, v in hit.headers.items() if k.lower() != header.lower()}
+        assert not verify_request(SECRET, {**replayed, header: value}, hit.body), header
+    bare = {k: v for k, v in hit.headers.items()
+            if k.lower() not in (KEY_HEADER.lower(), EVENT_HEADER.lower())}
+    assert verify_request(SECRET, bare, hit.body)
 
 
 def test_a_replayed_request_is_rejected_once_stale() -> None:
