@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from adapters import outbound
 from adapters.sms_http import _retry_after
 from workflow.errors import DeliveryFailed
 from workflow.messages import Push
@@ -74,7 +75,7 @@ class HttpPush:
     def send(self, push: Push) -> None:
         """Deliver `push`, or raise `DeliveryFailed` (`retry_after` set from a 429)."""
         try:
-            response = self._client.post(self.url, json=fcm_message(push))
+            response = outbound.post(self._client, self.url, json=fcm_message(push))
         except httpx.TimeoutException as exc:
             raise self._failed(push, DeliveryFailed("the push service did not answer in time")) from exc
         except httpx.HTTPError as exc:

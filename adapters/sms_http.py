@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from adapters import outbound
 from workflow.errors import DeliveryFailed
 from workflow.messages import Sms
 from workflow.security import mask_phone
@@ -96,7 +97,7 @@ class HttpSmsGateway:
                                 "text": self.text(sms.text), "id": sms.message_id}
         headers = {"Idempotency-Key": sms.message_id} if sms.message_id else {}
         try:
-            response = self._client.post(self.url, json=body, headers=headers)
+            response = outbound.post(self._client, self.url, json=body, headers=headers)
         except httpx.TimeoutException as exc:
             raise self._failed(sms, SmsGatewayError(
                 "the SMS gateway did not answer in time", True)) from exc

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from adapters import outbound
 from workflow.clock import SystemClock
 from workflow.errors import DeliveryFailed
 from workflow.events import DomainEvent
@@ -121,7 +122,7 @@ class WebhookSink:
             KEY_HEADER: event.key,
         }
         try:
-            response = self._client.post(self.url, content=body, headers=headers)
+            response = outbound.post(self._client, self.url, content=body, headers=headers)
         except httpx.TimeoutException as exc:
             raise DeliveryFailed("webhook timed out", transient=True) from exc
         except httpx.HTTPError as exc:
