@@ -106,8 +106,9 @@ class WebhookSink:
         self._client = client or httpx.Client(timeout=timeout, follow_redirects=False)
 
     def __repr__(self) -> str:
-        parts = urlsplit(self.url)
-        return f"WebhookSink({parts.scheme}://{parts.hostname}{parts.path})"
+        parts = urlsplit(self.url)  # no credentials, no query: they may hold a secret
+        port = f":{parts.port}" if parts.port else ""
+        return f"WebhookSink({parts.scheme}://{parts.hostname}{port}{parts.path})"
 
     def publish(self, event: DomainEvent) -> None:
         """POST `event`; `DeliveryFailed` (transient or not) unless the receiver answers 2xx."""

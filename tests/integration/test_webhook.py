@@ -178,6 +178,13 @@ def test_a_permanently_refused_event_is_abandoned_and_the_next_ones_flow(receive
         "activation.email_sent", "activation.qr_scanned"]
 
 
+def test_the_sink_names_its_receiver_with_the_port_and_without_credentials_or_query() -> None:
+    """What `ecps dispatch` prints: scheme, host, port and path; no user, password or query."""
+    sink = WebhookSink("https://hook:pa55word@hooks.example:8443/ecps?token=q-s3cret", SECRET)
+    assert repr(sink) == "WebhookSink(https://hooks.example:8443/ecps)"
+    assert repr(WebhookSink("https://hooks.example/ecps", SECRET)) == "WebhookSink(https://hooks.example/ecps)"
+
+
 def test_the_sink_rejects_a_bad_url_or_a_short_secret() -> None:
     """A non-HTTP URL or a secret under 16 bytes is refused when the sink is built."""
     with pytest.raises(ValueError, match="http"):
