@@ -6,7 +6,8 @@ addresses, phone numbers, runs of 4 or more digits (codes, PINs, identifiers), b
 tokens, long base64url strings (QR tokens, proofs, keys), the user part of URLs, every
 query parameter's value and `pin=`/`code=`/`token=` values, in the message and in the
 traceback. Activation ids (16 base32 characters) stay. HTTP clients' request lines
-(`httpx`) are logged at `debug` only.
+(`httpx`) are logged at `debug` only; Alembic's two lines per database looked at, never
+(its upgrades are).
 
 `configure_logging(level, "json")` writes one JSON object a line with `time`, `level`,
 `logger`, `message` and, when the record has them, `activation_id`, `event`, `outcome`.
@@ -88,6 +89,14 @@ class JsonFormatter(logging.Formatter):
 _INSTALLED: list[logging.Handler] = []
 
 
+class _MigrationChatter(logging.Filter):
+    """Drops the two lines Alembic logs each time it looks at a database ("Context impl ...",
+    "Will assume ... DDL"), on every start; the upgrades it runs stay."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(("Context impl", "Will assume"))
+
+
 def configure_logging(level: str | int = "info", fmt: LogFormat = "plain",
                       stream: TextIO | None = None) -> logging.Handler:
     """Send every log record (uvicorn's too) through one redacting handler on `stream`."""
@@ -110,5 +119,8 @@ def configure_logging(level: str | int = "info", fmt: LogFormat = "plain",
     quiet = logging.DEBUG if root.level <= logging.DEBUG else logging.WARNING
     for name in ("httpx", "httpcore"):  # a request line per call to a gateway: debug only
         logging.getLogger(name).setLevel(quiet)
+    migration = logging.getLogger("alembic.runtime.migration")
+    if not any(isinstance(f, _MigrationChatter) for f in migration.filters):
+        migration.addFilter(_MigrationChatter())
     _INSTALLED.append(handler)
     return handler

@@ -242,3 +242,21 @@ def test_server_settings_accept_loopback_and_a_token_file(tmp_path: Path) -> Non
     (tmp_path / "op.token").write_text(OPERATOR_TOKEN + "\n")
     public = server_settings("0.0.0.0", tmp_path / "op.token", env={})
     assert public.operator_token_sha256 == token_digest(OPERATOR_TOKEN)
+
+
+def test_alembic_says_only_what_it_upgrades() -> None:
+    """Of Alembic's lines, the upgrades it runs are logged; the two it logs each time it looks at
+    a database (on every start) are not, at any level."""
+    for level in ("info", "debug"):
+        stream = io.StringIO()
+        handler = configure_logging(level, "plain", stream)
+        try:
+            migration = logging.getLogger("alembic.runtime.migration")
+            migration.info("Context impl SQLiteImpl.")
+            migration.info("Will assume non-transactional DDL.")
+            migration.info("Running upgrade 0001 -> 0002, steps")
+        finally:
+            logging.getLogger().removeHandler(handler)
+        assert "Context impl" not in stream.getvalue(), level
+        assert "Will assume" not in stream.getvalue(), level
+        assert "Running upgrade 0001 -> 0002" in stream.getvalue(), level
