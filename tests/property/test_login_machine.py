@@ -93,7 +93,7 @@ class Model:
         if self._expired(lid, now):
             return "ActivationExpired"
         g = self.logins[lid]
-        if g[0] not in WAITING:
+        if g[0] not in (IN_FLIGHT if to == "denied" else WAITING):  # an approval can be withdrawn
             return "TransitionNotAllowed"
         g[0] = to
         return "ok"
@@ -107,7 +107,7 @@ class Model:
         g[2] = now
         if g[0] in IN_FLIGHT and now >= g[1]:  # type: ignore[operator]
             g[0] = "expired"
-        elif g[0] in WAITING and self.locked:  # locked elsewhere: the poll ends it
+        elif g[0] in IN_FLIGHT and self.locked:  # locked elsewhere: the poll ends it, approved too
             g[0] = "denied"
         elif g[0] == "approved":
             g[0] = "completed"

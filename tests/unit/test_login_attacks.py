@@ -67,6 +67,32 @@ def test_a_revoked_credential_s_login_is_denied_at_the_next_poll(
     assert service.pending_logins(aid) == ()
 
 
+def test_an_approved_login_gives_no_assertion_once_its_credential_is_revoked(
+        service: ActivationService, aid: str, clock: FakeClock) -> None:
+    """Approved, then the credential revoked before the portal collects: the poll ends the
+    login denied (credential no longer active) and no assertion is ever given for it."""
+    login = service.start_login(NID, **PORTAL)
+    service.dispatch()
+    assert service.approve_login(login.login_id, PIN).state == LoginState.APPROVED
+    service.revoke(aid, reason="compromised")
+    clock.advance(service.settings.login_poll_interval)
+    result = service.login_result(login.login_id)
+    assert (result.state, result.closed_reason, result.assertion) == (
+        LoginState.DENIED, "credential no longer active", None)
+    assert verify_trails(service.store, service.keys, service.engine).intact
+
+
+def test_the_professional_can_withdraw_an_approval_the_portal_has_not_collected(
+        service: ActivationService, aid: str, clock: FakeClock) -> None:
+    """Approved by mistake: the app's deny ends the login before the portal's poll collects."""
+    login = service.start_login(NID, **PORTAL)
+    service.dispatch()
+    service.approve_login(login.login_id, PIN)
+    assert service.deny_login(login.login_id).state == LoginState.DENIED
+    result = service.login_result(login.login_id)
+    assert (result.state, result.assertion) == (LoginState.DENIED, None)
+
+
 def test_the_assertion_is_issued_when_collected(
         service: ActivationService, aid: str, clock: FakeClock) -> None:
     """`auth_time` is the approval, `iat` the collection, `exp` five minutes after it."""

@@ -50,8 +50,8 @@ def _edges() -> tuple[Edge[LoginState, LoginEvent], ...]:
         Edge(LE.COLLECT, L.APPROVED, L.COMPLETED, guard="portal polls, not too fast"),
     )
     endings = (
-        *(Edge(LE.DENY, s, L.DENIED, guard="professional refuses or credential locked")
-          for s in _WAITING),
+        *(Edge(LE.DENY, s, L.DENIED, guard="professional refuses or credential no longer active")
+          for s in _IN_FLIGHT),
         *(Edge(LE.CANCEL, s, L.CANCELLED, guard="portal gives up") for s in _WAITING),
         *(Edge(LE.EXPIRE, s, L.EXPIRED, guard="validity passed") for s in _IN_FLIGHT),
         Edge(LE.DELIVERY_FAILED, L.REQUESTED, L.FAILED, guard="outbox gave up on the push"),

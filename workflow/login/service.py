@@ -37,7 +37,7 @@ from workflow.errors import (
 )
 from workflow.login.assertion import Signer
 from workflow.login.credentials import Credentials
-from workflow.login.definition import LOGIN_WORKFLOW, LoginEvent, LoginState
+from workflow.login.definition import LOGIN_DEFINITION, LOGIN_WORKFLOW, LoginEvent, LoginState
 from workflow.login.record import Login, copy_login
 from workflow.login.results import LoginResult, LoginStarted, PendingLogin
 from workflow.login.work import LoginWork, intact
@@ -49,6 +49,7 @@ from workflow.work import describe
 log = logging.getLogger("ecps.login")
 E, L = LoginEvent, LoginState
 WAITING = frozenset({L.REQUESTED, L.NOTIFIED})
+IN_FLIGHT = LOGIN_DEFINITION.in_flight  # waiting, or approved and not yet collected
 MAX_CLIENT_ID, MAX_CLIENT_NAME, MAX_BINDING = 128, 80, 32
 
 
@@ -177,7 +178,7 @@ class LoginDesk:
             assertion = None
             if self.engine.is_due(g, w.now):
                 self._take(w, E.EXPIRE, reason="validity passed (poll)")
-            elif g.state in WAITING and self._credential_gone(g):
+            elif g.state in IN_FLIGHT and self._credential_gone(g):  # approved ones too
                 self._take(w, E.DENY, reason="credential no longer active (poll)",
                            closing="credential no longer active")
             elif g.state == L.APPROVED:
