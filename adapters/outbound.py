@@ -40,6 +40,6 @@ def post(client: httpx.Client, url: str, **request: Any) -> Answer:
                 read += len(chunk)
                 if read > ANSWER_LIMIT or monotonic() - start > budget:
                     break  # the rest is not needed: the connection is closed, not kept
-        except httpx.HTTPError:
-            pass  # the status is known; a body cut short changes nothing
+        except (httpx.HTTPError, httpx.StreamError):
+            pass  # the status is known; a body cut short (or already read) changes nothing
     return answer
