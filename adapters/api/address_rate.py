@@ -14,7 +14,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import (
     Column,
@@ -28,6 +28,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -91,6 +92,13 @@ _SLOTS = Table(  # and the times of its last `limit` admitted requests, in a rin
 )
 
 
+def _taken(slot: Any, cutoff: Any) -> Any:
+    """`slot` (an insert) taking the slot only if its time is `cutoff` or older: its time if so."""
+    return slot.on_conflict_do_update(index_elements=["address", "slot"],
+                                      set_={"at": slot.excluded.at},
+                                      where=_SLOTS.c.at <= cutoff).returning(_SLOTS.c.at)
+
+
 class SqlRequestRate:
     """Requests counted in two tables of a `SqlStore`'s database (or an engine's), shared by
     every process using it: per address, its number of admitted requests and the times of the
@@ -99,8 +107,10 @@ class SqlRequestRate:
     costs the same however many requests an address makes. Each call is one write
     transaction, serialised per address (on SQLite by the database's write lock, on PostgreSQL
     by the lock on the address's row), so that two processes never both take the last place.
-    `digest` turns an address into what is stored: give a keyed one (e.g. the service's
-    `keys.digest`), since a plain hash of an IPv4 address is reversed by trying them all."""
+    On PostgreSQL the turn and its slot are one statement (one round trip). Every
+    `sweep_every` calls, rows whose times all left the window are removed. `digest` turns an
+    address into what is stored: give a keyed one (e.g. the service's `keys.digest`), since a
+    plain hash of an IPv4 address is reversed by trying them all."""
 
     def __init__(self, database: SqlStore | Engine, limit: int, period: int,
                  digest: Callable[[str], str]) -> None:
@@ -109,29 +119,40 @@ class SqlRequestRate:
         self._db = Tables(database, "request rate tables", _META)
         self._store = database if isinstance(database, SqlStore) else None
         dialect = self._db.engine.dialect
+        self._postgres = dialect.name == "postgresql"
         upsert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
         a, s = _ADDRESSES, _SLOTS
         address, now, cutoff = (bindparam("who", type_=String()), bindparam("now", type_=Float()),
                                 bindparam("cutoff", type_=Float()))
         # the address's next turn, its row locked until the transaction ends
-        turn = upsert(a).values(address=address, turns=1, last_at=now)
-        self._turn = Statement(turn.on_conflict_do_update(
+        turn = upsert(a).values(address=address, turns=1, last_at=now).on_conflict_do_update(
             index_elements=["address"], set_={"turns": a.c.turns + 1, "last_at": now},
-        ).returning(a.c.turns), dialect)
+        ).returning(a.c.turns)
+        self._turn = Statement(turn, dialect)
         # the turn's slot, taken if its time left the window (or it is new): a row if admitted
-        slot = upsert(s).values(address=address, slot=bindparam("place"), at=now)
-        self._take = Statement(slot.on_conflict_do_update(
-            index_elements=["address", "slot"], set_={"at": now}, where=s.c.at <= cutoff,
-        ).returning(s.c.at), dialect)
+        self._take = Statement(_taken(upsert(s).values(address=address, slot=bindparam("place"),
+                                                         at=now), cutoff), dialect)
+        # on PostgreSQL both in one statement: one round trip (SQLite runs no such CTE)
+        turned = turn.cte("turned")
+        self._turn_and_take = Statement(_taken(upsert(s).from_select(
+            ["address", "slot", "at"],
+            select(address, (turned.c.turns - 1) % bindparam("ring", type_=Integer()), now)),
+            cutoff), dialect) if self._postgres else None
         self._give_back = Statement(update(a).where(a.c.address == address)
-                                    .values(turns=a.c.turns - 1), dialect)
+                                    .values(turns=a.c.turns - 1).returning(a.c.turns), dialect)
         self._held = Statement(select(s.c.at).where(s.c.address == address,
                                                     s.c.slot == bindparam("place")), dialect)
-        # rows whose times all left the window: removing them changes no answer
-        self._sweeps = tuple(Statement(delete(t).where(t.c[k].in_(
-            select(t.c[k]).where(t.c[when] <= cutoff).limit(1000)
-            .with_for_update(skip_locked=True).scalar_subquery())), dialect)
-            for t, k, when in ((a, "address", "last_at"), (s, "address", "at")))
+        # rows whose times all left the window: removing any of them changes no answer (rows
+        # another transaction holds are left for a later sweep: a sweep never waits)
+        self._sweeps = (
+            Statement(delete(a).where(a.c.address.in_(
+                select(a.c.address).where(a.c.last_at <= cutoff).limit(1000)
+                .with_for_update(skip_locked=True).scalar_subquery())), dialect),
+            Statement(delete(s).where(tuple_(s.c.address, s.c.slot).in_(
+                select(s.c.address, s.c.slot).where(s.c.at <= cutoff).limit(1000)
+                .with_for_update(skip_locked=True))), dialect),
+        )
+        self.sweep_every = SWEEP_EVERY
         self._calls = 0
         self._calls_lock = threading.Lock()
 
@@ -139,14 +160,19 @@ class SqlRequestRate:
         key, cutoff = self._digest(address)[:64], now - self.period
         with self._calls_lock:
             self._calls += 1
-            sweep = self._calls % SWEEP_EVERY == 0
+            sweep = self._calls % self.sweep_every == 0
         try:
             with self._writing() as conn:
-                turn = int(self._turn.rows(conn, who=key, now=now)[0]["turns"])
-                slot = (turn - 1) % self.limit
-                if not self._take.rows(conn, who=key, place=slot, now=now, cutoff=cutoff):
-                    self._give_back.run(conn, who=key)
-                    held = self._held.rows(conn, who=key, place=slot)[0]["at"]
+                if self._turn_and_take is not None:
+                    taken = self._turn_and_take.rows(conn, who=key, now=now, cutoff=cutoff,
+                                                     ring=self.limit)
+                else:
+                    turn = int(self._turn.rows(conn, who=key, now=now)[0]["turns"])
+                    taken = self._take.rows(conn, who=key, place=(turn - 1) % self.limit,
+                                            now=now, cutoff=cutoff)
+                if not taken:  # the slot is held: the turn is given back, the wait read
+                    turn = int(self._give_back.rows(conn, who=key)[0]["turns"])
+                    held = self._held.rows(conn, who=key, place=turn % self.limit)[0]["at"]
                     return _wait(float(held), self.period, now)
             if sweep:
                 with self._writing() as conn:

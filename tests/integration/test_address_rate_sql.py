@@ -59,6 +59,24 @@ def test_memory_and_database_count_alike(stores: Callable[[], SqlStore]) -> None
     _scenario(SqlRequestRate(stores(), LIMIT, PERIOD, _keyed))
 
 
+def test_a_sweep_removes_only_what_left_the_window(stores: Callable[[], SqlStore]) -> None:
+    """Swept at every call: the expired request's row goes, the ones still in the window stay
+    and still count; an address with nothing left in the window is removed whole."""
+    rate = SqlRequestRate(stores(), 3, PERIOD, _keyed)
+    rate.sweep_every = 1
+    for at in (1000.0, 1050.0, 1055.0):
+        assert rate.admit("192.0.2.1", at) == 0
+    assert rate.admit("192.0.2.9", 1056.0) == 0
+    assert rate.admit("192.0.2.1", 1061.0) == 0  # 1000 left the window: its place is free
+    assert rate.admit("192.0.2.1", 1062.0) == 48  # 1050, 1055 and 1061 still count
+    assert rate.admit("192.0.2.1", 1117.0) == 0  # swept at 1117: 1050 and 1055 are gone
+    with stores().connection() as conn:
+        slots = sorted(conn.execute(text("SELECT at FROM ecps_request_slot")).scalars())
+        addresses = conn.execute(text("SELECT address FROM ecps_request_address")).scalars().all()
+    assert slots == [1061.0, 1117.0]  # 192.0.2.9's 1056 left the window and was swept too
+    assert addresses == [_keyed("192.0.2.1")]
+
+
 def test_fifty_threads_over_two_counters_admit_exactly_the_limit(
         stores: Callable[[], SqlStore]) -> None:
     """50 concurrent requests from one address, split between two servers' counters: exactly
