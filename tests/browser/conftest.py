@@ -110,8 +110,8 @@ def context(browser: Any, server: Server) -> Iterator[Any]:
 
     ctx = browser.new_context(viewport={"width": 1280, "height": 900})
     # bounds on waiting, not expectations of speed: a loaded CI machine may take seconds
-    ctx.set_default_timeout(30_000)
-    expect.set_options(timeout=30_000)
+    ctx.set_default_timeout(90_000)
+    expect.set_options(timeout=90_000)
     ctx.on("request", lambda r: server.requests.append(r.url))
     ctx.add_init_script(FASTER_POLLS)
     yield ctx
