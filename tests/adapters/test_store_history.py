@@ -1,10 +1,9 @@
-"""The store port's history (steps are audit events appended once, read back page by page) and its
-turns (the serial order of one identifier)."""
+"""The store port's history beyond the contract (`StoreContract` reads steps page by page and checks
+turns): a refused change appends no step, any step round-trips, on each store the project ships."""
 
 from __future__ import annotations
 
 import itertools
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -18,10 +17,10 @@ from adapters.memory import MemoryStore
 from adapters.sql import SqlStore
 from tests.adapters.zoo.stores import ReorderedHistoryStore
 from workflow.definition import State
-from workflow.domain import AuditEvent, Change, Step, Turn, Write
+from workflow.domain import AuditEvent, Change, Step, Write
 from workflow.errors import ConcurrencyConflict
 from workflow.ports import Store
-from workflow.testing.store_contract import sample_activation, sample_audit, sample_message
+from workflow.testing.store_contract import StoreContract, sample_activation, sample_audit
 
 _SERIAL = itertools.count(1)  # ids stay unique across the examples that share one store
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -74,28 +73,6 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         yield sql
 
 
-def test_steps_read_back_in_order_without_refusals(store: Store) -> None:
-    """Every step appended over several commits reads back, oldest first; refusals are not steps."""
-    steps = _steps(8)
-    _commit_steps(store, "act-1", steps)
-    assert store.steps("act-1") == steps
-    assert store.steps("other") == []
-    stored = store.get("act-1")
-    assert stored is not None
-    assert stored.step_count == 8
-    assert len(store.audit_trail("act-1")) == 8 + 3
-
-
-def test_steps_page_by_number(store: Store) -> None:
-    """`after` skips the steps numbered up to it and `limit` bounds the page."""
-    steps = _steps(10)
-    _commit_steps(store, "act-1", steps, per_commit=4)
-    assert store.steps("act-1", 0, 3) == steps[:3]
-    assert store.steps("act-1", 3, 4) == steps[3:7]
-    assert store.steps("act-1", 7, 100) == steps[7:]
-    assert store.steps("act-1", 10, 5) == []
-
-
 def test_a_refused_change_appends_no_step(store: Store) -> None:
     """A change that conflicts leaves the history as it was."""
     _commit_steps(store, "act-1", _steps(2))
@@ -124,57 +101,7 @@ def test_any_step_round_trips(store: Store, data: st.DataObject) -> None:
 
 
 def test_a_store_reading_steps_newest_first_fails_the_history_tests() -> None:
-    """The zoo's store that reverses the history is caught by these tests."""
+    """The zoo's store that reverses the history is caught by the contract's history test."""
     with pytest.raises(AssertionError):
-        test_steps_read_back_in_order_without_refusals(ReorderedHistoryStore())
+        StoreContract().test_steps_read_back_oldest_first_without_refusals(ReorderedHistoryStore())
 
-
-# -- turns: the serial order of one identifier ---------------------------------------------------
-
-
-def test_a_turn_is_compared_and_set(store: Store) -> None:
-    """A turn taken at the current count applies and advances it; a stale one conflicts."""
-    assert store.turn("subject-a") == 0
-    store.commit(Change(turns=(Turn("subject-a", 0),)))
-    store.commit(Change(turns=(Turn("subject-a", 1),)))
-    assert (store.turn("subject-a"), store.turn("subject-b")) == (2, 0)
-    for stale in (0, 1, 3):
-        with pytest.raises(ConcurrencyConflict):
-            store.commit(Change(turns=(Turn("subject-a", stale),)))
-    assert store.turn("subject-a") == 2
-
-
-def test_a_stale_turn_applies_nothing_of_its_change(store: Store) -> None:
-    """A change whose turn is stale writes no activation, message or audit event."""
-    store.commit(Change(turns=(Turn("subject-a", 0),)))
-    change = Change((Write(sample_activation(), None),), (sample_message(),), (sample_audit(),),
-                    (Turn("subject-a", 0),))
-    with pytest.raises(ConcurrencyConflict):
-        store.commit(change)
-    assert store.get("act-1") is None
-    assert store.outbox_of("act-1") == []
-    assert store.audit_trail("act-1") == []
-    assert store.turn("subject-a") == 1
-
-
-def test_concurrent_turns_of_one_subject_have_one_winner(store: Store) -> None:
-    """Eight threads take the same turn, each with its own new activation: one wins."""
-    barrier, won = threading.Barrier(8), []
-
-    def attempt(n: int) -> None:
-        barrier.wait()
-        try:
-            store.commit(Change((Write(sample_activation(f"act-{n}"), None),),
-                                turns=(Turn("subject-a", 0),)))
-            won.append(n)
-        except ConcurrencyConflict:
-            pass
-
-    threads = [threading.Thread(target=attempt, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(won) == 1
-    assert [a.id for a in store.list_activations()] == [f"act-{won[0]}"]
-    assert store.turn("subject-a") == 1

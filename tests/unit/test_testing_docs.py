@@ -70,6 +70,16 @@ def test_every_store_contract_test_cites_a_sentence_of_the_port() -> None:
             assert _words(sentence) in _words(doc), f"{name} cites {method}: {sentence!r}, not in it"
 
 
+def test_every_method_of_the_store_port_is_checked_by_the_contract() -> None:
+    """No method of `Store` goes unchecked: a store that ignored one would pass every contract test."""
+    from workflow.ports import Store
+    from workflow.testing.store_contract import PORT_RULES
+
+    methods = {name for name, _ in inspect.getmembers(Store, inspect.isfunction) if not name.startswith("_")}
+    cited = {method for rules in PORT_RULES.values() for method, _ in rules}
+    assert methods - cited == set()
+
+
 def test_the_docs_examples_run_as_written(tmp_path: Path) -> None:
     """Every Python block of docs/testing.md, imports included, runs as a module (test classes collected)."""
     import runpy

@@ -330,6 +330,18 @@ class SmsContract:
         assert got.to == self.number_as_delivered(sent.to)
         assert got.message_id == sent.message_id
 
+    @requirement("REQ-4-DELIVERY", "REQ-6-AT-LEAST-ONCE")
+    def test_every_accepted_sms_arrives_in_order(self) -> None:
+        """Several SMS to one number (a code, then resent codes) all arrive, in order, with their ids."""
+        gateway = self.make_gateway()
+        sent = [Sms(PHONE, FRENCH.sms_text(f"{n}93817", 5), secrets.token_hex(16)) for n in (4, 5, 6)]
+        for sms in sent:
+            gateway.send(sms)
+        got = self.delivered(gateway)
+        assert [(s.to, s.message_id) for s in got] == [
+            (self.number_as_delivered(s.to), s.message_id) for s in sent]
+        assert all(f"{n}93817" in s.text for s, n in zip(got, (4, 5, 6), strict=True))
+
     @requirement("REQ-4-SMS-CODE")
     @pytest.mark.parametrize("digits", [6, 7, 8])
     def test_the_code_is_the_only_number_of_its_length(self, digits: int) -> None:

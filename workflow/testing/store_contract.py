@@ -29,6 +29,8 @@ from workflow.domain import (
     Delivery,
     MessageKind,
     OutboxMessage,
+    Step,
+    Turn,
     Write,
 )
 from workflow.errors import ConcurrencyConflict
@@ -71,6 +73,34 @@ def sample_audit(aid: str = "act-1", seq: int = 1, *, at: datetime = T0,
     """An audit event of `aid` numbered `seq`."""
     return AuditEvent(aid, "subject-a", seq, at, "app", action, "ok", "", "", "requested",
                       f"prev-{seq - 1}", f"hash-{seq}")
+
+
+_PATH = (("request", None, State.REQUESTED), ("email_sent", State.REQUESTED, State.EMAILED),
+         ("scan", State.EMAILED, State.SCANNED), ("verify_sms", State.SCANNED, State.SMS_VERIFIED),
+         ("set_pin", State.SMS_VERIFIED, State.PIN_SET), ("confirm_pin", State.PIN_SET, State.ACTIVE))
+
+
+def _sample_steps(count: int) -> list[Step]:
+    return [Step(*_PATH[i % len(_PATH)], T0 + timedelta(seconds=i, microseconds=i)) for i in range(count)]
+
+
+def _commit_steps(store: Store, aid: str, steps: list[Step], per_commit: int = 3) -> None:
+    """Insert `aid`, then append `steps` a few per commit, each commit ending with a refusal."""
+    a = sample_activation(aid, step_count=0, audit_seq=0)
+    store.commit(Change((Write(a, None),)))
+    for start in range(0, len(steps), per_commit):
+        expected = a.version
+        a = replace(a, version=a.version + 1)
+        events = []
+        for s in steps[start:start + per_commit]:
+            a.audit_seq += 1
+            a.step_count += 1
+            events.append(replace(sample_audit(aid, a.audit_seq, at=s.at, action=s.event),
+                                  source=str(s.source or ""), dest=str(s.dest), step=a.step_count))
+        a.audit_seq += 1
+        events.append(replace(sample_audit(aid, a.audit_seq, action="scan"), outcome="refused",
+                              source="emailed", dest="emailed"))
+        store.commit(Change((Write(a, expected),), audit=tuple(events)))
 
 
 def _insert(store: Store, *activations: Activation) -> None:
@@ -564,3 +594,83 @@ class StoreContract:
         store.commit(Change(audit=(other, replace(first, seq=0, hash="unchained"),
                                    replace(first, seq=0, hash="unchained-too"))))
         assert [e.hash for e in store.audit_trail("")] == ["unchained", "unchained-too", "first", "other"]
+
+    # -- history and turns ----------------------------------------------------------------------
+
+    @requirement("REQ-3-HISTORY", "REQ-4-STORE-QUERIES")
+    @port_rule('steps', "The activation's steps numbered above `after` (audit events with `step > after`), "
+               "oldest first, at most `limit`")
+    def test_steps_read_back_oldest_first_without_refusals(self, store: Store) -> None:
+        """Every step appended over several commits reads back, oldest first; refusals are not steps."""
+        steps = _sample_steps(8)
+        _commit_steps(store, "act-1", steps)
+        assert store.steps("act-1") == steps
+        assert store.steps("other") == []
+        assert len(store.audit_trail("act-1")) == 8 + 3
+
+    @requirement("REQ-3-HISTORY", "REQ-4-STORE-QUERIES")
+    @port_rule('steps', "The activation's steps numbered above `after` (audit events with `step > after`), "
+               "oldest first, at most `limit`")
+    def test_steps_page_by_number(self, store: Store) -> None:
+        """`after` skips the steps numbered up to it and `limit` bounds the page."""
+        steps = _sample_steps(10)
+        _commit_steps(store, "act-1", steps, per_commit=4)
+        assert store.steps("act-1", 0, 3) == steps[:3]
+        assert store.steps("act-1", 3, 4) == steps[3:7]
+        assert store.steps("act-1", 7, 100) == steps[7:]
+        assert store.steps("act-1", 10, 5) == []
+        assert store.steps("act-1", 2, 0) == []
+
+    @requirement("REQ-6-CAS")
+    @port_rule('turn', 'How many committed changes took a `Turn` of `subject` (0 before the first).')
+    @port_rule('Store', "each `Turn` only if the subject's turn counter still equals its `expected`, "
+               "else nothing is applied and `ConcurrencyConflict` is raised")
+    def test_a_turn_is_compared_and_set(self, store: Store) -> None:
+        """A turn taken at the current count applies and advances it; a stale one conflicts."""
+        assert store.turn("subject-a") == 0
+        store.commit(Change(turns=(Turn("subject-a", 0),)))
+        store.commit(Change(turns=(Turn("subject-a", 1),)))
+        assert (store.turn("subject-a"), store.turn("subject-b")) == (2, 0)
+        for stale in (0, 1, 3):
+            with pytest.raises(ConcurrencyConflict):
+                store.commit(Change(turns=(Turn("subject-a", stale),)))
+        assert store.turn("subject-a") == 2
+
+    @requirement("REQ-6-CAS", "REQ-6-ATOMIC")
+    @port_rule('Store', "each `Turn` only if the subject's turn counter still equals its `expected`, "
+               "else nothing is applied and `ConcurrencyConflict` is raised")
+    def test_a_stale_turn_applies_nothing_of_its_change(self, store: Store) -> None:
+        """A change whose turn is stale writes no activation, message or audit event."""
+        store.commit(Change(turns=(Turn("subject-a", 0),)))
+        change = Change((Write(sample_activation(), None),), (sample_message(),), (sample_audit(),),
+                        (Turn("subject-a", 0),))
+        with pytest.raises(ConcurrencyConflict):
+            store.commit(change)
+        assert store.get("act-1") is None
+        assert store.outbox_of("act-1") == []
+        assert store.audit_trail("act-1") == []
+        assert store.turn("subject-a") == 1
+
+    @requirement("REQ-6-NO-LOST-UPDATE", "REQ-3-REQUESTS")
+    @port_rule('turn', 'How many committed changes took a `Turn` of `subject` (0 before the first).')
+    def test_concurrent_turns_of_one_subject_have_one_winner(self, store: Store) -> None:
+        """Eight threads take the same turn, each with a new activation of its own: one wins."""
+        barrier, won = threading.Barrier(8), []
+
+        def attempt(n: int) -> None:
+            barrier.wait()
+            try:
+                store.commit(Change((Write(sample_activation(f"act-{n}"), None),),
+                                    turns=(Turn("subject-a", 0),)))
+                won.append(n)
+            except ConcurrencyConflict:
+                pass
+
+        threads = [threading.Thread(target=attempt, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(won) == 1
+        assert [a.id for a in store.list_activations()] == [f"act-{won[0]}"]
+        assert store.turn("subject-a") == 1

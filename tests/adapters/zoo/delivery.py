@@ -46,6 +46,14 @@ class SilentSms(MemorySms):
         return None
 
 
+class RepeatDroppingSms(MemorySms):
+    """Delivers only the first SMS to each number and silently drops the later ones (a resent code)."""
+
+    def send(self, sms: Sms) -> None:
+        if all(s.to != sms.to for s in self.sent):
+            super().send(sms)
+
+
 class ReferenceAddingSms(MemorySms):
     """Appends a six-digit delivery reference: the code is no longer the only number of its length."""
 

@@ -275,3 +275,20 @@ class LimitlessExpiryStore(MemoryStore):
 
     def due_for_expiry(self, now: datetime, limit: int) -> list[str]:
         return super().due_for_expiry(now, 10**9)
+
+
+class TurnBlindStore(MemoryStore):
+    """Ignores turns: never compares nor advances a subject's counter (a column left out of the commit)."""
+
+    def turn(self, subject: str) -> int:
+        return 0
+
+    def commit(self, change: Change) -> None:
+        super().commit(replace(change, turns=()))
+
+
+class PagelessStepsStore(MemoryStore):
+    """Reads the whole history whatever page is asked (`after` and `limit` left out of the query)."""
+
+    def steps(self, activation_id: str, after: int = 0, limit: int = 100) -> list[Step]:
+        return super().steps(activation_id, 0, 10**9)
