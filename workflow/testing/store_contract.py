@@ -75,13 +75,14 @@ def sample_audit(aid: str = "act-1", seq: int = 1, *, at: datetime = T0,
                       f"prev-{seq - 1}", f"hash-{seq}")
 
 
-_PATH = (("request", None, State.REQUESTED), ("email_sent", State.REQUESTED, State.EMAILED),
-         ("scan", State.EMAILED, State.SCANNED), ("verify_sms", State.SCANNED, State.SMS_VERIFIED),
-         ("set_pin", State.SMS_VERIFIED, State.PIN_SET), ("confirm_pin", State.PIN_SET, State.ACTIVE))
+_PATH: tuple[tuple[str, State | None, State], ...] = (
+    ("request", None, State.REQUESTED), ("email_sent", State.REQUESTED, State.EMAILED),
+    ("scan", State.EMAILED, State.SCANNED), ("verify_sms", State.SCANNED, State.SMS_VERIFIED),
+    ("set_pin", State.SMS_VERIFIED, State.PIN_SET), ("confirm_pin", State.PIN_SET, State.ACTIVE))
 
 
 def _sample_steps(count: int) -> list[Step]:
-    return [Step(*_PATH[i % len(_PATH)], T0 + timedelta(seconds=i, microseconds=i)) for i in range(count)]
+    return [Step(*_PATH[i % len(_PATH)], at=T0 + timedelta(seconds=i, microseconds=i)) for i in range(count)]
 
 
 def _commit_steps(store: Store, aid: str, steps: list[Step], per_commit: int = 3) -> None:
