@@ -237,20 +237,19 @@ class RefusalDroppingStore(MemoryStore):
 class ReorderedStepsStore(MemoryStore):
     """Reads the history back with its second and third steps swapped (a sort on a coarse column)."""
 
-    def get(self, activation_id: str) -> Activation | None:
-        found = super().get(activation_id)
-        if found is not None and len(found.history) >= 3:
-            found.history[1], found.history[2] = found.history[2], found.history[1]
-        return found
+    def steps(self, activation_id: str, after: int = 0, limit: int = 100) -> list[Step]:
+        every = super().steps(activation_id, 0, 10**9)
+        if len(every) >= 3:
+            every[1], every[2] = every[2], every[1]
+        return every[after:after + limit]
 
 
 class TruncatedHistoryStore(MemoryStore):
     """Keeps only the last four steps of the history (a fixed-size column)."""
 
-    def commit(self, change: Change) -> None:
-        short = tuple(replace(w, activation=replace(w.activation, history=w.activation.history[-4:]))
-                      for w in change.writes)
-        super().commit(replace(change, writes=short))
+    def steps(self, activation_id: str, after: int = 0, limit: int = 100) -> list[Step]:
+        every = super().steps(activation_id, 0, 10**9)
+        return every[max(after, len(every) - 4):][:limit]
 
 
 class ExtraExpiryStore(MemoryStore):
