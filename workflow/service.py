@@ -67,6 +67,7 @@ log = logging.getLogger("ecps.service")
 _ANSWER: ContextVar[Callable[[object], Answer | None] | None] = ContextVar("ecps_answer", default=None)
 RECENT_STEPS = 100  # the steps `status()` shows
 MAX_PAGE = 1000  # the most steps one `history()` page holds
+MAX_BATCH = 1_000_000  # the most messages one `dispatch()`, or ids one read of `expire_due()`, takes
 REVOKE_REASONS = frozenset({"deleted", "admin", "replaced", "lost", "compromised"})
 _CLOSED = {State.EXPIRED: ActivationExpired, State.LOCKED: ActivationLocked}
 
@@ -223,11 +224,13 @@ class ActivationService:
         return self._run(activation_id, Event.REVOKE, reason, security.text_arg(actor, "actor", max_len=32))
 
     def dispatch(self, limit: int = 100) -> int:
-        """Deliver due outbox messages; returns how many were sent."""
-        return self.dispatcher.dispatch(limit)
+        """Deliver up to `limit` (0-1000000) due outbox messages; returns how many were sent."""
+        return self.dispatcher.dispatch(_count_arg(limit, "limit", 0, MAX_BATCH))
 
     def expire_due(self, batch: int = 500) -> int:
-        """Record `expire` on every activation (and login) whose deadline has passed; how many."""
+        """Record `expire` on every activation (and login) whose deadline has passed, reading
+        `batch` (1-1000000) due ids at a time; how many."""
+        batch = _count_arg(batch, "batch", 1, MAX_BATCH)
         expired, seen = 0, set()
         while True:
             ids = [i for i in self.store.due_for_expiry(self.now(), batch) if i not in seen]

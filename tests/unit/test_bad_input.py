@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import timedelta
@@ -246,3 +247,27 @@ def test_text_with_lone_surrogates_is_invalid(service: ActivationService) -> Non
     """Text that is not valid Unicode (a lone surrogate) is InvalidInput, on every store."""
     with pytest.raises(InvalidInput):
         service.request(NID, device_id="\ud800")
+
+
+@pytest.mark.parametrize(("method", "bad"), [
+    ("expire_due", 0), ("expire_due", -1), ("expire_due", "500"), ("expire_due", None), ("expire_due", 2.5),
+    ("expire_due", True), ("dispatch", -1), ("dispatch", "100"), ("dispatch", None), ("dispatch", 1.5),
+], ids=repr)
+def test_batch_sizes_of_the_wrong_kind_are_invalid(driver: Driver, service: ActivationService,
+                                                   method: str, bad: object) -> None:
+    """A batch below its least, or not a whole number, is InvalidInput at once (expire_due(0) looped)."""
+    driver.reach("emailed")
+    outcome: list[object] = []
+    worker = threading.Thread(target=lambda: outcome.append(_raised(getattr(service, method), bad)),
+                              daemon=True)
+    worker.start()
+    worker.join(timeout=5)
+    assert outcome, f"{method}({bad!r}) did not return"
+    assert isinstance(outcome[0], InvalidInput), outcome[0]
+
+
+def _raised(call: Callable[[object], object], arg: object) -> object:
+    try:
+        return call(arg)
+    except Exception as exc:
+        return exc
