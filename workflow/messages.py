@@ -9,8 +9,13 @@ import html
 from dataclasses import dataclass
 
 from workflow import qr
+from workflow.security import mask_email, mask_phone
 
 QR_CONTENT_ID = "qr-activation"
+
+
+def _sized(text: str) -> str:
+    return f"<{len(text)} characters>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +43,12 @@ class Email:
     message_id: str = ""
     sender_name: str = ""
 
+    def __repr__(self) -> str:
+        """The recipient masked and the texts by their length: the texts hold the QR token."""
+        return (f"Email(to={mask_email(self.to)!r}, subject={self.subject!r}, text={_sized(self.text)}, "
+                f"html={_sized(self.html)}, attachments=<{len(self.attachments)}>, "
+                f"message_id={self.message_id!r}, sender_name={self.sender_name!r})")
+
 
 @dataclass(frozen=True, slots=True)
 class Sms:
@@ -46,6 +57,10 @@ class Sms:
     to: str
     text: str
     message_id: str = ""
+
+    def __repr__(self) -> str:
+        """The number masked and the text by its length: the text holds the code."""
+        return f"Sms(to={mask_phone(self.to)!r}, text={_sized(self.text)}, message_id={self.message_id!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +86,13 @@ class DirectoryEntry:
     email: str | None
     phone: str | None
     name: str = ""
+
+    def __repr__(self) -> str:
+        """The identifier and the contacts masked (a log line holds no full identifier or contact)."""
+        nid = f"{self.national_id[:2]}****{self.national_id[-2:]}" if len(self.national_id) > 6 else "****"
+        email = None if self.email is None else mask_email(self.email)
+        phone = None if self.phone is None else mask_phone(self.phone)
+        return f"DirectoryEntry(national_id={nid!r}, email={email!r}, phone={phone!r}, name={self.name!r})"
 
 
 def qr_png(payload: str) -> bytes:

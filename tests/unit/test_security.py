@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import NID, Driver, fast_settings
 from workflow import ActivationService, Settings, State
+from workflow.messages import DirectoryEntry
 from workflow.security import (
     Keyring,
     check_pin_policy,
@@ -101,6 +102,23 @@ def test_invalid_settings_raise_value_error(bad: dict[str, object]) -> None:
 def test_secret_key_never_appears_in_repr() -> None:
     """The server key is not shown by repr(Settings)."""
     assert "super-secret-value" not in repr(Settings(secret_key="super-secret-value-123"))
+
+
+def test_messages_handed_to_adapters_show_no_secret_in_repr(driver: Driver) -> None:
+    """An adapter that logs the e-mail, SMS or directory entry it was given (`%r`) shows no code, token,
+    full contact or identifier; the values themselves are intact."""
+    aid = driver.reach("scanned")
+    token = driver.payload(aid).split("t=")[1]
+    code = driver.code()
+    email, sms = driver.mailer.sent[-1], driver.sms.sent[-1]
+    entry = DirectoryEntry(NID, "jane.doe@domain.fr", "0612345678", "Dr Jane Doe")
+    shown = repr(email) + str(email) + repr(sms) + str(sms) + repr(entry) + repr([entry, None])
+    for secret in (token, code, NID, "jane.doe@domain.fr", "0612345678"):
+        assert secret not in shown
+    assert "ja****@domain.fr" in repr(email)
+    assert "06****78" in repr(sms)
+    assert code in sms.text
+    assert token in email.text
 
 
 def test_nothing_secret_at_rest_after_a_whole_flow(driver: Driver) -> None:
