@@ -12,6 +12,7 @@ from adapters.files import FileMailer
 from adapters.memory import MemoryMailer
 from adapters.smtp import Security, SmtpMailer
 from tests.integration.smtp_stub import SmtpStub, free_port, make_cert
+from workflow.errors import DeliveryFailed
 from workflow.messages import Email
 from workflow.ports import Mailer
 from workflow.testing.port_contracts import MailerContract
@@ -99,3 +100,22 @@ def test_every_port_contract_test_names_its_requirement() -> None:
         for name, ids in tests:
             assert ids, f"{contract.__name__}.{name} names no requirement"
             assert set(ids) <= set(REQUIREMENTS)
+
+
+class _TokenLeakingMailer:
+    """Names the QR token alone (not the whole link) when the relay is down."""
+
+    def send(self, email: Email) -> None:
+        token = email.text.split("&t=", 1)[1].split()[0]
+        raise DeliveryFailed(f"relay down, message with token {token} kept", transient=True)
+
+
+class _TokenLeakContract(TestMemoryMailer):
+    def make_unreachable_mailer(self) -> Mailer | None:
+        return _TokenLeakingMailer()
+
+
+def test_a_failure_naming_the_token_alone_fails_the_contract() -> None:
+    """The unreachable test looks for the QR token on its own, not only the whole link."""
+    with pytest.raises(AssertionError):
+        _TokenLeakContract().test_an_unreachable_far_side_is_a_transient_failure()

@@ -15,6 +15,7 @@ from adapters.memory import MemorySms
 from adapters.sms_http import HttpSmsGateway
 from tests.integration.sms_http_stub import HttpStub, sms_of
 from tests.integration.smtp_stub import free_port
+from workflow.errors import DeliveryFailed
 from workflow.messages import Sms
 from workflow.ports import SmsGateway
 from workflow.testing.port_contracts import SmsContract
@@ -83,3 +84,24 @@ class TestHttpSmsGatewayWithAutofill(TestHttpSmsGateway):
     app_hash = "FA+9qCX9VSu"
     webotp_domain = "ecps.sante.example.fr"
     code_occurrences = 2
+
+
+class _IntlLeakingGateway:
+    """Names the number, in international form, when the far side is down."""
+
+    def send(self, sms: Sms) -> None:
+        raise DeliveryFailed(f"gateway unreachable for +33{sms.to[1:]}", transient=True)
+
+
+class _IntlContract(TestMemorySms):
+    def number_as_delivered(self, number: str) -> str:
+        return "+33" + number[1:]
+
+    def make_unreachable_gateway(self) -> SmsGateway | None:
+        return _IntlLeakingGateway()
+
+
+def test_a_failure_naming_the_number_in_another_form_fails_the_contract() -> None:
+    """The unreachable test looks for the number as the gateway writes it, not only as sent."""
+    with pytest.raises(AssertionError):
+        _IntlContract().test_an_unreachable_far_side_is_a_transient_failure()

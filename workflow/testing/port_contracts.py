@@ -280,8 +280,8 @@ class MailerContract:
         with pytest.raises(DeliveryFailed) as caught:
             mailer.send(email)
         assert caught.value.transient
-        assert TO not in str(caught.value)
-        assert payload not in str(caught.value)
+        for secret in (TO, payload, payload.split("t=")[1]):  # the address, the link, the token alone
+            assert secret not in str(caught.value)
 
 
 class SmsContract:
@@ -372,8 +372,8 @@ class SmsContract:
         with pytest.raises(DeliveryFailed) as caught:
             gateway.send(sms)
         assert caught.value.transient
-        assert "493817" not in str(caught.value)
-        assert PHONE not in str(caught.value)
+        for secret in ("493817", PHONE, PHONE[1:], self.number_as_delivered(PHONE)):  # any form of the number
+            assert secret not in str(caught.value)
 
 
 class DirectoryContract:
