@@ -13,7 +13,7 @@ from workflow.testing.requirements import contract_table, contract_tests, requir
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "testing.md").read_text(encoding="utf-8")
 CONTRACTS = (kit.StoreContract, kit.MailerContract, kit.SmsContract, kit.DirectoryContract,
-             kit.EventSinkContract)
+             kit.EventSinkContract, kit.LoginStoreContract, kit.PushContract)
 
 
 def _section(name: str) -> str:

@@ -18,6 +18,7 @@ from workflow.errors import ConcurrencyConflict
 from workflow.login.definition import LoginState
 from workflow.login.record import Login, LoginWrite
 from workflow.ports import LoginStore, Store
+from workflow.testing.requirements import requirement
 from workflow.testing.store_contract import sample_activation
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -55,10 +56,12 @@ class LoginStoreContract:
         assert isinstance(store, LoginStore)
         return store
 
+    @requirement("REQ-4-STORE-QUERIES")
     def test_the_store_keeps_logins(self, store: Store) -> None:
         """The store is a `LoginStore` as well as a `Store`."""
         assert isinstance(store, LoginStore)
 
+    @requirement("REQ-4-STORE-ROUND-TRIP", "REQ-4-STORE-COPIES")
     def test_a_login_reads_back_equal_and_as_a_copy(self, store: Store) -> None:
         """Every field reads back equal; changing what was read changes nothing stored."""
         g = sample_login(approved_at=T0 + timedelta(seconds=30, microseconds=7))
@@ -70,6 +73,7 @@ class LoginStoreContract:
         assert self._logins(store).get_login(g.id) == g
         assert self._logins(store).get_login("lg-none") is None
 
+    @requirement("REQ-6-CAS", "REQ-6-ATOMIC")
     def test_a_stale_version_changes_nothing_of_the_change(self, store: Store) -> None:
         """A login write from an old version is a conflict; the activation written with it is not saved."""
         g, a = sample_login(), sample_activation()
@@ -83,12 +87,14 @@ class LoginStoreContract:
         assert self._logins(store).get_login(g.id) == moved
         assert store.get(a.id) == a
 
+    @requirement("REQ-6-CAS")
     def test_inserting_an_existing_login_is_a_conflict(self, store: Store) -> None:
         """A second insert of one login id is a conflict."""
         store.commit(Change(logins=(LoginWrite(sample_login(), None),)))
         with pytest.raises(ConcurrencyConflict):
             store.commit(Change(logins=(LoginWrite(sample_login(client_id="other"), None),)))
 
+    @requirement("REQ-4-STORE-QUERIES")
     def test_logins_of_a_credential_by_state_oldest_first(self, store: Store) -> None:
         """`logins_of` gives the credential's logins in the states asked, oldest first, no other."""
         rows = [sample_login("lg-b", created=T0 + timedelta(seconds=2)),
@@ -100,6 +106,7 @@ class LoginStoreContract:
         assert [g.id for g in found] == ["lg-a", "lg-b"]
         assert self._logins(store).logins_of("act-1", set()) == []
 
+    @requirement("REQ-4-STORE-QUERIES")
     def test_logins_since_is_inclusive_and_per_subject(self, store: Store) -> None:
         """`logins_since` gives the subject's creation times at or after the bound, oldest first."""
         rows = [sample_login(f"lg-{n}", created=T0 + timedelta(minutes=n)) for n in (3, 1, 2)]
@@ -108,6 +115,7 @@ class LoginStoreContract:
         got = self._logins(store).logins_since("subject-a", T0 + timedelta(minutes=2))
         assert got == [T0 + timedelta(minutes=2), T0 + timedelta(minutes=3)]
 
+    @requirement("REQ-4-STORE-QUERIES")
     def test_login_ids_page_in_id_order(self, store: Store) -> None:
         """`login_ids` lists ids above `after`, in order, at most `limit`."""
         store.commit(Change(logins=tuple(LoginWrite(sample_login(f"lg-{n}"), None) for n in "cab")))
@@ -115,6 +123,7 @@ class LoginStoreContract:
         assert logins.login_ids(None, 2) == ["lg-a", "lg-b"]
         assert logins.login_ids("lg-b", 10) == ["lg-c"]
 
+    @requirement("REQ-4-STORE-QUERIES")
     def test_logins_list_newest_first_below_a_cursor(self, store: Store) -> None:
         """`list_logins`: newest first (creation time, then id), at most `limit`, and from a
         cursor only those strictly below it."""
@@ -128,6 +137,7 @@ class LoginStoreContract:
         assert [g.id for g in logins.list_logins(10, before=(T0, "lg-c"))] == ["lg-a", "lg-z"]
         assert logins.list_logins(10, before=(T0 - timedelta(seconds=1), "lg-z")) == []
 
+    @requirement("REQ-4-STORE-QUERIES", "REQ-3-DEADLINES")
     def test_logins_due_are_those_whose_validity_ended(self, store: Store) -> None:
         """`logins_due`: ids whose validity ends at or before `now`, soonest first; none for an ended one."""
         rows = [sample_login("lg-late", expires_at=T0 + timedelta(minutes=3)),

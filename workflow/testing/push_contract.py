@@ -17,6 +17,7 @@ import pytest
 from workflow.errors import DeliveryFailed
 from workflow.messages import Push
 from workflow.ports import PushGateway
+from workflow.testing.requirements import requirement
 
 DEVICE = "phone-registration-1"
 
@@ -42,16 +43,19 @@ class PushContract:
         """A gateway whose far side is down, or None to skip that test."""
         return None
 
+    @requirement("REQ-4-DELIVERY")
     def test_the_gateway_implements_the_port(self) -> None:
         """The gateway is a `PushGateway` (it has `send`)."""
         assert isinstance(self.make_gateway(), PushGateway)
 
+    @requirement("REQ-4-DELIVERY", "REQ-6-AT-LEAST-ONCE")
     def test_an_accepted_push_arrives_once_whole(self) -> None:
         """Once `send` returns, the far side holds that one push: device, login, name, binding, id."""
         gateway, push = self.make_gateway(), sample_push()
         gateway.send(push)
         assert list(self.delivered(gateway)) == [push]
 
+    @requirement("REQ-1-WORDING", "REQ-4-DELIVERY")
     def test_pushes_arrive_in_order_with_accents_intact(self) -> None:
         """Two pushes arrive in the order sent, the portal's accented name unchanged."""
         gateway = self.make_gateway()
@@ -62,6 +66,7 @@ class PushContract:
         assert [p.login_id for p in got] == [first.login_id, second.login_id]
         assert got[0].client_name == "Portail de santé PACA"
 
+    @requirement("REQ-4-DELIVERY", "REQ-4-ERRORS", "REQ-5-NO-LEAK")
     def test_an_unreachable_far_side_is_a_transient_failure(self) -> None:
         """A far side that is down raises `DeliveryFailed(transient=True)`, naming no login."""
         gateway = self.make_unreachable_gateway()

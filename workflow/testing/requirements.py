@@ -36,8 +36,9 @@ _RULES = (
     # §4 public API and ports
     ("REQ-4-STORE-ROUND-TRIP", "§4", "a store reads back exactly what was committed, every field"),
     ("REQ-4-STORE-COPIES", "§4", "a store returns copies: changing what it returned changes nothing stored"),
-    ("REQ-4-STORE-QUERIES", "§4", "find, requests_since, due_for_expiry, outbox_of, list_activations "
-                                  "return exactly what their Store docstrings say"),
+    ("REQ-4-STORE-QUERIES", "§4", "find, requests_since, due_for_expiry, outbox_of, list_activations, "
+                                  "steps, turn and the LoginStore reads return exactly what their "
+                                  "docstrings say"),
     ("REQ-4-EMAIL-QR", "§4", "the activation e-mail carries the QR as a PNG attachment, inline in the "
                              "HTML, and the same payload verbatim in the text"),
     ("REQ-4-SMS-CODE", "§4", "the SMS carries the code as the only number of its length"),
