@@ -16,7 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from workflow.settings import Settings
+from workflow.settings import InvalidSettings, Settings
 
 __all__ = ["CONFIG_ENV", "ENV_PREFIX", "ConfigError", "describe", "format_duration",
            "from_env", "from_toml", "load", "parse_duration", "typed"]
@@ -189,10 +189,16 @@ def _build(file_values: Sourced, env_values: Sourced) -> Settings:
         raise ConfigError(problems)
     try:
         return Settings(**values)  # type: ignore[arg-type]
+    except InvalidSettings as exc:
+        raise ConfigError([_sourced(text, merged) for text in exc.problems]) from None
     except (TypeError, ValueError) as exc:
-        text = str(exc).removeprefix("invalid Settings: ")
-        name = next((n for n in merged if text.startswith(n)), "")
-        raise ConfigError([f"{merged[name][1]}: {text}" if name else text]) from None
+        raise ConfigError([_sourced(str(exc).removeprefix("invalid Settings: "), merged)]) from None
+
+
+def _sourced(text: str, merged: Sourced) -> str:
+    """A problem of the Settings, prefixed with the variable or file that gave the setting."""
+    name = next((n for n in merged if text.startswith(n)), "")
+    return f"{merged[name][1]}: {text}" if name else text
 
 
 def _convert(name: str, raw: object) -> object:

@@ -52,13 +52,22 @@ class Settings:
                 "Settings without secret_key: using an ephemeral random key; "
                 "data sealed with it cannot be read after a restart")
             object.__setattr__(self, "secret_key", secrets.token_bytes(32))
-        for problem in _problems(self):
-            raise ValueError(f"invalid Settings: {problem}")
+        problems = _problems(self)
+        if problems:
+            raise InvalidSettings(problems)
 
     @property
     def key(self) -> bytes:
         """The server key as bytes."""
         return _key_bytes(self.secret_key)
+
+
+class InvalidSettings(ValueError):
+    """Values out of their range; `problems` names each setting and its bound."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid Settings: " + "; ".join(problems))
+        self.problems = tuple(problems)
 
 
 def _key_bytes(secret_key: bytes | str | None) -> bytes:

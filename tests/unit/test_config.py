@@ -49,6 +49,22 @@ def test_out_of_range_values_name_their_source_and_rule() -> None:
         config.from_env({"ECPS_SECRET_KEY": KEY, "ECPS_SMS_CODE_VALIDITY": "11m"})
 
 
+def test_every_out_of_range_value_is_named_at_once(tmp_path: Path) -> None:
+    """Values the Settings refuse are all reported in one error, each with its own source."""
+    toml = tmp_path / "ecps.toml"
+    toml.write_text("max_resends = 99\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        config.load(toml, environ={"ECPS_SECRET_KEY": "short", "ECPS_SMS_CODE_VALIDITY": "11m"})
+    problems = caught.value.problems
+    assert len(problems) == 3
+    assert problems[0].startswith("ECPS_SECRET_KEY: secret_key must be")
+    assert any(p.startswith("ECPS_SMS_CODE_VALIDITY: sms_code_validity: 11m is more") for p in problems)
+    assert any(p.startswith(f"{toml}: max_resends: max_resends must be an integer") for p in problems)
+    assert "short" not in str(caught.value)
+    with pytest.raises(ValueError, match=r"invalid Settings: pin_length must .*; max_resends must"):
+        Settings(secret_key=KEY, pin_length=3, max_resends=-1)
+
+
 def test_a_missing_secret_key_says_how_to_give_one() -> None:
     """Without a key the error names ECPS_SECRET_KEY and ECPS_SECRET_KEY_FILE."""
     with pytest.raises(ConfigError, match="ECPS_SECRET_KEY or ECPS_SECRET_KEY_FILE"):
