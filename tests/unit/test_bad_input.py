@@ -271,3 +271,16 @@ def _raised(call: Callable[[object], object], arg: object) -> object:
         return call(arg)
     except Exception as exc:
         return exc
+
+
+def test_the_fake_clock_says_what_it_needs() -> None:
+    """Wrong arguments to the kit's clock are refused with what it needs, not a comparison error."""
+    clock = FakeClock()
+    with pytest.raises(TypeError, match="advance\\(\\) needs a timedelta, not int"):
+        clock.advance(5)  # type: ignore[arg-type]
+    for bad in ("2026-01-05T09:00Z", 1767600000, None):
+        with pytest.raises(ValueError, match="aware UTC"):
+            clock.set(bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="aware UTC"):
+        FakeClock("2026-01-05")  # type: ignore[arg-type]
+    assert clock.now() == FakeClock().now()

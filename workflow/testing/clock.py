@@ -13,7 +13,7 @@ class FakeClock:
 
     def __init__(self, start: datetime | None = None) -> None:
         start = start or DEFAULT_START
-        if start.utcoffset() != timedelta(0):
+        if not isinstance(start, datetime) or start.utcoffset() != timedelta(0):
             raise ValueError("FakeClock needs a timezone-aware UTC start")
         self._now = start
         self._lock = threading.Lock()
@@ -25,6 +25,8 @@ class FakeClock:
 
     def advance(self, delta: timedelta) -> datetime:
         """Move forward by `delta` (never backward); returns the new time."""
+        if not isinstance(delta, timedelta):
+            raise TypeError(f"advance() needs a timedelta, not {type(delta).__name__}")
         if delta < timedelta(0):
             raise ValueError("time only moves forward")
         with self._lock:
@@ -34,6 +36,6 @@ class FakeClock:
     def set(self, when: datetime) -> None:
         """Jump to `when` (aware UTC, not earlier than now)."""
         with self._lock:
-            if when.utcoffset() != timedelta(0) or when < self._now:
+            if not isinstance(when, datetime) or when.utcoffset() != timedelta(0) or when < self._now:
                 raise ValueError("set() needs an aware UTC time not earlier than now")
             self._now = when
