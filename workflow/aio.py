@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor, Future
 from datetime import datetime
@@ -116,18 +117,38 @@ class AsyncActivationService:
         """Run the coroutine function `listener(event)` on the running loop after each commit.
 
         Call it from the event loop; it returns `listener` (decorator-ready). Failures are
-        logged and counted in `listeners.failures`, like those of synchronous listeners.
+        logged and counted in `listeners.failures`, like those of synchronous listeners. Once that
+        loop has closed, the next event unregisters the listener (a warning is logged).
         """
+        if not callable(listener):
+            raise TypeError(f"a listener must be callable, got {type(listener).__name__}")
         loop = asyncio.get_running_loop()
         failed = self.service.listeners.failed
 
         def relay(event: DomainEvent) -> None:
+            if loop.is_closed():  # its loop is gone for good: nothing can run it any more
+                self._drop(listener, relay)
+                return
             future = asyncio.run_coroutine_threadsafe(_awaited(listener, event), loop)
             future.add_done_callback(functools.partial(_report, failed, listener, event))
 
-        self._relays.setdefault(listener, []).append(relay)
         self.service.listeners.add(relay, *kinds)
+        self._relays.setdefault(listener, []).append(relay)
         return listener
+
+    def _drop(self, listener: AsyncListener, relay: Listener) -> None:
+        """Unregister one relay of `listener` whose loop has closed (logged once)."""
+        relays = self._relays.get(listener, [])
+        try:
+            relays.remove(relay)
+        except ValueError:
+            return  # another thread dropped it first
+        if not relays:
+            self._relays.pop(listener, None)
+        self.service.listeners.remove(relay)
+        logging.getLogger("ecps.listeners").warning(
+            "listener %s dropped: the event loop it was registered on is closed",
+            getattr(listener, "__qualname__", type(listener).__name__))
 
     def unlisten(self, listener: AsyncListener) -> None:
         """Stop calling `listener`."""

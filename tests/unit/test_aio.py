@@ -159,6 +159,40 @@ async def test_async_listeners_run_on_the_loop_after_the_commit() -> None:
     assert len(seen) == 2
 
 
+@pytest.mark.asyncio
+async def test_listen_refuses_what_it_cannot_run() -> None:
+    """Something not callable, or a kind that is no event class, is refused when registered."""
+    svc, _, _ = build(people())
+    with pytest.raises(TypeError, match="callable"):
+        svc.listen(5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="DomainEvent classes"):
+        svc.listen(_ignore, "activation.completed")  # type: ignore[arg-type]
+    assert len(svc.listeners) == 0
+
+
+async def _ignore(event: ev.DomainEvent) -> None:
+    return None
+
+
+def test_a_listener_whose_loop_has_closed_is_dropped_quietly(recwarn: pytest.WarningsRecorder,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    """Once the loop a coroutine listener was registered on has closed, later events unregister it
+    (one warning in the log), with no failure counted and no coroutine left un-awaited."""
+    svc, _, _ = build(people())
+
+    async def register() -> None:
+        svc.listen(_ignore)
+
+    asyncio.run(register())
+    svc.service.request(NID)
+    svc.service.dispatch()
+    assert len(svc.listeners) == 0
+    assert svc.listeners.failures == 0
+    assert [r.getMessage() for r in caplog.records if r.name == "ecps.listeners"] == [
+        "listener _ignore dropped: the event loop it was registered on is closed"]
+    assert not [w for w in recwarn if "never awaited" in str(w.message)]
+
+
 def test_the_facade_takes_a_service_or_its_ports_not_both() -> None:
     """Giving a service and ports at once, or something else than a service, is a TypeError."""
     svc, _, _ = build(people())
