@@ -2,9 +2,38 @@
 
 from __future__ import annotations
 
+import pytest
+
 from adapters.memory import MemoryMailer, MemorySms, MemoryStore
 from workflow.testing.machine import ActivationMachine
 
 MemoryMachine = ActivationMachine.configure(make_store=MemoryStore, make_mailer=MemoryMailer,
                                             make_sms=MemorySms)
 TestActivationMachineOnMemory = MemoryMachine.TestCase
+
+
+@pytest.mark.parametrize("factories", [
+    {"make_stroe": MemoryStore},           # a misspelt name: the machine would run on its defaults
+    {"make_gateway": MemorySms},           # SmsContract's name: the kit's SMS fake would stand in
+    {"make_store": MemoryStore()},         # a store, not a factory of stores
+], ids=["misspelt", "other-name", "instance"])
+def test_configure_refuses_what_it_would_not_use(factories: dict[str, object]) -> None:
+    """An unknown factory name or something that is not callable is a TypeError naming it, at once."""
+    with pytest.raises(TypeError, match=next(iter(factories))):
+        ActivationMachine.configure(**factories)  # type: ignore[arg-type]
+
+
+def test_configure_without_a_store_says_so() -> None:
+    """A machine configured without `make_store` is refused when built, not when it first runs."""
+    with pytest.raises(TypeError, match="make_store"):
+        ActivationMachine.configure(make_mailer=MemoryMailer)
+
+
+def test_configure_takes_any_callable_factory() -> None:
+    """A `functools.partial` or a lambda is a factory too (a partial has no `__name__`)."""
+    import functools
+
+    machine = ActivationMachine.configure(make_store=functools.partial(MemoryStore))
+    assert machine.make_store().list_activations() == []
+    fresh = lambda: MemoryStore()  # noqa: E731, PLW0108 (a lambda, as a project would write one)
+    assert ActivationMachine.configure(make_store=fresh).__name__ == "ActivationMachineForLambda"

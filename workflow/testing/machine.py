@@ -79,6 +79,10 @@ class data_for:  # stands in for st.data() when a rule calls another
         return self.activation
 
 
+FACTORIES = ("make_store", "make_mailer", "make_sms", "make_settings", "close_store")
+"""What `ActivationMachine.configure` accepts."""
+
+
 class ActivationMachine(RuleBasedStateMachine):
     """Requests, scans, codes, PINs, resends, cancels, revocations, clock jumps and line faults."""
 
@@ -90,9 +94,26 @@ class ActivationMachine(RuleBasedStateMachine):
 
     @classmethod
     def configure(cls, **factories: Callable[[], Any]) -> type[ActivationMachine]:
-        """A subclass using the given factories (`make_store`, `make_mailer`, `make_sms`, ...)."""
+        """A subclass using the given factories: `make_store` (required, unless `cls` has one),
+        `make_mailer`, `make_sms`, `make_settings` and `close_store`.
+
+        An unknown name or a value that is not callable is a `TypeError`: a misspelt factory would
+        otherwise leave the kit's own fake in place of your adapter, and the run would test that.
+        """
+        unknown = sorted(set(factories) - set(FACTORIES))
+        if unknown:
+            raise TypeError(f"ActivationMachine.configure: unknown {', '.join(map(repr, unknown))}; "
+                            f"it takes {', '.join(FACTORIES)}")
+        for name, f in factories.items():
+            if not callable(f):
+                raise TypeError(f"ActivationMachine.configure: {name} must be callable (a class or a "
+                                f"function), not a {type(f).__name__}")
+        if "make_store" not in factories and not hasattr(cls, "make_store"):
+            raise TypeError("ActivationMachine.configure: make_store is required (your store's factory)")
         wrapped = {name: staticmethod(f) for name, f in factories.items()}
-        return type(f"{cls.__name__}For{factories.get('make_store', cls).__name__}", (cls,), wrapped)
+        store = factories.get("make_store", cls)
+        name = getattr(store, "__name__", type(store).__name__).replace("<lambda>", "Lambda")
+        return type(f"{cls.__name__}For{name}", (cls,), wrapped)
 
     def __init__(self) -> None:
         super().__init__()
