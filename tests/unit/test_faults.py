@@ -182,6 +182,24 @@ def test_bad_rules_are_refused() -> None:
         mailer.inject(transient_delivery(), phase="during")  # type: ignore[arg-type]
 
 
+def test_a_rule_that_could_never_fire_is_refused() -> None:
+    """A method the wrapper does not have (a typo) or an error that is neither an exception nor a
+    factory is refused when the rule is added, not silently never applied."""
+    with pytest.raises(ValueError, match=r"'comit'.*commit"):
+        FaultyStore(MemoryStore()).inject(storage_error(), method="comit")
+    with pytest.raises(ValueError, match=r"'send_sms'.*send"):
+        FaultySms(MemorySms()).inject(transient_delivery(), method="send_sms")
+    with pytest.raises(ValueError, match="'get'"):
+        FaultyDirectory(StaticDirectory()).inject(directory_down(), method="get")
+    with pytest.raises(TypeError, match="exception"):
+        FaultyMailer(MemoryMailer()).inject("relay down")  # type: ignore[arg-type]
+    store = FaultyStore(MemoryStore())
+    for method in ("get", "find", "requests_since", "commit", "due_for_expiry", "claim_outbox",
+                   "outbox_of", "audit_trail", "list_activations", "turn", "steps"):
+        store.inject(storage_error(), method=method)
+    assert len(store.rules) == 11
+
+
 def test_adapter_errors_are_recorded_not_counted_as_injected() -> None:
     """An error of the wrapped adapter itself passes through and is recorded as such."""
 

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal, Self, TypeVar
+from typing import ClassVar, Literal, Self, TypeVar
 
 from workflow.definition import State
 from workflow.domain import Activation, AuditEvent, Change, OutboxMessage, Step
@@ -109,6 +109,9 @@ def conflict(message: str = "injected concurrent change") -> ErrorFactory:
 class Faulty:
     """The shared machinery of the wrappers: rules, a thread-safe call log, delegation."""
 
+    methods: ClassVar[frozenset[str]] = frozenset()
+    """The port's methods this wrapper can fail (what `inject(method=...)` accepts)."""
+
     def __init__(self, inner: object) -> None:
         self.inner = inner
         self.calls: list[Call] = []
@@ -123,6 +126,12 @@ class Faulty:
             raise ValueError("after >= 0, every >= 1 and times >= 0 (or None) are required")
         if phase not in ("before", "after"):
             raise ValueError("phase must be 'before' or 'after'")
+        if method is not None and method not in self.methods:
+            raise ValueError(f"{type(self).__name__} has no method {method!r} to fail; "
+                             f"it wraps {', '.join(sorted(self.methods))}")
+        if not (isinstance(error, BaseException) or callable(error)):
+            raise TypeError(f"inject() needs an exception or a factory of exceptions, "
+                            f"not {type(error).__name__}")
         factory = _factory(error) if isinstance(error, BaseException) else error
         with self._lock:
             self.rules.append(Rule(factory, method, when, after, times, every, phase))
@@ -187,6 +196,8 @@ def _factory(error: BaseException) -> ErrorFactory:
 class FaultyMailer(Faulty):
     """A `Mailer` wrapper; `delivered` lists the e-mails the wrapped mailer accepted."""
 
+    methods = frozenset({"send"})
+
     def __init__(self, inner: Mailer) -> None:
         super().__init__(inner)
         self.mailer = inner
@@ -202,6 +213,8 @@ class FaultyMailer(Faulty):
 
 class FaultySms(Faulty):
     """An `SmsGateway` wrapper; `delivered` lists the SMS the wrapped gateway accepted."""
+
+    methods = frozenset({"send"})
 
     def __init__(self, inner: SmsGateway) -> None:
         super().__init__(inner)
@@ -219,6 +232,8 @@ class FaultySms(Faulty):
 class FaultyDirectory(Faulty):
     """A `Directory` wrapper."""
 
+    methods = frozenset({"lookup"})
+
     def __init__(self, inner: Directory) -> None:
         super().__init__(inner)
         self.directory = inner
@@ -229,6 +244,9 @@ class FaultyDirectory(Faulty):
 
 class FaultyStore(Faulty):
     """A `Store` wrapper; method names are the port's (`commit`, `get`, `claim_outbox`, ...)."""
+
+    methods = frozenset({"get", "find", "requests_since", "commit", "due_for_expiry", "claim_outbox",
+                         "outbox_of", "audit_trail", "list_activations", "turn", "steps"})
 
     def __init__(self, inner: Store) -> None:
         super().__init__(inner)
