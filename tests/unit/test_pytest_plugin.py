@@ -261,3 +261,23 @@ def test_the_ini_option_opts_in(pytester: pytest.Pytester) -> None:
     pytester.runpytest_subprocess(*OPTED_IN).assert_outcomes(passed=1)
     pytester.makeini("[pytest]\n")
     pytester.runpytest_subprocess(*OPTED_IN).assert_outcomes(errors=1)
+
+
+def test_a_project_with_packages_named_like_ours_still_starts(pytester: pytest.Pytester) -> None:
+    """pytest imports the entry point in every session of the environment: under `python -m pytest` a
+    project's own `adapters` or `workflow` package comes first on `sys.path`, so the entry point must
+    be a module no project package can hide (it was `adapters.pytest_entry`: pytest did not start)."""
+    import sys
+    import tomllib
+    from pathlib import Path
+
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text(encoding="utf-8"))
+    entry = pyproject["project"]["entry-points"]["pytest11"]["ecps_workflow"]
+    assert entry.split(".")[0] not in {"adapters", "workflow"}
+    assert "." not in entry
+    assert entry in pyproject["tool"]["setuptools"]["py-modules"]
+    for package in ("adapters", "workflow"):
+        pytester.mkpydir(package)
+    pytester.makepyfile(test_mine="def test_mine():\n    assert True\n")
+    result = pytester.run(sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q")
+    assert result.ret == 0, result.outlines + result.errlines
