@@ -34,3 +34,13 @@ def test_configuration_table_names_every_setting() -> None:
     table = README.split("## Configuration", 1)[1].split("## Security notes", 1)[0]
     for f in fields(Settings):
         assert f"`{f.name}`" in table, f.name
+
+
+def test_the_composition_root_is_shown_with_every_argument() -> None:
+    """The README's signature of `build_service` names every parameter it has, in order."""
+    import inspect
+
+    from adapters.bootstrap import build_service
+
+    shown = README.split("`build_service(", 1)[1].split(")`", 1)[0]
+    assert re.findall(r"(\w+)=", shown) == list(inspect.signature(build_service).parameters)
