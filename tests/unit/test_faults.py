@@ -8,7 +8,7 @@ import pytest
 
 from adapters.memory import MemoryMailer, MemorySms, MemoryStore, StaticDirectory
 from tests.conftest import NID, fast_settings, people
-from workflow import ActivationService, State
+from workflow import ActivationService, NotEligible, State
 from workflow.errors import ConcurrencyConflict, DeliveryFailed, DirectoryUnavailable, StorageError
 from workflow.messages import Email, Sms
 from workflow.ports import Directory, Mailer, SmsGateway, Store
@@ -213,3 +213,21 @@ def test_adapter_errors_are_recorded_not_counted_as_injected() -> None:
     (call,) = mailer.calls
     assert (call.reached_adapter, call.injected, call.ok) == (True, False, False)
     assert mailer.delivered == []
+
+
+def test_the_store_wrapper_keeps_the_wrapped_store_s_other_abilities() -> None:
+    """Wrapping a store hides none of its optional abilities: the kit still searches its `dump()`, and the
+    service still finds its logins (a push login through `FaultyStore` was a StorageError)."""
+    from adapters.memory import MemoryPush
+    from workflow.ports import DumpableStore, LoginStore, TrailHeads
+
+    store = FaultyStore(MemoryStore())
+    assert isinstance(store, DumpableStore)
+    assert isinstance(store, LoginStore)
+    assert isinstance(store, TrailHeads)
+    assert not isinstance(FaultyStore(object()), DumpableStore)  # type: ignore[arg-type]
+    svc = ActivationService(store=store, mailer=MemoryMailer(), sms=MemorySms(), push=MemoryPush(),
+                            directory=StaticDirectory(people()), clock=FakeClock(), settings=fast_settings())
+    with pytest.raises(NotEligible):  # the login service runs: no active e-CPS yet
+        svc.start_login(NID, client_id="portal", client_name="Portal", binding_message="A7-3F")
+    assert NID not in store.dump()

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import ClassVar, Literal, Self, TypeVar
+from typing import Any, ClassVar, Literal, Self, TypeVar
 
 from workflow.definition import State
 from workflow.domain import Activation, AuditEvent, Change, OutboxMessage, Step
@@ -243,7 +243,8 @@ class FaultyDirectory(Faulty):
 
 
 class FaultyStore(Faulty):
-    """A `Store` wrapper; method names are the port's (`commit`, `get`, `claim_outbox`, ...)."""
+    """A `Store` wrapper; method names are the port's (`commit`, `get`, `claim_outbox`, ...); the
+    wrapped store's other abilities pass through."""
 
     methods = frozenset({"get", "find", "requests_since", "commit", "due_for_expiry", "claim_outbox",
                          "outbox_of", "audit_trail", "list_activations", "turn", "steps"})
@@ -251,6 +252,14 @@ class FaultyStore(Faulty):
     def __init__(self, inner: Store) -> None:
         super().__init__(inner)
         self.store = inner
+
+    def __getattr__(self, name: str) -> Any:
+        """What the wrapped store has beyond the port (`dump`, the logins of `LoginStore`,
+        `trail_head`, `in_process`...) passes through, unfailed and unrecorded: the service and
+        the kit see the same optional abilities with the wrapper as without it."""
+        if name.startswith("__") or name in ("inner", "store", "calls", "rules", "_lock"):
+            raise AttributeError(name)
+        return getattr(self.store, name)
 
     def get(self, activation_id: str) -> Activation | None:
         return self._call("get", self.store.get, activation_id)
