@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from adapters.api.address_rate import MemoryRequestRate, RequestRate, SqlRequestRate
 from adapters.api.settings import HttpSettings
@@ -53,10 +53,16 @@ def _scenario(rate: RequestRate) -> None:
     assert rate.admit("192.0.2.1", 1061.0) == 9  # refused ones were not counted: 1010 is next
 
 
-def test_memory_and_database_count_alike(stores: Callable[[], SqlStore]) -> None:
-    """A sliding window of PERIOD seconds: refused requests are not counted, addresses apart."""
+def test_memory_and_database_count_alike(stores: Callable[[], SqlStore], url: str) -> None:
+    """A sliding window of PERIOD seconds: refused requests are not counted, addresses apart;
+    in memory, on a store's connections, and on an engine of its own."""
     _scenario(MemoryRequestRate(LIMIT, PERIOD))
     _scenario(SqlRequestRate(stores(), LIMIT, PERIOD, _keyed))
+    engine = create_engine(url)
+    try:
+        _scenario(SqlRequestRate(engine, LIMIT, PERIOD, lambda address: "e" + _keyed(address)))
+    finally:
+        engine.dispose()
 
 
 def test_a_sweep_removes_only_what_left_the_window(stores: Callable[[], SqlStore]) -> None:
