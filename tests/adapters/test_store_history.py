@@ -20,45 +20,22 @@ from workflow.definition import State
 from workflow.domain import AuditEvent, Change, Step, Write
 from workflow.errors import ConcurrencyConflict
 from workflow.ports import Store
-from workflow.testing.store_contract import StoreContract, sample_activation, sample_audit
+from workflow.testing.store_contract import (
+    StoreContract,
+    commit_steps,
+    sample_activation,
+    sample_audit,
+    sample_steps,
+)
 
 _SERIAL = itertools.count(1)  # ids stay unique across the examples that share one store
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-PATH = [("request", None, State.REQUESTED), ("email_sent", State.REQUESTED, State.EMAILED),
-        ("scan", State.EMAILED, State.SCANNED), ("verify_sms", State.SCANNED, State.SMS_VERIFIED),
-        ("set_pin", State.SMS_VERIFIED, State.PIN_SET), ("confirm_pin", State.PIN_SET, State.ACTIVE)]
 
 
 def _event(aid: str, seq: int, step: int, event: str, source: State | None, dest: State,
            at: datetime) -> AuditEvent:
     return replace(sample_audit(aid, seq, at=at, action=event), source=str(source or ""),
                    dest=str(dest), step=step)
-
-
-def _refusal(aid: str, seq: int) -> AuditEvent:
-    return replace(sample_audit(aid, seq, action="scan"), outcome="refused", source="emailed",
-                   dest="emailed")
-
-
-def _steps(count: int) -> list[Step]:
-    return [Step(*PATH[i % len(PATH)], T0 + timedelta(seconds=i, microseconds=i)) for i in range(count)]
-
-
-def _commit_steps(store: Store, aid: str, steps: list[Step], per_commit: int = 3) -> None:
-    """Insert `aid` then append `steps` a few per commit, with a refusal between commits."""
-    a = sample_activation(aid, step_count=0, audit_seq=0)
-    store.commit(Change((Write(a, None),)))
-    for start in range(0, len(steps), per_commit):
-        expected = a.version
-        a = replace(a, version=a.version + 1)
-        events = []
-        for s in steps[start:start + per_commit]:
-            a.audit_seq += 1
-            a.step_count += 1
-            events.append(_event(aid, a.audit_seq, a.step_count, s.event, s.source, s.dest, s.at))
-        a.audit_seq += 1
-        events.append(_refusal(aid, a.audit_seq))
-        store.commit(Change((Write(a, expected),), audit=tuple(events)))
 
 
 @pytest.fixture(params=["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -75,12 +52,12 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 
 def test_a_refused_change_appends_no_step(store: Store) -> None:
     """A change that conflicts leaves the history as it was."""
-    _commit_steps(store, "act-1", _steps(2))
+    commit_steps(store, "act-1", sample_steps(2))
     stale = sample_activation("act-1", version=5)
     late = _event("act-1", 9, 3, "scan", State.EMAILED, State.SCANNED, T0)
     with pytest.raises(ConcurrencyConflict):
         store.commit(Change((Write(stale, 4),), audit=(late,)))
-    assert store.steps("act-1") == _steps(2)
+    assert store.steps("act-1") == sample_steps(2)
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -94,7 +71,7 @@ def test_any_step_round_trips(store: Store, data: st.DataObject) -> None:
         min_size=1, max_size=6))
     aid = f"act-{next(_SERIAL)}"
     steps = [Step(*d) for d in drawn]
-    _commit_steps(store, aid, steps)
+    commit_steps(store, aid, steps)
     got = store.steps(aid)
     assert got == steps
     assert all(s.at.utcoffset() == timedelta(0) for s in got)

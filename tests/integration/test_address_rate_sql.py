@@ -5,11 +5,10 @@ database, addresses kept as keyed digests."""
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import pytest
 from sqlalchemy import create_engine, text
 
 from adapters.api.address_rate import MemoryRequestRate, RequestRate, SqlRequestRate
@@ -25,22 +24,6 @@ LIMIT, PERIOD = 5, 60
 
 def _keyed(address: str) -> str:
     return "k" + address.replace(".", "")
-
-
-@pytest.fixture
-def stores(url: str) -> Iterator[Callable[[], SqlStore]]:
-    """Makes stores over `url` (as each server process has its own), closed afterwards."""
-    made: list[SqlStore] = []
-
-    def make() -> SqlStore:
-        store = SqlStore(url)
-        store.ensure_schema()
-        made.append(store)
-        return store
-
-    yield make
-    for store in made:
-        store.close()
 
 
 def _scenario(rate: RequestRate) -> None:

@@ -4,32 +4,15 @@ counted together by every process and thread using that database, addresses kept
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 from sqlalchemy import text
 
 from adapters.api.guesses import FAILURES, FAILURES_ALL, WINDOW, GuessCounter, Guesses, SqlGuesses
 from adapters.sql import SqlStore
 
 Clock = list[float]
-
-
-@pytest.fixture
-def stores(url: str) -> Iterator[Callable[[], SqlStore]]:
-    """Makes stores over `url` (as each server process has its own), closed afterwards."""
-    made: list[SqlStore] = []
-
-    def make() -> SqlStore:
-        store = SqlStore(url)
-        store.ensure_schema()
-        made.append(store)
-        return store
-
-    yield make
-    for store in made:
-        store.close()
 
 
 def _scenario(guesses: GuessCounter, now: Clock) -> None:

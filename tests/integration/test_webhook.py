@@ -19,7 +19,7 @@ from adapters.webhook import (
     verify_signature,
 )
 from tests.conftest import NID, NID2, Driver, fast_settings, people
-from tests.integration.webhook_receiver import TIMEOUT, Receiver
+from tests.integration.webhook_receiver import TIMEOUT, Hit, Receiver
 from workflow import ActivationService
 from workflow.domain import AuditEvent, Delivery, MessageKind
 from workflow.errors import DeliveryFailed
@@ -78,15 +78,19 @@ def test_every_event_arrives_once_in_order_with_a_valid_signature(receiver: Rece
     assert kinds[-2:] == ["activation.completed", "credential.login_succeeded"]
 
 
-def test_a_tampered_request_is_rejected_by_the_verification_helper(receiver: Receiver) -> None:
-    """Changing the body, the signature or the timestamp of a real request fails the check."""
+def _first_delivery(receiver: Receiver) -> Hit:
+    """What the receiver got first, once a request's event was dispatched to it."""
     receiver.start()
-    store, clock = MemoryStore(), FakeClock()
-    svc, _ = _service(receiver, store, clock)
+    svc, _ = _service(receiver, MemoryStore(), FakeClock())
     receiver.script.clear()
     svc.request(NID)
     svc.dispatch()
-    hit = receiver.hits[0]
+    return receiver.hits[0]
+
+
+def test_a_tampered_request_is_rejected_by_the_verification_helper(receiver: Receiver) -> None:
+    """Changing the body, the signature or the timestamp of a real request fails the check."""
+    hit = _first_delivery(receiver)
     assert verify_request(SECRET, hit.headers, hit.body)
     tampered_body = hit.body.replace(b'"requested"', b'"active"')
     assert tampered_body != hit.body
@@ -101,13 +105,7 @@ def test_a_tampered_request_is_rejected_by_the_verification_helper(receiver: Rec
 def test_a_replay_under_another_key_or_event_header_is_rejected(receiver: Receiver) -> None:
     """The signature covers the body only: a captured request replayed within the tolerance with
     another `Idempotency-Key` (to pass a receiver's dedupe on it) or `X-Ecps-Event` fails the check."""
-    receiver.start()
-    store, clock = MemoryStore(), FakeClock()
-    svc, _ = _service(receiver, store, clock)
-    receiver.script.clear()
-    svc.request(NID)
-    svc.dispatch()
-    hit = receiver.hits[0]
+    hit = _first_delivery(receiver)
     assert verify_request(SECRET, hit.headers, hit.body)
     lowered = {k.lower(): v for k, v in hit.headers.items()}
     assert lowered[KEY_HEADER.lower()]

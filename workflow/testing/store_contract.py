@@ -37,7 +37,8 @@ from workflow.errors import ConcurrencyConflict
 from workflow.ports import Store
 from workflow.testing.requirements import F, requirement
 
-__all__ = ["StoreContract", "sample_activation", "sample_audit", "sample_message"]
+__all__ = ["StoreContract", "commit_steps", "sample_activation", "sample_audit", "sample_message",
+           "sample_steps"]
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
@@ -81,11 +82,12 @@ _PATH: tuple[tuple[str, State | None, State], ...] = (
     ("set_pin", State.SMS_VERIFIED, State.PIN_SET), ("confirm_pin", State.PIN_SET, State.ACTIVE))
 
 
-def _sample_steps(count: int) -> list[Step]:
+def sample_steps(count: int) -> list[Step]:
+    """`count` steps along the main path, a second and a microsecond apart from `T0`."""
     return [Step(*_PATH[i % len(_PATH)], at=T0 + timedelta(seconds=i, microseconds=i)) for i in range(count)]
 
 
-def _commit_steps(store: Store, aid: str, steps: list[Step], per_commit: int = 3) -> None:
+def commit_steps(store: Store, aid: str, steps: list[Step], per_commit: int = 3) -> None:
     """Insert `aid`, then append `steps` a few per commit, each commit ending with a refusal."""
     a = sample_activation(aid, step_count=0, audit_seq=0)
     store.commit(Change((Write(a, None),)))
@@ -603,8 +605,8 @@ class StoreContract:
                "oldest first, at most `limit`")
     def test_steps_read_back_oldest_first_without_refusals(self, store: Store) -> None:
         """Every step appended over several commits reads back, oldest first; refusals are not steps."""
-        steps = _sample_steps(8)
-        _commit_steps(store, "act-1", steps)
+        steps = sample_steps(8)
+        commit_steps(store, "act-1", steps)
         assert store.steps("act-1") == steps
         assert store.steps("other") == []
         assert len(store.audit_trail("act-1")) == 8 + 3
@@ -614,8 +616,8 @@ class StoreContract:
                "oldest first, at most `limit`")
     def test_steps_page_by_number(self, store: Store) -> None:
         """`after` skips the steps numbered up to it and `limit` bounds the page."""
-        steps = _sample_steps(10)
-        _commit_steps(store, "act-1", steps, per_commit=4)
+        steps = sample_steps(10)
+        commit_steps(store, "act-1", steps, per_commit=4)
         assert store.steps("act-1", 0, 3) == steps[:3]
         assert store.steps("act-1", 3, 4) == steps[3:7]
         assert store.steps("act-1", 7, 100) == steps[7:]
