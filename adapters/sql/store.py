@@ -29,6 +29,7 @@ from adapters.sql.direct import begin_immediate
 from adapters.sql.fair import FairSemaphore
 from adapters.sql.logins import LoginStatements, LoginTables, write_logins
 from adapters.sql.statements import FIXED, Statements
+from adapters.sql.writers import Writers
 from workflow.definition import State
 from workflow.domain import Activation, AuditEvent, Change, OutboxMessage, Step
 from workflow.errors import ConcurrencyConflict, StorageError
@@ -64,10 +65,11 @@ class SqlStore(LoginTables):
         self._sqlite = self.dialect_name == "sqlite"
         memory = self._sqlite and parsed.database in (None, "", ":memory:")
         self._serial: AbstractContextManager[Any] = threading.RLock() if memory else nullcontext()
-        # SQLite has one writer at a time: this process's writers queue on a lock, woken at
-        # once, instead of polling the file lock with the busy handler's growing sleeps
+        # SQLite has one writer at a time: writers queue on a lock, and processes on a file
+        # lock, instead of polling the database's lock with the busy handler's growing sleeps
         self._writing: AbstractContextManager[Any] = (
-            threading.Lock() if self._sqlite and not memory else nullcontext())
+            Writers(str(parsed.database), busy_timeout) if self._sqlite and not memory
+            else nullcontext())
         self._ready = False
         self._ready_lock = threading.Lock()
         try:
@@ -238,6 +240,8 @@ class SqlStore(LoginTables):
             with suppress(Exception):
                 conn.close()
         self.engine.dispose()
+        if isinstance(self._writing, Writers):
+            self._writing.close()
 
     def __enter__(self) -> SqlStore:
         return self
@@ -386,8 +390,8 @@ class SqlStore(LoginTables):
         self._held = threading.local()
         self._places = FairSemaphore(self._in_use)
         self._ready_lock = threading.Lock()
-        if not isinstance(self._writing, nullcontext):
-            self._writing = threading.Lock()
+        if isinstance(self._writing, Writers):
+            self._writing.after_fork()
         if not isinstance(self._serial, nullcontext):
             self._serial = threading.RLock()
 
