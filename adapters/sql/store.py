@@ -68,7 +68,8 @@ class SqlStore(LoginTables):
         # SQLite has one writer at a time: writers queue on a lock, and processes on a file
         # lock, instead of polling the database's lock with the busy handler's growing sleeps
         self._writing: AbstractContextManager[Any] = (
-            Writers(str(parsed.database), busy_timeout) if self._sqlite and not memory
+            Writers(None if str(parsed.database).startswith("file:") else str(parsed.database),
+                    busy_timeout) if self._sqlite and not memory
             else nullcontext())
         self._ready = False
         self._ready_lock = threading.Lock()

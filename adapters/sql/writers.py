@@ -21,6 +21,7 @@ from types import TracebackType
 FIRST_TRY_AGAIN = 50e-6
 """Seconds before trying the file lock again; each next pause doubles up to `LAST_TRY_AGAIN`."""
 LAST_TRY_AGAIN = 1e-3
+_LOCK_FILE = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
 _sleep = time.sleep  # the pause between two tries (a test sees through it that one waits)
 
 
@@ -28,12 +29,13 @@ class Writers:
     """The write turn on the SQLite database at `database` (a file path), as a context manager.
 
     `timeout` bounds the wait for the file lock; past it the writer goes on without it and
-    SQLite's own busy timeout applies. A folder where the lock file cannot be made leaves only
-    the lock between this process's threads. Fork-safe: call `after_fork` in the child.
+    SQLite's own busy timeout applies. No path (a `file:` URI), or a folder where the lock
+    file cannot be made, leaves only the lock between this process's threads. Fork-safe: call
+    `after_fork` in the child.
     """
 
-    def __init__(self, database: str, timeout: float) -> None:
-        self.path = database + "-writers"
+    def __init__(self, database: str | None, timeout: float) -> None:
+        self.path = None if database is None else database + "-writers"
         self.timeout = timeout
         self._threads = threading.Lock()
         self._fd: int | None = None
@@ -75,10 +77,10 @@ class Writers:
             self._fd, self._opened = None, False
 
     def _file(self) -> int | None:
-        if not self._opened:
+        if not self._opened and self.path is not None:
             self._opened = True
             try:
-                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                self._fd = os.open(self.path, _LOCK_FILE, 0o600)
             except OSError:
                 self._fd = None
         return self._fd

@@ -102,6 +102,15 @@ def test_a_folder_without_room_for_the_lock_file_leaves_the_lock_between_threads
     assert turn._threads.acquire(blocking=False)
 
 
+def test_a_symbolic_link_in_place_of_the_lock_file_is_not_followed(tmp_path: Path) -> None:
+    (tmp_path / "elsewhere").write_text("kept")
+    (tmp_path / "db.sqlite-writers").symlink_to(tmp_path / "elsewhere")
+    turn = Writers(str(tmp_path / "db.sqlite"), timeout=60)
+    with turn:
+        assert turn._fd is None  # only the lock between threads
+    assert (tmp_path / "elsewhere").read_text() == "kept"
+
+
 def _count(url: str, times: int) -> None:
     store = SqlStore(url)
     for _ in range(times):
