@@ -2,9 +2,11 @@
 
 `MemoryRequestRate` counts in one process. `SqlRequestRate` counts in tables of the service's
 database (`ecps_request_address`, `ecps_request_slot`; addresses kept as keyed digests), each
-request counted and compared in one write transaction serialised per address, so that every
+request counted and compared in a write transaction serialised per address, so that every
 server process (`--workers N`, or several servers on one database) counts together and the
 limit holds for all of them at once (`create_app` picks it when the store is a `SqlStore`).
+`counted` runs a request with its count: in the request's own write transaction on a SQLite
+store (`SqlRequestRate.along`), else first, on its own.
 """
 
 from __future__ import annotations
@@ -51,8 +53,35 @@ class RequestRate(Protocol):
         ...
 
 
+class RateExceeded(Exception):
+    """An address is past its limit: `wait` seconds until it is not."""
+
+    def __init__(self, wait: int) -> None:
+        super().__init__(f"too many requests from this address; retry in {wait} s")
+        self.wait = wait
+
+
 def _wait(oldest: float, period: int, now: float) -> int:
     return max(1, math.ceil(oldest + period - now))
+
+
+def _refuse_past(wait: int) -> None:
+    if wait:
+        raise RateExceeded(wait)
+
+
+@contextmanager
+def counted(rates: RequestRate, address: str, now: float) -> Iterator[None]:
+    """The block as one request of `address` at `now`, against `rates`: in the block's own
+    write transaction where `rates` can (`SqlRequestRate.along`), else counted first; past
+    the limit, `RateExceeded`."""
+    along = getattr(rates, "along", None)
+    if along is not None:
+        with along(address, now):
+            yield
+        return
+    _refuse_past(rates.admit(address, now))
+    yield
 
 
 class MemoryRequestRate:
@@ -158,29 +187,84 @@ class SqlRequestRate:
 
     def admit(self, address: str, now: float) -> int:
         key, cutoff = self._digest(address)[:64], now - self.period
-        with self._calls_lock:
-            self._calls += 1
-            sweep = self._calls % self.sweep_every == 0
+        sweep = self._due_for_sweep()
         try:
             with self._writing() as conn:
-                if self._turn_and_take is not None:
-                    taken = self._turn_and_take.rows(conn, who=key, now=now, cutoff=cutoff,
-                                                     ring=self.limit)
-                else:
-                    turn = int(self._turn.rows(conn, who=key, now=now)[0]["turns"])
-                    taken = self._take.rows(conn, who=key, place=(turn - 1) % self.limit,
-                                            now=now, cutoff=cutoff)
-                if not taken:  # the slot is held: the turn is given back, the wait read
-                    turn = int(self._give_back.rows(conn, who=key)[0]["turns"])
-                    held = self._held.rows(conn, who=key, place=turn % self.limit)[0]["at"]
-                    return _wait(float(held), self.period, now)
+                wait = self._count(conn, key, now, cutoff)
             if sweep:
-                with self._writing() as conn:
-                    for statement in self._sweeps:
-                        statement.run(conn, cutoff=cutoff)
+                self._sweep(cutoff)
         except SQLAlchemyError as exc:
             raise self._db.unavailable(exc) from exc
-        return 0
+        return wait
+
+    @contextmanager
+    def along(self, address: str, now: float) -> Iterator[None]:
+        """The block as one request of `address` at `now`, counted in the first write
+        transaction it commits on a SQLite store (one transaction less per request), or on its
+        own when it ends without one; past the limit, `RateExceeded` (the block's transaction
+        rolled back). On PostgreSQL, or a bare engine, counted on its own first: there the
+        address's row would stay locked until the request's commit, so that one address's
+        requests would wait for each other's commits (measured 10% slower)."""
+        if self._store is None or self._postgres:
+            _refuse_past(self.admit(address, now))
+            yield
+            return
+        key, cutoff = self._digest(address)[:64], now - self.period
+        sweep = self._due_for_sweep()
+
+        def rider(conn: Connection) -> None:
+            _refuse_past(self._count(conn, key, now, cutoff))
+
+        try:
+            with self._store.along(rider) as ride:
+                yield
+        except RateExceeded:
+            raise
+        except BaseException:
+            if not ride.done:  # failed before any commit: it counts all the same
+                self._alone(key, now, cutoff)
+            raise
+        if not ride.done:
+            self._alone(key, now, cutoff)
+        if sweep:
+            try:
+                self._sweep(cutoff)
+            except SQLAlchemyError as exc:
+                raise self._db.unavailable(exc) from exc
+
+    def _alone(self, key: str, now: float, cutoff: float) -> None:
+        try:
+            with self._writing() as conn:
+                wait = self._count(conn, key, now, cutoff)
+        except SQLAlchemyError as exc:
+            raise self._db.unavailable(exc) from exc
+        _refuse_past(wait)
+
+    def _due_for_sweep(self) -> bool:
+        with self._calls_lock:
+            self._calls += 1
+            return self._calls % self.sweep_every == 0
+
+    def _count(self, conn: Connection, key: str, now: float, cutoff: float) -> int:
+        """Count a request of `key` in `conn`'s write transaction: 0, or the seconds to wait
+        (the turn given back)."""
+        if self._turn_and_take is not None:
+            taken = self._turn_and_take.rows(conn, who=key, now=now, cutoff=cutoff,
+                                             ring=self.limit)
+        else:
+            turn = int(self._turn.rows(conn, who=key, now=now)[0]["turns"])
+            taken = self._take.rows(conn, who=key, place=(turn - 1) % self.limit,
+                                    now=now, cutoff=cutoff)
+        if taken:
+            return 0
+        turn = int(self._give_back.rows(conn, who=key)[0]["turns"])  # the slot is held
+        held = self._held.rows(conn, who=key, place=turn % self.limit)[0]["at"]
+        return _wait(float(held), self.period, now)
+
+    def _sweep(self, cutoff: float) -> None:
+        with self._writing() as conn:
+            for statement in self._sweeps:
+                statement.run(conn, cutoff=cutoff)
 
     def close(self) -> None:
         """Close an engine made here (a given store or engine is left open)."""

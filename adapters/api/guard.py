@@ -21,6 +21,8 @@ import json
 import math
 import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -30,7 +32,7 @@ from joserfc import jws
 from joserfc.errors import JoseError, SecurityWarning
 from joserfc.jwk import ECKey, OKPKey
 
-from adapters.api.address_rate import MemoryRequestRate, RequestRate
+from adapters.api.address_rate import MemoryRequestRate, RateExceeded, RequestRate, counted
 from adapters.api.guesses import GuessCounter, Guesses
 from adapters.api.replay import ReplayStore
 from adapters.api.settings import HttpSettings, token_digest
@@ -229,12 +231,16 @@ class Guard:
         self.device(request, activation_id, proof)
         return "device"
 
-    def rate(self, request: Request) -> None:
-        """Count an activation request against its address's limit per period (with every
-        other process when `rates` is shared); past it, refuse (429 with Retry-After)."""
+    @contextmanager
+    def counting(self, request: Request) -> Iterator[None]:
+        """The block as one activation request of the caller's address, counted against its
+        limit per period (with every other process when `rates` is shared), in the block's own
+        write transaction where the rates can; past the limit, refuse (429 with Retry-After)."""
         address = request.client.host if request.client else "-"
-        wait = self.rates.admit(address, self.service.now().timestamp())
-        if wait:
+        try:
+            with counted(self.rates, address, self.service.now().timestamp()):
+                yield
+        except RateExceeded as exc:
             raise AccessRefused(429, "too_many_requests", f"too many activation requests "
-                                f"from this address; retry in {wait} s",
-                                **{"Retry-After": str(wait)})
+                                f"from this address; retry in {exc.wait} s",
+                                **{"Retry-After": str(exc.wait)}) from None

@@ -70,11 +70,13 @@ def add_flow_routes(app: FastAPI, svc: ActivationService, run: Runner, guard: Gu
               summary="Ask for an activation (the e-mail with the QR code follows)")
     def request_activation(body: RequestBody, request: Request,
                            idempotency_key: KeyHeader = None) -> Response:
-        guard.rate(request)  # here, on the thread that runs the request: no hop of its own
-        return run(request, idempotency_key, body,
-                   lambda: svc.request(body.national_id, body.device_id, device_key=body.device_key),
-                   StartedOut.of, 201, headers=lambda out: {"Location": f"/activations/{_id(out)}"},
-                   event="request")
+        with guard.counting(request):  # on the request's thread, in its transaction
+            return run(request, idempotency_key, body,
+                       lambda: svc.request(body.national_id, body.device_id,
+                                           device_key=body.device_key),
+                       StartedOut.of, 201,
+                       headers=lambda out: {"Location": f"/activations/{_id(out)}"},
+                       event="request")
 
     @app.post("/activations/{activation_id}/scan", response_model=StepResultOut,
               responses=STEP_ERRORS, tags=["activation"], dependencies=device,

@@ -13,8 +13,9 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
@@ -37,6 +38,14 @@ from workflow.errors import ConcurrencyConflict, StorageError
 _RETRYABLE = {"40001", "40P01"}  # serialization failure, deadlock: as good as a conflict
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 _NO_LOCK = nullcontext()  # reusable: it holds nothing
+
+
+@dataclass(slots=True)
+class Ride:
+    """Statements that go first in a later write transaction (`SqlStore.along`)."""
+
+    rider: Callable[[Connection], object]
+    done: bool = False
 
 
 class SqlStore(LoginTables):
@@ -278,6 +287,20 @@ class SqlStore(LoginTables):
         `ConcurrencyConflict`) naming `what`."""
         return self._driver(what, write=True)
 
+    @contextmanager
+    def along(self, rider: Callable[[Connection], object]) -> Iterator[Ride]:
+        """Make `rider(connection)` the last statements of the next write transaction this
+        thread commits on the store within the block, as a part of it: it commits with that
+        transaction, or goes again in the next one if that one is rolled back (an exception
+        it raises rolls its transaction back and comes out of the store call as it is).
+        `Ride.done` says whether a transaction committed with it; it rides at most once."""
+        before = getattr(self._held, "ride", None)
+        ride = self._held.ride = Ride(rider)
+        try:
+            yield ride
+        finally:
+            self._held.ride = before
+
     def unit(self) -> AbstractContextManager[None]:
         """Run this thread's store calls in the block on one pooled connection.
 
@@ -305,18 +328,8 @@ class SqlStore(LoginTables):
         self._held.head = None  # the head kept by `get` serves only the very next call
         held: Connection | None = getattr(self._held, "conn", None)
         if held is not None:
-            with self._writing if write else _NO_LOCK:
-                try:
-                    if write and self._sqlite:
-                        begin_immediate(held)
-                    yield held
-                    if write:
-                        held.commit()
-                except BaseException as exc:
-                    failure = self._failure(what, held, exc)
-                    if failure is None:
-                        raise
-                    raise failure from exc
+            with self._transaction(what, held, write):
+                yield held
             return
         self.ensure_schema()
         with self._serial:  # `connection()` inline: this runs on every store call
@@ -326,18 +339,8 @@ class SqlStore(LoginTables):
             try:
                 if autocommit:  # a read on its own: no transaction to open and close
                     driver.autocommit = True
-                with self._writing if write else _NO_LOCK:
-                    try:
-                        if write and self._sqlite:
-                            begin_immediate(conn)  # the driver leaves BEGIN to us
-                        yield conn
-                        if write:
-                            conn.commit()
-                    except BaseException as exc:
-                        failure = self._failure(what, conn, exc)
-                        if failure is None:
-                            raise
-                        raise failure from exc
+                with self._transaction(what, conn, write):
+                    yield conn
             finally:
                 if autocommit:
                     try:
@@ -345,6 +348,36 @@ class SqlStore(LoginTables):
                     except Exception:  # never kept as it is: closed instead
                         conn.invalidate()
                 self._release(conn)
+
+    @contextmanager
+    def _transaction(self, what: str, conn: Connection, write: bool) -> Iterator[None]:
+        """The block as one transaction of `conn`: a write waits its turn, begins (SQLite's
+        `BEGIN IMMEDIATE`: the driver leaves BEGIN to us), runs this thread's rider last
+        (`along`: rows it locks stay locked for the commit only) and commits; errors are
+        translated after a rollback (`_failure`)."""
+        with self._writing if write else _NO_LOCK:
+            try:
+                if write and self._sqlite:
+                    begin_immediate(conn)
+                yield
+                if write:
+                    ride = self._ride(conn)
+                    conn.commit()
+                    if ride is not None:
+                        ride.done = True
+            except BaseException as exc:
+                failure = self._failure(what, conn, exc)
+                if failure is None:
+                    raise
+                raise failure from exc
+
+    def _ride(self, conn: Connection) -> Ride | None:
+        """Run this thread's rider in `conn`'s write, if it has one still to go: that ride."""
+        ride: Ride | None = getattr(self._held, "ride", None)
+        if ride is None or ride.done:
+            return None
+        ride.rider(conn)
+        return ride
 
     def _connect(self, what: str) -> Connection:
         """A place among the connections in use (in turn), then a kept connection or a new one

@@ -9,14 +9,21 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
 from sqlalchemy import create_engine, text
 
-from adapters.api.address_rate import MemoryRequestRate, RequestRate, SqlRequestRate
+from adapters.api.address_rate import (
+    MemoryRequestRate,
+    RateExceeded,
+    RequestRate,
+    SqlRequestRate,
+)
 from adapters.api.settings import HttpSettings
 from adapters.device import DeviceKey
 from adapters.sql import SqlStore
 from tests.e2e.console_client import console_client
 from tests.e2e.test_http import NID
+from workflow.errors import ConcurrencyConflict, StorageError
 from workflow.testing import FakeClock
 
 LIMIT, PERIOD = 5, 60
@@ -124,3 +131,103 @@ def test_two_apps_on_one_database_answer_201_to_exactly_the_limit(
     with services[0].store.connection() as conn:  # type: ignore[attr-defined]
         stored = set(conn.execute(text("SELECT address FROM ecps_request_slot")).scalars())
     assert stored == {services[0].keys.digest("request-address", "192.0.2.44")[:64]}
+
+
+def _rows(store: SqlStore) -> list[str]:
+    with store.connection() as conn:
+        return list(conn.execute(text("SELECT name FROM ride_row ORDER BY name")).scalars())
+
+
+def _turns(store: SqlStore, address: str) -> int:
+    with store.connection() as conn:
+        turns = conn.execute(text("SELECT turns FROM ecps_request_address WHERE address = :a"),
+                             {"a": _keyed(address)}).scalar()
+    return int(turns or 0)
+
+
+def _insert(store: SqlStore, name: str) -> None:
+    with store.writing("a change") as conn:
+        conn.execute(text("INSERT INTO ride_row (name) VALUES (:n)"), {"n": name})
+
+
+def test_a_request_is_counted_in_the_transaction_it_commits(stores: Callable[[], SqlStore]) -> None:
+    """Counted in the block's first committed write (SQLite; PostgreSQL counts first, on its
+    own): past the limit that write is rolled back and `RateExceeded` comes out; a block that
+    commits nothing is counted on its own at its end."""
+    store = stores()
+    with store.writing("the table") as conn:
+        conn.execute(text("CREATE TABLE ride_row (name VARCHAR(10) PRIMARY KEY)"))
+    rate = SqlRequestRate(store, 2, PERIOD, _keyed)
+    with rate.along("192.0.2.7", 1000.0):
+        _insert(store, "a")
+        _insert(store, "b")  # a second write of the block: not counted again
+    assert _turns(store, "192.0.2.7") == 1
+    with rate.along("192.0.2.7", 1010.0):
+        pass  # nothing committed: counted on its own
+    assert _turns(store, "192.0.2.7") == 2
+    with pytest.raises(RateExceeded) as refused, rate.along("192.0.2.7", 1020.0):
+        _insert(store, "c")
+    assert refused.value.wait == 40  # 1000 leaves the window at 1060
+    assert _rows(store) == ["a", "b"]  # the refused request's write was rolled back
+    assert _turns(store, "192.0.2.7") == 2
+
+
+def test_a_request_that_fails_before_committing_still_counts(stores: Callable[[], SqlStore]) -> None:
+    """Its error comes out as it is, once counted; past the limit, `RateExceeded` instead. A
+    write rolled back in the block does not count: the next one that commits does."""
+    store = stores()
+    with store.writing("the table") as conn:
+        conn.execute(text("CREATE TABLE ride_row (name VARCHAR(10) PRIMARY KEY)"))
+    rate = SqlRequestRate(store, 2, PERIOD, _keyed)
+    with pytest.raises(ValueError, match="bad input"), rate.along("192.0.2.8", 1000.0):
+        raise ValueError("bad input")
+    _insert(store, "a")  # outside a request: not counted
+    with rate.along("192.0.2.8", 1001.0):
+        with pytest.raises((StorageError, ConcurrencyConflict)):
+            _insert(store, "a")  # the same key again: rolled back, with the count it carried
+        _insert(store, "b")  # the count goes again, in this one
+    assert _turns(store, "192.0.2.8") == 2
+    with pytest.raises(RateExceeded), rate.along("192.0.2.8", 1002.0):
+        raise ValueError("bad input")
+    assert _rows(store) == ["a", "b"]
+
+
+def test_past_the_address_limit_a_post_creates_nothing(stores: Callable[[], SqlStore]) -> None:
+    """Through HTTP, counted in the request's own transaction: the request past the limit is
+    429 and leaves no activation and no e-mail behind; requests refused before any change
+    (a malformed identifier) count too."""
+    from tests.conftest import NID2, memory_service
+
+    store = stores()
+    svc = memory_service(FakeClock(), store=store)
+    key = DeviceKey.generate().public_jwk
+    http = HttpSettings(request_rate=2, request_period=PERIOD)
+    with console_client(svc, http=http, address="192.0.2.45") as client:
+        assert client.post("/activations", json={"national_id": NID, "device_key": key}).status_code == 201
+        refused = client.post("/activations", json={"national_id": "12", "device_key": key})
+        assert refused.status_code == 400
+        third = client.post("/activations", json={"national_id": NID2, "device_key": key})
+    assert third.status_code == 429, third.text
+    assert third.headers["Retry-After"] == str(PERIOD)
+    assert len(store.list_activations(10)) == 1
+    assert svc.dispatch() == 1  # the first request's e-mail only
+
+
+def test_a_rider_goes_in_the_next_write_the_thread_commits(stores: Callable[[], SqlStore]) -> None:
+    """`SqlStore.along`: the rider's statements commit with the first write of the block that
+    commits (here inside a unit), not with one rolled back, and only once."""
+    store = stores()
+    with store.writing("the table") as conn:
+        conn.execute(text("CREATE TABLE ride_row (name VARCHAR(10) PRIMARY KEY)"))
+    _insert(store, "a")
+    with store.along(lambda conn: conn.execute(text("INSERT INTO ride_row VALUES ('rider')"))) \
+            as ride:
+        with pytest.raises((StorageError, ConcurrencyConflict)):
+            _insert(store, "a")
+        assert not ride.done
+        assert _rows(store) == ["a"]
+        with store.unit():
+            _insert(store, "b")
+        assert ride.done
+        _insert(store, "c")
+    assert _rows(store) == ["a", "b", "c", "rider"]
