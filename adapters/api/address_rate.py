@@ -210,7 +210,11 @@ class SqlRequestRate:
             yield
             return
         key, cutoff = self._digest(address)[:64], now - self.period
-        sweep = self._due_for_sweep()
+        if self._due_for_sweep():  # first, as `admit`: never a failure after the block's commit
+            try:
+                self._sweep(cutoff)
+            except SQLAlchemyError as exc:
+                raise self._db.unavailable(exc) from exc
 
         def rider(conn: Connection) -> None:
             _refuse_past(self._count(conn, key, now, cutoff))
@@ -226,11 +230,6 @@ class SqlRequestRate:
             raise
         if not ride.done:
             self._alone(key, now, cutoff)
-        if sweep:
-            try:
-                self._sweep(cutoff)
-            except SQLAlchemyError as exc:
-                raise self._db.unavailable(exc) from exc
 
     def _alone(self, key: str, now: float, cutoff: float) -> None:
         try:

@@ -5,8 +5,10 @@ database, addresses kept as keyed digests."""
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -231,3 +233,27 @@ def test_a_rider_goes_in_the_next_write_the_thread_commits(stores: Callable[[], 
         assert ride.done
         _insert(store, "c")
     assert _rows(store) == ["a", "b", "c", "rider"]
+
+
+def test_a_sweep_that_fails_does_not_fail_a_request_that_committed(tmp_path: Path) -> None:
+    """A sweep is due: it runs before the request, as `admit` runs it, so that a database too
+    busy for it refuses the request before anything is done, never after its change committed
+    (a 503 for an activation that was created)."""
+    path = tmp_path / "busy.sqlite3"
+    store = SqlStore(f"sqlite:///{path}", busy_timeout=0.2)
+    try:
+        with store.writing("the table") as conn:
+            conn.execute(text("CREATE TABLE ride_row (name VARCHAR(10) PRIMARY KEY)"))
+        rate = SqlRequestRate(store, 2, PERIOD, _keyed)
+        rate.sweep_every = 1
+        other = sqlite3.connect(path, isolation_level=None)
+        try:
+            with rate.along("192.0.2.9", 1000.0):
+                _insert(store, "a")
+                other.execute("BEGIN IMMEDIATE")  # another writer holds the database meanwhile
+        finally:
+            other.close()
+        assert _rows(store) == ["a"]
+        assert _turns(store, "192.0.2.9") == 1
+    finally:
+        store.close()
