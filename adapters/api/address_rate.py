@@ -171,6 +171,10 @@ class SqlRequestRate:
                                     .values(turns=a.c.turns - 1).returning(a.c.turns), dialect)
         self._held = Statement(select(s.c.at).where(s.c.address == address,
                                                     s.c.slot == bindparam("place")), dialect)
+        # the time in the slot the address's next turn would take (nothing locked or counted)
+        self._next = Statement(select(s.c.at).join(a, a.c.address == s.c.address).where(
+            a.c.address == address, s.c.slot == a.c.turns % bindparam("ring", type_=Integer())),
+            dialect)
         # rows whose times all left the window: removing any of them changes no answer (rows
         # another transaction holds are left for a later sweep: a sweep never waits)
         self._sweeps = (
@@ -202,19 +206,25 @@ class SqlRequestRate:
         """The block as one request of `address` at `now`, counted in the first write
         transaction it commits on a SQLite store (one transaction less per request), or on its
         own when it ends without one; past the limit, `RateExceeded` (the block's transaction
-        rolled back). On PostgreSQL, or a bare engine, counted on its own first: there the
-        address's row would stay locked until the request's commit, so that one address's
-        requests would wait for each other's commits (measured 10% slower)."""
+        rolled back), before the block runs when the address is past it already (read, not
+        counted: a refused request costs no directory lookup nor any other work). On
+        PostgreSQL, or a bare engine, counted on its own first: there the address's row would
+        stay locked until the request's commit, so that one address's requests would wait for
+        each other's commits (measured 10% slower)."""
         if self._store is None or self._postgres:
             _refuse_past(self.admit(address, now))
             yield
             return
         key, cutoff = self._digest(address)[:64], now - self.period
-        if self._due_for_sweep():  # first, as `admit`: never a failure after the block's commit
-            try:
+        try:
+            if self._due_for_sweep():  # first, as `admit`: never a failure after the block's commit
                 self._sweep(cutoff)
-            except SQLAlchemyError as exc:
-                raise self._db.unavailable(exc) from exc
+            with self._store.connection() as conn:  # past the limit already: refused before any work
+                held = self._next.rows(conn, who=key, ring=self.limit)
+        except SQLAlchemyError as exc:
+            raise self._db.unavailable(exc) from exc
+        if held and float(held[0]["at"]) > cutoff:
+            raise RateExceeded(_wait(float(held[0]["at"]), self.period, now))
 
         def rider(conn: Connection) -> None:
             _refuse_past(self._count(conn, key, now, cutoff))

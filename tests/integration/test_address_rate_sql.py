@@ -257,3 +257,21 @@ def test_a_sweep_that_fails_does_not_fail_a_request_that_committed(tmp_path: Pat
         assert _turns(store, "192.0.2.9") == 1
     finally:
         store.close()
+
+
+def test_past_the_address_limit_a_post_asks_the_directory_nothing(
+        stores: Callable[[], SqlStore]) -> None:
+    """An address already past its limit is refused before its request runs: no directory
+    lookup (nor any other work) for it, however many it sends."""
+    from tests.conftest import memory_service
+
+    svc = memory_service(FakeClock(), store=stores())
+    asked: list[str] = []
+    lookup = svc.directory.lookup
+    svc.directory.lookup = lambda nid: asked.append(nid) or lookup(nid)  # type: ignore[method-assign]
+    body = {"national_id": NID, "device_key": DeviceKey.generate().public_jwk}
+    http = HttpSettings(request_rate=2, request_period=PERIOD)
+    with console_client(svc, http=http, address="192.0.2.46") as client:
+        answers = [client.post("/activations", json=body).status_code for _ in range(6)]
+    assert answers == [201, 201, 429, 429, 429, 429]
+    assert len(asked) == 2
