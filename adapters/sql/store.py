@@ -42,7 +42,7 @@ _NO_LOCK = nullcontext()  # reusable: it holds nothing
 
 @dataclass(slots=True)
 class Ride:
-    """Statements that go first in a later write transaction (`SqlStore.along`)."""
+    """Statements that go last in a later write transaction (`SqlStore.along`)."""
 
     rider: Callable[[Connection], object]
     done: bool = False
