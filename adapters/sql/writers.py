@@ -83,6 +83,8 @@ class Writers:
                 self._fd = os.open(self.path, _LOCK_FILE, 0o600)
             except OSError:
                 self._fd = None
+            else:
+                _owned_as_database(self._fd, self.path)
         return self._fd
 
     def _flock(self, fd: int) -> bool:
@@ -99,3 +101,16 @@ class Writers:
                 return False
             _sleep(pause)
             pause = min(2 * pause, LAST_TRY_AGAIN)
+
+
+def _owned_as_database(fd: int, path: str) -> None:
+    """As SQLite does for its `-wal` and `-shm` files: a lock file made by root (an operator's
+    command) goes to the database's owner, whose server could not open it otherwise."""
+    if os.geteuid() != 0:
+        return
+    try:
+        database = os.stat(path.removesuffix("-writers"))
+        if os.fstat(fd).st_uid != database.st_uid:
+            os.fchown(fd, database.st_uid, database.st_gid)
+    except OSError:
+        pass  # no database file yet (or no chown here): the file stays as it is

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import multiprocessing
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -157,3 +158,32 @@ def test_a_forked_child_has_a_lock_and_a_file_of_its_own(tmp_path: Path) -> None
     os.waitpid(pid, 0)
     assert os.read(read, 2) == b"in"
     os.close(read)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a lock file made by root")
+def test_a_lock_file_made_by_root_goes_to_the_owner_of_the_database() -> None:
+    """An operator's command run as root makes the lock file: the database's owner (the
+    server) can still open it, as SQLite's own `-wal` and `-shm` files."""
+    with tempfile.TemporaryDirectory() as folder:  # one the owner can reach, unlike tmp_path
+        os.chown(folder, 65534, 65534)
+        _opened_by_the_owner(Path(folder) / "db.sqlite")
+
+
+def _opened_by_the_owner(database: Path) -> None:
+    database.touch()
+    os.chown(database, 65534, 65534)
+    with Writers(str(database), timeout=60):
+        pass
+    assert Path(f"{database}-writers").stat().st_uid == 65534
+    pid = os.fork()
+    if pid == 0:  # the server, as the database's owner
+        code = 1
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            turn = Writers(str(database), timeout=60)
+            with turn:
+                code = 0 if turn._fd is not None else 2
+        finally:
+            os._exit(code)
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
