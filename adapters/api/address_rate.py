@@ -61,6 +61,10 @@ class RateExceeded(Exception):
         self.wait = wait
 
 
+def _refused_until(free: float, now: float) -> RateExceeded:
+    return RateExceeded(_wait(free, 0, now))
+
+
 def _wait(oldest: float, period: int, now: float) -> int:
     return max(1, math.ceil(oldest + period - now))
 
@@ -171,10 +175,6 @@ class SqlRequestRate:
                                     .values(turns=a.c.turns - 1).returning(a.c.turns), dialect)
         self._held = Statement(select(s.c.at).where(s.c.address == address,
                                                     s.c.slot == bindparam("place")), dialect)
-        # the time in the slot the address's next turn would take (nothing locked or counted)
-        self._next = Statement(select(s.c.at).join(a, a.c.address == s.c.address).where(
-            a.c.address == address, s.c.slot == a.c.turns % bindparam("ring", type_=Integer())),
-            dialect)
         # rows whose times all left the window: removing any of them changes no answer (rows
         # another transaction holds are left for a later sweep: a sweep never waits)
         self._sweeps = (
@@ -188,46 +188,50 @@ class SqlRequestRate:
         self.sweep_every = SWEEP_EVERY
         self._calls = 0
         self._calls_lock = threading.Lock()
+        # addresses this process saw refused: until when (no other process can free them sooner)
+        self._refused: dict[str, float] = {}
+        self._refused_lock = threading.Lock()
 
     def admit(self, address: str, now: float) -> int:
         key, cutoff = self._digest(address)[:64], now - self.period
         sweep = self._due_for_sweep()
         try:
             with self._writing() as conn:
-                wait = self._count(conn, key, now, cutoff)
+                free = self._count(conn, key, now, cutoff)
             if sweep:
                 self._sweep(cutoff)
         except SQLAlchemyError as exc:
             raise self._db.unavailable(exc) from exc
-        return wait
+        return 0 if free is None else _refused_until(free, now).wait
 
     @contextmanager
     def along(self, address: str, now: float) -> Iterator[None]:
         """The block as one request of `address` at `now`, counted in the first write
         transaction it commits on a SQLite store (one transaction less per request), or on its
         own when it ends without one; past the limit, `RateExceeded` (the block's transaction
-        rolled back), before the block runs when the address is past it already (read, not
-        counted: a refused request costs no directory lookup nor any other work). On
-        PostgreSQL, or a bare engine, counted on its own first: there the address's row would
-        stay locked until the request's commit, so that one address's requests would wait for
-        each other's commits (measured 10% slower)."""
+        rolled back). On PostgreSQL, or a bare engine, counted on its own first: there the
+        address's row would stay locked until the request's commit, so that one address's
+        requests would wait for each other's commits (measured 10% slower). Once refused, an
+        address is refused by this process without the database until its place comes free
+        (no other process can free it sooner), before the block runs: past the limit, an
+        address's requests cost no directory lookup nor any other work, but the first refused
+        in each process."""
+        key, cutoff = self._digest(address)[:64], now - self.period
+        self._still_refused(key, now)
+        if self._due_for_sweep():  # first, as `admit`: never a failure after the block's commit
+            try:
+                self._sweep(cutoff)
+            except SQLAlchemyError as exc:
+                raise self._db.unavailable(exc) from exc
         if self._store is None or self._postgres:
-            _refuse_past(self.admit(address, now))
+            self._alone(key, now, cutoff)
             yield
             return
-        key, cutoff = self._digest(address)[:64], now - self.period
-        try:
-            if self._due_for_sweep():  # first, as `admit`: never a failure after the block's commit
-                self._sweep(cutoff)
-            with self._store.connection() as conn:  # past the limit already: refused before any work
-                held = self._next.rows(conn, who=key, ring=self.limit)
-        except SQLAlchemyError as exc:
-            raise self._db.unavailable(exc) from exc
-        if held and float(held[0]["at"]) > cutoff:
-            raise RateExceeded(_wait(float(held[0]["at"]), self.period, now))
 
         def rider(conn: Connection) -> None:
-            _refuse_past(self._count(conn, key, now, cutoff))
+            free = self._count(conn, key, now, cutoff)
+            if free is not None:
+                raise self._remember(key, free, now)
 
         try:
             with self._store.along(rider) as ride:
@@ -244,19 +248,39 @@ class SqlRequestRate:
     def _alone(self, key: str, now: float, cutoff: float) -> None:
         try:
             with self._writing() as conn:
-                wait = self._count(conn, key, now, cutoff)
+                free = self._count(conn, key, now, cutoff)
         except SQLAlchemyError as exc:
             raise self._db.unavailable(exc) from exc
-        _refuse_past(wait)
+        if free is not None:
+            raise self._remember(key, free, now)
+
+    def _still_refused(self, key: str, now: float) -> None:
+        """`RateExceeded` if this process saw `key` refused until later than `now`."""
+        free = self._refused.get(key)
+        if free is None:
+            return
+        if now < free:
+            raise _refused_until(free, now)
+        with self._refused_lock:
+            if self._refused.get(key) == free:
+                del self._refused[key]
+
+    def _remember(self, key: str, free: float, now: float) -> RateExceeded:
+        with self._refused_lock:
+            self._refused.pop(key, None)
+            self._refused[key] = free  # last: the oldest go first past ADDRESSES
+            if len(self._refused) > ADDRESSES:
+                del self._refused[next(iter(self._refused))]
+        return _refused_until(free, now)
 
     def _due_for_sweep(self) -> bool:
         with self._calls_lock:
             self._calls += 1
             return self._calls % self.sweep_every == 0
 
-    def _count(self, conn: Connection, key: str, now: float, cutoff: float) -> int:
-        """Count a request of `key` in `conn`'s write transaction: 0, or the seconds to wait
-        (the turn given back)."""
+    def _count(self, conn: Connection, key: str, now: float, cutoff: float) -> float | None:
+        """Count a request of `key` in `conn`'s write transaction: None, or (the turn given
+        back) the time its place comes free."""
         if self._turn_and_take is not None:
             taken = self._turn_and_take.rows(conn, who=key, now=now, cutoff=cutoff,
                                              ring=self.limit)
@@ -265,10 +289,9 @@ class SqlRequestRate:
             taken = self._take.rows(conn, who=key, place=(turn - 1) % self.limit,
                                     now=now, cutoff=cutoff)
         if taken:
-            return 0
+            return None
         turn = int(self._give_back.rows(conn, who=key)[0]["turns"])  # the slot is held
-        held = self._held.rows(conn, who=key, place=turn % self.limit)[0]["at"]
-        return _wait(float(held), self.period, now)
+        return float(self._held.rows(conn, who=key, place=turn % self.limit)[0]["at"]) + self.period
 
     def _sweep(self, cutoff: float) -> None:
         with self._writing() as conn:
