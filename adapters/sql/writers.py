@@ -12,6 +12,7 @@ does not queue here holds it (another program), whom SQLite's busy handler still
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import threading
@@ -22,6 +23,7 @@ FIRST_TRY_AGAIN = 50e-6
 """Seconds before trying the file lock again; each next pause doubles up to `LAST_TRY_AGAIN`."""
 LAST_TRY_AGAIN = 1e-3
 _LOCK_FILE = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+_TRY_AGAIN = {errno.EMFILE, errno.ENFILE, errno.ENOMEM}  # passing shortages, not the folder's
 _sleep = time.sleep  # the pause between two tries (a test sees through it that one waits)
 
 
@@ -77,13 +79,16 @@ class Writers:
             self._fd, self._opened = None, False
 
     def _file(self) -> int | None:
+        """The lock file, opened at the first write (None: this process goes without it; a
+        failure for want of descriptors or memory is tried again at the next write)."""
         if not self._opened and self.path is not None:
-            self._opened = True
             try:
                 self._fd = os.open(self.path, _LOCK_FILE, 0o600)
-            except OSError:
+            except OSError as exc:
                 self._fd = None
+                self._opened = exc.errno not in _TRY_AGAIN
             else:
+                self._opened = True
                 _owned_as_database(self._fd, self.path)
         return self._fd
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import multiprocessing
 import os
@@ -110,6 +111,25 @@ def test_a_symbolic_link_in_place_of_the_lock_file_is_not_followed(tmp_path: Pat
     with turn:
         assert turn._fd is None  # only the lock between threads
     assert (tmp_path / "elsewhere").read_text() == "kept"
+
+
+def test_a_passing_shortage_of_descriptors_is_tried_again_at_the_next_write(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_open = os.open
+    failures = [OSError(errno.EMFILE, "Too many open files")]
+
+    def open_once_short(path: str, flags: int, mode: int = 0o777) -> int:
+        if failures:
+            raise failures.pop()
+        return real_open(path, flags, mode)
+
+    monkeypatch.setattr(writers.os, "open", open_once_short)
+    turn = Writers(str(tmp_path / "db.sqlite"), timeout=60)
+    with turn:
+        assert turn._fd is None  # this write goes with the lock between threads only
+    with turn:
+        assert turn._fd is not None
+        assert _locked(tmp_path / "db.sqlite-writers")
 
 
 def _count(url: str, times: int) -> None:
