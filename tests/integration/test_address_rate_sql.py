@@ -147,6 +147,13 @@ def _turns(store: SqlStore, address: str) -> int:
     return int(turns or 0)
 
 
+def _with_rows(store: SqlStore) -> SqlStore:
+    """`store`, with a table of names to write in requests."""
+    with store.writing("the table") as conn:
+        conn.execute(text("CREATE TABLE ride_row (name VARCHAR(10) PRIMARY KEY)"))
+    return store
+
+
 def _insert(store: SqlStore, name: str) -> None:
     with store.writing("a change") as conn:
         conn.execute(text("INSERT INTO ride_row (name) VALUES (:n)"), {"n": name})
@@ -156,9 +163,7 @@ def test_a_request_is_counted_in_the_transaction_it_commits(stores: Callable[[],
     """Counted in the block's first committed write (SQLite; PostgreSQL counts first, on its
     own): past the limit that write is rolled back and `RateExceeded` comes out; a block that
     commits nothing is counted on its own at its end."""
-    store = stores()
-    with store.writing("the table") as conn:
-        conn.execute(text("CREATE TABLE ride_row (name VARCHAR(10) PRIMARY KEY)"))
+    store = _with_rows(stores())
     rate = SqlRequestRate(store, 2, PERIOD, _keyed)
     with rate.along("192.0.2.7", 1000.0):
         _insert(store, "a")
@@ -177,9 +182,7 @@ def test_a_request_is_counted_in_the_transaction_it_commits(stores: Callable[[],
 def test_a_request_that_fails_before_committing_still_counts(stores: Callable[[], SqlStore]) -> None:
     """Its error comes out as it is, once counted; past the limit, `RateExceeded` instead. A
     write rolled back in the block does not count: the next one that commits does."""
-    store = stores()
-    with store.writing("the table") as conn:
-        conn.execute(text("CREATE TABLE ride_row (name VARCHAR(10) PRIMARY KEY)"))
+    store = _with_rows(stores())
     rate = SqlRequestRate(store, 2, PERIOD, _keyed)
     with pytest.raises(ValueError, match="bad input"), rate.along("192.0.2.8", 1000.0):
         raise ValueError("bad input")
@@ -218,9 +221,7 @@ def test_past_the_address_limit_a_post_creates_nothing(stores: Callable[[], SqlS
 def test_a_rider_goes_in_the_next_write_the_thread_commits(stores: Callable[[], SqlStore]) -> None:
     """`SqlStore.along`: the rider's statements commit with the first write of the block that
     commits (here inside a unit), not with one rolled back, and only once."""
-    store = stores()
-    with store.writing("the table") as conn:
-        conn.execute(text("CREATE TABLE ride_row (name VARCHAR(10) PRIMARY KEY)"))
+    store = _with_rows(stores())
     _insert(store, "a")
     with store.along(lambda conn: conn.execute(text("INSERT INTO ride_row VALUES ('rider')"))) \
             as ride:
@@ -240,10 +241,8 @@ def test_a_sweep_that_fails_does_not_fail_a_request_that_committed(tmp_path: Pat
     busy for it refuses the request before anything is done, never after its change committed
     (a 503 for an activation that was created)."""
     path = tmp_path / "busy.sqlite3"
-    store = SqlStore(f"sqlite:///{path}", busy_timeout=0.2)
+    store = _with_rows(SqlStore(f"sqlite:///{path}", busy_timeout=0.2))
     try:
-        with store.writing("the table") as conn:
-            conn.execute(text("CREATE TABLE ride_row (name VARCHAR(10) PRIMARY KEY)"))
         rate = SqlRequestRate(store, 2, PERIOD, _keyed)
         rate.sweep_every = 1
         other = sqlite3.connect(path, isolation_level=None)
@@ -283,9 +282,7 @@ def test_a_refused_address_is_refused_without_the_database_until_its_place_is_fr
         stores: Callable[[], SqlStore]) -> None:
     """Once this process saw an address refused, its next requests are refused before they
     run, with the time left until its oldest request leaves the window; then admitted again."""
-    store = stores()
-    with store.writing("the table") as conn:
-        conn.execute(text("CREATE TABLE ride_row (name VARCHAR(10) PRIMARY KEY)"))
+    store = _with_rows(stores())
     rate = SqlRequestRate(store, 1, PERIOD, _keyed)
     with rate.along("192.0.2.9", 1000.0):
         _insert(store, "a")
