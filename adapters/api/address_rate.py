@@ -202,7 +202,7 @@ class SqlRequestRate:
                 self._sweep(cutoff)
         except SQLAlchemyError as exc:
             raise self._db.unavailable(exc) from exc
-        return 0 if free is None else _refused_until(free, now).wait
+        return 0 if free is None else _wait(free, 0, now)
 
     @contextmanager
     def along(self, address: str, now: float) -> Iterator[None]:
