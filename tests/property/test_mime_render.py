@@ -19,6 +19,7 @@ from adapters.mime import message_key, recipient, render, sender_address
 from workflow.messages import QR_CONTENT_ID, Attachment, Email, activation_email
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+FOLDED_SPACE = "000\x80" + "\u0800" * 11 + " \x80 \x80"  # the stdlib loses its first space
 CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
 ENCODED_WORD = re.compile(r"=\?utf-8\?q\?[^? ]*\?=")
 MEDIA_TYPE = re.compile(r"[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+")
@@ -147,15 +148,21 @@ def _tree(part: EmailMessage) -> object:
 
 
 def _matches_but_lookalikes(tree: object, expected: object) -> bool:
-    """`tree` is `expected`, but for the filenames and content ids holding `=?`: the stdlib
-    writes them unencoded, so they come back decoded as if they were encoded words."""
+    """`tree` is `expected`, but for two stdlib faults in filenames and content ids: those
+    holding `=?` are written unencoded, so they come back decoded as if they were encoded words;
+    and a space may be lost where the stdlib folds a line between two encoded words."""
     assert isinstance(tree, tuple)
     assert isinstance(expected, tuple)
     if len(expected) == 2:
         return (len(tree) == 2 and tree[0] == expected[0] and len(tree[1]) == len(expected[1])
                 and all(_matches_but_lookalikes(t, e) for t, e in zip(tree[1], expected[1], strict=True)))
-    return len(tree) == 5 and all(e is not None and "=?" in str(e) if i in (2, 3) and t != e else t == e
+    return len(tree) == 5 and all(_lookalike(t, e) if i in (2, 3) and t != e else t == e
                                   for i, (t, e) in enumerate(zip(tree, expected, strict=True)))
+
+
+def _lookalike(found: object, expected: object) -> bool:
+    return isinstance(found, str) and isinstance(expected, str) and (
+        "=?" in expected or found.replace(" ", "") == expected.replace(" ", ""))
 
 
 def _raw_header(data: bytes, name: str) -> str:
@@ -220,10 +227,10 @@ def _check(email: Email, sender: Address) -> None:
     written = _raw_header(data, "From")
     if not ENCODED_WORD.search(written):
         assert got.display_name == name
-    else:  # as RFC 2047 reads it; Python's parser makes a space and the whitespace after it
-        assert _phrase_of(written, sender.addr_spec) == name  # one space in a phrase, and puts
-        if not re.search(r"\?= =\?", written):  # one between adjacent encoded words
-            assert got.display_name == re.sub(r" \s*", " ", name)
+    else:  # exactly as RFC 2047 reads it; Python's parser merges some runs of whitespace (an
+        assert _phrase_of(written, sender.addr_spec) == name  # encoded word's among them) and
+        if not re.search(r"\?= =\?", written):  # puts a space between adjacent encoded words
+            assert re.sub(r"\s+", " ", got.display_name) == re.sub(r"\s+", " ", name)
     assert [a.addr_spec for a in msg["To"].addresses] == [email.to]
     assert str(msg["Subject"]) == subject
     assert msg["Date"].datetime == NOW
@@ -250,6 +257,8 @@ def _check(email: Email, sender: Address) -> None:
 @example(Email("a@b.fr", "é" * 200, "x" * 300, "<p>" + "é" * 300,
                (Attachment("é" * 70 + ".png", "image/png", b"\x89PNG", "é" * 40),
                 Attachment("x" * 120, "image/png; name=x", b"", "")), "", "n" * 130), SENDERS[3])
+@example(Email("a@b.fr", "", "", "", (Attachment("x", "image/png", b"", FOLDED_SPACE),), "", "0 \xa00"),
+         SENDERS[0])  # whitespace the stdlib reads otherwise: see the checks
 def test_render_parses_back_to_what_was_sent(email: Email, sender: str) -> None:
     """No defect; same headers and values, part tree and payloads as expected and as the stdlib."""
     _check(email, sender_address(sender))
