@@ -184,10 +184,15 @@ def _adapters_from_env(state: StateDir, env: Mapping[str, str]) -> tuple[Mailer,
                                                                env.get("ECPS_SMS_TOKEN", "")))
     where = env.get("ECPS_DIRECTORY", "")
     directory: Directory = FileDirectory(Path(where) if where else SHIPPED_DIRECTORY)
-    if where.startswith(("https://", "http://")):
+    if remote_directory(env):
         directory = _from_env("ECPS_DIRECTORY", lambda: FhirDirectory(
             where, api_key=env.get("ECPS_DIRECTORY_API_KEY") or None))
     return mailer, sms, directory
+
+
+def remote_directory(env: Mapping[str, str]) -> bool:
+    """Whether `env` names a directory API (`ECPS_DIRECTORY` an http(s) URL), not a file."""
+    return env.get("ECPS_DIRECTORY", "").startswith(("https://", "http://"))
 
 
 def _from_env(variable: str, make: Callable[[], T]) -> T:

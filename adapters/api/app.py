@@ -22,6 +22,7 @@ from adapters.api.console.signouts import MemorySignOuts, SignOuts, SqlSignOuts
 from adapters.api.guard import AccessRefused, Guard
 from adapters.api.guesses import GuessCounter, Guesses, SqlGuesses
 from adapters.api.idempotency import IdempotencyStore, MemoryIdempotency, SqlIdempotency
+from adapters.api.lanes import DEFAULT_PIN_THREADS, PinLane
 from adapters.api.login_routes import add_login_routes
 from adapters.api.middleware import BodyLimit, SecurityHeaders
 from adapters.api.replay import MemoryReplay, ReplayStore, SqlReplay
@@ -124,7 +125,7 @@ def default_replay(service: ActivationService) -> ReplayStore:
 def create_app(service: ActivationService, *, idempotency: IdempotencyStore | None = None,
                dispatch_every: float | None = 1.0, http: HttpSettings | None = None,
                replay: ReplayStore | None = None, threads: int | None = None,
-               phone: PhoneKit | None = None) -> FastAPI:
+               pin_threads: int = DEFAULT_PIN_THREADS, phone: PhoneKit | None = None) -> FastAPI:
     """The API over `service`.
 
     `idempotency` keeps the answers replayed for an `Idempotency-Key` (default: a table in
@@ -135,8 +136,9 @@ def create_app(service: ActivationService, *, idempotency: IdempotencyStore | No
     holds the operator token, proof window, caps and CORS origins (default: none
     configured, the defaults); `replay` remembers the proofs' `jti` (default: chosen as
     for idempotency); `threads` caps the threads that run requests (default: anyio's 40),
-    to match the store's connection pool. The web console is at `/console`; `phone`
-    (development only) adds its phone simulator.
+    but for those that hash or check a PIN, which have `pin_threads` of their own (their
+    sum is what the store's connection pool needs). The web console is at `/console`;
+    `phone` (development only) adds its phone simulator.
     """
     keys = idempotency if idempotency is not None else default_idempotency(service)
     http = http if http is not None else HttpSettings()
@@ -168,10 +170,11 @@ def create_app(service: ActivationService, *, idempotency: IdempotencyStore | No
     app.state.guard = guard
     _add_handlers(app)
     unit = getattr(service.store, "unit", nullcontext)  # `SqlStore.unit`: one transaction
-    add_flow_routes(app, service, Runner(service, keys, unit), guard)
+    pins = PinLane(pin_threads)
+    add_flow_routes(app, service, Runner(service, keys, unit), guard, pins)
     add_read_routes(app, service, guard)
     add_operator_routes(app, service, guard)
-    add_login_routes(app, service, Runner(service, keys, unit), guard)
+    add_login_routes(app, service, Runner(service, keys, unit), guard, pins)
     add_docs_routes(app)
     add_console(app, service, http, phone, guard.guesses, default_signouts(service))
     if http.cors_origins:

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from adapters.api.answers import Runner
 from adapters.api.guard import Guard, IdPath, Proof
+from adapters.api.lanes import PinLane
 from adapters.api.login_schemas import (
     JwksOut,
     LoginBody,
@@ -29,8 +30,9 @@ PORTAL_ERRORS = _error_responses(400, 401, 403, 404, 409, 410, 413, 422, 423, 42
 APP_ERRORS = _error_responses(400, 401, 404, 409, 410, 413, 422, 423, 429, 503)
 
 
-def add_login_routes(app: FastAPI, svc: ActivationService, run: Runner, guard: Guard) -> None:
-    """Add the login routes to `app`."""
+def add_login_routes(app: FastAPI, svc: ActivationService, run: Runner, guard: Guard,
+                     pins: PinLane) -> None:
+    """Add the login routes to `app`; approving a login (a PIN check) runs on `pins`."""
     portal = [Depends(guard.operator)]
 
     def login_device(request: Request, login_id: LoginPath, proof: Proof = None) -> None:
@@ -82,10 +84,11 @@ def add_login_routes(app: FastAPI, svc: ActivationService, run: Runner, guard: G
     @app.post("/logins/{login_id}/approve", response_model=LoginOut, tags=["login"],
               responses=APP_ERRORS, dependencies=device,
               summary="Approve a login with the PIN (a wrong one counts toward locking)")
-    def approve_login(login_id: LoginPath, body: PinBody, request: Request,
-                      idempotency_key: KeyHeader = None) -> Response:
-        return run(request, idempotency_key, body, lambda: svc.approve_login(login_id, body.pin),
-                   LoginOut.of, event="approve_login")
+    async def approve_login(login_id: LoginPath, body: PinBody, request: Request,
+                            idempotency_key: KeyHeader = None) -> Response:
+        return await pins.run(lambda: run(
+            request, idempotency_key, body, lambda: svc.approve_login(login_id, body.pin),
+            LoginOut.of, event="approve_login"))
 
     @app.post("/logins/{login_id}/deny", response_model=LoginOut, tags=["login"],
               responses=APP_ERRORS, dependencies=device, summary="Refuse a login")

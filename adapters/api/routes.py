@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from adapters.api.answers import Runner, plain_error
 from adapters.api.guard import AccessRefused, Guard, IdPath, caller_of
+from adapters.api.lanes import PinLane
 from adapters.api.middleware import ASSETS_PATH
 from adapters.api.schemas import (
     ActivationsOut,
@@ -62,7 +63,9 @@ KeyHeader = Annotated[str | None, Header(
                 "a retry with the same key gets the first answer back.")]
 
 
-def add_flow_routes(app: FastAPI, svc: ActivationService, run: Runner, guard: Guard) -> None:
+def add_flow_routes(app: FastAPI, svc: ActivationService, run: Runner, guard: Guard,
+                    pins: PinLane) -> None:
+    """Add the activation's routes to `app`; those that hash or check a PIN run on `pins`."""
     device = [Depends(guard.device)]
 
     @app.post("/activations", status_code=201, response_model=StartedOut, tags=["activation"],
@@ -117,32 +120,33 @@ def add_flow_routes(app: FastAPI, svc: ActivationService, run: Runner, guard: Gu
     @app.post("/activations/{activation_id}/pin", response_model=StepResultOut,
               responses=STEP_ERRORS, tags=["activation"], dependencies=device,
               summary="Choose the PIN")
-    def set_pin(activation_id: IdPath, body: PinBody, request: Request,
-                idempotency_key: KeyHeader = None) -> Response:
-        return run(request, idempotency_key, body,
-                   lambda: svc.set_pin(activation_id, body.pin), StepResultOut.of,
-                   event="set_pin", activation_id=activation_id)
+    async def set_pin(activation_id: IdPath, body: PinBody, request: Request,
+                      idempotency_key: KeyHeader = None) -> Response:
+        return await pins.run(lambda: run(request, idempotency_key, body,
+                                          lambda: svc.set_pin(activation_id, body.pin), StepResultOut.of,
+                                          event="set_pin", activation_id=activation_id))
 
     @app.post("/activations/{activation_id}/pin/confirm", response_model=StepResultOut,
               responses=STEP_ERRORS, tags=["activation"], dependencies=device,
               summary="Confirm the PIN (equal: the e-CPS is active)")
-    def confirm_pin(activation_id: IdPath, body: PinBody, request: Request,
-                    idempotency_key: KeyHeader = None) -> Response:
-        return run(request, idempotency_key, body,
-                   lambda: svc.confirm_pin(activation_id, body.pin), StepResultOut.of,
-                   event="confirm_pin", activation_id=activation_id)
+    async def confirm_pin(activation_id: IdPath, body: PinBody, request: Request,
+                          idempotency_key: KeyHeader = None) -> Response:
+        return await pins.run(lambda: run(request, idempotency_key, body,
+                                          lambda: svc.confirm_pin(activation_id, body.pin), StepResultOut.of,
+                                          event="confirm_pin", activation_id=activation_id))
 
     @app.post("/activations/{activation_id}/authenticate", response_model=AuthenticatedOut,
               responses=STEP_ERRORS, tags=["login"], dependencies=device,
               summary="Log in with the PIN")
-    def authenticate(activation_id: IdPath, body: PinBody, request: Request,
-                     idempotency_key: KeyHeader = None) -> Response:
+    async def authenticate(activation_id: IdPath, body: PinBody, request: Request,
+                           idempotency_key: KeyHeader = None) -> Response:
         def present(_: object) -> AuthenticatedOut:  # refused logins raise: this one succeeded
             return AuthenticatedOut(activation_id=activation_id, authenticated=True)
         def active() -> bool:  # a saved "authenticated" is given back only while it still holds
             return svc.status(activation_id).state == State.ACTIVE
-        return run(request, idempotency_key, body, lambda: svc.authenticate(activation_id, body.pin),
-                   present, event="authenticate", activation_id=activation_id, still=active)
+        return await pins.run(lambda: run(
+            request, idempotency_key, body, lambda: svc.authenticate(activation_id, body.pin),
+            present, event="authenticate", activation_id=activation_id, still=active))
 
     @app.post("/activations/{activation_id}/cancel", response_model=StepResultOut,
               responses=STEP_ERRORS, tags=["activation"], dependencies=device,

@@ -297,8 +297,12 @@ def serve(
         "of cores); the dispatcher runs once, in the command's own process (with one worker "
         "too, unless --dev or the database is in memory).",
         show_default=False)] = None,
-    threads: Annotated[int, typer.Option(
-        min=1, help="Request threads per process (each keeps one database connection).")] = 8,
+    threads: Annotated[int | None, typer.Option(
+        min=1, help="Request threads per process, the PIN checks apart (default: 2, or 8 with "
+        "a directory API); each keeps one database connection.", show_default=False)] = None,
+    pin_threads: Annotated[int | None, typer.Option(
+        min=1, help="Threads per process for the requests that hash or check a PIN (default: "
+        "4); each keeps one database connection.", show_default=False)] = None,
     dispatch_every: Annotated[float, typer.Option(
         "--dispatch-every", min=0, help="Longest pause of the background dispatcher while the "
         "outbox is empty; none while messages are due (0: no dispatcher here, run `ecps dispatch "
@@ -324,6 +328,7 @@ def serve(
 
     from adapters.api.app import create_tables
     from adapters.api.console import dev_server, refuse_off_loopback
+    from adapters.api.lanes import DEFAULT_PIN_THREADS
     from adapters.api.settings import server_settings
     from adapters.cli import serving
     from adapters.logs import configure_logging
@@ -344,7 +349,8 @@ def serve(
     sock = _listen(host, port)  # held from now on: a second server on the port is told at once
     options = serving.Serving(host, e.database, str(e.state.root),
                               str(operator_token_file) if operator_token_file else None,
-                              level, fmt, threads, access_log, os.getpid())
+                              level, fmt, threads or serving.default_threads(os.environ),
+                              access_log, os.getpid(), pin_threads or DEFAULT_PIN_THREADS)
     svc = serving.service_of(options)
     svc.store.list_activations(1)  # a database that cannot answer fails now (and is brought up to date)
     phone = None

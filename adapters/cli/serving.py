@@ -19,12 +19,13 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from adapters.api.lanes import DEFAULT_PIN_THREADS
 from workflow import ActivationService
 from workflow.outbox import DispatchLoop
 
@@ -36,6 +37,11 @@ if TYPE_CHECKING:
 
 OPTIONS_VARIABLE = "ECPS_SERVE_WORKER"
 STARTUP_FAILURE = 3  # uvicorn's exit code for a worker that failed before serving
+REQUEST_THREADS = 2
+"""Request threads per process by default, the PIN checks apart: on SQLite, more threads
+contend for the interpreter lock and answer fewer requests (2: 13% more than 8)."""
+REMOTE_DIRECTORY_THREADS = 8
+"""The same with a directory API: each request's lookup holds its thread while it waits."""
 log = logging.getLogger("ecps.serve")
 
 
@@ -52,6 +58,7 @@ class Serving:
     threads: int
     access_log: bool = False
     parent: int = 0  # the supervising process (the command's), which its workers outlive not
+    pin_threads: int = DEFAULT_PIN_THREADS
 
     def to_env(self) -> str:
         """These options as the value of `OPTIONS_VARIABLE`."""
@@ -63,13 +70,21 @@ class Serving:
         return cls(**json.loads(os.environ[OPTIONS_VARIABLE]))
 
 
+def default_threads(env: Mapping[str, str]) -> int:
+    """The request threads of a process when not given: more with a directory API."""
+    from adapters.bootstrap import remote_directory
+
+    return REMOTE_DIRECTORY_THREADS if remote_directory(env) else REQUEST_THREADS
+
+
 def service_of(options: Serving) -> ActivationService:
     """The service of one process, its connection pool sized to its request threads."""
     from adapters.cli.context import env
 
     state = Path(options.state_dir) if options.state_dir else None
     # one connection per request thread, one for the dispatcher: none opened under load
-    return env(options.database, state, False).service(pool_size=options.threads + 1)
+    return env(options.database, state, False).service(
+        pool_size=options.threads + options.pin_threads + 1)
 
 
 def build_app(options: Serving, svc: ActivationService, dispatch_every: float | None, *,
@@ -81,7 +96,7 @@ def build_app(options: Serving, svc: ActivationService, dispatch_every: float | 
 
     http = http or server_settings(options.host, options.operator_token_file)
     return create_app(svc, dispatch_every=dispatch_every, http=http, threads=options.threads,
-                      phone=phone)
+                      pin_threads=options.pin_threads, phone=phone)
 
 
 def worker_app() -> Any:
