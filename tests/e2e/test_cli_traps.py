@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from adapters import files
-from tests.e2e.conftest import Ecps
+from tests.e2e.conftest import Ecps, cli_env
 from tests.e2e.test_cli import NID, advance, service
 from workflow import State
 
@@ -119,10 +121,14 @@ def test_usage_errors_honour_json(ecps: Ecps) -> None:
         assert "╭" not in done.stdout + done.stderr
 
 
-def test_shell_completion_is_installable(ecps: Ecps) -> None:
-    """`--install-completion` is offered and `--show-completion bash` prints the script."""
+def test_shell_completion_is_installable(ecps: Ecps, workdir: Path) -> None:
+    """`--install-completion` is offered, and `--show-completion` run from bash prints bash's
+    script (the shell is found among the command's parent processes, so bash stays one here:
+    `; exit` keeps it from replacing itself with the command)."""
     assert "--install-completion" in ecps("--help").stdout
-    done = ecps("--show-completion", "bash")
+    done = subprocess.run(["bash", "-c", '"$@"; exit $?', "bash", sys.executable, "-m", "adapters.cli",
+                           "--show-completion"], cwd=workdir, env=cli_env(), capture_output=True,
+                          text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert "_ecps_completion" in done.stdout
 
