@@ -26,6 +26,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError, Statement
 from sqlalchemy.pool import NullPool, StaticPool
 
 from adapters.sql import codec, migrate
+from adapters.sql.checkpoints import BACKSTOP_PAGES, Checkpoints
 from adapters.sql.direct import begin_immediate
 from adapters.sql.fair import FairSemaphore
 from adapters.sql.logins import LoginStatements, LoginTables, write_logins
@@ -80,6 +81,7 @@ class SqlStore(LoginTables):
             Writers(None if str(parsed.database).startswith("file:") else str(parsed.database),
                     busy_timeout) if self._sqlite and not memory
             else nullcontext())
+        self._checkpoints = Checkpoints() if self._sqlite and not memory else None
         self._ready = False
         self._ready_lock = threading.Lock()
         try:
@@ -370,6 +372,8 @@ class SqlStore(LoginTables):
                 if failure is None:
                     raise
                 raise failure from exc
+        if write and self._checkpoints is not None:  # the turn is over: others write meanwhile
+            self._checkpoints.after_commit(conn.connection.dbapi_connection)
 
     def _ride(self, conn: Connection) -> Ride | None:
         """Run this thread's rider in `conn`'s write, if it has one still to go: that ride."""
@@ -507,6 +511,7 @@ def _engine(url: URL, is_sqlite: bool, memory: bool, busy_timeout: float,
         cursor.execute(f"PRAGMA busy_timeout = {timeout_ms}")
         _use_wal(cursor, busy_timeout)
         cursor.execute(f"PRAGMA synchronous = {synchronous}")
+        cursor.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")  # `Checkpoints` first
         cursor.close()
 
     return engine
