@@ -68,11 +68,14 @@ def test_a_pin_hash_in_flight_holds_up_no_other_request(tmp_path: Path) -> None:
 
 
 def test_each_serving_process_keeps_a_connection_per_thread_of_both_lanes(tmp_path: Path) -> None:
-    """`ecps serve`'s defaults: 2 request threads (8 with a directory API, whose lookups wait
-    on the network), and a connection kept for each thread of both lanes and the dispatcher."""
-    assert serving.default_threads({}) == serving.default_threads(
-        {"ECPS_DIRECTORY": str(tmp_path / "directory.json")}) == 2
-    assert serving.default_threads({"ECPS_DIRECTORY": "https://annuaire.example/fhir"}) == 8
+    """`ecps serve`'s defaults: 2 request threads on SQLite with a directory file, 8 when
+    requests wait on the network (PostgreSQL, a directory API), and a connection kept for
+    each thread of both lanes and the dispatcher."""
+    sqlite, pg = f"sqlite:///{tmp_path / 'db.sqlite3'}", "postgresql+psycopg://db.example/ecps"
+    assert serving.default_threads(sqlite, {}) == serving.default_threads(
+        sqlite, {"ECPS_DIRECTORY": str(tmp_path / "directory.json")}) == 2
+    assert serving.default_threads(sqlite, {"ECPS_DIRECTORY": "https://annuaire.example/fhir"}) == 8
+    assert serving.default_threads(pg, {}) == 8
     options = serving.Serving("127.0.0.1", None, str(tmp_path), None, "info", "plain", 3,
                               pin_threads=5)
     store = serving.service_of(options).store
