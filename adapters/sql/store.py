@@ -74,14 +74,14 @@ class SqlStore(LoginTables):
         self.where = shown_url(parsed)
         self._sqlite = self.dialect_name == "sqlite"
         memory = self._sqlite and parsed.database in (None, "", ":memory:")
+        sqlite_file = self._sqlite and not memory
         self._serial: AbstractContextManager[Any] = threading.RLock() if memory else nullcontext()
         # SQLite has one writer at a time: writers queue on a lock, and processes on a file
         # lock, instead of polling the database's lock with the busy handler's growing sleeps
         self._writing: AbstractContextManager[Any] = (
             Writers(None if str(parsed.database).startswith("file:") else str(parsed.database),
-                    busy_timeout) if self._sqlite and not memory
-            else nullcontext())
-        self._checkpoints = Checkpoints() if self._sqlite and not memory else None
+                    busy_timeout) if sqlite_file else nullcontext())
+        self._checkpoints = Checkpoints() if sqlite_file else None
         self._ready = False
         self._ready_lock = threading.Lock()
         try:
