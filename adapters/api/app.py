@@ -22,7 +22,7 @@ from adapters.api.console.signouts import MemorySignOuts, SignOuts, SqlSignOuts
 from adapters.api.guard import AccessRefused, Guard
 from adapters.api.guesses import GuessCounter, Guesses, SqlGuesses
 from adapters.api.idempotency import IdempotencyStore, MemoryIdempotency, SqlIdempotency
-from adapters.api.lanes import DEFAULT_PIN_THREADS, PinLane
+from adapters.api.lanes import DEFAULT_PIN_THREADS, Lane, PinLane
 from adapters.api.login_routes import add_login_routes
 from adapters.api.middleware import BodyLimit, SecurityHeaders
 from adapters.api.replay import MemoryReplay, ReplayStore, SqlReplay
@@ -135,20 +135,24 @@ def create_app(service: ActivationService, *, idempotency: IdempotencyStore | No
     to `dispatch_every` seconds, and expires due activations (None: no thread). `http`
     holds the operator token, proof window, caps and CORS origins (default: none
     configured, the defaults); `replay` remembers the proofs' `jti` (default: chosen as
-    for idempotency); `threads` caps the threads that run requests (default: anyio's 40),
-    but for those that hash or check a PIN, which have `pin_threads` of their own (their
-    sum is what the store's connection pool needs). The web console is at `/console`;
+    for idempotency); `threads` caps the threads that run requests (default: anyio's 40; 0:
+    the API's run on the event loop's own thread, the console's pages on one thread), but for
+    those that hash or check a PIN, which have `pin_threads` of their own (their sum, 0 counted
+    as 2, is what the store's connection pool needs). The web console is at `/console`;
     `phone` (development only) adds its phone simulator.
     """
     keys = idempotency if idempotency is not None else default_idempotency(service)
     http = http if http is not None else HttpSettings()
+    if threads is not None and threads < 0:
+        raise ValueError("threads: 0 (the event loop's own) or more")
+    lane = Lane(inline=threads == 0)
     guard = Guard(service, http, replay if replay is not None else default_replay(service),
-                  default_guesses(service), default_rates(service, http))
+                  default_guesses(service), default_rates(service, http), lane)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if threads is not None:
-            to_thread.current_default_thread_limiter().total_tokens = threads
+            to_thread.current_default_thread_limiter().total_tokens = max(threads, 1)
         if dispatch_every is None:
             yield
             return
@@ -171,10 +175,10 @@ def create_app(service: ActivationService, *, idempotency: IdempotencyStore | No
     _add_handlers(app)
     unit = getattr(service.store, "unit", nullcontext)  # `SqlStore.unit`: one transaction
     pins = PinLane(pin_threads)
-    add_flow_routes(app, service, Runner(service, keys, unit), guard, pins)
-    add_read_routes(app, service, guard)
-    add_operator_routes(app, service, guard)
-    add_login_routes(app, service, Runner(service, keys, unit), guard, pins)
+    add_flow_routes(app, service, Runner(service, keys, unit), guard, lane, pins)
+    add_read_routes(app, service, guard, lane)
+    add_operator_routes(app, service, guard, lane)
+    add_login_routes(app, service, Runner(service, keys, unit), guard, lane, pins)
     add_docs_routes(app)
     add_console(app, service, http, phone, guard.guesses, default_signouts(service))
     if http.cors_origins:

@@ -34,6 +34,7 @@ from joserfc.jwk import ECKey, OKPKey
 
 from adapters.api.address_rate import MemoryRequestRate, RateExceeded, RequestRate, counted
 from adapters.api.guesses import GuessCounter, Guesses
+from adapters.api.lanes import Lane
 from adapters.api.replay import ReplayStore
 from adapters.api.settings import HttpSettings, token_digest
 from adapters.device import ACTIVATION_CLAIM, PROOF_TYPE
@@ -151,8 +152,9 @@ class Guard:
 
     def __init__(self, service: ActivationService, settings: HttpSettings,
                  replay: ReplayStore, guesses: GuessCounter | None = None,
-                 rates: RequestRate | None = None) -> None:
+                 rates: RequestRate | None = None, lane: Lane | None = None) -> None:
         self.service = service
+        self.lane = lane if lane is not None else Lane()  # where the checks read the database
         self.settings = settings
         self.replay = replay
         self._bound_lock = threading.Lock()
@@ -162,8 +164,12 @@ class Guard:
         # wrong operator tokens, shared with the console's sign-in
         self.guesses: GuessCounter = guesses if guesses is not None else Guesses()
 
-    def device(self, request: Request, activation_id: IdPath, proof: Proof = None) -> None:
+    async def device(self, request: Request, activation_id: IdPath, proof: Proof = None) -> None:
         """Refuse (401) a call without a valid proof of the activation's device key."""
+        await self.lane.run(lambda: self.check_device(request, activation_id, proof))
+
+    def check_device(self, request: Request, activation_id: str, proof: str | None) -> None:
+        """`device`, on the calling thread."""
         if not proof:
             raise _bad_proof("this call needs a DPoP header: a fresh proof signed with the "
                              "device key given when the activation was requested")
@@ -201,9 +207,12 @@ class Guard:
                 del self._bound[next(iter(self._bound))]
         return a.device_thumbprint
 
-    def operator(self, request: Request, credentials: Bearer = None) -> None:
+    async def operator(self, request: Request, credentials: Bearer = None) -> None:
         """Refuse a call without the operator token (401), with a wrong one (403), or from an
         address that gave too many wrong ones lately (429 with Retry-After, whatever the token)."""
+        await self.lane.run(lambda: self._operator(request, credentials))
+
+    def _operator(self, request: Request, credentials: HTTPAuthorizationCredentials | None) -> None:
         if not self.settings.has_operator:
             raise AccessRefused(401, "unauthorized", "operator routes are closed: this server has "
                                 "no operator token (ECPS_OPERATOR_TOKEN or ECPS_OPERATOR_TOKEN_FILE)",
@@ -222,13 +231,13 @@ class Guard:
             raise AccessRefused(403, "forbidden", "this operator token is not the server's",
                                 **{"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
-    def device_or_operator(self, request: Request, activation_id: IdPath, proof: Proof = None,
-                           credentials: Bearer = None) -> Caller:
+    async def device_or_operator(self, request: Request, activation_id: IdPath, proof: Proof = None,
+                                 credentials: Bearer = None) -> Caller:
         """The operator when an `Authorization` header is given, else the activation's device."""
         if caller_of(request) == "operator":
-            self.operator(request, credentials)
+            await self.lane.run(lambda: self._operator(request, credentials))
             return "operator"
-        self.device(request, activation_id, proof)
+        await self.lane.run(lambda: self.check_device(request, activation_id, proof))
         return "device"
 
     @contextmanager

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from adapters.api.answers import Runner
 from adapters.api.guard import Guard, IdPath, Proof
-from adapters.api.lanes import PinLane
+from adapters.api.lanes import Lane, PinLane
 from adapters.api.login_schemas import (
     JwksOut,
     LoginBody,
@@ -30,56 +30,64 @@ PORTAL_ERRORS = _error_responses(400, 401, 403, 404, 409, 410, 413, 422, 423, 42
 APP_ERRORS = _error_responses(400, 401, 404, 409, 410, 413, 422, 423, 429, 503)
 
 
-def add_login_routes(app: FastAPI, svc: ActivationService, run: Runner, guard: Guard,
+def add_login_routes(app: FastAPI, svc: ActivationService, run: Runner, guard: Guard, lane: Lane,
                      pins: PinLane) -> None:
-    """Add the login routes to `app`; approving a login (a PIN check) runs on `pins`."""
+    """Add the login routes to `app`: they run on `lane`, approving a login (a PIN check) on
+    `pins`."""
     portal = [Depends(guard.operator)]
 
-    def login_device(request: Request, login_id: LoginPath, proof: Proof = None) -> None:
+    async def login_device(request: Request, login_id: LoginPath, proof: Proof = None) -> None:
         """Refuse (401) an answer without a proof of the key of the login's credential (a login
         that does not exist has no key to prove: any proof is refused); a malformed id is a 400
         before any store reads it."""
-        g = svc.logins.store.get_login(login_id_arg(login_id))
-        guard.device(request, login_id if g is None else g.activation_id, proof)
+        def check() -> None:
+            g = svc.logins.store.get_login(login_id_arg(login_id))
+            guard.check_device(request, login_id if g is None else g.activation_id, proof)
+        await lane.run(check)
 
-    def credential_device(request: Request, activation_id: IdPath, proof: Proof = None) -> None:
+    async def credential_device(request: Request, activation_id: IdPath,
+                                proof: Proof = None) -> None:
         """Refuse (401) a call without a proof of the credential's device key; a malformed id
         is a 400 before any store reads it."""
-        guard.device(request, text_arg(activation_id, "activation_id", max_len=128), proof)
+        await lane.run(lambda: guard.check_device(
+            request, text_arg(activation_id, "activation_id", max_len=128), proof))
 
     device = [Depends(login_device)]
 
     @app.post("/logins", status_code=201, response_model=LoginStartedOut, tags=["login"],
               responses=PORTAL_ERRORS, dependencies=portal,
               summary="A portal asks to log a professional in (the push follows)")
-    def start_login(body: LoginBody, request: Request, idempotency_key: KeyHeader = None) -> Response:
-        return run(request, idempotency_key, body,
-                   lambda: svc.start_login(body.national_id, client_id=body.client_id,
-                                           client_name=body.client_name,
-                                           binding_message=body.binding_message),
-                   LoginStartedOut.of, 201,
-                   headers=lambda out: {"Location": f"/logins/{getattr(out, 'login_id', '')}"},
-                   event="start_login")
+    async def start_login(body: LoginBody, request: Request,
+                          idempotency_key: KeyHeader = None) -> Response:
+        return await lane.run(lambda: run(
+            request, idempotency_key, body,
+            lambda: svc.start_login(body.national_id, client_id=body.client_id,
+                                    client_name=body.client_name,
+                                    binding_message=body.binding_message),
+            LoginStartedOut.of, 201,
+            headers=lambda out: {"Location": f"/logins/{getattr(out, 'login_id', '')}"},
+            event="start_login"))
 
     @app.get("/logins/{login_id}", response_model=LoginOut, tags=["login"],
              responses=PORTAL_ERRORS, dependencies=portal,
              summary="The portal polls: the state, and the signed assertion once")
-    def poll_login(login_id: LoginPath) -> LoginOut:
-        return LoginOut.of(svc.login_result(login_id))
+    async def poll_login(login_id: LoginPath) -> LoginOut:
+        return await lane.run(lambda: LoginOut.of(svc.login_result(login_id)))
 
     @app.post("/logins/{login_id}/cancel", response_model=LoginOut, tags=["login"],
               responses=PORTAL_ERRORS, dependencies=portal, summary="The portal gives a login up")
-    def cancel_login(login_id: LoginPath, request: Request,
-                     idempotency_key: KeyHeader = None) -> Response:
-        return run(request, idempotency_key, None, lambda: svc.cancel_login(login_id), LoginOut.of,
-                   event="cancel_login")
+    async def cancel_login(login_id: LoginPath, request: Request,
+                           idempotency_key: KeyHeader = None) -> Response:
+        return await lane.run(lambda: run(request, idempotency_key, None,
+                                          lambda: svc.cancel_login(login_id), LoginOut.of,
+                                          event="cancel_login"))
 
     @app.get("/activations/{activation_id}/logins", response_model=PendingLoginsOut,
              tags=["login"], responses=APP_ERRORS, dependencies=[Depends(credential_device)],
              summary="The logins waiting for the professional's answer (the app's list)")
-    def pending_logins(activation_id: IdPath) -> PendingLoginsOut:
-        return PendingLoginsOut(logins=[PendingLoginOut.of(p)
-                                        for p in svc.pending_logins(activation_id)])
+    async def pending_logins(activation_id: IdPath) -> PendingLoginsOut:
+        return PendingLoginsOut(logins=[PendingLoginOut.of(p) for p in
+                                        await lane.run(lambda: svc.pending_logins(activation_id))])
 
     @app.post("/logins/{login_id}/approve", response_model=LoginOut, tags=["login"],
               responses=APP_ERRORS, dependencies=device,
@@ -92,10 +100,11 @@ def add_login_routes(app: FastAPI, svc: ActivationService, run: Runner, guard: G
 
     @app.post("/logins/{login_id}/deny", response_model=LoginOut, tags=["login"],
               responses=APP_ERRORS, dependencies=device, summary="Refuse a login")
-    def deny_login(login_id: LoginPath, request: Request,
-                   idempotency_key: KeyHeader = None) -> Response:
-        return run(request, idempotency_key, None, lambda: svc.deny_login(login_id), LoginOut.of,
-                   event="deny_login")
+    async def deny_login(login_id: LoginPath, request: Request,
+                         idempotency_key: KeyHeader = None) -> Response:
+        return await lane.run(lambda: run(request, idempotency_key, None,
+                                          lambda: svc.deny_login(login_id), LoginOut.of,
+                                          event="deny_login"))
 
     @app.get("/.well-known/jwks.json", response_model=JwksOut, tags=["login"],
              summary="The public keys that verify login assertions")

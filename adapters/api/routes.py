@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from adapters.api.answers import Runner, plain_error
 from adapters.api.guard import AccessRefused, Guard, IdPath, caller_of
-from adapters.api.lanes import PinLane
+from adapters.api.lanes import Lane, PinLane
 from adapters.api.middleware import ASSETS_PATH
 from adapters.api.schemas import (
     ActivationsOut,
@@ -63,59 +63,62 @@ KeyHeader = Annotated[str | None, Header(
                 "a retry with the same key gets the first answer back.")]
 
 
-def add_flow_routes(app: FastAPI, svc: ActivationService, run: Runner, guard: Guard,
+def add_flow_routes(app: FastAPI, svc: ActivationService, run: Runner, guard: Guard, lane: Lane,
                     pins: PinLane) -> None:
-    """Add the activation's routes to `app`; those that hash or check a PIN run on `pins`."""
+    """Add the activation's routes to `app`: they run on `lane`, those that hash or check a PIN
+    on `pins`."""
     device = [Depends(guard.device)]
 
     @app.post("/activations", status_code=201, response_model=StartedOut, tags=["activation"],
               responses=_error_responses(400, 409, 413, 422, 429, 503),
               summary="Ask for an activation (the e-mail with the QR code follows)")
-    def request_activation(body: RequestBody, request: Request,
-                           idempotency_key: KeyHeader = None) -> Response:
-        with guard.counting(request):  # on the request's thread, in its transaction
-            return run(request, idempotency_key, body,
-                       lambda: svc.request(body.national_id, body.device_id,
-                                           device_key=body.device_key),
-                       StartedOut.of, 201,
-                       headers=lambda out: {"Location": f"/activations/{_id(out)}"},
-                       event="request")
+    async def request_activation(body: RequestBody, request: Request,
+                                 idempotency_key: KeyHeader = None) -> Response:
+        def counted() -> Response:
+            with guard.counting(request):  # on the request's thread, in its transaction
+                return run(request, idempotency_key, body,
+                           lambda: svc.request(body.national_id, body.device_id,
+                                               device_key=body.device_key),
+                           StartedOut.of, 201,
+                           headers=lambda out: {"Location": f"/activations/{_id(out)}"},
+                           event="request")
+        return await lane.run(counted)
 
     @app.post("/activations/{activation_id}/scan", response_model=StepResultOut,
               responses=STEP_ERRORS, tags=["activation"], dependencies=device,
               summary="The app scanned the QR code (the SMS code follows)")
-    def scan(activation_id: IdPath, body: ScanBody, request: Request,
-             idempotency_key: KeyHeader = None) -> Response:
-        return run(request, idempotency_key, body,
-                   lambda: svc.scan(activation_id, body.qr_payload), StepResultOut.of,
-                   event="scan", activation_id=activation_id)
+    async def scan(activation_id: IdPath, body: ScanBody, request: Request,
+                   idempotency_key: KeyHeader = None) -> Response:
+        return await lane.run(lambda: run(request, idempotency_key, body,
+                                          lambda: svc.scan(activation_id, body.qr_payload), StepResultOut.of,
+                                          event="scan", activation_id=activation_id))
 
     @app.post("/activations/{activation_id}/sms", response_model=StepResultOut,
               responses=STEP_ERRORS, tags=["activation"], dependencies=device,
               summary="Submit the SMS code")
-    def verify_sms(activation_id: IdPath, body: CodeBody, request: Request,
-                   idempotency_key: KeyHeader = None) -> Response:
-        return run(request, idempotency_key, body,
-                   lambda: svc.verify_sms(activation_id, body.code), StepResultOut.of,
-                   event="verify_sms", activation_id=activation_id)
+    async def verify_sms(activation_id: IdPath, body: CodeBody, request: Request,
+                         idempotency_key: KeyHeader = None) -> Response:
+        return await lane.run(lambda: run(request, idempotency_key, body,
+                                          lambda: svc.verify_sms(activation_id, body.code), StepResultOut.of,
+                                          event="verify_sms", activation_id=activation_id))
 
     @app.post("/activations/{activation_id}/sms/resend", response_model=StepResultOut,
               responses=STEP_ERRORS, tags=["activation"], dependencies=device,
               summary="Send a new SMS code")
-    def resend_sms(activation_id: IdPath, request: Request,
-                   idempotency_key: KeyHeader = None) -> Response:
-        return run(request, idempotency_key, None,
-                   lambda: svc.resend_sms(activation_id), StepResultOut.of,
-                   event="resend_sms", activation_id=activation_id)
+    async def resend_sms(activation_id: IdPath, request: Request,
+                         idempotency_key: KeyHeader = None) -> Response:
+        return await lane.run(lambda: run(request, idempotency_key, None,
+                                          lambda: svc.resend_sms(activation_id), StepResultOut.of,
+                                          event="resend_sms", activation_id=activation_id))
 
     @app.post("/activations/{activation_id}/email/resend", response_model=StepResultOut,
               responses=STEP_ERRORS, tags=["activation"], dependencies=device,
               summary="Send the e-mail again with a new QR code")
-    def resend_email(activation_id: IdPath, request: Request,
-                     idempotency_key: KeyHeader = None) -> Response:
-        return run(request, idempotency_key, None,
-                   lambda: svc.resend_email(activation_id), StepResultOut.of,
-                   event="resend_email", activation_id=activation_id)
+    async def resend_email(activation_id: IdPath, request: Request,
+                           idempotency_key: KeyHeader = None) -> Response:
+        return await lane.run(lambda: run(request, idempotency_key, None,
+                                          lambda: svc.resend_email(activation_id), StepResultOut.of,
+                                          event="resend_email", activation_id=activation_id))
 
     @app.post("/activations/{activation_id}/pin", response_model=StepResultOut,
               responses=STEP_ERRORS, tags=["activation"], dependencies=device,
@@ -151,42 +154,45 @@ def add_flow_routes(app: FastAPI, svc: ActivationService, run: Runner, guard: Gu
     @app.post("/activations/{activation_id}/cancel", response_model=StepResultOut,
               responses=STEP_ERRORS, tags=["activation"], dependencies=device,
               summary="Abandon an activation")
-    def cancel(activation_id: IdPath, request: Request,
-               idempotency_key: KeyHeader = None) -> Response:
-        return run(request, idempotency_key, None,
-                   lambda: svc.cancel(activation_id), StepResultOut.of,
-                   event="cancel", activation_id=activation_id)
+    async def cancel(activation_id: IdPath, request: Request,
+                     idempotency_key: KeyHeader = None) -> Response:
+        return await lane.run(lambda: run(request, idempotency_key, None,
+                                          lambda: svc.cancel(activation_id), StepResultOut.of,
+                                          event="cancel", activation_id=activation_id))
 
     @app.post("/activations/{activation_id}/revoke", response_model=StepResultOut,
               responses={**STEP_ERRORS, **_error_responses(403)}, tags=["login"],
               dependencies=[Depends(guard.device_or_operator)],
               summary="Revoke an active e-CPS (the device: reason `deleted` only; else the operator)")
-    def revoke(activation_id: IdPath, body: RevokeBody, request: Request,
-               idempotency_key: KeyHeader = None) -> Response:
+    async def revoke(activation_id: IdPath, body: RevokeBody, request: Request,
+                     idempotency_key: KeyHeader = None) -> Response:
         if caller_of(request) == "device" and body.reason != "deleted":
             raise AccessRefused(403, "forbidden", "the device revokes its own e-CPS with reason "
                                 "`deleted` only; other reasons are the operator's")
-        return run(request, idempotency_key, body,
-                   lambda: svc.revoke(activation_id, body.reason), StepResultOut.of,
-                   event="revoke", activation_id=activation_id)
+        return await lane.run(lambda: run(request, idempotency_key, body,
+                                          lambda: svc.revoke(activation_id, body.reason),
+                                          StepResultOut.of, event="revoke",
+                                          activation_id=activation_id))
 
 
-def add_read_routes(app: FastAPI, svc: ActivationService, guard: Guard) -> None:
+def add_read_routes(app: FastAPI, svc: ActivationService, guard: Guard, lane: Lane) -> None:
+    """Add the reads of an activation to `app`, run on `lane` (its diagram on the app's threads)."""
     either = [Depends(guard.device_or_operator)]
 
     @app.get("/activations/{activation_id}", response_model=StatusOut, tags=["activation"],
              responses=_error_responses(400, 401, 403, 404, 429, 503), dependencies=either,
              summary="The activation as it stands: state, history, deadline, attempts left")
-    def status(activation_id: IdPath) -> StatusOut:
-        return StatusOut.of(svc.status(activation_id))
+    async def status(activation_id: IdPath) -> StatusOut:
+        return await lane.run(lambda: StatusOut.of(svc.status(activation_id)))
 
     @app.get("/activations/{activation_id}/history", response_model=HistoryOut, tags=["activation"],
              responses=_error_responses(400, 401, 403, 404, 429, 503), dependencies=either,
              summary="Every step of the activation, oldest first, a page at a time")
-    def history(activation_id: IdPath,
-                after: Annotated[int, Query(ge=0, description="steps numbered after this")] = 0,
-                limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> HistoryOut:
-        return HistoryOut.of(svc.history(activation_id, after=after, limit=limit))
+    async def history(activation_id: IdPath,
+                      after: Annotated[int, Query(ge=0, description="steps numbered after this")] = 0,
+                      limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> HistoryOut:
+        return await lane.run(lambda: HistoryOut.of(svc.history(activation_id, after=after,
+                                                                limit=limit)))
 
     @app.get("/activations/{activation_id}/diagram.svg", tags=["activation"],
              response_class=Response, responses={
@@ -204,36 +210,39 @@ def add_read_routes(app: FastAPI, svc: ActivationService, guard: Guard) -> None:
 
     @app.get("/healthz", response_model=HealthOut, tags=["operations"],
              responses=_error_responses(503), summary="Liveness and database check")
-    def healthz() -> HealthOut:
-        svc.store.list_activations(1)
+    async def healthz() -> HealthOut:
+        await lane.run(lambda: svc.store.list_activations(1))
         return HealthOut(status="ok", database="ok")
 
 
-def add_operator_routes(app: FastAPI, svc: ActivationService, guard: Guard) -> None:
+def add_operator_routes(app: FastAPI, svc: ActivationService, guard: Guard, lane: Lane) -> None:
+    """Add the operator's routes to `app`, run on `lane`."""
     operator = [Depends(guard.operator)]
 
     @app.get("/operations/activations", response_model=ActivationsOut, tags=["operations"],
              responses=OPERATOR_ERRORS, dependencies=operator,
              summary="The most recent activations (operator)")
-    def list_activations(limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> ActivationsOut:
-        return ActivationsOut(activations=[SummaryOut.of(a)
-                                           for a in svc.store.list_activations(limit)])
+    async def list_activations(limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> ActivationsOut:
+        return ActivationsOut(activations=[SummaryOut.of(a) for a in
+                                           await lane.run(lambda: svc.store.list_activations(limit))])
 
     @app.post("/operations/expire", response_model=dict[str, int], tags=["operations"],
               responses=OPERATOR_ERRORS, dependencies=operator,
               summary="Expire every activation past its deadline now (operator; safe to repeat)")
-    def expire() -> dict[str, int]:
-        return {"expired": svc.expire_due()}
+    async def expire() -> dict[str, int]:
+        return {"expired": await lane.run(svc.expire_due)}
 
     @app.get("/activations/{activation_id}/audit", response_model=AuditOut, tags=["operations"],
              responses=OPERATOR_ERRORS, dependencies=operator,
              summary="Verify an activation's tamper-evident audit trail (operator)")
-    def audit_trail(activation_id: IdPath) -> AuditOut:
-        st = svc.status(activation_id)
-        events = svc.store.audit_trail(st.activation_id)
-        problems = audit.verify(svc.keys, events)
-        return AuditOut(activation_id=st.activation_id, events=len(events),
-                        intact=not problems, problems=problems)
+    async def audit_trail(activation_id: IdPath) -> AuditOut:
+        def verified() -> AuditOut:
+            st = svc.status(activation_id)
+            events = svc.store.audit_trail(st.activation_id)
+            problems = audit.verify(svc.keys, events)
+            return AuditOut(activation_id=st.activation_id, events=len(events),
+                            intact=not problems, problems=problems)
+        return await lane.run(verified)
 
 
 def add_docs_routes(app: FastAPI) -> None:

@@ -298,8 +298,10 @@ def serve(
         "too, unless --dev or the database is in memory).",
         show_default=False)] = None,
     threads: Annotated[int | None, typer.Option(
-        min=1, help="Request threads per process, the PIN checks apart (default: 2 on SQLite, 8 "
-        "on PostgreSQL or with a directory API); each keeps one database connection.",
+        min=0, help="Request threads per process, the PIN checks apart; 0: the event loop's own "
+        "thread, no hand-over (default: 0 on SQLite with a directory file, 8 on PostgreSQL or "
+        "with a directory API, where requests wait on the network); each keeps one database "
+        "connection.",
         show_default=False)] = None,
     pin_threads: Annotated[int | None, typer.Option(
         min=1, help="Threads per process for the requests that hash or check a PIN (default: "
@@ -350,7 +352,8 @@ def serve(
     sock = _listen(host, port)  # held from now on: a second server on the port is told at once
     options = serving.Serving(host, e.database, str(e.state.root),
                               str(operator_token_file) if operator_token_file else None,
-                              level, fmt, threads or serving.default_threads(e.url, os.environ),
+                              level, fmt,
+                              serving.default_threads(e.url, os.environ) if threads is None else threads,
                               access_log, os.getpid(), pin_threads or DEFAULT_PIN_THREADS)
     svc = serving.service_of(options)
     svc.store.list_activations(1)  # a database that cannot answer fails now (and is brought up to date)

@@ -37,10 +37,10 @@ if TYPE_CHECKING:
 
 OPTIONS_VARIABLE = "ECPS_SERVE_WORKER"
 STARTUP_FAILURE = 3  # uvicorn's exit code for a worker that failed before serving
-LOCAL_THREADS = 2
+LOCAL_THREADS = 0
 """Request threads per process by default, the PIN checks apart, when a request waits on
-nothing but this machine (SQLite, a directory file): more threads contend for the
-interpreter lock and answer fewer requests (2: 13-28% more than 8)."""
+nothing but this machine (SQLite, a directory file): none, requests run on the event loop's
+own thread; handing each over to a thread and back cost a quarter of `POST /activations`."""
 NETWORK_THREADS = 8
 """The same when requests wait on the network (PostgreSQL, a directory API): each holds its
 thread while it waits."""
@@ -86,9 +86,10 @@ def service_of(options: Serving) -> ActivationService:
     from adapters.cli.context import env
 
     state = Path(options.state_dir) if options.state_dir else None
-    # one connection per request thread, one for the dispatcher: none opened under load
+    # one connection per request thread (without them: the event loop's and the console's
+    # thread), one for the dispatcher: none opened under load
     return env(options.database, state, False).service(
-        pool_size=options.threads + options.pin_threads + 1)
+        pool_size=(options.threads or 2) + options.pin_threads + 1)
 
 
 def build_app(options: Serving, svc: ActivationService, dispatch_every: float | None, *,
