@@ -17,7 +17,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = "5"
+SCHEMA_VERSION = "6"
 CHAIN_INDEX = "ux_ecps_audit_chain"  # unique (activation_id, subject, seq) where seq > 0
 
 
@@ -148,7 +148,7 @@ class OutboxRow(SQLModel, table=True):
 
     __tablename__ = "ecps_outbox"
     __table_args__ = (
-        Index("ix_ecps_outbox_status_due", "status", "due_at"),
+        Index("ix_ecps_outbox_claim_order", "status", "due_at", "created_at", "n"),  # a claim's order
         Index("ix_ecps_outbox_activation", "activation_id"),
     )
     n: int | None = Field(default=None, sa_column=Column(Integer(), primary_key=True,

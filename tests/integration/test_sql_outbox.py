@@ -147,3 +147,25 @@ def test_a_message_that_no_longer_fits_is_dropped_unsent(store: SqlStore) -> Non
     assert [m.status for m in store.outbox_of(second)] == [Delivery.DROPPED, Delivery.SENT]
     assert all(m.payload == b"" for m in store.outbox_of(second))
     assert [m.message_id for m in line.mail.sent] == [store.outbox_of(second)[1].id]
+
+
+def test_a_claim_reads_the_queue_in_its_index_order(store: SqlStore) -> None:
+    """The claim's order (due time, creation, number) is its index's: the database reads the
+    messages it takes, not every due one to sort them (a claim would cost more the longer the
+    queue, and a dispatcher behind would fall further behind)."""
+    store.ensure_schema()
+    now = FakeClock().now()
+    compiled = store._sql.claim.statement.compile(dialect=store.engine.dialect)
+    values = compiled.construct_params({"now": now, "until": now, "limit": 1})
+    with store.engine.connect() as conn:
+        if store.engine.dialect.name == "sqlite":
+            order = compiled.positiontup or []
+            args = tuple(str(values[name]) for name in order)
+            plan = [str(row[-1]) for row in conn.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {compiled}", args)]
+        else:
+            plan = [str(row[0]) for row in conn.exec_driver_sql(f"EXPLAIN {compiled}", values)]
+    text = "\n".join(plan)
+    assert "ix_ecps_outbox_claim_order" in text, text
+    assert "TEMP B-TREE" not in text, text  # SQLite's sort
+    assert "Sort" not in text, text  # PostgreSQL's
