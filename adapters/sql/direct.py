@@ -143,7 +143,10 @@ class Direct:
             return False
         c, cursor = found
         try:
-            cursor.executemany(c.sql, [c.parameters(r) for r in rows])
+            if len(rows) == 1:  # psycopg's executemany costs a pipeline's extra round trips
+                cursor.execute(c.sql, c.parameters(rows[0]))
+            else:
+                cursor.executemany(c.sql, [c.parameters(r) for r in rows])
             return True
         finally:
             cursor.close()
