@@ -214,7 +214,7 @@ class SqlStore(LoginTables):
                 sql.answer.run(cursor, **codec.answer_row(change.answer))
 
     def claim_outbox(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxMessage]:
-        with self._driver("claim_outbox", write=True) as cursor:
+        with self._driver("claim_outbox", write=True, alone=True) as cursor:
             rows = self._sql.claim.rows(cursor, now=now, until=now + lease, limit=limit)
         rows.sort(key=lambda r: (r["due_at"], r["created_at"], r["n"]))
         return [codec.outbox(r) for r in rows]
@@ -324,9 +324,10 @@ class SqlStore(LoginTables):
                 self._held.conn = None
 
     @contextmanager
-    def _driver(self, what: str, *, write: bool) -> Iterator[Connection]:
-        """A connection in one transaction (reads: autocommit on PostgreSQL), errors translated
-        after a rollback (`_failure`); inside `unit()`, the unit's connection."""
+    def _driver(self, what: str, *, write: bool, alone: bool = False) -> Iterator[Connection]:
+        """A connection in one transaction (reads, and a write `alone` in its statement:
+        autocommit on PostgreSQL, no BEGIN and COMMIT round trips), errors translated after a
+        rollback (`_failure`); inside `unit()`, the unit's connection."""
         self._held.head = None  # the head kept by `get` serves only the very next call
         held: Connection | None = getattr(self._held, "conn", None)
         if held is not None:
@@ -336,10 +337,10 @@ class SqlStore(LoginTables):
         self.ensure_schema()
         with self._serial:  # `connection()` inline: this runs on every store call
             conn = self._connect(what)
-            autocommit = not self._sqlite and not write
+            autocommit = not self._sqlite and (alone or not write)
             driver: Any = conn.connection.dbapi_connection
             try:
-                if autocommit:  # a read on its own: no transaction to open and close
+                if autocommit:  # one statement on its own: no transaction to open and close
                     driver.autocommit = True
                 with self._transaction(what, conn, write):
                     yield conn

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -169,3 +170,32 @@ def test_a_claim_reads_the_queue_in_its_index_order(store: SqlStore) -> None:
     assert "ix_ecps_outbox_claim_order" in text, text
     assert "TEMP B-TREE" not in text, text  # SQLite's sort
     assert "Sort" not in text, text  # PostgreSQL's
+
+
+@pytest.mark.postgres
+def test_a_claim_is_one_statement_in_its_own_transaction(pg_url: str,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """On PostgreSQL a claim runs in autocommit (its one statement is its transaction: no BEGIN
+    and COMMIT round trips), and the connection goes back to the pool out of it."""
+    import psycopg
+
+    seen: list[bool] = []
+    real = psycopg.Cursor.execute
+
+    def execute(cursor: psycopg.Cursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(query).startswith("UPDATE ecps_outbox SET claimed_until"):
+            seen.append(cursor.connection.autocommit)
+        return real(cursor, query, *args, **kwargs)
+
+    with SqlStore(pg_url) as store:
+        line = Line(store)
+        line.svc.request(NID)
+        monkeypatch.setattr(psycopg.Cursor, "execute", execute)
+        (claimed,) = store.claim_outbox(line.clock.now(), 10, fast_settings().delivery_lease)
+        assert store.claim_outbox(line.clock.now(), 10, fast_settings().delivery_lease) == []
+        monkeypatch.undo()
+        assert seen == [True, True]
+        assert claimed.claimed_until is not None
+        assert line.svc.dispatch() == 0  # still leased
+        assert all(not c.connection.dbapi_connection.autocommit  # type: ignore[union-attr]
+                   for c in store._kept)
