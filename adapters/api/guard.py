@@ -235,9 +235,9 @@ class Guard:
                                  credentials: Bearer = None) -> Caller:
         """The operator when an `Authorization` header is given, else the activation's device."""
         if caller_of(request) == "operator":
-            await self.lane.run(lambda: self._operator(request, credentials))
+            await self.operator(request, credentials)
             return "operator"
-        await self.lane.run(lambda: self.check_device(request, activation_id, proof))
+        await self.device(request, activation_id, proof)
         return "device"
 
     @contextmanager
