@@ -136,6 +136,21 @@ class Direct:
         finally:
             cursor.close()
 
+    def send(self, conn: Connection, values: dict[str, Any]) -> Any | None:
+        """Execute without reading the outcome: the driver cursor, left open for the caller to
+        read (`rowcount`) and close (in psycopg's pipeline mode, once the answers came back);
+        None if it must go through `Connection.execute`."""
+        found = self.cursor(conn, tuple(values))
+        if found is None:
+            return None
+        c, cursor = found
+        try:
+            cursor.execute(c.sql, c.parameters(values))
+        except BaseException:
+            cursor.close()
+            raise
+        return cursor
+
     def run_many(self, conn: Connection, rows: list[dict[str, Any]]) -> bool:
         """Execute once per row; False if it must go through `Connection.execute`."""
         found = self.cursor(conn, tuple(rows[0]))

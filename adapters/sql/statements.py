@@ -29,11 +29,18 @@ class Statement:
     def __init__(self, statement: Executable, dialect: Dialect) -> None:
         self.statement = statement
         self.direct = Direct(statement, dialect)
+        self.returns = len(getattr(statement, "exported_columns", ())) > 0  # RETURNING, for DML
 
     def run(self, conn: Connection, **values: Any) -> int:
         """Execute; the number of rows changed."""
         done = self.direct.run(conn, values)
         return int(conn.execute(self.statement, values).rowcount) if done is None else done
+
+    def count(self, conn: Connection, **values: Any) -> int:
+        """Execute; the rows it returned (RETURNING), else the rows it changed."""
+        if self.returns:
+            return len(self.rows(conn, **values))
+        return self.run(conn, **values)
 
     def run_many(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         """Execute once per row of values (one round trip where the dialect allows)."""

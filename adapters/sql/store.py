@@ -3,7 +3,8 @@
 Tables are SQLModel's (`adapters.sql.schema`), brought up to date by `adapters.sql.migrate`;
 statements are SQLAlchemy Core (`adapters.sql.statements`), compiled once and run on the
 pooled connection's driver cursor (`adapters.sql.direct`) in the `Connection`'s transaction,
-one per call; rows become records in `adapters.sql.codec`.
+one per call, a commit's as one batch (`adapters.sql.batch`: sent together on PostgreSQL);
+rows become records in `adapters.sql.codec`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError, Statement
 from sqlalchemy.pool import NullPool, StaticPool
 
 from adapters.sql import codec, migrate
+from adapters.sql.batch import batch
 from adapters.sql.checkpoints import BACKSTOP_PAGES, Checkpoints
 from adapters.sql.direct import begin_immediate
 from adapters.sql.fair import FairSemaphore
@@ -186,32 +188,37 @@ class SqlStore(LoginTables):
         sql = self._sql
         writes = sorted(change.writes, key=lambda w: w.activation.id)  # one lock order
         outbox = {m.id: m for m in change.outbox}.values()
-        with self._driver("commit", write=True) as cursor:
+        # logins go through `Connection.execute`, which reads each answer as it comes: no pipeline
+        with self._driver("commit", write=True) as conn, batch(conn, pipeline=not change.logins) as b:
             for t in sorted(change.turns, key=lambda t: t.subject):  # turns first: one lock order
-                taken = (len(sql.first_turn.rows(cursor, subject=t.subject)) if t.expected == 0 else
-                         sql.next_turn.run(cursor, who=t.subject, expected=t.expected))
-                if taken != 1:
-                    raise ConcurrencyConflict("another change of this identifier came first")
+                turned = "another change of this identifier came first"
+                if t.expected == 0:
+                    b.expect_one(turned, sql.first_turn, subject=t.subject)
+                else:
+                    b.expect_one(turned, sql.next_turn, who=t.subject, expected=t.expected)
             for w in writes:
                 row = codec.activation_row(w.activation)
+                moved = f"activation {w.activation.id} changed meanwhile"
                 if w.expected_version is None:
-                    done = len(sql.insert.rows(cursor, **row))
-                else:
-                    keys = {"w_id": row.pop("id"), "w_expected": w.expected_version}
-                    kept = {k: v for k, v in row.items() if k not in FIXED}
-                    done = (sql.update.run(cursor, **keys, w_subject=row["subject"],
-                                           w_created=row["created_at"], **kept)
-                            or sql.update_all.run(cursor, **keys, **row))
-                if done != 1:
-                    raise ConcurrencyConflict(f"activation {w.activation.id} changed meanwhile")
+                    b.expect_one(moved, sql.insert, **row)
+                    continue
+                keys = {"w_id": row.pop("id"), "w_expected": w.expected_version}
+                if b.pipelined:  # PostgreSQL: its count is read with the others'
+                    b.expect_one(moved, sql.update_all, **keys, **row)
+                    continue
+                kept = {k: v for k, v in row.items() if k not in FIXED}
+                if not (sql.update.run(conn, **keys, w_subject=row["subject"],
+                                       w_created=row["created_at"], **kept)
+                        or sql.update_all.run(conn, **keys, **row)):
+                    raise ConcurrencyConflict(moved)
             if change.logins:
-                write_logins(cursor, self._logins, change.logins)
+                write_logins(conn, self._logins, change.logins)
             if outbox:
-                sql.upsert.run_many(cursor, [codec.outbox_row(m) for m in outbox])
+                b.send_many(sql.upsert, [codec.outbox_row(m) for m in outbox])
             if change.audit:
-                sql.append.run_many(cursor, [codec.audit_row(e) for e in change.audit])
+                b.send_many(sql.append, [codec.audit_row(e) for e in change.audit])
             if change.answer is not None:
-                sql.answer.run(cursor, **codec.answer_row(change.answer))
+                b.send(sql.answer, **codec.answer_row(change.answer))
 
     def claim_outbox(self, now: datetime, limit: int, lease: timedelta) -> list[OutboxMessage]:
         with self._driver("claim_outbox", write=True, alone=True) as cursor:
