@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
@@ -106,6 +107,7 @@ class ActivationService:
         self._refusals = store if isinstance(store, RefusalHeads) else None
         # a store that can run an event's reads and its commit on one connection (SqlStore)
         self._unit: Callable[[], AbstractContextManager[object]] = getattr(store, "unit", nullcontext)
+        self._fitted = threading.local()  # (message id, row) this thread's last `fits` read
         self.directory = directory
         self.clock: Clock = clock or SystemClock()
         self.keys = Keyring(settings)
@@ -172,7 +174,7 @@ class ActivationService:
             subject = self.keys.pseudonym(nid)
             device = security.text_arg(device_id, "device_id", max_len=128)
             bound = "" if device_key is None else thumbprint(device_key)
-            self._check_request_rate(subject, self.now())
+            seen = self._turn_checked(subject)  # before the directory: a refusal costs no lookup
             entry = self._lookup(nid)
             contacts = {"email": security.clean_email(entry.email),
                         "phone": security.clean_phone(entry.phone), "name": security.clean_name(entry.name)}
@@ -180,7 +182,7 @@ class ActivationService:
             self._audit_refused_request(subject, refused)
             raise
         try:
-            return self._start(subject, device, contacts, bound)
+            return self._start(subject, device, contacts, bound, seen)
         except TooManyRequests as refused:  # other requests took the last places meanwhile
             self._audit_refused_request(subject, refused)
             raise
@@ -582,15 +584,23 @@ class ActivationService:
         newest = max(chained, key=lambda e: e.seq, default=None)
         return (0, "") if newest is None else (newest.seq, newest.hash)
 
-    def _start(self, subject: str, device: str, contacts: dict[str, str],
-               bound: str = "") -> Started:
+    def _turn_checked(self, subject: str) -> tuple[Turn, datetime]:
+        """The subject's turn, read first (what follows is that turn's), and the moment its
+        request rate was found under the limit; `TooManyRequests` if it is not."""
+        now = self.now()
+        turn = Turn(subject, self.store.turn(subject))
+        self._check_request_rate(subject, now)
+        return turn, now
+
+    def _start(self, subject: str, device: str, contacts: dict[str, str], bound: str,
+               seen: tuple[Turn, datetime]) -> Started:
+        """Commit a new activation in the subject's turn `seen` (read again on a conflict)."""
         email, name = contacts["email"], contacts["name"]
         sealed = self.keys.seal(json.dumps(contacts).encode())
+        first = [seen]
 
         def attempt() -> Started:
-            now = self.now()
-            turn = Turn(subject, self.store.turn(subject))  # read first: what follows is its turn's
-            self._check_request_rate(subject, now)
+            turn, now = first.pop() if first else self._turn_checked(subject)
             a = Activation(
                 id=security.new_activation_id(), subject=subject, state=self.workflow.definition.initial,
                 created_at=now, flow_deadline=None, contacts=sealed,
@@ -666,7 +676,9 @@ class ActivationService:
         """Whether an outbox message still belongs to where its activation stands."""
         if message.kind == MessageKind.LOGIN_PUSH:
             return self.logins.fits(message, now)
-        return self._fits(message, self.store.get(message.activation_id), now)
+        a = self.store.get(message.activation_id)
+        self._fitted.row = (message.id, a)  # `settle` of this message starts from it
+        return self._fits(message, a, now)
 
     def _fits(self, message: OutboxMessage, a: Activation | None, now: datetime) -> bool:
         if message.kind == MessageKind.REPLACEMENT_NOTICE:
@@ -685,8 +697,15 @@ class ActivationService:
             self.logins.settle(done, now)
             return
 
+        # the row `fits` read for this message, if that was this thread's last: the first
+        # attempt commits against its version (a row changed since is a conflict, read again)
+        fitted: tuple[str, Activation | None] | None = getattr(self._fitted, "row", None)
+        self._fitted.row = None
+
         def attempt() -> None:
-            a = self.store.get(done.activation_id)
+            nonlocal fitted
+            kept, fitted = fitted, None
+            a = kept[1] if kept is not None and kept[0] == done.id else self.store.get(done.activation_id)
             try:
                 a = None if a is None else self._trusted(a)
             except StorageError:
