@@ -135,7 +135,8 @@ def decode_qr(png: bytes) -> list[str]:
     """The texts of the QR codes in an image (zxing-cpp, of the `[cli]` and `[testing]` extras)."""
     import zxingcpp
 
-    return [r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))]
+    return [r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(png)),
+                                                   formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode))]
 
 
 def qr_payload(message: EmailMessage) -> str | None:

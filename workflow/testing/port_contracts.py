@@ -41,7 +41,8 @@ _PNG = b"\x89PNG\r\n\x1a\n"
 
 def decode_qr(png: bytes) -> list[str]:
     """The texts of the QR codes in a PNG image (zxing-cpp, a real decoder)."""
-    return [r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))]
+    return [r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(png)),
+                                                   formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode))]
 
 
 def email_from_mime(raw: bytes) -> Email:
