@@ -126,12 +126,10 @@ class Direct:
 
     def run(self, conn: Connection, values: dict[str, Any]) -> int | None:
         """Execute; rows changed, or None if it must go through `Connection.execute`."""
-        found = self.cursor(conn, tuple(values))
-        if found is None:
+        cursor = self.send(conn, values)
+        if cursor is None:
             return None
-        c, cursor = found
         try:
-            cursor.execute(c.sql, c.parameters(values))
             return int(cursor.rowcount)
         finally:
             cursor.close()
