@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection
@@ -72,7 +73,7 @@ def batch(conn: Connection, *, pipeline: bool = True) -> Iterator[Batch]:
     checked as the block ends; otherwise each statement runs and is checked in turn."""
     driver: Any = conn.connection.dbapi_connection
     start = getattr(driver, "pipeline", None) if pipeline and plain(conn) else None
-    if start is None:
+    if start is None or not _pipelines():
         yield Batch(conn, False)
         return
     b = Batch(conn, True)
@@ -82,3 +83,11 @@ def batch(conn: Connection, *, pipeline: bool = True) -> Iterator[Batch]:
         b._check()
     finally:
         b._close()
+
+
+@cache
+def _pipelines() -> bool:
+    """Whether psycopg's libpq has pipeline mode (libpq 14 or later; the binary wheel's has)."""
+    import psycopg
+
+    return bool(psycopg.Pipeline.is_supported())

@@ -132,3 +132,32 @@ def test_on_postgresql_a_commit_sends_its_statements_in_one_pipeline(
         assert not any(piped for q, piped in seen if q.startswith("SELECT"))
         assert line.store.get(aid).state == "emailed"  # type: ignore[union-attr]
 
+
+
+@pytest.mark.postgres
+def test_without_pipeline_mode_in_libpq_each_statement_runs_in_turn(
+        pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A libpq older than 14 has no pipeline mode: commits run and check each statement in
+    turn, and a stale write is still a conflict."""
+    import psycopg
+
+    from adapters.sql import batch
+
+    batch._pipelines.cache_clear()
+    monkeypatch.setattr(psycopg.Pipeline, "is_supported", classmethod(lambda _cls: False))
+
+    def refused(*_: Any) -> Any:  # what such a libpq answers
+        raise psycopg.NotSupportedError("pipeline mode not supported")
+
+    monkeypatch.setattr(psycopg.Connection, "pipeline", refused)
+    try:
+        with SqlStore(pg_url) as store:
+            line = Line(store)
+            line.aid = line.svc.request(NID).activation_id
+            assert line.svc.dispatch() == 1
+            assert line.store.get(line.aid).state == "emailed"  # type: ignore[union-attr]
+            with pytest.raises(ConcurrencyConflict):
+                line.store.commit(_stale(line))
+    finally:
+        monkeypatch.undo()
+        batch._pipelines.cache_clear()
