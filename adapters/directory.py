@@ -28,6 +28,8 @@ __all__ = ["DEMO_DIRECTORY", "RPPS_SYSTEM", "Contacts", "FhirDirectory", "FileDi
 RPPS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"
 DEMO_DIRECTORY = Path(__file__).parent / "data" / "directory.json"
 FIELDS = ("national_id", "email", "phone", "name")
+MAX_ANSWER = 1024 * 1024
+"""Bytes of a FHIR answer read at most (one practitioner's search answer is a few KiB)."""
 
 
 class FileDirectory:
@@ -153,21 +155,34 @@ class FhirDirectory:
             return None
         params = {"identifier": f"{RPPS_SYSTEM}|{national_id}"}
         try:
-            response = self._client.get(f"{self.base_url}/Practitioner", params=params)
+            with self._client.stream("GET", f"{self.base_url}/Practitioner",
+                                     params=params) as response:
+                if response.status_code != 200:
+                    transient = response.status_code in (408, 429) or response.status_code >= 500
+                    raise DirectoryUnavailable(
+                        f"the directory answered {response.status_code}", transient)
+                body = _capped(response)
         except httpx.TimeoutException as exc:
             raise DirectoryUnavailable("the directory did not answer in time") from exc
         except httpx.HTTPError as exc:
             raise DirectoryUnavailable(
                 f"cannot reach the directory ({type(exc).__name__})") from exc
-        if response.status_code != 200:
-            transient = response.status_code in (408, 429) or response.status_code >= 500
-            raise DirectoryUnavailable(
-                f"the directory answered {response.status_code}", transient)
         try:
-            bundle = response.json()
+            bundle = json.loads(body)
         except ValueError as exc:
             raise DirectoryUnavailable("the directory answered invalid JSON") from exc
         return _match(bundle, national_id)
+
+
+def _capped(response: httpx.Response) -> bytes:
+    """The answer's body, read up to `MAX_ANSWER` bytes: a longer one is refused unread."""
+    body = bytearray()
+    for chunk in response.iter_bytes():
+        body += chunk
+        if len(body) > MAX_ANSWER:
+            raise DirectoryUnavailable(
+                f"the directory's answer is larger than {MAX_ANSWER // 1024} KiB", False)
+    return bytes(body)
 
 
 def _match(bundle: Any, national_id: str) -> dict[str, Any] | None:

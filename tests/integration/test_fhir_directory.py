@@ -128,6 +128,20 @@ def test_two_practitioners_with_one_identifier_is_unavailable(stub: FhirStub) ->
     assert not _unavailable(_directory(stub)).transient
 
 
+def test_an_answer_too_large_is_unavailable(stub: FhirStub) -> None:
+    """A body past `MAX_ANSWER` (a broken or hostile directory) is a permanent
+    `DirectoryUnavailable`: the client stops reading past the cap."""
+    from adapters.directory import MAX_ANSWER
+
+    padding = b" " * (4 * MAX_ANSWER)
+    stub.answer(Answer(200, bundle([practitioner(JANE)])[:-1] + padding + b"}"))
+    caught = _unavailable(_directory(stub))
+    assert not caught.transient
+    assert "larger than 1024 KiB" in str(caught)
+    stub.answer(Answer(200, bundle([practitioner(JANE)])[:-1] + b" " * 1000 + b"}"))
+    assert _directory(stub).lookup(NID) == JANE  # padded, but under the cap
+
+
 @pytest.mark.parametrize("status", [401, 403, 404])
 def test_a_refused_or_misrouted_request_is_unavailable(stub: FhirStub, status: int) -> None:
     """A bad API key or a wrong base URL is a permanent `DirectoryUnavailable`."""
