@@ -4,7 +4,6 @@ reply says, and nothing secret reaches the logs."""
 
 from __future__ import annotations
 
-import io
 import logging
 import re
 import socket
@@ -15,8 +14,6 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-import zxingcpp
-from PIL import Image
 
 from adapters.files import FileSms, read_sms_codes
 from adapters.memory import MemoryStore, StaticDirectory
@@ -29,6 +26,7 @@ from workflow.errors import DeliveryFailed, InvalidInput, VerificationFailed
 from workflow.messages import DirectoryEntry
 from workflow.templates import FRENCH
 from workflow.testing import FakeClock
+from workflow.testing.port_contracts import decode_qr
 
 EMAIL, PHONE = "jane.doe@domain.fr", "0639980078"
 PASSWORD = "s3cret-Passw0rd"
@@ -74,8 +72,7 @@ def _qr_of(message: EmailMessage) -> list[str]:
     assert len(pngs) == 1
     data = pngs[0].get_payload(decode=True)
     assert isinstance(data, bytes)
-    return [r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(data)),
-                                                   formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode))]
+    return decode_qr(data)
 
 
 def test_the_activation_completes_through_a_real_smtp_server(server: SmtpStub, tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ import zlib
 
 import pytest
 import qrcode
-import zxingcpp
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -16,6 +15,7 @@ from qrcode import util
 
 from workflow import qr
 from workflow.security import make_payload, parse_payload
+from workflow.testing.port_contracts import decode_qr
 
 MANY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SOME = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -26,11 +26,6 @@ BASES = ("ecps://activation", "https://acme.example/ecps/activate", "app://x")
 links = st.builds(make_payload, st.sampled_from(BASES), st.text(BASE32, min_size=16, max_size=16),
                   st.text(URLSAFE, min_size=43, max_size=43))
 printable = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=400)
-
-
-def _decoded(png: bytes) -> list[str]:
-    return [found.text for found in zxingcpp.read_barcodes(Image.open(io.BytesIO(png)),
-                                                            formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode))]
 
 
 def _reference(payload: str) -> Image.Image:
@@ -65,7 +60,7 @@ def test_every_activation_link_decodes_to_exactly_itself_and_parses(payload: str
     """A random activation link's QR code reads back as that link, which `scan` would parse
     (the decoder reads QR codes only, as a phone's scanner does: a run of modules can look
     like a linear barcode to a decoder trying every format)."""
-    assert _decoded(qr.qr_png(payload)) == [payload]
+    assert decode_qr(qr.qr_png(payload)) == [payload]
     base = payload.split("?", 1)[0]
     assert parse_payload(payload, base) == (payload[len(base) + 3:len(base) + 19], payload[-43:])
 
@@ -74,7 +69,7 @@ def test_every_activation_link_decodes_to_exactly_itself_and_parses(payload: str
 @given(printable)
 def test_any_printable_text_of_any_version_decodes_to_itself(payload: str) -> None:
     """Payloads of 1 to 400 characters (versions 1 to 13) read back exactly."""
-    assert _decoded(qr.qr_png(payload)) == [payload]
+    assert decode_qr(qr.qr_png(payload)) == [payload]
 
 
 @SOME
