@@ -253,7 +253,10 @@ class SqlStore(LoginTables):
             return moved
 
     def close(self) -> None:
-        """Close every pooled connection; the store reconnects if used again."""
+        """Close every pooled connection; the store reconnects if used again. `StorageError`
+        inside a write of this thread (it would wait for that write, which waits for it)."""
+        if getattr(self._held, "writing", False):
+            raise StorageError("close the store after the write this thread is inside, not in it")
         kept, self._kept = self._kept, []
         for conn in kept:
             with suppress(Exception):
@@ -365,23 +368,37 @@ class SqlStore(LoginTables):
         `BEGIN IMMEDIATE`: the driver leaves BEGIN to us), runs this thread's rider last
         (`along`: rows it locks stay locked for the commit only) and commits; errors are
         translated after a rollback (`_failure`)."""
-        with self._writing if write else _NO_LOCK:
-            try:
-                if write and self._sqlite:
-                    begin_immediate(conn)
-                yield
-                if write:
-                    ride = self._ride(conn)
-                    conn.commit()
-                    if ride is not None:
-                        ride.done = True
-            except BaseException as exc:
-                failure = self._failure(what, conn, exc)
-                if failure is None:
-                    raise
-                raise failure from exc
+        if write:
+            self._one_write_at_a_time(what)
+        try:
+            with self._writing if write else _NO_LOCK:
+                try:
+                    if write and self._sqlite:
+                        begin_immediate(conn)
+                    yield
+                    if write:
+                        ride = self._ride(conn)
+                        conn.commit()
+                        if ride is not None:
+                            ride.done = True
+                except BaseException as exc:
+                    failure = self._failure(what, conn, exc)
+                    if failure is None:
+                        raise
+                    raise failure from exc
+        finally:
+            if write:
+                self._held.writing = False
         if write and self._checkpoints is not None:  # the turn is over: others write meanwhile
             self._checkpoints.after_commit(conn.connection.dbapi_connection)
+
+    def _one_write_at_a_time(self, what: str) -> None:
+        """Mark this thread as writing; `StorageError` if it already is: a write begun inside
+        another of the same thread would wait for that one, which waits for it, forever."""
+        if getattr(self._held, "writing", False):
+            raise StorageError(f"{what}: this thread is already inside a write of this store "
+                               "(a `writing()` block, or a rider of `along`); end that one first")
+        self._held.writing = True
 
     def _ride(self, conn: Connection) -> Ride | None:
         """Run this thread's rider in `conn`'s write, if it has one still to go: that ride."""
