@@ -1,6 +1,8 @@
 """An SMTP mailer: plain, STARTTLS or implicit TLS, optional login, errors as `DeliveryFailed`.
 
-4xx replies, timeouts and lost connections are transient; 5xx replies are permanent.
+4xx replies, timeouts and lost connections are transient; 5xx replies are permanent. What a
+server can make a session read is bounded: `REPLY_LIMIT` bytes per reply, and every reply
+read within the session's time.
 """
 
 from __future__ import annotations
@@ -8,7 +10,8 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
-from typing import Literal
+import time
+from typing import Any, BinaryIO, Literal, cast
 
 from adapters import mime
 from workflow.clock import SystemClock
@@ -20,6 +23,10 @@ from workflow.security import mask_email
 Security = Literal["none", "starttls", "tls"]
 SECURITIES = ("none", "starttls", "tls")
 log = logging.getLogger("ecps.smtp")
+REPLY_LIMIT = 64 * 1024
+"""Bytes one reply may take, its lines together (smtplib caps each line at 8 KiB)."""
+SESSION_TIMEOUTS = 6
+"""A session lasts at most this many `timeout`s by default: every reply is read within it."""
 
 
 class SmtpError(DeliveryFailed):
@@ -35,8 +42,9 @@ class SmtpMailer:
 
     def __init__(self, host: str, port: int = 25, *, security: Security = "none",
                  username: str | None = None, password: str | None = None,
-                 timeout: float = 10, sender: str = mime.DEFAULT_SENDER,
-                 ssl_context: ssl.SSLContext | None = None, clock: Clock | None = None) -> None:
+                 timeout: float = 10, session_timeout: float | None = None,
+                 sender: str = mime.DEFAULT_SENDER, ssl_context: ssl.SSLContext | None = None,
+                 clock: Clock | None = None) -> None:
         if security not in SECURITIES:
             raise ValueError(f"security must be one of {SECURITIES}, not {security!r}")
         if (username is None) != (password is None):
@@ -45,7 +53,10 @@ class SmtpMailer:
             raise ValueError("login needs security='starttls' or 'tls' (no password in clear)")
         if not timeout > 0:
             raise ValueError("timeout must be positive")
+        if session_timeout is not None and not session_timeout > 0:
+            raise ValueError("session_timeout must be positive")
         self.host, self.port, self.security, self.timeout = host, port, security, timeout
+        self.session_timeout = SESSION_TIMEOUTS * timeout if session_timeout is None else session_timeout
         self.username = username
         self._password = password
         self.sender = mime.sender_address(sender)
@@ -62,21 +73,22 @@ class SmtpMailer:
         try:
             with self._session() as smtp:
                 smtp.sendmail(self.sender.addr_spec, [email.to], data)
-        except (smtplib.SMTPException, OSError) as exc:
+        except (smtplib.SMTPException, OSError, _Overrun) as exc:
             error = _translate(exc)
             log.warning("e-mail %s to %s not sent: %s", key, mask_email(email.to), error)
-            if isinstance(exc, smtplib.SMTPException):
+            if isinstance(exc, smtplib.SMTPException | _Overrun):
                 raise error from None  # its text may quote the address or the server's reply
             raise error from exc
         log.info("e-mail %s to %s accepted by %s", key, mask_email(email.to), self.host)
 
     def _session(self) -> smtplib.SMTP:
         context = self._ssl or ssl.create_default_context()
+        deadline = time.monotonic() + self.session_timeout
         smtp: smtplib.SMTP
         if self.security == "tls":
-            smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+            smtp = _TlsSession(deadline, self.host, self.port, timeout=self.timeout, context=context)
         else:
-            smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            smtp = _Session(deadline, self.host, self.port, timeout=self.timeout)
         try:
             smtp.ehlo()
             if self.security == "starttls":
@@ -88,6 +100,57 @@ class SmtpMailer:
             smtp.close()
             raise
         return smtp
+
+
+class _Overrun(Exception):  # not an `OSError`, which `SMTP.getreply` would wrap
+    """The server's replies ran past a bound: the size of one, or the session's time."""
+
+
+class _Replies:
+    """The server's side of a session, read a line at a time: none after `deadline`
+    (`time.monotonic`), at most `REPLY_LIMIT` bytes per reply (`next_reply` starts one)."""
+
+    def __init__(self, file: BinaryIO, deadline: float) -> None:
+        self._file, self._deadline, self._left = file, deadline, REPLY_LIMIT
+
+    def next_reply(self) -> None:
+        self._left = REPLY_LIMIT
+
+    def readline(self, limit: int = -1) -> bytes:
+        if time.monotonic() > self._deadline:
+            raise _Overrun("the SMTP server's replies took longer than a session may last")
+        line = self._file.readline(limit)
+        self._left -= len(line)
+        if self._left < 0:
+            raise _Overrun(f"a reply of the SMTP server ran past {REPLY_LIMIT // 1024} KiB")
+        return line
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class _Session(smtplib.SMTP):
+    """An SMTP session whose replies are `_Replies` (from the greeting on): a server that
+    talks on and on is cut off, the connection closed."""
+
+    def __init__(self, deadline: float, *args: Any, **kwargs: Any) -> None:
+        self._deadline = deadline  # before `SMTP.__init__`: it connects and reads the greeting
+        super().__init__(*args, **kwargs)
+
+    def getreply(self) -> tuple[int, bytes]:
+        if self.file is None and self.sock is not None:  # new, or a new TLS layer (STARTTLS)
+            self.file = cast(BinaryIO, _Replies(self.sock.makefile("rb"), self._deadline))
+        if isinstance(self.file, _Replies):
+            self.file.next_reply()
+        try:
+            return super().getreply()
+        except _Overrun:
+            self.close()  # QUIT, when the session ends, is not even tried on it
+            raise
+
+
+class _TlsSession(_Session, smtplib.SMTP_SSL):
+    """`_Session` over implicit TLS."""
 
 
 _REFUSALS: tuple[tuple[type[smtplib.SMTPResponseException], str], ...] = (
@@ -106,6 +169,8 @@ def _translate(exc: Exception) -> SmtpError:
     if isinstance(exc, smtplib.SMTPResponseException):
         what = next((w for kind, w in _REFUSALS if isinstance(exc, kind)), "refused a command")
         return _by_code(exc.smtp_code, what)
+    if isinstance(exc, _Overrun):
+        return SmtpError(str(exc), True)
     if isinstance(exc, smtplib.SMTPNotSupportedError):
         return SmtpError("the SMTP server lacks a required extension (STARTTLS or AUTH)", False)
     if isinstance(exc, ssl.SSLCertVerificationError):
