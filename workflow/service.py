@@ -61,6 +61,7 @@ from workflow.ports import (
 from workflow.results import ActivationStatus, HistoryPage, Started, StepResult
 from workflow.security import Keyring
 from workflow.settings import Settings
+from workflow.sweep import sweep
 from workflow.templates import FRENCH, Templates
 from workflow.work import Work, copy_activation, describe, journal
 
@@ -231,16 +232,11 @@ class ActivationService:
 
     def expire_due(self, batch: int = 500) -> int:
         """Record `expire` on every activation (and login) whose deadline has passed, reading
-        `batch` (1-1000000) due ids at a time; how many."""
+        `batch` (1-1000000) due ids at a time past those it could not expire; how many."""
         batch = _count_arg(batch, "batch", 1, MAX_BATCH)
-        expired, seen = 0, set()
-        while True:
-            ids = [i for i in self.store.due_for_expiry(self.now(), batch) if i not in seen]
-            for aid in ids:
-                seen.add(aid)
-                expired += self._expire_one(aid)
-            if len(ids) < batch:
-                return expired + (self._logins.expire_due(batch) if self._logins else 0)
+        expired = sweep(lambda limit: self.store.due_for_expiry(self.now(), limit),
+                        self._expire_one, batch)
+        return expired + (self._logins.expire_due(batch) if self._logins else 0)
 
     def status(self, activation_id: object) -> ActivationStatus:
         """The activation as it stands; a passed deadline shows as `expired` at once."""
@@ -649,7 +645,7 @@ class ActivationService:
         other.version += 1
         w.others.append(Write(other, expected))
 
-    def _expire_one(self, aid: str) -> int:
+    def _expire_one(self, aid: str) -> bool:
         def attempt() -> Work | None:
             a = self.store.get(aid)
             now = self.now()
@@ -664,11 +660,11 @@ class ActivationService:
         try:
             w = retrying(attempt, f"activation {aid} kept changing")
         except (ConcurrencyConflict, StorageError):
-            return 0
+            return False
         if w is None:
-            return 0
+            return False
         self._log(w)
-        return 1
+        return True
 
     # -- what the dispatcher asks ---------------------------------------------------------------
 

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from adapters.memory import MemoryMailer, MemorySms, MemoryStore
+from adapters.memory import MemoryMailer, MemorySms, MemoryStore, StaticDirectory
 from adapters.sql import SqlStore
-from tests.conftest import NID, memory_service
+from tests.conftest import NID, NID2, fast_settings, memory_service
 from workflow import ActivationService, State
 from workflow.errors import StorageError, WorkflowError
+from workflow.messages import DirectoryEntry
+from workflow.security import luhn_ok
 from workflow.testing import FakeClock, code_from, payload_from
 
 World = tuple[ActivationService, MemoryStore, MemoryMailer, MemorySms]
@@ -121,3 +124,23 @@ def test_a_row_edited_in_sqlite_is_refused(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match=aid):
         svc.resend_email(aid)
     store.close()
+
+
+def test_the_sweeper_reaches_the_flows_behind_edited_rows() -> None:
+    """Edited rows due first are left alone and read past: the flows due after them expire."""
+    nids = [NID, NID2, "899700366257", "899700366265"]
+    assert all(luhn_ok(n[1:]) for n in nids)
+    store, clock = OutsideStore(), FakeClock()
+    svc = ActivationService(store=store, mailer=MemoryMailer(), sms=MemorySms(),
+                            directory=StaticDirectory([DirectoryEntry(n, f"p{i}@domain.fr", "0612345678")
+                                                       for i, n in enumerate(nids)]),
+                            clock=clock, settings=fast_settings())
+    aids = []
+    for nid in nids:
+        aids.append(svc.request(nid).activation_id)
+        clock.advance(timedelta(seconds=1))
+    for aid in aids[:2]:  # the two due first
+        store._activations[aid] = replace(store._activations[aid], email_resends=1)
+    clock.advance(svc.settings.flow_validity)
+    assert svc.expire_due(batch=2) == 2
+    assert [store._activations[a].state for a in aids] == [State.REQUESTED] * 2 + [State.EXPIRED] * 2

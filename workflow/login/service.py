@@ -44,6 +44,7 @@ from workflow.login.work import LoginWork, intact
 from workflow.ports import LoginStore
 from workflow.security import Keyring
 from workflow.settings import Settings
+from workflow.sweep import sweep
 from workflow.work import describe
 
 log = logging.getLogger("ecps.login")
@@ -192,18 +193,15 @@ class LoginDesk:
         return LoginResult(g.id, g.state, assertion, g.closed_reason)
 
     def expire_due(self, batch: int = 500) -> int:
-        """Record `expire` on every login whose validity has passed; returns how many."""
-        expired, seen = 0, set()
-        while True:
-            ids = [i for i in self.store.logins_due(self.now(), batch) if i not in seen]
-            for lid in ids:
-                seen.add(lid)
-                try:
-                    expired += self.expire_if_due(lid)
-                except (ConcurrencyConflict, StorageError):
-                    continue
-            if len(ids) < batch:
-                return expired
+        """Record `expire` on every login whose validity has passed, reading `batch` due ids at a
+        time past those it could not expire; how many."""
+        def expire(login_id: str) -> bool:
+            try:
+                return self.expire_if_due(login_id)
+            except (ConcurrencyConflict, StorageError):
+                return False
+
+        return sweep(lambda limit: self.store.logins_due(self.now(), limit), expire, batch)
 
     def expire_if_due(self, login_id: str) -> bool:
         """Record `expire` on the login if its validity has passed; whether it did."""
