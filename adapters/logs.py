@@ -87,6 +87,8 @@ class JsonFormatter(logging.Formatter):
 
 
 _INSTALLED: list[logging.Handler] = []
+TRACE = 5
+"""uvicorn's level below debug (`--log-level trace`): each ASGI message and connection."""
 
 
 class _MigrationChatter(logging.Filter):
@@ -95,6 +97,12 @@ class _MigrationChatter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not str(record.msg).startswith(("Context impl", "Will assume"))
+
+
+def announce(handler: logging.Handler, name: str, message: str) -> None:
+    """Write `message` through `handler` as an info record of logger `name`, whatever the
+    level (a server's banner: one JSON object too when the log is JSON)."""
+    handler.handle(logging.LogRecord(name, logging.INFO, __file__, 0, message, None, None))
 
 
 def configure_logging(level: str | int = "info", fmt: LogFormat = "plain",
@@ -111,6 +119,7 @@ def configure_logging(level: str | int = "info", fmt: LogFormat = "plain",
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(
         "%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
+    logging.addLevelName(TRACE, "TRACE")  # as uvicorn does, but only once its server is made
     root.setLevel(level.upper() if isinstance(level, str) else level)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         named = logging.getLogger(name)

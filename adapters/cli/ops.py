@@ -334,13 +334,20 @@ def serve(
     from adapters.api.lanes import DEFAULT_PIN_THREADS
     from adapters.api.settings import server_settings
     from adapters.cli import serving
-    from adapters.logs import configure_logging
+    from adapters.logs import announce, configure_logging
 
     http = server_settings(host, operator_token_file)  # a bad token or host fails here, in one line
     if dev:
         refuse_off_loopback(host)
     level, fmt = str(log_level.value), str(log_format.value)
-    configure_logging(level, "json" if fmt == "json" else "plain")
+    handler = configure_logging(level, "json" if fmt == "json" else "plain")
+
+    def banner(text: str) -> None:  # a log record in a JSON log, else one line as it is
+        if fmt == "json":
+            announce(handler, "ecps.serve", text)
+        else:
+            e.out.err.print(text, soft_wrap=True, markup=False, highlight=False)
+
     e = env(database, state_dir, False)
     workers = workers or (1 if dev else os.cpu_count() or 1)
     if dev and workers > 1:
@@ -360,9 +367,9 @@ def serve(
     phone = None
     if dev:
         phone, http, note = dev_server(svc, http, e.state.root)
-        e.out.err.print(note)
+        banner(note)
     shown = f" ({workers} worker processes)" if workers > 1 else ""
-    e.out.err.print(f"e-CPS activation API on http://{host}:{port}{shown} (docs: /docs); "
+    banner(f"e-CPS activation API on http://{host}:{port}{shown} (docs: /docs); "
                     f"database {_safe_url(e.url)}")
     if workers == 1 and (dev or not dispatch_every or _in_memory(e.url)):
         # one process: the simulator's memory, an in-memory database, or no dispatcher here

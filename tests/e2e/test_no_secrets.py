@@ -81,15 +81,15 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_ecps_serve_at_debug_in_json_prints_no_secret(workdir: Path) -> None:
-    """`ecps serve --log-level debug --log-format json` through a whole flow with proofs:
-    every output line is a JSON object, some name the activation, event and outcome, and
-    none holds a secret."""
+def test_ecps_serve_at_trace_in_json_prints_no_secret(workdir: Path) -> None:
+    """`ecps serve --log-level trace --log-format json` (each ASGI message, below debug)
+    through a whole flow with proofs: every output line is a JSON object, the banner too,
+    some name the activation, event and outcome, and none holds a secret."""
     port = _free_port()
     state = workdir / ".ecps"
     server = subprocess.Popen(
         [sys.executable, "-m", "adapters.cli", "serve", "--port", str(port), "--log-level",
-         "debug", "--log-format", "json", "--dispatch-every", "0.05"],
+         "trace", "--log-format", "json", "--dispatch-every", "0.05"],
         cwd=workdir, env=cli_env(ECPS_OPERATOR_TOKEN=OPERATOR_TOKEN),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -117,9 +117,10 @@ def test_ecps_serve_at_debug_in_json_prints_no_secret(workdir: Path) -> None:
         server.terminate()
         out, err = server.communicate(timeout=30)
     lines = [line for line in (out + err).splitlines() if line.strip()]
-    records = [json.loads(line) for line in lines if line.startswith("{")]
-    banner = " ".join(line for line in lines if not line.startswith("{"))
-    assert banner.startswith("e-CPS activation API on")  # the only line not a log record
+    records = [json.loads(line) for line in lines]  # every line
+    assert any(r["message"].startswith(f"e-CPS activation API on http://127.0.0.1:{port} ")
+               for r in records)
+    assert any(r["level"] == "trace" for r in records)
     assert {"activation_id": aid, "event": "scan", "outcome": "ok"}.items() <= next(
         r for r in records if r.get("event") == "scan").items()
     for line in lines:
