@@ -11,6 +11,7 @@ import json
 import os
 import re
 import secrets
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -126,9 +127,26 @@ def latest_eml(folder: str | os.PathLike[str]) -> Path | None:
     return max(files, key=lambda p: (p.stat().st_mtime_ns, p.name), default=None)
 
 
+MAX_READ = 16 * 1024 * 1024
+"""Bytes of an image or an e-mail read from a file at most (an activation e-mail: some KiB)."""
+
+
+def read_capped(path: str | os.PathLike[str], limit: int = MAX_READ) -> bytes:
+    """The bytes of the regular file at `path`: `ValueError` if it is something else (a
+    device, a pipe: never waited on) or holds more than `limit` bytes; `OSError` as `open`."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("it is not a regular file")
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"it holds more than {limit // 2**20} MiB")
+    return data
+
+
 def read_eml(path: str | os.PathLike[str]) -> EmailMessage:
-    """The parsed e-mail in `path`."""
-    return message_from_bytes(Path(path).read_bytes(), policy=policy.default)
+    """The parsed e-mail in `path` (`read_capped`)."""
+    return message_from_bytes(read_capped(path), policy=policy.default)
 
 
 def decode_qr(png: bytes) -> list[str]:
@@ -140,11 +158,18 @@ def decode_qr(png: bytes) -> list[str]:
 
 
 def qr_payload(message: EmailMessage) -> str | None:
-    """The text of the first QR code found in the e-mail's images, or None."""
+    """The text of the first QR code found in the e-mail's images (those that can be read),
+    or None."""
     for part in message.walk():
         if part.get_content_type().startswith("image/"):
             data = part.get_payload(decode=True)
-            if isinstance(data, bytes) and (texts := decode_qr(data)):
+            if not isinstance(data, bytes):
+                continue
+            try:
+                texts = decode_qr(data)
+            except (OSError, Image.DecompressionBombError):  # not an image, or far too large
+                continue
+            if texts:
                 return str(texts[0])
     return None
 

@@ -15,7 +15,7 @@ from rich.text import Text
 
 from adapters.cli.context import Database, Env, Json, StateDirOpt, env
 from adapters.cli.output import id_arg, jsonable, steps_table, when
-from adapters.cli.phone import decode_qr, payload_from_eml, sms_of
+from adapters.cli.phone import decode_qr, payload_from_eml, png_file, sms_of
 from workflow import ActivationService, security
 from workflow.domain import AuditEvent, Delivery, MessageKind
 from workflow.errors import DeliveryFailed, InvalidInput, StorageError
@@ -185,10 +185,7 @@ def scan(
     if len(given) != 1:
         raise InvalidInput("give exactly one of PAYLOAD, --png FILE or --eml FILE", "qr_payload")
     if png is not None:
-        try:
-            text = decode_qr(png.read_bytes())
-        except OSError as exc:
-            raise InvalidInput(f"cannot read {png}: {exc.strerror}", "png") from exc
+        text = decode_qr(png_file(png))
     elif eml is not None:
         text = payload_from_eml(eml)
     else:

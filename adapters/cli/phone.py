@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from PIL import Image
+
 from adapters import files
 from workflow import ActivationService
 from workflow.domain import MessageKind
@@ -15,20 +17,31 @@ def decode_qr(png: bytes) -> str:
     """The text of the one QR code in a PNG image (decoded with zxing-cpp)."""
     try:
         found = files.decode_qr(png)
-    except OSError as exc:  # PIL: not an image
+    except (OSError, Image.DecompressionBombError) as exc:  # PIL: not an image, or too large
         raise InvalidInput("the file is not a readable image", "png") from exc
     if len(found) != 1:
         raise InvalidInput(f"expected one QR code in the image, found {len(found)}", "png")
     return found[0]
 
 
+def png_file(path: Path) -> bytes:
+    """The bytes of an image file to decode (`files.read_capped`)."""
+    try:
+        return files.read_capped(path)
+    except (OSError, ValueError) as exc:
+        raise InvalidInput(f"cannot read {path}: {_why(exc)}", "png") from exc
+
+
+def _why(exc: OSError | ValueError) -> str:
+    return (exc.strerror or type(exc).__name__) if isinstance(exc, OSError) else str(exc)
+
+
 def payload_from_eml(path: Path) -> str:
     """The activation payload of an `.eml`: its QR code decoded, as the app's camera would."""
     try:
         message = files.read_eml(path)
-    except OSError as exc:
-        raise InvalidInput(f"cannot read {path}: {exc.strerror or type(exc).__name__}",
-                           "eml") from exc
+    except (OSError, ValueError) as exc:
+        raise InvalidInput(f"cannot read {path}: {_why(exc)}", "eml") from exc
     payload = files.qr_payload(message)
     if payload is None:
         raise InvalidInput(f"{path} holds no QR code image", "eml")

@@ -6,9 +6,13 @@ import json
 import os
 import sqlite3
 import stat
+import struct
 import subprocess
 import sys
 import time
+import zlib
+from collections.abc import Callable
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -317,3 +321,45 @@ def test_demo_without_graphviz_ends_with_the_mermaid_diagram(
     assert str(diagram.relative_to(workdir)) in out
     assert "stateDiagram-v2" in out
     assert "stateDiagram-v2" in diagram.read_text()
+
+
+def _huge_png_header() -> bytes:
+    """A PNG that claims 30,000 x 30,000 pixels (a decompression bomb), with no pixel data."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 30_000, 30_000, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("option", ["--png", "--eml"])
+@pytest.mark.parametrize(("make", "why"), [
+    (lambda p: Path("/dev/zero"), "it is not a regular file"),
+    (lambda p: (os.mkfifo(p), p)[1], "it is not a regular file"),  # never waited on
+    (lambda p: (p.write_bytes(b""), os.truncate(p, 17 * 2**20), p)[2], "it holds more than 16 MiB"),
+])
+def test_scan_reads_only_a_regular_file_of_bounded_size(
+        workdir: Path, capsys: pytest.CaptureFixture[str], option: str,
+        make: Callable[[Path], Path], why: str) -> None:
+    path = make(workdir / "camera")
+    assert run_main("scan", option, str(path)) == 3
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: cannot read {path}: {why} [invalid_input, exit 3]"]
+    assert run_main("scan", option, str(path), "--json") == 3
+    assert json.loads(capsys.readouterr().out)["error"]["kind"] == "invalid_input"
+
+
+def test_scan_refuses_an_image_too_large_to_decode(
+        workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bomb = workdir / "bomb.png"
+    bomb.write_bytes(_huge_png_header())
+    assert run_main("scan", "--png", str(bomb)) == 3
+    assert capsys.readouterr().err.splitlines() == [
+        "error: the file is not a readable image [invalid_input, exit 3]"]
+    message = EmailMessage()
+    message.set_content("the e-mail")
+    message.add_attachment(bomb.read_bytes(), maintype="image", subtype="png")
+    (workdir / "bomb.eml").write_bytes(message.as_bytes())
+    assert run_main("scan", "--eml", str(workdir / "bomb.eml")) == 3
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {workdir / 'bomb.eml'} holds no QR code image [invalid_input, exit 3]"]
