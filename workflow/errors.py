@@ -172,3 +172,7 @@ class DirectoryUnavailable(AdapterError):
 
 class StorageError(AdapterError):
     """The store failed or holds data it cannot read."""
+
+
+class WrongServerKey(StorageError):
+    """The database was sealed with another server key: its rows and trails do not match this one."""

@@ -38,6 +38,7 @@ from workflow.errors import (
     TransitionNotAllowed,
     VerificationFailed,
     WorkflowError,
+    WrongServerKey,
 )
 from workflow.events import feed_rows, from_audit, login_feed_rows, login_from_audit
 from workflow.listeners import Listener, Listeners
@@ -793,6 +794,11 @@ class ActivationService:
         elif seal.intact(self.keys, a) or (
                 not a.seal and not verification.disagreements(self.store, self.keys, self.engine, a)):
             return a
+        trail = self.store.audit_trail(a.id)  # a refusal's cost only
+        if trail and not audit.sealed_here(self.keys, trail[-1]):
+            raise WrongServerKey(f"activation {a.id} and its audit trail were sealed with another "
+                                 "server key: this database was made with another key than the one "
+                                 "configured (the server key file, or ECPS_SECRET_KEY)")
         raise StorageError(f"activation {a.id} does not match the head of its audit trail: its row "
                            "was changed outside the service (ecps audit verify names what differs)")
 

@@ -18,7 +18,7 @@ from adapters.cli.output import id_arg, jsonable, steps_table, when
 from adapters.cli.phone import decode_qr, payload_from_eml, png_file, sms_of
 from workflow import ActivationService, security
 from workflow.domain import AuditEvent, Delivery, MessageKind
-from workflow.errors import DeliveryFailed, InvalidInput, StorageError
+from workflow.errors import DeliveryFailed, InvalidInput, StorageError, WrongServerKey
 from workflow.outbox import DispatchLoop, Rounds
 from workflow.results import ActivationStatus, Started, StepResult
 
@@ -369,7 +369,10 @@ def list_activations(
             t.add_row(st.activation_id, str(st.state), st.created_at.strftime("%Y-%m-%d %H:%M"),
                       st.masked_email, st.masked_phone, str(st.history_total))
         c.print(t if rows else "no activation yet")
-        if any(isinstance(st, dict) for st in rows):
+        if any(isinstance(st, dict) and st["error"]["wrong_key"] for st in rows):
+            e.out.note("activations sealed with another server key: this database was made "
+                       "with another key than the one configured")
+        elif any(isinstance(st, dict) for st in rows):
             e.out.note("a damaged activation does not match its audit trail: "
                        "`ecps audit verify` says what differs")
     e.out.emit(rows, render)
@@ -381,7 +384,8 @@ def _status_or_damage(svc: ActivationService, activation_id: str) -> ActivationS
         return svc.status(activation_id)
     except StorageError as exc:
         return {"activation_id": activation_id,
-                "error": {"kind": "storage_error", "message": str(exc)}}
+                "error": {"kind": "storage_error", "message": str(exc),
+                          "wrong_key": isinstance(exc, WrongServerKey)}}
 
 
 def _id_of(row: ActivationStatus | dict[str, Any]) -> str:

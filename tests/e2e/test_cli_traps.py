@@ -157,6 +157,26 @@ def test_audit_verify_with_the_wrong_key_says_so(ecps_here: Ecps, workdir: Path)
     assert ecps_here("audit", "verify").returncode == 0
 
 
+def test_every_command_with_the_wrong_key_says_so(ecps_here: Ecps, workdir: Path) -> None:
+    """status, a step and list over a database of another key name the key, in one line."""
+    state_dir = workdir / ".ecps"
+    aid = advance(service(state_dir), state_dir, State.EMAILED)
+    service(workdir / "other")  # a folder with a key of its own
+    url = f"sqlite:///{state_dir / 'ecps.sqlite3'}"
+    for args in (("status", aid), ("resend-email", aid), ("cancel", aid)):
+        done = ecps_here(*args, "--database", url, "--state-dir", "other")
+        assert done.returncode == 17, done.stderr
+        assert done.stderr.splitlines() == [
+            f"error: activation {aid} and its audit trail were sealed with another server key: "
+            "this database was made with another key than the one configured (the server key "
+            "file, or ECPS_SECRET_KEY) [storage_error, exit 17]"]
+    listed = ecps_here("list", "--database", url, "--state-dir", "other")
+    assert listed.returncode == 0
+    assert "sealed with another server key" in listed.stderr
+    assert "does not match its audit trail" not in listed.stderr
+    assert ecps_here("status", aid).returncode == 0  # its own key: untouched
+
+
 def test_serve_on_a_busy_port_says_so_with_its_own_exit_code(ecps: Ecps) -> None:
     """Another listener on the port gives one line and exit 22, before the server starts."""
     with socket.create_server(("127.0.0.1", 0)) as taken:

@@ -13,7 +13,7 @@ from adapters.memory import MemoryMailer, MemorySms, MemoryStore, StaticDirector
 from adapters.sql import SqlStore
 from tests.conftest import NID, NID2, fast_settings, memory_service
 from workflow import ActivationService, State
-from workflow.errors import StorageError, WorkflowError
+from workflow.errors import StorageError, WorkflowError, WrongServerKey
 from workflow.messages import DirectoryEntry
 from workflow.security import luhn_ok
 from workflow.testing import FakeClock, code_from, payload_from
@@ -121,8 +121,23 @@ def test_a_row_edited_in_sqlite_is_refused(tmp_path: Path) -> None:
     aid = svc.request(NID).activation_id
     with sqlite3.connect(tmp_path / "e.sqlite3") as db:
         db.execute("UPDATE ecps_activation SET email_resends = 0, sms_attempts = 4 WHERE id = ?", (aid,))
-    with pytest.raises(StorageError, match=aid):
+    with pytest.raises(StorageError, match=aid) as refused:
         svc.resend_email(aid)
+    assert not isinstance(refused.value, WrongServerKey)  # the key is right: the row was edited
+    store.close()
+
+
+def test_a_database_sealed_with_another_key_is_told_as_such(tmp_path: Path) -> None:
+    """Another server key: every call says so (not "changed outside"), and changes nothing."""
+    store = SqlStore(f"sqlite:///{tmp_path}/e.sqlite3")
+    aid = memory_service(FakeClock(), store=store).request(NID).activation_id
+    other = memory_service(FakeClock(), store=store, secret_key="another-key-" + "o" * 32)
+    before = store.get(aid)
+    for call in (other.status, other.cancel, other.resend_email):
+        with pytest.raises(WrongServerKey, match=f"activation {aid} and its audit trail were "
+                                                 "sealed with another server key"):
+            call(aid)
+    assert store.get(aid) == before
     store.close()
 
 
