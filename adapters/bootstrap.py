@@ -117,12 +117,14 @@ def server_key(state: StateDir) -> str:
 
 def _read_key(path: Path) -> str:
     try:
-        key = path.read_text().strip()
+        key = path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         raise
     except OSError as exc:
         raise StorageError(f"cannot read the server key {path}: "
                            f"{exc.strerror or type(exc).__name__}") from exc
+    except UnicodeDecodeError:
+        raise StorageError(f"the server key file {path} is not UTF-8 text") from None
     if len(key) < 16:
         raise StorageError(f"the server key file {path} is too short or empty")
     return key
@@ -223,10 +225,12 @@ def webhook_from_env(environ: Mapping[str, str] | None = None) -> EventSink | No
     secret = env.get(WEBHOOK_SECRET, "")
     if not secret and (path := env.get(WEBHOOK_SECRET_FILE)):
         try:
-            secret = Path(path).read_text().strip()
+            secret = Path(path).read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise config.ConfigError([f"cannot read {WEBHOOK_SECRET_FILE} "
                                       f"({exc.strerror or type(exc).__name__})"]) from None
+        except UnicodeDecodeError:
+            raise config.ConfigError([f"{WEBHOOK_SECRET_FILE}: the file is not UTF-8 text"]) from None
     if not secret:
         raise config.ConfigError([f"{WEBHOOK_URL} is set but neither {WEBHOOK_SECRET} nor "
                                   f"{WEBHOOK_SECRET_FILE}: the receiver checks each event's signature"])

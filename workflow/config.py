@@ -140,6 +140,8 @@ def _toml_values(path: Path, table: str) -> Sourced:
         data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read the file ({exc.strerror or type(exc).__name__})"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([f"{path}: not UTF-8 text"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{path}: not valid TOML ({exc})"]) from None
     for part in filter(None, table.split(".")):
@@ -173,6 +175,8 @@ def _build(file_values: Sourced, env_values: Sourced) -> Settings:
             values["secret_key"] = Path(str(key_file[0])).read_text(encoding="utf-8").strip()
         except OSError as exc:
             problems.append(f"{key_file[1]}: cannot read the key file ({exc.strerror or type(exc).__name__})")
+        except UnicodeDecodeError:
+            problems.append(f"{key_file[1]}: the key file is not UTF-8 text")
     for name, (raw, source) in merged.items():
         if name not in _FIELDS:
             problems.append(f"{source}: unknown setting {name!r}")

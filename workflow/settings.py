@@ -89,10 +89,18 @@ def _shown(span: timedelta) -> str:
     return "".join(parts)
 
 
+def _key_bytes_or_none(secret_key: bytes | str) -> bytes:
+    """The key's bytes; none (b"") for text that has no UTF-8 form (lone surrogates)."""
+    try:
+        return _key_bytes(secret_key)
+    except UnicodeEncodeError:
+        return b""
+
+
 def _problems(s: Settings) -> list[str]:
     problems: list[str] = []
-    if not isinstance(s.secret_key, (bytes, str)) or len(_key_bytes(s.secret_key)) < MIN_KEY_BYTES:
-        problems.append(f"secret_key must be text or bytes of at least {MIN_KEY_BYTES} bytes")
+    if not isinstance(s.secret_key, (bytes, str)) or len(_key_bytes_or_none(s.secret_key)) < MIN_KEY_BYTES:
+        problems.append(f"secret_key must be text (UTF-8) or bytes of at least {MIN_KEY_BYTES} bytes")
     bounds = {
         "pin_length": (s.pin_length, 4, 12),
         "sms_code_digits": (s.sms_code_digits, 6, 8),

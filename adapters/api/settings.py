@@ -71,6 +71,9 @@ class HttpSettings:
             except OSError as exc:
                 raise InvalidInput(f"cannot read ECPS_OPERATOR_TOKEN_FILE ({type(exc).__name__})",
                                    "operator_token") from exc
+            except UnicodeDecodeError:
+                raise InvalidInput("ECPS_OPERATOR_TOKEN_FILE is not UTF-8 text",
+                                   "operator_token") from None
         others: dict[str, object] = {}
         for name in ("proof_window", "body_limit", "request_rate", "request_period"):
             if (raw := env.get(f"ECPS_{name.upper()}")) is not None:

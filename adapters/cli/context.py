@@ -96,6 +96,11 @@ def checked_url(url: str) -> str:
     from sqlalchemy.exc import ArgumentError
 
     try:
+        url.encode("utf-8")
+    except UnicodeEncodeError:  # bytes of a file name that are not UTF-8: no URL holds them
+        raise typer.BadParameter("the URL holds bytes that are not UTF-8 text",
+                                 param_hint="'--database' / ECPS_DATABASE_URL") from None
+    try:
         backend = make_url(url).get_backend_name()
     except (ArgumentError, ValueError):
         backend = ""

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -337,3 +339,27 @@ def test_the_interactive_demo_without_input_says_so(ecps: Ecps) -> None:
     assert done.returncode == 3, done.stderr
     assert "standard input ended" in done.stderr.strip().splitlines()[-1]
     assert "interrupted" not in done.stderr
+
+
+@pytest.mark.parametrize(("setup", "args", "expected"), [
+    (lambda d: (d / ".ecps").mkdir() or (d / ".ecps" / "server.key").write_bytes(b"\xff\xfe\x00"),
+     ("status", "abcdefgh12345678"), None),
+    (lambda d: (d / "bad.toml").write_bytes(b"\xff\xfe"), ("config", "show"),
+     {"ECPS_CONFIG": "bad.toml"}),
+    (lambda d: (d / "key").write_bytes(b"\xff" * 40), ("status", "abcdefgh12345678"),
+     {"ECPS_SECRET_KEY_FILE": "key"}),
+    (lambda d: None, ("status", "abcdefgh12345678"), {"ECPS_SECRET_KEY": "\udcff" * 20}),
+    (lambda d: None, ("status", "--database", "sqlite:///\udcff.db", "abcdefgh12345678"), None),
+    (lambda d: None, ("list",), {"ECPS_DATABASE_URL": "sqlite:///\udcff.db"}),
+])
+def test_bytes_that_are_not_utf8_in_a_file_a_variable_or_an_argument_are_one_line(
+        ecps: Ecps, workdir: Path, setup: Callable[[Path], object], args: tuple[str, ...],
+        expected: dict[str, str] | None) -> None:
+    """Each is named in one line with its kind, never a codec's traceback or bare message."""
+    setup(workdir)
+    done = ecps(*args, env=expected)
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert re.search(r"not UTF-8 text|text \(UTF-8\)", lines[0]), lines[0]
+    assert "codec" not in lines[0]
+    assert re.search(r"\[(storage_error|config_error|usage), exit (17|21|2)\]$", lines[0]), lines[0]
