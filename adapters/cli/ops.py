@@ -92,7 +92,8 @@ def audit_verify(
     svc = e.service()
     if activation_id is not None:
         svc.status(activation_id)  # an unknown id is an error of its own
-    with Progress(console=e.out.err, transient=True, disable=e.out.json_mode) as progress:
+    with Progress(console=e.out.err, transient=True,  # a bar on a terminal only: else nothing
+                  disable=e.out.json_mode or not e.out.err.is_terminal) as progress:
         task = progress.add_task("verifying audit trails", total=limit)
         found = verify_trails(svc.store, svc.keys, svc.engine, limit=limit, only=activation_id,
                               progress=lambda n: progress.advance(task, n))
@@ -461,7 +462,8 @@ def bench(
         raise typer.Exit(1)
     from adapters import bench as benchmarks
 
-    with Progress(console=out.err, transient=True, disable=out.json_mode) as progress:
+    with Progress(console=out.err, transient=True,
+                  disable=out.json_mode or not out.err.is_terminal) as progress:
         chosen = benchmarks.names(names or ())
         task = progress.add_task("benchmarks", total=len(chosen))
 

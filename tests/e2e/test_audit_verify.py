@@ -68,3 +68,20 @@ def test_a_checkpoint_kept_elsewhere_shows_a_deleted_activation(ecps_here: Ecps,
     assert json.loads(done.stdout)["since_checkpoint"][0].startswith("1 activation(s) recorded before")
     told = ecps_here("audit", "verify", "--since-checkpoint", "ck.json")
     assert "checkpoint: 1 activation(s) recorded before" in " ".join(told.stdout.split())
+
+
+def test_off_a_terminal_verify_writes_no_progress_and_an_error_in_one_line(
+        ecps: Ecps, workdir: Path) -> None:
+    """The progress bar is a terminal's: piped, stderr holds nothing on success and the one
+    error line on failure (no blank line before it)."""
+    state = workdir / ".ecps"
+    advance(service(state), state, State.EMAILED, NID)
+    done = ecps("audit", "verify")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    broken = workdir / "broken.sqlite3"
+    broken.write_bytes(b"not a database" * 100)
+    failed = ecps("audit", "verify", "--database", f"sqlite:///{broken}")
+    assert failed.returncode == 17
+    assert len(failed.stderr.splitlines()) == 1, failed.stderr
+    assert failed.stderr.startswith("error: ")
