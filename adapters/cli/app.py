@@ -10,7 +10,9 @@ import json
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
+from typing import TextIO
 
 import typer
 
@@ -142,7 +144,14 @@ class _OneLine(logging.Handler):
 
 
 def _one_line_logs() -> None:
-    """Warnings of the engine and its adapters as one line each on stderr, never a traceback, masked."""
+    """Warnings of the engine and its adapters, and Python's warnings (a library's), as one
+    line each on stderr, never a traceback nor a source line, masked."""
     root = logging.getLogger()
     if not any(isinstance(h, _OneLine) for h in root.handlers):
         root.addHandler(_OneLine(logging.WARNING))
+    warnings.showwarning = _one_line_warning
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      file: TextIO | None = None, line: str | None = None) -> None:
+    (file or sys.stderr).write(f"warning: {redact(str(message))}\n")

@@ -363,3 +363,14 @@ def test_bytes_that_are_not_utf8_in_a_file_a_variable_or_an_argument_are_one_lin
     assert re.search(r"not UTF-8 text|text \(UTF-8\)", lines[0]), lines[0]
     assert "codec" not in lines[0]
     assert re.search(r"\[(storage_error|config_error|usage), exit (17|21|2)\]$", lines[0]), lines[0]
+
+
+def test_a_library_warning_is_one_line_without_its_source(ecps: Ecps, workdir: Path) -> None:
+    """SQLAlchemy's warning about a URL argument it ignores: one line, no file nor code."""
+    service(workdir / ".ecps")
+    url = f"sqlite:///{workdir / '.ecps' / 'ecps.sqlite3'}?mode=ro"
+    done = ecps("status", "--database", url, "abcdefgh12345678")
+    assert done.returncode == 7
+    warned, failed = done.stderr.splitlines()
+    assert warned.startswith("warning: Query string argument(s) 'mode' are not accepted")
+    assert failed == "error: no activation 'abcdefgh12345678' [not_found, exit 7]"
