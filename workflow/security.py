@@ -77,12 +77,15 @@ def validate_identifier(value: object, *, check_luhn: bool = True) -> str:
     """The identifiant national if well-formed; ADELI numbers are `NotEligible`."""
     if not isinstance(value, str):
         raise InvalidIdentifier(f"the identifier must be text, not {type(value).__name__}")
-    if not (len(value) <= 32 and value.isascii() and value.isdigit()):
+    twelve = "the identifier must be 12 digits: 8 then the 11-digit RPPS"
+    if len(value) > 32:  # far too long, whatever it holds: not looked at further
+        raise InvalidIdentifier(twelve)
+    if not (value.isascii() and value.isdigit()):
         raise InvalidIdentifier("the identifier must be made of ASCII digits only")
     if len(value) == 10 and value[0] == "0":
         raise NotEligible("ADELI-registered professionals activate with their CPS card")
     if len(value) != 12 or value[0] != "8":
-        raise InvalidIdentifier("the identifier must be 12 digits: 8 then the 11-digit RPPS")
+        raise InvalidIdentifier(twelve)
     if check_luhn and not luhn_ok(value[1:]):
         raise InvalidIdentifier("the RPPS number's check digit is wrong")
     return value

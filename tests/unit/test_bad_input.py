@@ -56,6 +56,13 @@ def test_malformed_identifiers_are_invalid(service: ActivationService, store: Me
     assert len(bad) < 6 or bad.strip() not in str(refused.value)
 
 
+@pytest.mark.parametrize("bad", ["8" * 13, "8" * 33, "8" * 10_000, "x" * 33], ids=len)
+def test_identifiers_of_the_wrong_length_are_told_so(service: ActivationService, bad: str) -> None:
+    """Too many digits is told as the length it must have, however many there are."""
+    with pytest.raises(InvalidIdentifier, match=r"must be 12 digits: 8 then the 11-digit RPPS$"):
+        service.request(bad)
+
+
 @pytest.mark.parametrize("bad", [None, 899700366240, b"899700366240", 8.9], ids=repr)
 def test_identifiers_of_the_wrong_type_are_invalid(service: ActivationService, bad: object) -> None:
     """None, an int or bytes instead of text is InvalidIdentifier."""
