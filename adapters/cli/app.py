@@ -16,7 +16,7 @@ from typing import TextIO
 
 import typer
 
-from adapters.cli import context
+from adapters.cli import context, pressed_ctrl_c
 from adapters.cli.context import Database, Json, StateDirOpt
 from adapters.cli.output import USAGE, Output, exit_codes_table, translated
 from adapters.logs import redact
@@ -107,9 +107,11 @@ def run(argv: list[str] | None = None) -> None:
                 "or give one answer a line", "stdin")))
         code = INTERRUPTED
     except Exception as exc:  # a refusal, a configuration error, the database down...
-        if os.environ.get("ECPS_DEBUG") and not isinstance(exc, WorkflowError):
-            raise
-        sys.exit(_output(args).error(translated(exc)))
+        if not pressed_ctrl_c(exc):  # else Ctrl-C while a command imported what it needs
+            if os.environ.get("ECPS_DEBUG") and not isinstance(exc, WorkflowError):
+                raise
+            sys.exit(_output(args).error(translated(exc)))
+        code = INTERRUPTED
     if code == INTERRUPTED:  # Ctrl-C, raised or (at a prompt) returned by the command line
         _interrupted(_output(args))
     sys.exit(code if isinstance(code, int) else 0)

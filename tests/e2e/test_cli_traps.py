@@ -7,6 +7,7 @@ import re
 import socket
 import subprocess
 import sys
+import types
 from collections.abc import Callable
 from pathlib import Path
 
@@ -313,15 +314,26 @@ def test_request_send_that_cannot_deliver_says_so(ecps_here: Ecps) -> None:
     assert "SmtpMailer(" not in message
 
 
+def _wrapped_ctrl_c() -> RuntimeError:
+    """Ctrl-C pressed while Python made a class: what `__set_name__` turns it into."""
+    try:
+        raise KeyboardInterrupt
+    except KeyboardInterrupt as pressed:
+        wrapped = RuntimeError("Error calling __set_name__ on 'Field' instance 'buffer'")
+        wrapped.__cause__ = pressed
+        return wrapped
+
+
+@pytest.mark.parametrize("wrapped", [False, True])
 @pytest.mark.parametrize("extra", [(), ("--json",)])
 def test_ctrl_c_at_the_pin_prompt_says_interrupted(ecps_here: Ecps, monkeypatch: pytest.MonkeyPatch,
-                                                   extra: tuple[str, ...]) -> None:
-    """Ctrl-C at the hidden PIN prompt: exit 130 with "interrupted", as one JSON object with
-    --json; nothing else printed."""
+                                                   extra: tuple[str, ...], wrapped: bool) -> None:
+    """Ctrl-C at the hidden PIN prompt, or while a command imports (wrapped in another error):
+    exit 130 with "interrupted", as one JSON object with --json; nothing else printed."""
     from adapters.cli import flow
 
     def pressed(_prompt: str) -> str:  # Ctrl-C while the hidden prompt waits
-        raise KeyboardInterrupt
+        raise _wrapped_ctrl_c() if wrapped else KeyboardInterrupt
 
     monkeypatch.setattr(flow, "ask_secret", pressed)
     done = ecps_here(*extra, "authenticate", "--", "someactivation0")
@@ -374,3 +386,21 @@ def test_a_library_warning_is_one_line_without_its_source(ecps: Ecps, workdir: P
     warned, failed = done.stderr.splitlines()
     assert warned.startswith("warning: Query string argument(s) 'mode' are not accepted")
     assert failed == "error: no activation 'abcdefgh12345678' [not_found, exit 7]"
+
+
+def test_ctrl_c_while_the_command_line_loads_exits_130_without_a_traceback(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The commands' module interrupted while it is imported, the KeyboardInterrupt wrapped."""
+    from adapters.cli import main
+
+    loading = types.ModuleType("adapters.cli.app")
+
+    def interrupted(name: str) -> object:
+        raise _wrapped_ctrl_c()
+
+    loading.__getattr__ = interrupted  # type: ignore[method-assign]
+    monkeypatch.setitem(sys.modules, "adapters.cli.app", loading)
+    with pytest.raises(SystemExit) as done:
+        main(["status", "x"])
+    assert done.value.code == 130
+    assert capsys.readouterr() == ("", "")
