@@ -18,7 +18,7 @@ import typer
 
 from adapters.cli import context, pressed_ctrl_c
 from adapters.cli.context import Database, Json, StateDirOpt
-from adapters.cli.output import USAGE, Output, exit_codes_table, translated
+from adapters.cli.output import USAGE, OneLine, Output, exit_codes_table, translated
 from adapters.logs import redact
 from workflow.errors import InvalidInput, WorkflowError
 
@@ -137,20 +137,12 @@ def _output(args: list[str]) -> Output:
     return Output(json_mode="--json" in given)
 
 
-class _OneLine(logging.Handler):
-    """A log record as one line on the current stderr, without its traceback."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        # masked here, leaving the record as other handlers (a test's capture) see it
-        sys.stderr.write(f"{record.levelname.lower()}: {redact(record.getMessage())}\n")
-
-
 def _one_line_logs() -> None:
     """Warnings of the engine and its adapters, and Python's warnings (a library's), as one
     line each on stderr, never a traceback nor a source line, masked."""
     root = logging.getLogger()
-    if not any(isinstance(h, _OneLine) for h in root.handlers):
-        root.addHandler(_OneLine(logging.WARNING))
+    if not any(isinstance(h, OneLine) for h in root.handlers):
+        root.addHandler(OneLine(logging.WARNING))
     warnings.showwarning = _one_line_warning
 
 

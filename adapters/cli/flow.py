@@ -14,10 +14,10 @@ from rich.table import Table
 from rich.text import Text
 
 from adapters.cli.context import Database, Env, Json, StateDirOpt, env
-from adapters.cli.output import id_arg, jsonable, steps_table, when
+from adapters.cli.output import id_arg, jsonable, steps_table, warnings_held, when
 from adapters.cli.phone import decode_qr, payload_from_eml, png_file, sms_of
 from workflow import ActivationService, security
-from workflow.domain import AuditEvent, Delivery, MessageKind
+from workflow.domain import AuditEvent, Delivery, MessageKind, OutboxMessage
 from workflow.errors import DeliveryFailed, InvalidInput, StorageError, WrongServerKey
 from workflow.outbox import DispatchLoop, Rounds
 from workflow.results import ActivationStatus, Started, StepResult
@@ -49,11 +49,16 @@ def request(
     e = env(database, state_dir, json)
     svc = e.service()
     started = svc.request(national_id, device_id=device_id)
-    sent = svc.dispatch() if send else 0
-    if send and not _email_sent(svc, started.activation_id):
+    with warnings_held() as held:  # a failure is the one error line below, with the first
+        sent = svc.dispatch() if send else 0
+    email = _email(svc, started.activation_id)
+    if send and (email is None or email.status != Delivery.SENT):
+        why = f"; {held[0]}" if held else ""
         raise DeliveryFailed(f"activation {started.activation_id} was created, but its e-mail "
-                             f"could not be delivered now (to {_where(svc.dispatcher.mailer)}): it "
-                             "stays queued, and `ecps dispatch` tries again")
+                             f"could not be delivered now (to {_where(svc.dispatcher.mailer)}{why}): "
+                             "it stays queued, and `ecps dispatch` tries again")
+    for line in held:  # sent after all: what was held is shown as it would have been
+        e.out.err.print(f"warning: {line}", soft_wrap=True, markup=False, highlight=False)
     state = svc.status(started.activation_id).state if send else started.state
     eml = _email_file(svc, started.activation_id) if send else None
 
@@ -70,10 +75,10 @@ def request(
                 "email_file": None if eml is None else str(eml)}, render)
 
 
-def _email_sent(svc: ActivationService, activation_id: str) -> bool:
-    """Whether the activation e-mail of this activation went out."""
-    return any(m.kind == MessageKind.ACTIVATION_EMAIL and m.status == Delivery.SENT
-               for m in svc.store.outbox_of(activation_id))
+def _email(svc: ActivationService, activation_id: str) -> OutboxMessage | None:
+    """The newest activation e-mail of this activation in the outbox."""
+    return next((m for m in reversed(svc.store.outbox_of(activation_id))
+                 if m.kind == MessageKind.ACTIVATION_EMAIL), None)
 
 
 def _email_file(svc: ActivationService, activation_id: str) -> Path | None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -16,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from adapters.kinds import USAGE, Kind, all_kinds, kind_of
+from adapters.logs import redact
 from workflow.config import ConfigError
 from workflow.domain import Step
 from workflow.errors import (
@@ -214,3 +217,40 @@ def exit_codes_table() -> str:
     """The exit codes of `ecps`, as text for --help."""
     return "\n".join(f"  {k.exit_code:>2}  {k.name:<22} {k.meaning}"
                      for k in [*all_kinds(), *CLI_KINDS])
+
+
+class OneLine(logging.Handler):
+    """A log record as one line on the current stderr, without its traceback (the CLI's)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # masked here, leaving the record as other handlers (a test's capture) see it
+        sys.stderr.write(f"{record.levelname.lower()}: {redact(record.getMessage())}\n")
+
+
+@contextmanager
+def warnings_held() -> Iterator[list[str]]:
+    """Within the block, the CLI's warning lines are held back (errors still shown); the list
+    gets each held warning's masked text, for the one line that reports the outcome."""
+    held: list[str] = []
+    shown = [h for h in logging.getLogger().handlers if isinstance(h, OneLine)]
+    keeper = _Keeper(held)
+    root = logging.getLogger()
+    for h in shown:
+        h.setLevel(logging.ERROR)
+    root.addHandler(keeper)
+    try:
+        yield held
+    finally:
+        root.removeHandler(keeper)
+        for h in shown:
+            h.setLevel(logging.WARNING)
+
+
+class _Keeper(logging.Handler):
+    def __init__(self, held: list[str]) -> None:
+        super().__init__(logging.WARNING)
+        self.held = held
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno < logging.ERROR:
+            self.held.append(redact(record.getMessage()))

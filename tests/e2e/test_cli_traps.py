@@ -311,7 +311,13 @@ def test_request_send_that_cannot_deliver_says_so(ecps_here: Ecps) -> None:
     message = json.loads(done.stdout)["error"]["message"]
     assert "was created" in message
     assert "stays queued" in message
+    assert "cannot talk to the SMTP server (ConnectionRefusedError)" in message  # the reason
     assert "SmtpMailer(" not in message
+    assert done.stderr == ""
+    plain = ecps_here("request", NID2, "--send", env={"ECPS_SMTP_URL": f"smtp://127.0.0.1:{port}"})
+    assert plain.returncode == 15
+    assert len(plain.stderr.splitlines()) == 1, plain.stderr  # the warnings are in that line
+    assert "cannot talk to the SMTP server" in plain.stderr
 
 
 def _wrapped_ctrl_c() -> RuntimeError:
