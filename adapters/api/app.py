@@ -107,7 +107,7 @@ def default_signouts(service: ActivationService) -> SignOuts:
 
 
 def create_tables(service: ActivationService) -> None:
-    """Create the HTTP layer's own tables in the store's database, if it has one (`ecps serve`
+    """Make the HTTP layer's own tables in the store's database, if it has one (`ecps serve`
     does it once before its worker processes start, each building its app)."""
     default_idempotency(service)
     default_replay(service)

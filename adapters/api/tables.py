@@ -16,7 +16,8 @@ from workflow.errors import StorageError
 
 class Tables:
     """Transactions on the database of `database`, where `tables` (named `what` in errors) are
-    created if missing; `close` disposes only an engine made here."""
+    made if missing: by the store's migrations in a `SqlStore`'s database, else created here;
+    `close` disposes only an engine made here."""
 
     def __init__(self, database: SqlStore | Engine | str, what: str,
                  tables: MetaData | Table) -> None:
@@ -26,11 +27,12 @@ class Tables:
             if isinstance(database, SqlStore):
                 self.engine = database.engine
                 self._connect: Callable[[], AbstractContextManager[Connection]] = database.connection
+                database.ensure_schema()  # its migrations make these tables
             else:
                 self.engine = database if isinstance(database, Engine) else create_engine(
                     database.replace("postgresql://", "postgresql+psycopg://", 1))
                 self._connect = self.engine.connect
-            self.create(tables)
+                self.create(tables)
         except SQLAlchemyError as exc:
             raise self.unavailable(exc) from exc
 

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = "6"
+SCHEMA_VERSION = "7"
 CHAIN_INDEX = "ux_ecps_audit_chain"  # unique (activation_id, subject, seq) where seq > 0
 
 
