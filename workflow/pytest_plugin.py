@@ -100,6 +100,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.user_properties.append(("requirement", i))
 
 
+class _Missing:
+    """What the run's last line counts as "ecps coverage missing": an object, as the reports
+    other plugins look through in the same stats are (Hypothesis reads their `__dict__`)."""
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+
 def _coverage_required_and_short(config: pytest.Config) -> bool:
     required = bool(config.getoption("--ecps-require-coverage"))
     return required and (COVERAGE.empty() or bool(COVERAGE.missing()))
@@ -115,7 +123,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
                else f"{len(COVERAGE.missing().lines())} parts of the definition were never exercised")
         terminalreporter.write_line(f"ecps-workflow: --ecps-require-coverage: {why}: the run fails",
                                     red=True, bold=True)
-        terminalreporter.stats.setdefault(MISSING_KEY, []).append(why)
+        terminalreporter.stats.setdefault(MISSING_KEY, []).append(_Missing(why))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

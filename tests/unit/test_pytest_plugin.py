@@ -281,3 +281,17 @@ def test_a_project_with_packages_named_like_ours_still_starts(pytester: pytest.P
     pytester.makepyfile(test_mine="def test_mine():\n    assert True\n")
     result = pytester.run(sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q")
     assert result.ret == 0, result.outlines + result.errlines
+
+
+@pytest.mark.parametrize("recorded", [False, True])
+def test_required_coverage_fails_cleanly_when_the_plugin_is_on_by_the_ini_file(
+        pytester: pytest.Pytester, recorded: bool) -> None:
+    """Turned on by `ecps_workflow = true` (Hypothesis's summary then runs after the plugin's),
+    the run still ends with the summary line, never a crash."""
+    COVERAGE.reset()
+    pytester.makeini("[pytest]\necps_workflow = true\n")
+    pytester.makepyfile(test_hit=HIT if recorded else "def test_plain():\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--ecps-require-coverage")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*1 passed*1 ecps coverage missing*"])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
