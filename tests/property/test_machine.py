@@ -37,3 +37,19 @@ def test_configure_takes_any_callable_factory() -> None:
     assert machine.make_store().list_activations() == []
     fresh = lambda: MemoryStore()  # noqa: E731, PLW0108 (a lambda, as a project would write one)
     assert ActivationMachine.configure(make_store=fresh).__name__ == "ActivationMachineForLambda"
+
+
+@pytest.mark.parametrize("digits", [7, 8])
+def test_the_machine_passes_a_correct_store_with_longer_sms_codes(digits: int) -> None:
+    """Its wrong codes have the settings' length: a code of the wrong length is a malformed one."""
+    from hypothesis import HealthCheck, settings
+    from hypothesis.stateful import run_state_machine_as_test
+
+    from workflow.settings import Settings
+
+    machine = ActivationMachine.configure(make_store=MemoryStore, make_settings=lambda: Settings(
+        secret_key="k" * 32, argon2_memory_kib=64, argon2_time_cost=1, argon2_parallelism=1,
+        sms_code_digits=digits))
+    run_state_machine_as_test(machine, settings=settings(
+        max_examples=50, stateful_step_count=50, derandomize=True, database=None, deadline=None,
+        suppress_health_check=list(HealthCheck)))
