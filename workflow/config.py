@@ -42,18 +42,21 @@ def parse_duration(value: object) -> timedelta:
     """`90`, `"90s"`, `"5m"`, `"1h30m"`, `"1d"` as a duration (bare numbers are seconds)."""
     if isinstance(value, bool):
         raise ValueError("expected a duration, got a boolean")
-    if isinstance(value, int):
-        return timedelta(seconds=value)
     if isinstance(value, timedelta):
         return value
-    text = str(value).strip().lower().replace(" ", "")
-    if text.isdigit():
-        return timedelta(seconds=int(text))
-    match = _DURATION.fullmatch(text)
-    if not text or match is None:
-        raise ValueError(f"expected a duration like 90s, 5m, 1h30m or 1d, got {value!r}")
-    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
-    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    try:
+        if isinstance(value, int):
+            return timedelta(seconds=value)
+        text = str(value).strip().lower().replace(" ", "")
+        if text.isdigit():
+            return timedelta(seconds=int(text))
+        match = _DURATION.fullmatch(text)
+        if not text or match is None:
+            raise ValueError(f"expected a duration like 90s, 5m, 1h30m or 1d, got {value!r}")
+        days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+        return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    except OverflowError:  # more than timedelta holds (999,999,999 days)
+        raise ValueError("the duration is far too long") from None
 
 
 def format_duration(delta: timedelta) -> str:

@@ -97,6 +97,13 @@ def _key_bytes_or_none(secret_key: bytes | str) -> bytes:
         return b""
 
 
+def link_base_ok(base: object) -> bool:
+    """Whether `base` can start the activation link: a URI of printable ASCII without spaces,
+    query or fragment (the link the service makes is one it accepts back)."""
+    return (isinstance(base, str) and "://" in base and base.isascii() and base.isprintable()
+            and not any(c in base for c in "?#& "))
+
+
 def _problems(s: Settings) -> list[str]:
     problems: list[str] = []
     if not isinstance(s.secret_key, (bytes, str)) or len(_key_bytes_or_none(s.secret_key)) < MIN_KEY_BYTES:
@@ -118,6 +125,10 @@ def _problems(s: Settings) -> list[str]:
     for name, (value, low, high) in bounds.items():
         if type(value) is not int or not low <= value <= high:
             problems.append(f"{name} must be an integer in {low}..{high}, not {value!r}")
+    memory, lanes = s.argon2_memory_kib, s.argon2_parallelism
+    if type(memory) is int and type(lanes) is int and 1 <= lanes <= 16 and 8 <= memory < 8 * lanes:
+        problems.append(f"argon2_memory_kib must be at least 8 per lane of argon2_parallelism "
+                        f"({8 * lanes} for {lanes}), not {memory}")
     durations = {
         "sms_code_validity": (s.sms_code_validity, timedelta(minutes=10)),
         "qr_token_validity": (s.qr_token_validity, timedelta(days=7)),
@@ -140,7 +151,7 @@ def _problems(s: Settings) -> list[str]:
             problems.append(f"{name}: {_shown(span)} is not more than 0s")
     if not isinstance(s.check_rpps_luhn, bool):
         problems.append("check_rpps_luhn must be a bool")
-    base = s.deep_link_base
-    if not isinstance(base, str) or "://" not in base or any(c in base for c in "?#& \r\n"):
-        problems.append("deep_link_base must be a URI without query or fragment")
+    if not link_base_ok(s.deep_link_base):
+        problems.append("deep_link_base must be a URI of printable ASCII (scheme://host/path) "
+                        "without query or fragment")
     return problems

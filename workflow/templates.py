@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from string import Template
 
 from workflow.messages import QR_CONTENT_ID, Attachment, Email, qr_png
-from workflow.settings import Settings
+from workflow.settings import Settings, link_base_ok
 
 __all__ = ["ENGLISH", "FRENCH", "TEMPLATES", "EmailTemplate", "Templates"]
 
@@ -150,9 +150,9 @@ def _problems(t: Templates) -> list[str]:
         return problems
     if not t.activation.html:
         problems.append("activation.html must be given: it shows the QR image")
-    if t.deep_link_base and ("://" not in t.deep_link_base
-                             or any(c in t.deep_link_base for c in "?#& ")):
-        problems.append("deep_link_base must be a URI (scheme://host/path) without query or fragment")
+    if t.deep_link_base and not link_base_ok(t.deep_link_base):
+        problems.append("deep_link_base must be a URI of printable ASCII (scheme://host/path) "
+                        "without query or fragment")
     for part, text in _parts(t).items():
         problems.extend(_part_problems(part, text))
     return problems

@@ -152,3 +152,26 @@ def test_malformed_durations_are_refused(text: object) -> None:
     """Anything else is a ValueError."""
     with pytest.raises(ValueError, match="duration"):
         config.parse_duration(text)
+
+
+@pytest.mark.parametrize("text", ["99999999999999999999d", "9223372036854775807", 10**20])
+def test_a_duration_past_what_a_timedelta_holds_is_refused(text: object) -> None:
+    """Not an OverflowError: the ValueError that configuration reports, naming the source."""
+    with pytest.raises(ValueError, match="the duration is far too long"):
+        config.parse_duration(text)
+    with pytest.raises(ConfigError, match=r"ECPS_FLOW_VALIDITY=.*the duration is far too long"):
+        config.from_env({"ECPS_SECRET_KEY": "k" * 32, "ECPS_FLOW_VALIDITY": str(text)})
+
+
+@pytest.mark.parametrize(("given", "message"), [
+    ({"argon2_memory_kib": 8, "argon2_parallelism": 2}, "at least 8 per lane .* \\(16 for 2\\), not 8"),
+    ({"argon2_memory_kib": 63, "argon2_parallelism": 8}, "\\(64 for 8\\), not 63"),
+    ({"deep_link_base": "ecps://act/é"}, "deep_link_base must be a URI of printable ASCII"),
+    ({"deep_link_base": "ecps://a\x00b"}, "deep_link_base must be a URI of printable ASCII"),
+])
+def test_settings_the_service_could_not_run_on_are_refused_when_made(
+        given: dict[str, object], message: str) -> None:
+    """argon2 needs 8 KiB per lane; a link base must come back intact from the phone."""
+    with pytest.raises(ValueError, match=message):
+        Settings(secret_key="k" * 32, **given)  # type: ignore[arg-type]
+    assert Settings(secret_key="k" * 32, argon2_memory_kib=16, argon2_parallelism=2)

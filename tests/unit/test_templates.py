@@ -93,6 +93,8 @@ def test_a_host_variant_keeps_the_rest_of_the_language() -> None:
      "it would put the secret activation link there"),
     ({"sms": "${code} costs 5$"}, "stray '\\$'"),
     ({"deep_link_base": "https://x.example/ecps?x=1"}, "deep_link_base must be a URI"),
+    ({"deep_link_base": "https://acme.example/é"}, "deep_link_base must be a URI of printable ASCII"),
+    ({"deep_link_base": "ecps://a\x00b"}, "deep_link_base must be a URI of printable ASCII"),
     ({"sender_name": "Acme\nBcc: x@y"}, "sender_name must be one line"),
 ])
 def test_a_broken_template_is_refused_when_built(change: dict[str, object], message: str) -> None:
