@@ -349,7 +349,8 @@ def render_status(c: Console, st: ActivationStatus, outcomes: list[str] | None =
     t.add_row("attempts left", "-" if st.attempts_left is None else str(st.attempts_left))
     t.add_row("counters", ", ".join(f"{k}={v}" for k, v in st.counters.items()))
     c.print(t)
-    c.print(steps_table(st.history, title="history", numbered=True, outcomes=outcomes))
+    c.print(steps_table(st.history, title="history", numbered=True, outcomes=outcomes,
+                        first=st.history_total - len(st.history) + 1))  # the newest are shown
 
 
 def list_activations(

@@ -27,7 +27,7 @@ def history(
 
     def render(c: Console) -> None:
         table = steps_table(page.steps, title=f"steps {page.after + 1}-{page.after + len(page.steps)} "
-                                              f"of {page.total}", numbered=True)
+                                              f"of {page.total}", numbered=True, first=page.after + 1)
         c.print(table)
         if page.next_after is not None:
             e.out.note(f"more: ecps history {page.activation_id} --after {page.next_after}")

@@ -191,8 +191,9 @@ def when(at: datetime | None) -> str:
 
 
 def steps_table(steps: Iterable[Step], title: str | None = None, numbered: bool = False,
-                outcomes: list[str] | None = None) -> Table:
-    """The transitions as a table: from → to, event, time (and each one's outcome if given)."""
+                outcomes: list[str] | None = None, first: int = 1) -> Table:
+    """The transitions as a table: from → to, event, time (and each one's outcome if given);
+    `numbered`, each with its number in the history, the first being `first`."""
     table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
     if numbered:
         table.add_column("#", justify="right", style="dim")
@@ -203,13 +204,13 @@ def steps_table(steps: Iterable[Step], title: str | None = None, numbered: bool 
     if outcomes is not None:
         table.add_column("outcome")
     table.add_column("at (UTC)", style="dim")
-    for i, s in enumerate(steps, start=1):
+    for i, s in enumerate(steps):
         row: list[str | Text] = [s.source or "(new)", ARROW, s.dest, s.event]
         if outcomes is not None:
-            outcome = outcomes[i - 1]
+            outcome = outcomes[i]
             row.append(Text(outcome, style="green" if outcome == "ok" else "bold red"))
         row.append(when(s.at).removesuffix(" UTC"))
-        table.add_row(*([str(i)] if numbered else []), *row)
+        table.add_row(*([str(first + i)] if numbered else []), *row)
     return table
 
 

@@ -410,3 +410,24 @@ def test_ctrl_c_while_the_command_line_loads_exits_130_without_a_traceback(
         main(["status", "x"])
     assert done.value.code == 130
     assert capsys.readouterr() == ("", "")
+
+
+def test_steps_are_numbered_as_in_the_whole_history(ecps_here: Ecps, workdir: Path) -> None:
+    """A page after step N starts at N + 1, and `status` numbers its newest steps as the
+    history does: a number always names the same step."""
+    state_dir = workdir / ".ecps"
+    svc = service(state_dir)
+    aid = advance(svc, state_dir, State.PIN_SET)
+    svc.confirm_pin(aid, "4821")
+    for _ in range(3):
+        svc.authenticate(aid, "4821")
+
+    def numbered(*args: str) -> dict[int, str]:
+        shown = ecps_here(*args).stdout
+        return {int(m[1]): " ".join(m[2].split()) for m in
+                re.finditer(r"^\s*(\d+)\s*│(.*)$", shown, re.MULTILINE)}
+
+    whole = numbered("history", aid)
+    assert sorted(whole) == list(range(1, svc.status(aid).history_total + 1))
+    assert numbered("history", aid, "--after", "4", "--limit", "2") == {5: whole[5], 6: whole[6]}
+    assert sorted(numbered("status", "--", aid)) == sorted(whole)  # all of them are the newest
