@@ -91,6 +91,7 @@ CONTRACT_ZOO = {
     "AttachmentDroppingMailer": (MAILER, {"test_the_qr_png_is_attached_and_decodes_to_the_payload"}),
     "DoubleSendingMailer": (MAILER, {"test_an_accepted_email_reaches_its_recipient_once"}),
     "FreshIdMailer": (MAILER, {"test_a_retried_message_keeps_its_message_id"}),
+    "RepeatDroppingMailer": (MAILER, {"test_every_accepted_email_arrives_in_order"}),
     "TurnBlindStore": (STORE, {"test_a_turn_is_compared_and_set",
                                "test_a_stale_turn_applies_nothing_of_its_change",
                                "test_concurrent_turns_of_one_subject_have_one_winner"}),

@@ -157,6 +157,20 @@ class MailerContract:
         assert got[0].email.to == TO
         assert got[0].email.subject == email.subject
 
+    @requirement("REQ-4-DELIVERY", "REQ-6-AT-LEAST-ONCE")
+    def test_every_accepted_email_arrives_in_order(self) -> None:
+        """Several e-mails to one address (an activation e-mail, then resent ones) all arrive, in order."""
+        mailer = self.make_mailer()
+        sent = [self._activation() for _ in range(4)]
+        for email, _ in sent:
+            mailer.send(email)
+        got = self._received(mailer)
+        assert len(got) == len(sent), (f"{len(sent)} e-mails were accepted and {len(got)} arrived: "
+                                       "an accepted e-mail was lost")
+        assert [payload in _lines(g.email.text).split("\n")
+                for g, (_, payload) in zip(got, sent, strict=True)] == [True] * len(sent), \
+            "the e-mails arrived in another order than they were sent"
+
     @requirement("REQ-4-EMAIL-QR")
     def test_the_text_part_carries_the_payload_verbatim(self) -> None:
         """The text part holds the deep link exactly, on a line of its own."""

@@ -32,6 +32,14 @@ class FreshIdMailer(MemoryMailer):
         super().send(replace(email, message_id=secrets.token_hex(16)))
 
 
+class RepeatDroppingMailer(MemoryMailer):
+    """Delivers the first two e-mails and silently drops the later ones (resent e-mails)."""
+
+    def send(self, email: Email) -> None:
+        if len(self.sent) < 2:
+            super().send(email)
+
+
 class RawErrorMailer(MemoryMailer):
     """Lets the socket's own error escape instead of raising `DeliveryFailed`."""
 
