@@ -18,7 +18,8 @@ from typing import Any, ParamSpec, TypeVar
 
 from workflow.events import DomainEvent
 from workflow.listeners import Listener, Listeners
-from workflow.results import ActivationStatus, Started, StepResult
+from workflow.login.results import LoginResult, LoginStarted, PendingLogin
+from workflow.results import ActivationStatus, HistoryPage, Started, StepResult
 from workflow.service import ActivationService
 from workflow.settings import Settings
 
@@ -60,9 +61,10 @@ class AsyncActivationService:
         """The service clock's time."""
         return self.service.now()
 
-    async def request(self, national_id: object, device_id: object = "") -> Started:
+    async def request(self, national_id: object, device_id: object = "",
+                      device_key: object = None) -> Started:
         """`ActivationService.request`, awaited."""
-        return await self._call(self.service.request, national_id, device_id)
+        return await self._call(self.service.request, national_id, device_id, device_key)
 
     async def scan(self, activation_id: object, qr_payload: object) -> StepResult:
         """`ActivationService.scan`, awaited."""
@@ -112,6 +114,43 @@ class AsyncActivationService:
     async def status(self, activation_id: object) -> ActivationStatus:
         """`ActivationService.status`, awaited."""
         return await self._call(self.service.status, activation_id)
+
+    async def history(self, activation_id: object, after: object = None,
+                      limit: object = 100) -> HistoryPage:
+        """`ActivationService.history`, awaited."""
+        return await self._call(self.service.history, activation_id, after, limit)
+
+    # -- the login workflow ---------------------------------------------------------------------
+
+    async def start_login(self, national_id: object, *, client_id: object, client_name: object,
+                          binding_message: object) -> LoginStarted:
+        """`ActivationService.start_login`, awaited."""
+        return await self._call(self.service.start_login, national_id, client_id=client_id,
+                                client_name=client_name, binding_message=binding_message)
+
+    async def pending_logins(self, activation_id: object) -> tuple[PendingLogin, ...]:
+        """`ActivationService.pending_logins`, awaited."""
+        return await self._call(self.service.pending_logins, activation_id)
+
+    async def approve_login(self, login_id: object, pin: object) -> LoginResult:
+        """`ActivationService.approve_login`, awaited."""
+        return await self._call(self.service.approve_login, login_id, pin)
+
+    async def deny_login(self, login_id: object) -> LoginResult:
+        """`ActivationService.deny_login`, awaited."""
+        return await self._call(self.service.deny_login, login_id)
+
+    async def cancel_login(self, login_id: object, *, actor: str = "portal") -> LoginResult:
+        """`ActivationService.cancel_login`, awaited."""
+        return await self._call(self.service.cancel_login, login_id, actor=actor)
+
+    async def login_result(self, login_id: object) -> LoginResult:
+        """`ActivationService.login_result`, awaited."""
+        return await self._call(self.service.login_result, login_id)
+
+    async def jwks(self) -> dict[str, Any]:
+        """`ActivationService.jwks` (held in memory: answered on the loop)."""
+        return self.service.jwks()
 
     def listen(self, listener: AsyncListener, *kinds: type[DomainEvent]) -> AsyncListener:
         """Run the coroutine function `listener(event)` on the running loop after each commit.

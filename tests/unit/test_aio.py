@@ -201,3 +201,42 @@ def test_the_facade_takes_a_service_or_its_ports_not_both() -> None:
         AsyncActivationService(svc.service, settings=fast_settings())
     with pytest.raises(TypeError):
         AsyncActivationService(object())  # type: ignore[arg-type]
+
+
+CALLS = ("request", "scan", "resend_email", "resend_sms", "verify_sms", "set_pin", "confirm_pin",
+         "authenticate", "cancel", "revoke", "dispatch", "expire_due", "status", "history",
+         "start_login", "pending_logins", "approve_login", "deny_login", "cancel_login",
+         "login_result", "jwks")
+
+
+@pytest.mark.parametrize("name", CALLS)
+def test_every_call_of_the_service_is_a_coroutine_with_the_same_parameters(name: str) -> None:
+    import inspect
+
+    from workflow import ActivationService
+
+    sync, awaited = getattr(ActivationService, name), getattr(AsyncActivationService, name)
+    assert inspect.iscoroutinefunction(awaited)
+    assert inspect.signature(awaited).parameters == inspect.signature(sync).parameters
+
+
+def test_the_list_of_calls_is_every_public_call_of_the_service() -> None:
+    """A call added to the service and not to the facade fails here (the rest is the service's
+    own plumbing, asked by the dispatcher and the login desk)."""
+    from workflow import ActivationService
+
+    plumbing = {"now", "answering", "workflow", "logins", "audit_refusal", "active_credential",
+                "credential", "pin_right", "count_pin", "commit", "fits", "settle", "engine",
+                "definition", "keys", "listeners", "settings", "store", "dispatcher"}
+    public = {n for n in vars(ActivationService) if not n.startswith("_")}
+    assert public - plumbing == set(CALLS)
+
+
+@pytest.mark.asyncio
+async def test_history_and_the_keys_are_awaited() -> None:
+    svc, _, _ = build([DirectoryEntry(NID, "jane.doe@domain.fr", "0612345678", "Dr Jane Doe")])
+    aid = (await svc.request(NID, "phone", None)).activation_id
+    page = await svc.history(aid, after=0, limit=10)
+    assert [s.event for s in page.steps] == ["request"]
+    assert (await svc.jwks())["keys"]
+    assert await svc.pending_logins(aid) == ()
