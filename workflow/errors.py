@@ -90,10 +90,10 @@ class TransitionNotAllowed(WorkflowError):
 
 
 class ActivationExpired(TransitionNotAllowed):
-    """The activation's deadline has passed."""
+    """The activation's deadline has passed (or a login's, `what="login"`)."""
 
-    def __init__(self, state: str, event: str) -> None:
-        super().__init__(state, event, f"the activation has expired ({event!r} refused)")
+    def __init__(self, state: str, event: str, what: str = "activation") -> None:
+        super().__init__(state, event, f"the {what} has expired ({event!r} refused)")
 
 
 class ActivationLocked(TransitionNotAllowed):

@@ -71,6 +71,8 @@ class SqlStore(LoginTables):
                  synchronous: str = "NORMAL", echo: bool = False) -> None:
         if synchronous.upper() not in _SYNCHRONOUS:
             raise ValueError(f"synchronous must be one of {', '.join(_SYNCHRONOUS)}")
+        if type(pool_size) is not int or pool_size < 1:
+            raise ValueError(f"pool_size must be a whole number of at least 1, not {pool_size!r}")
         parsed = _url(url)
         self.dialect_name = parsed.get_backend_name()
         self.where = shown_url(parsed)

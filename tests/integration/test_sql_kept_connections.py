@@ -199,3 +199,10 @@ def test_a_shown_url_hides_its_passwords() -> None:
     assert shown == ("postgresql+psycopg://me:***@db:5432/ecps?application_name=ecps&"
                      "options=-csearch_path%3Decps&password=***&sslpassword=***")
     assert shown_url("not a url") == "(not a database URL)"
+
+
+@pytest.mark.parametrize("size", [0, -1, "5", 2.5, True])
+def test_a_pool_size_that_is_not_a_whole_number_of_at_least_one_is_refused(
+        tmp_path: Path, size: object) -> None:
+    with pytest.raises(ValueError, match=f"pool_size must be a whole number of at least 1, not {size!r}"):
+        SqlStore(f"sqlite:///{tmp_path / 'e.sqlite3'}", pool_size=size)  # type: ignore[arg-type]

@@ -166,9 +166,11 @@ def test_a_login_expires_after_its_validity(
     login = service.start_login(NID, **PORTAL)
     clock.advance(timedelta(minutes=2))
     assert service.pending_logins(aid) == ()
-    with pytest.raises(ActivationExpired):
+    with pytest.raises(ActivationExpired, match=r"^the login has expired \('approve' refused\)$"):
         service.approve_login(login.login_id, PIN)
     assert service.login_result(login.login_id).state == LoginState.EXPIRED
+    with pytest.raises(ActivationExpired, match=r"^the login has expired"):  # and once recorded
+        service.deny_login(login.login_id)
     assert service.status(aid).counters["login_failures"] == 0
 
 

@@ -289,10 +289,10 @@ class LoginDesk:
         g = w.login
         if self.engine.is_due(g, w.now):
             self._take(w, E.EXPIRE, reason=f"validity passed ({w.event})")
-            w.error = ActivationExpired(str(L.EXPIRED), str(w.event))
+            w.error = ActivationExpired(str(L.EXPIRED), str(w.event), "login")
             return False
         if g.state == L.EXPIRED:
-            raise ActivationExpired(str(g.state), str(w.event))
+            raise ActivationExpired(str(g.state), str(w.event), "login")
         if not self.definition.allows(g.state, w.event):
             raise TransitionNotAllowed(str(g.state), str(w.event))
         return True
