@@ -33,7 +33,11 @@ COMMON_PINS = frozenset({
     "1212", "1004", "2000", "6969", "1122", "1313", "2001", "1010", "2580", "0852", "1998",
     "1999", "2020", "2021", "2022", "2023", "2024", "2025", "1357", "2468", "1369", "7410",
     "0007", "0070", "4545", "5252", "1230", "0001", "1000", "5683", "7777",
+    # six digits: the common ones that are neither a run nor a repeated block
+    "112233", "123321", "159753", "147258", "789456", "102030", "147852", "159357", "147369",
+    "741852", "963852", "258456", "100200", "200000", "110011",
 })
+"""Common PINs that no rule below catches (runs, one digit, a repeated block are caught too)."""
 
 
 def text_arg(value: object, field: str, max_len: int = MAX_INPUT) -> str:
@@ -171,7 +175,9 @@ def check_pin_policy(pin: str) -> None:
         raise WeakPin("all digits are the same")
     if steps in ({1}, {-1}):
         raise WeakPin("the digits form an ascending or descending run")
-    if pin in COMMON_PINS or (len(pin) % 2 == 0 and pin[: len(pin) // 2] * 2 == pin):
+    repeated = any(len(pin) % k == 0 and pin[:k] * (len(pin) // k) == pin  # 1212, 123123
+                   for k in range(2, len(pin) // 2 + 1))
+    if pin in COMMON_PINS or repeated:
         raise WeakPin("this PIN is among the most common ones")
 
 

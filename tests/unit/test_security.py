@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import NID, Driver, fast_settings
 from workflow import ActivationService, Settings, State
+from workflow.errors import WeakPin
 from workflow.messages import DirectoryEntry
 from workflow.security import (
     Keyring,
@@ -51,6 +52,15 @@ def test_pin_policy_accepts_ordinary_pins() -> None:
     """A PIN without a pattern is accepted."""
     check_pin_policy("4821")
     check_pin_policy("739154")
+    check_pin_policy("48219305")
+
+
+@pytest.mark.parametrize("pin", ["121212", "123123", "12121212", "48214821", "112233", "159753",
+                                 "147258", "1212", "2580"])
+def test_the_most_common_pins_are_refused_at_every_length(pin: str) -> None:
+    """A repeated block of any size, and the common PINs of six digits as of four."""
+    with pytest.raises(WeakPin, match="among the most common ones"):
+        check_pin_policy(pin)
 
 
 def test_pins_are_hashed_salted_and_peppered(settings: Settings) -> None:
