@@ -85,3 +85,13 @@ def test_the_flows_reach_active_and_replace_the_first_credential() -> None:
     states = [store.get(aid).state for aid in ids]  # type: ignore[union-attr]
     assert states == ["revoked", "active", "active"]
     assert {"4821", "5930", "899700366240"} <= secrets
+
+
+@pytest.mark.parametrize("given", [{"pin_length": 6}, {"max_resends": 0}, {"sms_code_digits": 8}])
+def test_the_check_runs_with_other_settings(given: dict[str, int]) -> None:
+    """Its flows use PINs and codes of the settings' lengths, and resend only when allowed."""
+    from dataclasses import replace
+
+    from workflow.testing.at_rest import at_rest_settings
+
+    assert secrets_at_rest(MemoryStore, settings=replace(at_rest_settings(), **given)) == []

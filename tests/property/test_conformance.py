@@ -62,3 +62,15 @@ def test_a_mutated_interpreter_is_caught(monkeypatch: pytest.MonkeyPatch, mutant
     assert "model:" in text
     assert "service:" in text
 
+
+
+def test_the_replay_conforms_with_pins_and_codes_of_other_lengths() -> None:
+    """The driver's PINs follow the settings: six-digit PINs and eight-digit codes conform too."""
+    from dataclasses import replace
+
+    from workflow.testing.activation_driver import conformance_settings
+
+    made = replace(conformance_settings(), pin_length=6, sms_code_digits=8)
+    tally = replay_model(DEFINITION, lambda: ActivationDriver(MemoryStore, settings=made))
+    assert tally.mismatches == [], tally.explain()
+    assert tally.replayed == tally.transitions > 250

@@ -141,3 +141,15 @@ def test_a_conflict_that_changed_state_is_caught() -> None:
     assert not linearize(records, observed, "scanned", reference=MemoryStore).ok
     _, untouched = replay("scanned", [], MemoryStore)
     assert linearize(records, untouched, "scanned", reference=MemoryStore).ok
+
+
+def test_a_scenario_runs_with_pins_of_the_settings_length() -> None:
+    """The checker's PINs follow the settings (six digits here)."""
+    from dataclasses import replace
+
+    from workflow.testing.linearizability import default_settings
+
+    made = replace(default_settings(), pin_length=6)
+    scenario = Scenario("pin_set", (("confirm_pin:right",), ("confirm_pin:wrong",)))
+    verdict = check_linearizable(MemoryStore, scenario, reference=MemoryStore, settings=made)
+    assert verdict.ok, verdict.explain()

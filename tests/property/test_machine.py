@@ -39,17 +39,26 @@ def test_configure_takes_any_callable_factory() -> None:
     assert ActivationMachine.configure(make_store=fresh).__name__ == "ActivationMachineForLambda"
 
 
-@pytest.mark.parametrize("digits", [7, 8])
-def test_the_machine_passes_a_correct_store_with_longer_sms_codes(digits: int) -> None:
-    """Its wrong codes have the settings' length: a code of the wrong length is a malformed one."""
+@pytest.mark.parametrize(("pin_length", "digits"), [(4, 7), (4, 8), (6, 6), (8, 8), (5, 6)])
+def test_the_machine_tests_the_whole_flow_at_other_lengths(
+        monkeypatch: pytest.MonkeyPatch, pin_length: int, digits: int) -> None:
+    """Its codes and PINs have the settings' lengths: a correct store passes, and activations
+    reach `pin_set` and `active` (PINs of the wrong length would stop every flow at the PIN)."""
     from hypothesis import HealthCheck, settings
     from hypothesis.stateful import run_state_machine_as_test
 
+    import workflow.testing.machine as machine_module
+    from workflow.definition import State
     from workflow.settings import Settings
+    from workflow.testing.coverage import Coverage
 
+    tally = Coverage()
+    monkeypatch.setattr(machine_module, "COVERAGE", tally)
     machine = ActivationMachine.configure(make_store=MemoryStore, make_settings=lambda: Settings(
         secret_key="k" * 32, argon2_memory_kib=64, argon2_time_cost=1, argon2_parallelism=1,
-        sms_code_digits=digits))
+        sms_code_digits=digits, pin_length=pin_length))
     run_state_machine_as_test(machine, settings=settings(
         max_examples=50, stateful_step_count=50, derandomize=True, database=None, deadline=None,
         suppress_health_check=list(HealthCheck)))
+    assert tally.states[State.ACTIVE]
+    assert tally.states[State.PIN_SET]

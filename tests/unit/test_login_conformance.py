@@ -45,3 +45,12 @@ def test_a_mutated_login_interpreter_is_caught(monkeypatch: pytest.MonkeyPatch) 
     tally = replay_model(LOGIN_DEFINITION, lambda: LoginDriver(MemoryStore))
     assert tally.mismatches
     assert any("expires_at" in f"{m.expected} {m.observed}" for m in tally.mismatches), tally.explain(3)
+
+
+def test_the_login_conforms_with_six_digit_pins() -> None:
+    from dataclasses import replace
+
+    made = replace(conformance_settings(), pin_length=6)
+    tally = replay_model(LOGIN_DEFINITION, lambda: LoginDriver(MemoryStore, settings=made))
+    assert tally.ok, tally.explain()
+    assert tally.replayed == tally.transitions == 17

@@ -21,9 +21,10 @@ from workflow.settings import Settings
 from workflow.testing.clock import FakeClock
 from workflow.testing.conformance import ClockedDriver, Observed, Recorder
 from workflow.testing.phone import code_from, payload_from
+from workflow.testing.pins import driver_pins
 
 NATIONAL_ID = "899700366240"
-PIN, OTHER_PIN, WEAK_PIN = "4821", "5930", "1234"
+PIN, OTHER_PIN, WEAK_PIN = driver_pins(4)  # at the default length; a driver uses its settings' own
 
 
 class _Directory:
@@ -48,6 +49,7 @@ class ActivationDriver(ClockedDriver):
     def __init__(self, make_store: Callable[[], Store], settings: Settings | None = None) -> None:
         self.make_store = make_store
         self.settings = settings or conformance_settings()
+        self.pin, self.other_pin, self.weak_pin = driver_pins(self.settings.pin_length)
         self.aid = ""
 
     def start(self) -> None:
@@ -73,9 +75,11 @@ class ActivationDriver(ClockedDriver):
             "resend_email": lambda _: self._after_cooldown(self.service.resend_email),
             "resend_sms": lambda _: self._after_cooldown(self.service.resend_sms),
             "verify_sms": lambda right: self.service.verify_sms(self.aid, self._code(right)),
-            "set_pin": lambda right: self.service.set_pin(self.aid, PIN if right else WEAK_PIN),
-            "confirm_pin": lambda right: self.service.confirm_pin(self.aid, PIN if right else OTHER_PIN),
-            "authenticate": lambda right: self.service.authenticate(self.aid, PIN if right else OTHER_PIN),
+            "set_pin": lambda right: self.service.set_pin(self.aid, self.pin if right else self.weak_pin),
+            "confirm_pin": lambda right: self.service.confirm_pin(
+                self.aid, self.pin if right else self.other_pin),
+            "authenticate": lambda right: self.service.authenticate(
+                self.aid, self.pin if right else self.other_pin),
             "cancel": lambda _: self.service.cancel(self.aid),
             "revoke": lambda _: self.service.revoke(self.aid, "deleted"),
             "expire": lambda _: self.service.expire_due(),

@@ -19,12 +19,13 @@ from workflow.service import ActivationService
 from workflow.settings import Settings
 from workflow.testing.clock import FakeClock
 from workflow.testing.phone import code_from, payload_from
+from workflow.testing.pins import strong_pins
 from workflow.testing.recording import FixedDirectory, Inbox, close_store
 
 Dump = Callable[[Store], str | bytes]
 PEOPLE = (DirectoryEntry("899700366240", "jane.doe@domain.fr", "0612345678", "Dr Jane Doe"),
           DirectoryEntry("810100000008", "paul.martin@clinique.fr", "0798765432", "Paul Martin"))
-PINS = ("4821", "5930")
+PINS = strong_pins(4)[:2]  # at the default length; the flows use their settings' own
 SHORT = 8  # PINs and SMS codes: digits that hashes and times may hold by chance inside longer words
 
 
@@ -51,6 +52,7 @@ def run_flows(store: Store, settings: Settings | None = None) -> tuple[set[str],
     Returns the raw secrets seen and the activation ids.
     """
     settings = settings or at_rest_settings()
+    pins = strong_pins(settings.pin_length)[:2]
     clock, mail, phone = FakeClock(), Inbox(), Inbox()
     svc = ActivationService(store=store, mailer=mail, sms=phone, directory=FixedDirectory(PEOPLE),
                             clock=clock, settings=settings)
@@ -62,9 +64,10 @@ def run_flows(store: Store, settings: Settings | None = None) -> tuple[set[str],
         aid = svc.request(person.national_id, device_id="phone-1").activation_id
         ids.append(aid)
         svc.dispatch()
-        clock.advance(settings.resend_cooldown)
-        svc.resend_email(aid)
-        svc.dispatch()
+        if settings.max_resends:  # a resent e-mail, when resends are allowed
+            clock.advance(settings.resend_cooldown)
+            svc.resend_email(aid)
+            svc.dispatch()
         payload = payload_from(mail.newest_email())
         seen |= {payload, payload.rsplit("t=", 1)[1]}
         svc.scan(aid, payload)
@@ -73,15 +76,15 @@ def run_flows(store: Store, settings: Settings | None = None) -> tuple[set[str],
         seen.add(code)
         _refused(svc.verify_sms, aid, code[:-1] + str((int(code[-1]) + 1) % 10))
         svc.verify_sms(aid, code)
-        svc.set_pin(aid, PINS[0])
-        _refused(svc.confirm_pin, aid, PINS[1])
-        svc.set_pin(aid, PINS[1])
-        svc.confirm_pin(aid, PINS[1])
-        _refused(svc.authenticate, aid, PINS[0])
-        svc.authenticate(aid, PINS[1])
+        svc.set_pin(aid, pins[0])
+        _refused(svc.confirm_pin, aid, pins[1])
+        svc.set_pin(aid, pins[1])
+        svc.confirm_pin(aid, pins[1])
+        _refused(svc.authenticate, aid, pins[0])
+        svc.authenticate(aid, pins[1])
         svc.dispatch()
         clock.advance(timedelta(minutes=1))
-    seen |= set(PINS)
+    seen |= set(pins)
     return {s for s in seen if s}, ids
 
 
@@ -118,7 +121,8 @@ def secrets_at_rest(make_store: Callable[[], Store], dump: Dump | None = None,
     finally:
         close_store(store)
     kept += b"\n" + (more if isinstance(more, bytes) else more.encode())
-    return sorted({f"{_kind(s)} readable at rest" for s in found_secrets if _found(s, kept)})
+    made = settings or at_rest_settings()
+    return sorted({f"{_kind(s, made)} readable at rest" for s in found_secrets if _found(s, kept)})
 
 
 def _found(secret: str, kept: bytes) -> bool:
@@ -129,12 +133,14 @@ def _found(secret: str, kept: bytes) -> bool:
     return any(form.lower() in lowered for form in _forms(secret))
 
 
-def _kind(secret: str) -> str:
+def _kind(secret: str, settings: Settings) -> str:
     if "@" in secret:
         return "full e-mail"
     if "://" in secret:
         return "QR payload"
     if secret.isdigit():
-        return {4: "PIN", 6: "SMS code", 10: "full phone", 12: "full identifier"}.get(len(secret),
-                                                                                    "number")
+        kinds = {10: "full phone", 12: "full identifier", settings.sms_code_digits: "SMS code"}
+        kinds[settings.pin_length] = ("PIN or SMS code" if settings.pin_length == settings.sms_code_digits
+                                      else "PIN")
+        return kinds.get(len(secret), "number")
     return "QR token"

@@ -24,6 +24,7 @@ from workflow.service import ActivationService
 from workflow.settings import Settings
 from workflow.testing.clock import FakeClock
 from workflow.testing.phone import code_from, payload_from
+from workflow.testing.pins import driver_pins
 from workflow.testing.recording import FixedDirectory, Inbox, close_store
 
 StoreFactory = Callable[[], Store]
@@ -33,7 +34,7 @@ COMPONENTS = ("state", "history", "counters", "attempts left", "closed reason", 
 SHRINKING_REPLAYS = 200
 """The search budget while Hypothesis shrinks a failure; the final example is searched in full."""
 NATIONAL_ID = "899700366240"
-PIN, OTHER_PIN, WEAK_PIN = "4821", "7395", "1234"
+PIN, OTHER_PIN, WEAK_PIN = "4821", "7395", "1234"  # at the default length (`_pins`)
 PATH = ("emailed", "scanned", "sms_verified", "pin_set", "active")
 
 OPS: dict[str, tuple[str, ...]] = {
@@ -153,6 +154,13 @@ class _Env:
     args: dict[str, str]
 
 
+def _pins(length: int) -> tuple[str, str, str]:
+    """(the PIN chosen, a wrong one, a weak one) of `length` digits."""
+    if length == 4:
+        return PIN, OTHER_PIN, WEAK_PIN
+    return driver_pins(length)
+
+
 def _prepare(store: Store, start: str, settings: Settings) -> _Env:
     """A service over `store` with one activation brought to `start`, cooldowns over."""
     clock, mail, phone = FakeClock(), Inbox(), Inbox()
@@ -165,9 +173,10 @@ def _prepare(store: Store, start: str, settings: Settings) -> _Env:
     payload = payload_from(mail.newest_email())
     cut = payload.index("&t=") + 3
     wrong_payload = payload[:cut] + ("B" if payload[cut] == "A" else "A") + payload[cut + 1:]
-    args = {"scan:right": payload, "scan:wrong": wrong_payload, "set_pin:good": PIN,
-            "set_pin:weak": WEAK_PIN, "confirm_pin:right": PIN, "confirm_pin:wrong": OTHER_PIN,
-            "authenticate:right": PIN, "authenticate:wrong": OTHER_PIN,
+    pin, other, weak = _pins(settings.pin_length)
+    args = {"scan:right": payload, "scan:wrong": wrong_payload, "set_pin:good": pin,
+            "set_pin:weak": weak, "confirm_pin:right": pin, "confirm_pin:wrong": other,
+            "authenticate:right": pin, "authenticate:wrong": other,
             "verify_sms:malformed": "12ab5x"}
     steps = PATH.index(start)
     if steps >= 1:
@@ -179,9 +188,9 @@ def _prepare(store: Store, start: str, settings: Settings) -> _Env:
     if steps >= 2:
         svc.verify_sms(aid, args["verify_sms:right"])
     if steps >= 3:
-        svc.set_pin(aid, PIN)
+        svc.set_pin(aid, pin)
     if steps >= 4:
-        svc.confirm_pin(aid, PIN)
+        svc.confirm_pin(aid, pin)
     clock.advance(settings.resend_cooldown + timedelta(seconds=1))
     return _Env(svc, store, aid, args)
 

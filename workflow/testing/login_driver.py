@@ -18,14 +18,9 @@ from workflow.messages import Push
 from workflow.ports import Store
 from workflow.service import ActivationService
 from workflow.settings import Settings
-from workflow.testing.activation_driver import (
-    NATIONAL_ID,
-    OTHER_PIN,
-    PIN,
-    ActivationDriver,
-    conformance_settings,
-)
+from workflow.testing.activation_driver import NATIONAL_ID, ActivationDriver, conformance_settings
 from workflow.testing.conformance import ClockedDriver, Observed, Recorder
+from workflow.testing.pins import driver_pins
 
 
 class LoginDriver(ClockedDriver):
@@ -37,6 +32,7 @@ class LoginDriver(ClockedDriver):
     def __init__(self, make_store: Callable[[], Store], settings: Settings | None = None) -> None:
         self.make_store = make_store
         self.settings = settings or conformance_settings()
+        self.pin, self.other_pin, _ = driver_pins(self.settings.pin_length)
         self.login_id = ""
 
     def start(self) -> None:
@@ -63,7 +59,7 @@ class LoginDriver(ClockedDriver):
         lid, svc = self.login_id, self.service
         actions: dict[str, Callable[[bool], object]] = {
             "push_sent": lambda _: svc.dispatch(),
-            "approve": lambda right: svc.approve_login(lid, PIN if right else OTHER_PIN),
+            "approve": lambda right: svc.approve_login(lid, self.pin if right else self.other_pin),
             "deny": lambda _: svc.deny_login(lid),
             "cancel": lambda _: svc.cancel_login(lid),
             "collect": lambda _: self._collect(),

@@ -30,11 +30,12 @@ from workflow.testing.clock import FakeClock
 from workflow.testing.coverage import COVERAGE
 from workflow.testing.model import IN_FLIGHT, Model, RefActivation
 from workflow.testing.phone import code_from
+from workflow.testing.pins import strong_pins, weak_pins
 from workflow.testing.recording import FixedDirectory, Inbox, Line, close_store
 
 MAIN_PATH = ("request", "email_sent", "scan", "verify_sms", "set_pin", "confirm_pin")
-PINS = ("4821", "5930", "7364", "3175", "6049", "8352")
-WEAK = ("0000", "1234", "9876", "1111", "1212")
+PINS = strong_pins(4)[:6]  # what the rules draw; `_sized` gives the settings' length of each
+WEAK = weak_pins(4)
 JUMPS = (1, 1, 10, 20, 40, 59, 60, 61, 80, 299, 300, 301, 599, 600, 3599, 3600, 86400)
 RARELY = st.integers(0, 3).map(lambda n: n == 0)
 
@@ -119,6 +120,8 @@ class ActivationMachine(RuleBasedStateMachine):
         super().__init__()
         self.clock = FakeClock()
         self.settings = type(self).make_settings()
+        self.pins = strong_pins(self.settings.pin_length)[:len(PINS)]
+        self.weak = weak_pins(self.settings.pin_length)
         self.store = type(self).make_store()
         self.mail, self.sms = Line(type(self).make_mailer()), Line(type(self).make_sms())
         directory = FixedDirectory(DirectoryEntry(n, e.email, e.phone, e.name) for n, e in PEOPLE.items())
@@ -171,6 +174,16 @@ class ActivationMachine(RuleBasedStateMachine):
 
     def _emails(self, aid: str) -> list[Email]:
         return [m for m in self.mail.delivered if isinstance(m, Email) and f"a={aid}&" in m.text]
+
+    def _sized(self, pin: str) -> str:
+        """The PIN of the settings' length that stands for `pin`, one of the 4-digit PINS, WEAK
+        or malformed ones the rules draw (the same PIN at the default length)."""
+        length = self.settings.pin_length
+        if pin in PINS:
+            return self.pins[PINS.index(pin)]
+        if pin in WEAK:
+            return self.weak[min(WEAK.index(pin), len(self.weak) - 1)]
+        return pin if length == 4 else ("12a" + "4" * (length - 3) if "a" in pin else "4" * (length - 1))
 
     def _codes(self, aid: str) -> list[str]:
         ids = {m.id for m in self.store.outbox_of(aid)}
@@ -282,8 +295,9 @@ class ActivationMachine(RuleBasedStateMachine):
     def set_pin(self, data: st.DataObject, pin: str) -> None:
         """The professional chooses a PIN (strong, weak or malformed)."""
         a = self._pick(data, ("sms_verified",))
-        expected = self.model.set_pin(a, self.clock.now(), pin, pin in WEAK)
-        if pin in PINS:
+        pin = self._sized(pin)
+        expected = self.model.set_pin(a, self.clock.now(), pin, pin in self.weak)
+        if pin in self.pins:
             self.secrets.add(pin)
         self._call(expected, lambda: self.service.set_pin(a.aid, pin), (a, "set_pin"))
 
@@ -292,7 +306,7 @@ class ActivationMachine(RuleBasedStateMachine):
     def confirm_pin(self, data: st.DataObject, same: bool) -> None:
         """The professional confirms the PIN, or types another one."""
         a = self._pick(data, ("pin_set",))
-        pin = a.candidate if same and a.candidate else next(p for p in PINS if p != a.candidate)
+        pin = a.candidate if same and a.candidate else next(p for p in self.pins if p != a.candidate)
         expected = self.model.confirm_pin(a, self.clock.now(), pin)
         self._call(expected, lambda: self.service.confirm_pin(a.aid, pin), (a, "confirm_pin"))
 
@@ -301,7 +315,7 @@ class ActivationMachine(RuleBasedStateMachine):
     def authenticate(self, data: st.DataObject, right: bool) -> None:
         """The professional logs in with the PIN, or a wrong one."""
         a = self._pick(data, ("active",))
-        pin = a.pin if right and a.pin else next(p for p in PINS if p != a.pin)
+        pin = a.pin if right and a.pin else next(p for p in self.pins if p != a.pin)
         expected = self.model.authenticate(a, self.clock.now(), pin)
         self._call(expected, lambda: self.service.authenticate(a.aid, pin), (a, "authenticate"))
 
