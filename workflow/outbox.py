@@ -23,7 +23,7 @@ from workflow.messages import Email, Push, Sms
 from workflow.ports import EventSink, Mailer, PushGateway, SmsGateway, Store
 from workflow.security import Keyring
 from workflow.settings import Settings
-from workflow.templates import Templates
+from workflow.templates import Templates, minutes_of
 
 log = logging.getLogger("ecps.outbox")
 MAX_RETRY_AFTER = timedelta(hours=1)
@@ -106,12 +106,12 @@ class Dispatcher:
                                 content["binding_message"], message.id))
             return
         if message.kind == MessageKind.SMS_CODE:
-            minutes = int(self.settings.sms_code_validity.total_seconds() // 60)
+            minutes = minutes_of(self.settings.sms_code_validity)
             self.sms.send(Sms(content["to"], self.templates.sms_text(content["code"], minutes),
                               message.id))
             return
         if message.kind == MessageKind.ACTIVATION_EMAIL:
-            minutes = int(self.settings.qr_token_validity.total_seconds() // 60)
+            minutes = minutes_of(self.settings.qr_token_validity)
             email = self.templates.activation_email(content["to"], content["name"],
                                                     content["payload"], minutes)
         else:

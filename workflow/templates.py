@@ -11,6 +11,7 @@ import html
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from string import Template
 
 from workflow.messages import QR_CONTENT_ID, Attachment, Email, qr_png
@@ -75,7 +76,7 @@ class Templates:
         """Refuse (ValueError) what only `settings` reveal: an SMS whose code is not alone."""
         digits = settings.sms_code_digits
         sample = "1" * digits
-        minutes = _minutes(settings.sms_code_validity.total_seconds())
+        minutes = minutes_of(settings.sms_code_validity)
         text = self.sms_text(sample, minutes)
         runs = [r for r in re.findall(r"\d+", text) if len(r) == digits]
         if runs != [sample]:
@@ -125,8 +126,9 @@ def _fill(template: str, values: Mapping[str, str]) -> str:
     return Template(template).substitute(values)
 
 
-def _minutes(seconds: float) -> int:
-    return int(seconds // 60)
+def minutes_of(span: timedelta) -> int:
+    """A validity as the messages state it: whole minutes, at least 1 (never "0 min")."""
+    return max(1, int(span.total_seconds() // 60))
 
 
 def _parts(t: Templates) -> dict[str, object]:

@@ -142,3 +142,27 @@ def test_every_shipped_language_passes_the_service_checks() -> None:
             _, driver = service(templates, sms_code_digits=digits)
             driver.reach("scanned")
             assert code_from(driver.sms.sent[0], digits)
+
+
+def test_a_validity_under_a_minute_is_never_stated_as_0_min() -> None:
+    """30 s of SMS code and 90 s of QR token: the messages say 1 minute, not 0 (whole minutes)."""
+    from datetime import timedelta
+
+    from adapters.memory import MemoryMailer, MemorySms, MemoryStore, StaticDirectory
+    from tests.conftest import NID, fast_settings, people
+    from workflow import ActivationService
+    from workflow.templates import minutes_of
+    from workflow.testing import FakeClock, payload_from
+
+    assert [minutes_of(timedelta(seconds=s)) for s in (1, 59, 60, 90, 600)] == [1, 1, 1, 1, 10]
+    mailer, sms = MemoryMailer(), MemorySms()
+    svc = ActivationService(store=MemoryStore(), mailer=mailer, sms=sms,
+                            directory=StaticDirectory(people()), clock=FakeClock(),
+                            settings=fast_settings(sms_code_validity=timedelta(seconds=30),
+                                                   qr_token_validity=timedelta(seconds=90)))
+    aid = svc.request(NID).activation_id
+    svc.dispatch()
+    assert "valable 1 minute" in mailer.sent[-1].text
+    svc.scan(aid, payload_from(mailer.sent[-1]))
+    svc.dispatch()
+    assert "Il expire dans 1 min." in sms.sent[-1].text
