@@ -6,6 +6,7 @@ the engine (`workflow.engine`) runs it.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from enum import StrEnum
 
 from workflow.engine import (
@@ -20,6 +21,7 @@ from workflow.engine import (
     definition_problems,
     reachable,
 )
+from workflow.settings import Settings
 
 __all__ = [
     "DEFINITION",
@@ -116,6 +118,8 @@ def _edges() -> tuple[Edge[State, Event], ...]:
     return main + loops + attempts + endings
 
 
+_SETTING_DEFAULTS = {f.name: f.default for f in fields(Settings) if isinstance(f.default, int)}
+
 DEFINITION: Definition[State, Event] = Definition(
     name="ecps-activation",
     states=tuple(State),
@@ -124,13 +128,13 @@ DEFINITION: Definition[State, Event] = Definition(
     terminal=frozenset({S.EXPIRED, S.LOCKED, S.CANCELLED, S.FAILED, S.REVOKED}),
     in_flight=frozenset(_IN_FLIGHT),
     edges=_edges(),
-    counters=(
-        Counter("email_resends", "max_resends", 3),
-        Counter("sms_resends", "max_resends", 3),
-        Counter("sms_attempts", "max_sms_attempts", 5),
-        Counter("pin_mismatches", "max_pin_mismatches", 3),
-        Counter("login_failures", "max_login_failures", 10),
-    ),
+    counters=tuple(Counter(name, bound, _SETTING_DEFAULTS[bound]) for name, bound in (
+        ("email_resends", "max_resends"),  # each bounded by its setting; without settings, by
+        ("sms_resends", "max_resends"),    # the setting's default, read from `Settings` itself
+        ("sms_attempts", "max_sms_attempts"),
+        ("pin_mismatches", "max_pin_mismatches"),
+        ("login_failures", "max_login_failures"),
+    )),
     deadlines=(
         Deadline("token", frozenset({S.REQUESTED, S.EMAILED}), "qr_token_validity",
                  (E.REQUEST, E.RESEND_EMAIL), slot="step_deadline"),
