@@ -12,12 +12,13 @@ _FOUR = ("4821", "5930", "7364", "3175", "6049", "8352", "7395")
 _DIGITS = "4821593073643175604983527395261840"  # read in windows for other lengths
 
 
-def _weak(pin: str) -> bool:
+def accepted(pin: str) -> bool:
+    """Whether the PIN policy accepts `pin` (a well-formed PIN)."""
     try:
         check_pin_policy(pin)
     except WeakPin:
-        return True
-    return False
+        return False
+    return True
 
 
 @functools.cache
@@ -26,7 +27,7 @@ def strong_pins(length: int) -> tuple[str, ...]:
     if length == 4:
         return _FOUR
     found = dict.fromkeys(p for i in range(len(_DIGITS) - length + 1)
-                          if not _weak(p := _DIGITS[i:i + length]))
+                          if accepted(p := _DIGITS[i:i + length]))
     return tuple(found)[:7]
 
 
@@ -43,4 +44,4 @@ def weak_pins(length: int) -> tuple[str, ...]:
     a repeated block."""
     made = ("0" * length, "".join(str((i + 1) % 10) for i in range(length)),
             "".join(str(9 - i % 10) for i in range(length)), "1" * length, ("12" * length)[:length])
-    return tuple(p for p in dict.fromkeys(made) if _weak(p))
+    return tuple(p for p in dict.fromkeys(made) if not accepted(p))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from workflow.errors import WeakPin
-from workflow.security import check_pin_policy, luhn_ok
+from workflow.security import luhn_ok
+from workflow.testing.pins import accepted
 
 
 def _with_luhn_key(rpps10: str) -> str:
@@ -33,17 +33,9 @@ def bad_identifiers() -> st.SearchStrategy[object]:
     )
 
 
-def _strong(pin: str) -> bool:
-    try:
-        check_pin_policy(pin)
-    except WeakPin:
-        return False
-    return True
-
-
 def pins(length: int = 4) -> st.SearchStrategy[str]:
     """PINs the policy accepts."""
-    return st.text("0123456789", min_size=length, max_size=length).filter(_strong)
+    return st.text("0123456789", min_size=length, max_size=length).filter(accepted)
 
 
 def weak_pins(length: int = 4) -> st.SearchStrategy[str]:
