@@ -49,14 +49,11 @@ def verify(keys: Keyring, events: Sequence[AuditEvent]) -> list[str]:
     problems: list[str] = []
     prev = ""
     for expected_seq, e in enumerate(sorted(events, key=lambda e: e.seq), start=1):
-        again = chain(keys, e.prev_hash, activation_id=e.activation_id, subject=e.subject,
-                      seq=e.seq, at=e.at, actor=e.actor, action=e.action, outcome=e.outcome,
-                      reason=e.reason, source=e.source, dest=e.dest)
         if e.activation_id and e.seq != expected_seq:
             problems.append(f"event {e.seq}: expected sequence number {expected_seq}")
         if e.activation_id and e.prev_hash != prev:
             problems.append(f"event {e.seq}: does not follow the previous event")
-        if again.hash != e.hash:  # `sealed_here`, with the chain already recomputed
+        if not sealed_here(keys, e):
             problems.append(f"event {e.seq}: content does not match its hash")
         prev = e.hash
     return problems
@@ -69,10 +66,7 @@ def verify_refusals(keys: Keyring, events: Iterable[AuditEvent]) -> list[tuple[s
     problems: list[tuple[str, str]] = []
     heads: dict[str, tuple[int, str]] = {}
     for e in sorted(events, key=lambda e: (e.subject, e.seq)):
-        again = chain(keys, e.prev_hash, activation_id=e.activation_id, subject=e.subject,
-                      seq=e.seq, at=e.at, actor=e.actor, action=e.action, outcome=e.outcome,
-                      reason=e.reason, source=e.source, dest=e.dest)
-        if again.hash != e.hash:
+        if not sealed_here(keys, e):
             problems.append((e.subject, f"refused request {e.seq}: content does not match its hash"))
         if e.seq == 0:
             continue
