@@ -1,11 +1,11 @@
 """The messages a professional receives, as plain values, and how they are built.
 
-Texts follow the wording of the e-CPS activation leaflet (French).
+Texts are the default templates' (`workflow.templates.FRENCH`, the wording of the e-CPS
+activation leaflet).
 """
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 
 from workflow import qr
@@ -101,52 +101,22 @@ def qr_png(payload: str) -> bytes:
 
 
 def activation_email(to: str, name: str, payload: str, valid_minutes: int) -> Email:
-    """The e-mail with the QR code to scan, and the same payload as a deep link."""
-    greeting = f"Bonjour {name}," if name else "Bonjour,"
-    text = (
-        f"{greeting}\n\n"
-        "Vous avez demandé l'activation de votre e-CPS.\n\n"
-        "Dans l'application e-CPS, cliquez sur « Continuer » puis scannez le QR Code "
-        "joint à ce courriel.\n\n"
-        "Si vous lisez ce courriel sur le téléphone où l'application e-CPS est installée, "
-        "ouvrez ce lien :\n"
-        f"{payload}\n\n"
-        f"Ce QR Code est valable {valid_minutes} minutes et ne sert qu'une fois.\n"
-        "Si vous n'êtes pas à l'origine de cette demande, ignorez ce courriel.\n"
-    )
-    link = html.escape(payload, quote=True)
-    body = (
-        "<!doctype html><html lang=\"fr\"><body>"
-        f"<p>{html.escape(greeting)}</p>"
-        "<p>Vous avez demandé l'activation de votre e-CPS.</p>"
-        "<p>Dans l'application e-CPS, cliquez sur « Continuer » puis scannez ce QR Code :</p>"
-        f"<p><img src=\"cid:{QR_CONTENT_ID}\" alt=\"QR Code d'activation\" width=\"264\"></p>"
-        "<p>Vous lisez ce courriel sur le téléphone où l'application est installée ? "
-        f"<a href=\"{link}\">Activer ma e-CPS</a></p>"
-        f"<p>Ce QR Code est valable {valid_minutes} minutes et ne sert qu'une fois. "
-        "Si vous n'êtes pas à l'origine de cette demande, ignorez ce courriel.</p>"
-        "</body></html>"
-    )
-    png = Attachment("qr-activation-e-cps.png", "image/png", qr_png(payload), QR_CONTENT_ID)
-    return Email(to, "Activation de votre e-CPS", text, body, (png,))
+    """The e-mail with the QR code to scan, and the same payload as a deep link (the French
+    default texts, `workflow.templates.FRENCH`)."""
+    from workflow.templates import FRENCH  # the templates build on this module's values
+
+    return FRENCH.activation_email(to, name, payload, valid_minutes)
 
 
 def sms_code_text(code: str, valid_minutes: int) -> str:
-    """The SMS that carries the code, the only number of its length in the text."""
-    return f"e-CPS : votre code de validation est {code}. Il expire dans {valid_minutes} min."
+    """The SMS that carries the code, the only number of its length in the text (French)."""
+    from workflow.templates import FRENCH
+
+    return FRENCH.sms_text(code, valid_minutes)
 
 
 def replacement_notice(to: str, name: str) -> Email:
-    """The notice that a newly activated e-CPS replaced (revoked) the previous one."""
-    greeting = f"Bonjour {name}," if name else "Bonjour,"
-    text = (
-        f"{greeting}\n\n"
-        "Votre e-CPS vient d'être activée sur un nouveau téléphone. "
-        "L'e-CPS précédente a été révoquée et ne permet plus de se connecter.\n\n"
-        "Si vous n'êtes pas à l'origine de cette activation, contactez votre service "
-        "d'assistance sans attendre.\n"
-    )
-    body = "<!doctype html><html lang=\"fr\"><body>" + "".join(
-        f"<p>{html.escape(p)}</p>" for p in text.strip().split("\n\n")
-    ) + "</body></html>"
-    return Email(to, "Votre e-CPS a été remplacée", text, body)
+    """The notice that a newly activated e-CPS replaced (revoked) the previous one (French)."""
+    from workflow.templates import FRENCH
+
+    return FRENCH.replacement_notice(to, name)

@@ -23,10 +23,10 @@ _COMMON = frozenset({"sender"})
 _ALLOWED: dict[str, frozenset[str]] = {
     "greeting": _COMMON | {"name"},
     "greeting_no_name": _COMMON,
-    "activation.subject": _COMMON | {"minutes"},
-    "activation.text": _COMMON | {"greeting", "name", "link", "minutes"},
-    "activation.html": _COMMON | {"greeting", "name", "link", "minutes", "qr_src"},
-    "sms": _COMMON | {"code", "minutes"},
+    "activation.subject": _COMMON | {"minutes", "validity"},
+    "activation.text": _COMMON | {"greeting", "name", "link", "minutes", "validity"},
+    "activation.html": _COMMON | {"greeting", "name", "link", "minutes", "validity", "qr_src"},
+    "sms": _COMMON | {"code", "minutes", "validity"},
     "replacement.subject": _COMMON,
     "replacement.text": _COMMON | {"greeting", "name"},
     "replacement.html": _COMMON | {"greeting", "name"},
@@ -54,7 +54,8 @@ class Templates:
     """Every text the engine sends, in one language, checked when built.
 
     `deep_link_base` ("" for `Settings.deep_link_base`) is the scheme and host of the link
-    the QR code encodes; the service makes and accepts links with it.
+    the QR code encodes; the service makes and accepts links with it. `minute_words` (singular,
+    plural) spell `${validity}`: "1 minute", "10 minutes".
     """
 
     language: str
@@ -66,6 +67,7 @@ class Templates:
     replacement: EmailTemplate
     qr_filename: str = "qr-activation-e-cps.png"
     deep_link_base: str = ""
+    minute_words: tuple[str, str] = ("minute", "minutes")
 
     def __post_init__(self) -> None:
         problems = _problems(self)
@@ -88,15 +90,20 @@ class Templates:
     def activation_email(self, to: str, name: str, payload: str, valid_minutes: int) -> Email:
         """The e-mail with the QR code of `payload` attached (and inline), and `payload` as a link."""
         values = {"name": name, "greeting": self._greeting(name), "link": payload,
-                  "minutes": str(valid_minutes), "sender": self.sender_name,
-                  "qr_src": f"cid:{QR_CONTENT_ID}"}
+                  "minutes": str(valid_minutes), "validity": self.validity(valid_minutes),
+                  "sender": self.sender_name, "qr_src": f"cid:{QR_CONTENT_ID}"}
         png = Attachment(self.qr_filename, "image/png", qr_png(payload), QR_CONTENT_ID)
         return self._email(self.activation, to, values, (png,))
 
     def sms_text(self, code: str, valid_minutes: int) -> str:
         """The SMS that carries `code`."""
         return _fill(self.sms, {"code": code, "minutes": str(valid_minutes),
+                                "validity": self.validity(valid_minutes),
                                 "sender": self.sender_name})
+
+    def validity(self, minutes: int) -> str:
+        """`minutes` with its word, singular for 1: what `${validity}` says."""
+        return f"{minutes} {self.minute_words[0] if minutes == 1 else self.minute_words[1]}"
 
     def replacement_notice(self, to: str, name: str) -> Email:
         """The notice that a newly activated e-CPS replaced (revoked) the previous one."""
@@ -147,6 +154,10 @@ def _problems(t: Templates) -> list[str]:
         value = getattr(t, name)
         if not isinstance(value, str) or any(c in value for c in "\r\n"):
             problems.append(f"{name} must be one line of text")
+    words = t.minute_words
+    if not (isinstance(words, tuple) and len(words) == 2
+            and all(isinstance(w, str) and w.strip() and w.isprintable() for w in words)):
+        problems.append("minute_words must be two words of one line: (singular, plural)")
     if not isinstance(t.activation, EmailTemplate) or not isinstance(t.replacement, EmailTemplate):
         problems.append("activation and replacement must be EmailTemplate values")
         return problems
@@ -188,7 +199,7 @@ _FR_ACTIVATION_HTML = (
     "<p><img src=\"${qr_src}\" alt=\"QR Code d'activation\" width=\"264\"></p>"
     "<p>Vous lisez ce courriel sur le téléphone où l'application est installée ? "
     "<a href=\"${link}\">Activer ma e-CPS</a></p>"
-    "<p>Ce QR Code est valable ${minutes} minutes et ne sert qu'une fois. "
+    "<p>Ce QR Code est valable ${validity} et ne sert qu'une fois. "
     "Si vous n'êtes pas à l'origine de cette demande, ignorez ce courriel.</p>"
     "</body></html>"
 )
@@ -208,7 +219,7 @@ FRENCH = Templates(
             "Si vous lisez ce courriel sur le téléphone où l'application e-CPS est installée, "
             "ouvrez ce lien :\n"
             "${link}\n\n"
-            "Ce QR Code est valable ${minutes} minutes et ne sert qu'une fois.\n"
+            "Ce QR Code est valable ${validity} et ne sert qu'une fois.\n"
             "Si vous n'êtes pas à l'origine de cette demande, ignorez ce courriel.\n"
         ),
         html=_FR_ACTIVATION_HTML,
@@ -235,7 +246,7 @@ _EN_ACTIVATION_HTML = (
     "<p><img src=\"${qr_src}\" alt=\"Activation QR code\" width=\"264\"></p>"
     "<p>Reading this e-mail on the phone where the app is installed? "
     "<a href=\"${link}\">Activate my e-CPS</a></p>"
-    "<p>This QR code is valid for ${minutes} minutes and works only once. "
+    "<p>This QR code is valid for ${validity} and works only once. "
     "If you did not ask for this, ignore this e-mail.</p>"
     "</body></html>"
 )
@@ -254,7 +265,7 @@ ENGLISH = Templates(
             "If you are reading this e-mail on the phone where the e-CPS app is installed, "
             "open this link:\n"
             "${link}\n\n"
-            "This QR code is valid for ${minutes} minutes and works only once.\n"
+            "This QR code is valid for ${validity} and works only once.\n"
             "If you did not ask for this, ignore this e-mail.\n"
         ),
         html=_EN_ACTIVATION_HTML,

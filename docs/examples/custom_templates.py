@@ -24,9 +24,9 @@ acme = replace(
     activation=EmailTemplate(
         subject="Activate your e-CPS with ${sender}",
         text="${greeting}\n\nScan the attached QR code in the e-CPS app, or open ${link} "
-             "on your phone. It is valid for ${minutes} minutes.\n",
+             "on your phone. It is valid for ${validity}.\n",
         html="<p>${greeting}</p><p><img src=\"${qr_src}\" alt=\"QR code\"></p>"
-             "<p><a href=\"${link}\">Open the e-CPS app</a> (valid ${minutes} minutes)</p>",
+             "<p><a href=\"${link}\">Open the e-CPS app</a> (valid ${validity})</p>",
     ),
     sms="${sender}: your e-CPS code is ${code}",
 )

@@ -26,16 +26,47 @@ def service(templates: Templates | None = None, **settings: object) -> tuple[Act
 
 
 @pytest.mark.parametrize("name", ["Dr Jane Doe", "", "O'Brien <b>&"])
-def test_the_french_default_is_the_leaflet_wording_of_messages_py(name: str) -> None:
-    """FRENCH renders exactly what workflow.messages builds (subject, text, HTML, QR)."""
+def test_workflow_messages_builds_the_french_default(name: str) -> None:
+    """workflow.messages' builders say what FRENCH says (one wording, the leaflet's)."""
     ours = FRENCH.activation_email("jane.doe@domain.fr", name, PAYLOAD, 60)
     theirs = messages.activation_email("jane.doe@domain.fr", name, PAYLOAD, 60)
     assert (ours.subject, ours.text, ours.html, ours.attachments) == (
         theirs.subject, theirs.text, theirs.html, theirs.attachments)
+    assert "Ce QR Code est valable 60 minutes et ne sert qu'une fois." in theirs.text
     notice, old = FRENCH.replacement_notice("x@y.fr", name), messages.replacement_notice("x@y.fr", name)
     assert (notice.subject, notice.text, notice.html) == (old.subject, old.text, old.html)
-    assert FRENCH.sms_text("482193", 5) == messages.sms_code_text("482193", 5)
+    assert "L'e-CPS précédente a été révoquée" in old.text
+    assert messages.sms_code_text("482193", 5) == (
+        "e-CPS : votre code de validation est 482193. Il expire dans 5 min.")
     assert TEMPLATES["fr"] is FRENCH
+
+
+@pytest.mark.parametrize(("templates", "one", "two"), [
+    (FRENCH, "valable 1 minute et", "valable 2 minutes et"),
+    (ENGLISH, "valid for 1 minute and", "valid for 2 minutes and"),
+])
+def test_a_validity_of_one_minute_is_singular(templates: Templates, one: str, two: str) -> None:
+    """${validity} agrees with its number, in the text and the HTML."""
+    single = templates.activation_email("a@b.fr", "Jo", PAYLOAD, 1)
+    double = templates.activation_email("a@b.fr", "Jo", PAYLOAD, 2)
+    assert one in single.text
+    assert one in single.html
+    assert "1 minutes" not in single.text + single.html
+    assert two in double.text
+    assert two in double.html
+
+
+def test_minute_words_are_the_templates_own() -> None:
+    """A variant spells the validity with its own words; words that are not two are refused."""
+    german = replace(ENGLISH, activation=replace(ENGLISH.activation, text=(
+        "${greeting} ${link} gilt ${validity}.")), minute_words=("Minute", "Minuten"))
+    assert "gilt 1 Minute." in german.activation_email("a@b.fr", "", PAYLOAD, 1).text
+    assert "gilt 30 Minuten." in german.activation_email("a@b.fr", "", PAYLOAD, 30).text
+    assert german.sms_text("123456", 1) == "e-CPS: your verification code is 123456. It expires in 1 min."
+    words: object
+    for words in [("minute",), ("", "minutes"), ("min\nute", "minutes"), ["minute", "minutes"]]:
+        with pytest.raises(ValueError, match="minute_words must be two words"):
+            replace(ENGLISH, minute_words=words)  # type: ignore[arg-type]
 
 
 def test_a_service_without_templates_sends_french() -> None:
