@@ -177,7 +177,8 @@ def diagram(
         help="Draw this definition instead of the activation (files named after it).")] = None,
     database: Database = None, state_dir: StateDirOpt = None, json: Json = False,
 ) -> None:
-    """Write a workflow's diagrams (SVG and PNG need Graphviz's `dot`).
+    """Write a workflow's diagrams (SVG and PNG need Graphviz's `dot`), with the bounds of the
+    settings in force (the configuration file and ECPS_* variables).
 
     Examples: [bold]ecps diagram[/]   [bold]ecps diagram -f svg --activation <ID> -o /tmp[/]
     [bold]ecps diagram --definition mypkg.flows:DEFINITION[/]
@@ -191,7 +192,7 @@ def diagram(
         raise InvalidInput("--activation and --definition cannot be used together", "definition")
     drawn = load_definition(definition) if definition else DEFINITION
     stem = "activation" if drawn is DEFINITION else str(drawn.name)
-    history, current, settings = None, None, _bounds_from_env() if definition else None
+    history, current, settings = None, None, _bounds_from_env()  # the bounds in force
     if activation_id:
         e.read_only = True
         svc = e.service()
@@ -203,7 +204,8 @@ def diagram(
                                  stem=stem)
         if not definition and not activation_id:  # the shipped login is drawn beside it
             from workflow.login import LOGIN_DEFINITION
-            written += write_diagrams(out, fmt.value, LOGIN_DEFINITION, stem="login")
+            written += write_diagrams(out, fmt.value, LOGIN_DEFINITION, stem="login",
+                                      settings=settings)
     except GraphvizNotFound as exc:
         if fmt != "all":
             raise

@@ -69,6 +69,18 @@ def test_diagram_draws_a_definition_of_the_users_own(ecps: Ecps, tmp_path: Path)
     assert "waiting --> open" in text
 
 
+def test_diagram_draws_the_bounds_of_the_settings_in_force(ecps_here: Ecps, workdir: Path) -> None:
+    """`ecps diagram` labels counters with the configured bounds, not only the defaults."""
+    assert ecps_here("diagram", "-f", "mermaid", "-o", "default").returncode == 0
+    done = ecps_here("diagram", "-f", "mermaid", "-o", "wider", env={"ECPS_MAX_SMS_ATTEMPTS": "7"})
+    assert done.returncode == 0, done.stderr
+    default = (workdir / "default" / "activation.mmd").read_text()
+    wider = (workdir / "wider" / "activation.mmd").read_text()
+    assert "verify_sms ✗ last try [SMS code wrong] sms_attempts +1 = 5" in default
+    assert "verify_sms ✗ last try [SMS code wrong] sms_attempts +1 = 7" in wider
+    assert "sms_attempts +1 = 5" not in wider
+
+
 def test_a_definition_that_cannot_be_found_is_named_in_one_line(ecps: Ecps) -> None:
     """A missing module, a missing name, or a name that is no definition: invalid input (3), one
     line saying which; never advice to install an extra."""
