@@ -176,3 +176,10 @@ class StorageError(AdapterError):
 
 class WrongServerKey(StorageError):
     """The database was sealed with another server key: its rows and trails do not match this one."""
+
+    @classmethod
+    def of(cls, what: str) -> WrongServerKey:
+        """The error for `what` ("activation <id>", "login <id>"), whose row and trail both fail."""
+        return cls(f"{what} and its audit trail were sealed with another server key: this "
+                   "database was made with another key than the one configured (the server key "
+                   "file, or ECPS_SECRET_KEY)")

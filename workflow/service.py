@@ -796,9 +796,7 @@ class ActivationService:
             return a
         trail = self.store.audit_trail(a.id)  # a refusal's cost only
         if trail and not audit.sealed_here(self.keys, trail[-1]):
-            raise WrongServerKey(f"activation {a.id} and its audit trail were sealed with another "
-                                 "server key: this database was made with another key than the one "
-                                 "configured (the server key file, or ECPS_SECRET_KEY)")
+            raise WrongServerKey.of(f"activation {a.id}")
         raise StorageError(f"activation {a.id} does not match the head of its audit trail: its row "
                            "was changed outside the service (ecps audit verify names what differs)")
 

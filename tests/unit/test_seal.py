@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from adapters.memory import MemoryMailer, MemorySms, MemoryStore, StaticDirectory
+from adapters.memory import MemoryMailer, MemoryPush, MemorySms, MemoryStore, StaticDirectory
 from adapters.sql import SqlStore
-from tests.conftest import NID, NID2, fast_settings, memory_service
+from tests.conftest import NID, NID2, Driver, fast_settings, memory_service, people
 from workflow import ActivationService, State
 from workflow.errors import StorageError, WorkflowError, WrongServerKey
 from workflow.messages import DirectoryEntry
@@ -138,6 +138,33 @@ def test_a_database_sealed_with_another_key_is_told_as_such(tmp_path: Path) -> N
                                                  "sealed with another server key"):
             call(aid)
     assert store.get(aid) == before
+    store.close()
+
+
+def test_a_login_sealed_with_another_key_is_told_as_such(tmp_path: Path) -> None:
+    """A login read with another server key: its calls say so (not "changed outside"), and change
+    nothing; a login row edited with the right key is still refused as changed outside."""
+    store = SqlStore(f"sqlite:///{tmp_path}/e.sqlite3")
+    mailer, sms, clock = MemoryMailer(), MemorySms(), FakeClock()
+    svc = ActivationService(store=store, mailer=mailer, sms=sms, push=MemoryPush(),
+                            directory=StaticDirectory(people()), clock=clock, settings=fast_settings())
+    Driver(svc, mailer, sms).reach("active")
+    lid = svc.start_login(NID, client_id="portal", client_name="Portal",
+                          binding_message="A7-3F").login_id
+    other = ActivationService(store=store, mailer=mailer, sms=sms, push=MemoryPush(),
+                              directory=StaticDirectory(people()), clock=clock,
+                              settings=fast_settings(secret_key="another-key-" + "o" * 32))
+    before = store.get_login(lid)
+    for call in (other.login_result, other.deny_login):
+        with pytest.raises(WrongServerKey, match=f"login {lid} and its audit trail were sealed "
+                                                 "with another server key"):
+            call(lid)
+    assert store.get_login(lid) == before
+    with sqlite3.connect(tmp_path / "e.sqlite3") as db:
+        db.execute("UPDATE ecps_login SET binding_message = 'B0-00' WHERE id = ?", (lid,))
+    with pytest.raises(StorageError, match=f"login {lid} was changed outside") as refused:
+        svc.login_result(lid)
+    assert not isinstance(refused.value, WrongServerKey)
     store.close()
 
 

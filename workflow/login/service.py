@@ -34,6 +34,7 @@ from workflow.errors import (
     TransitionNotAllowed,
     VerificationFailed,
     WorkflowError,
+    WrongServerKey,
 )
 from workflow.login.assertion import Signer
 from workflow.login.credentials import Credentials
@@ -41,7 +42,7 @@ from workflow.login.definition import LOGIN_DEFINITION, LOGIN_WORKFLOW, LoginEve
 from workflow.login.record import Login, copy_login
 from workflow.login.results import LoginResult, LoginStarted, PendingLogin
 from workflow.login.work import LoginWork, intact
-from workflow.ports import LoginStore
+from workflow.ports import LoginStore, Store
 from workflow.security import Keyring
 from workflow.settings import Settings
 from workflow.sweep import sweep
@@ -354,9 +355,13 @@ class LoginDesk:
         return None if getattr(self.store, "in_process", False) else self.keys
 
     def _trusted(self, g: Login) -> Login:
-        """`g` as its seal vouches for it; `StorageError` if its row was changed outside."""
+        """`g` as its seal vouches for it; `StorageError` if its row was changed outside
+        (`WrongServerKey` if its trail's newest event fails too: the key is not the database's)."""
         if self._sealing is None or intact(self.keys, g):
             return g
+        trail = self.store.audit_trail(g.id) if isinstance(self.store, Store) else []
+        if trail and not audit.sealed_here(self.keys, trail[-1]):
+            raise WrongServerKey.of(f"login {g.id}")
         log.error("login %s does not match its seal; refused", g.id)
         raise StorageError(f"login {g.id} was changed outside the service (ecps audit verify "
                            "names what differs)")
