@@ -6,7 +6,6 @@ Also the small readers the demo's stand-in phone uses: the latest e-mail, its QR
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import re
@@ -23,6 +22,7 @@ from typing import TextIO, TypeVar
 from PIL import Image
 
 from adapters import mime
+from workflow import qr
 from workflow.clock import SystemClock
 from workflow.errors import DeliveryFailed
 from workflow.messages import Email, Sms
@@ -150,11 +150,8 @@ def read_eml(path: str | os.PathLike[str]) -> EmailMessage:
 
 
 def decode_qr(png: bytes) -> list[str]:
-    """The texts of the QR codes in an image (zxing-cpp, of the `[cli]` and `[testing]` extras)."""
-    import zxingcpp
-
-    return [r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(png)),
-                                                   formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode))]
+    """The texts of the QR codes in an image (`workflow.qr.decode`)."""
+    return qr.decode(png)
 
 
 def qr_payload(message: EmailMessage) -> str | None:
