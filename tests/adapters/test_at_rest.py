@@ -84,7 +84,21 @@ def test_the_flows_reach_active_and_replace_the_first_credential() -> None:
     secrets, ids = run_flows(store)
     states = [store.get(aid).state for aid in ids]  # type: ignore[union-attr]
     assert states == ["revoked", "active", "active"]
-    assert {"4821", "5930", "899700366240"} <= secrets
+    assert {"4821", "5930", "899700366240"} <= secrets.keys()
+    assert (secrets["4821"], secrets["899700366240"]) == ("PIN", "full identifier")
+
+
+def test_a_secret_is_named_for_what_it_is_not_for_its_length() -> None:
+    """With 10-digit PINs (a phone's length), a PIN found at rest is named a PIN."""
+    from dataclasses import replace
+
+    from workflow.testing.at_rest import at_rest_settings
+    from workflow.testing.pins import strong_pins
+
+    settings = replace(at_rest_settings(), pin_length=10)
+    pins = " ".join(strong_pins(10)[:2])
+    assert secrets_at_rest(MemoryStore, dump=lambda _: pins, settings=settings) == [
+        "PIN readable at rest"]
 
 
 @pytest.mark.parametrize("given", [{"pin_length": 6}, {"max_resends": 0}, {"sms_code_digits": 8}])

@@ -46,21 +46,29 @@ def port_dump(store: Store, activation_ids: list[str]) -> str:
     return "\n".join(parts)
 
 
-def run_flows(store: Store, settings: Settings | None = None) -> tuple[set[str], list[str]]:
+def run_flows(store: Store, settings: Settings | None = None) -> tuple[dict[str, str], list[str]]:
     """Whole flows over `store` (resends, wrong answers, a mismatch, logins, a replacement).
 
-    Returns the raw secrets seen and the activation ids.
+    Returns the raw secrets seen, each with what it is ("PIN", "full phone", ...), and the
+    activation ids.
     """
     settings = settings or at_rest_settings()
     pins = strong_pins(settings.pin_length)[:2]
     clock, mail, phone = FakeClock(), Inbox(), Inbox()
     svc = ActivationService(store=store, mailer=mail, sms=phone, directory=FixedDirectory(PEOPLE),
                             clock=clock, settings=settings)
-    seen: set[str] = set()
+    seen: dict[str, set[str]] = {}
     ids: list[str] = []
 
+    def saw(what: str, *secrets: str) -> None:
+        for secret in secrets:
+            if secret:
+                seen.setdefault(secret, set()).add(what)
+
     for person in (*PEOPLE, PEOPLE[0]):  # the second flow of Jane replaces her first e-CPS
-        seen |= {person.national_id, person.email or "", person.phone or ""}
+        saw("full identifier", person.national_id)
+        saw("full e-mail", person.email or "")
+        saw("full phone", person.phone or "")
         aid = svc.request(person.national_id, device_id="phone-1").activation_id
         ids.append(aid)
         svc.dispatch()
@@ -69,11 +77,12 @@ def run_flows(store: Store, settings: Settings | None = None) -> tuple[set[str],
             svc.resend_email(aid)
             svc.dispatch()
         payload = payload_from(mail.newest_email())
-        seen |= {payload, payload.rsplit("t=", 1)[1]}
+        saw("QR payload", payload)
+        saw("QR token", payload.rsplit("t=", 1)[1])
         svc.scan(aid, payload)
         svc.dispatch()
         code = code_from(phone.newest_sms(), settings.sms_code_digits)
-        seen.add(code)
+        saw("SMS code", code)
         _refused(svc.verify_sms, aid, code[:-1] + str((int(code[-1]) + 1) % 10))
         svc.verify_sms(aid, code)
         svc.set_pin(aid, pins[0])
@@ -84,8 +93,8 @@ def run_flows(store: Store, settings: Settings | None = None) -> tuple[set[str],
         svc.authenticate(aid, pins[1])
         svc.dispatch()
         clock.advance(timedelta(minutes=1))
-    seen |= set(pins)
-    return {s for s in seen if s}, ids
+    saw("PIN", *pins)
+    return {s: " or ".join(sorted(kinds)) for s, kinds in seen.items()}, ids
 
 
 def _refused(call: Callable[..., object], *args: object) -> None:
@@ -121,8 +130,7 @@ def secrets_at_rest(make_store: Callable[[], Store], dump: Dump | None = None,
     finally:
         close_store(store)
     kept += b"\n" + (more if isinstance(more, bytes) else more.encode())
-    made = settings or at_rest_settings()
-    return sorted({f"{_kind(s, made)} readable at rest" for s in found_secrets if _found(s, kept)})
+    return sorted({f"{what} readable at rest" for s, what in found_secrets.items() if _found(s, kept)})
 
 
 def _found(secret: str, kept: bytes) -> bool:
@@ -131,16 +139,3 @@ def _found(secret: str, kept: bytes) -> bool:
         return secret.encode() in set(re.findall(rb"[A-Za-z0-9]+", kept))
     lowered = kept.lower()
     return any(form.lower() in lowered for form in _forms(secret))
-
-
-def _kind(secret: str, settings: Settings) -> str:
-    if "@" in secret:
-        return "full e-mail"
-    if "://" in secret:
-        return "QR payload"
-    if secret.isdigit():
-        kinds = {10: "full phone", 12: "full identifier", settings.sms_code_digits: "SMS code"}
-        kinds[settings.pin_length] = ("PIN or SMS code" if settings.pin_length == settings.sms_code_digits
-                                      else "PIN")
-        return kinds.get(len(secret), "number")
-    return "QR token"
