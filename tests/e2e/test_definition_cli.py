@@ -81,15 +81,15 @@ def test_diagram_draws_the_bounds_of_the_settings_in_force(ecps_here: Ecps, work
     assert "sms_attempts +1 = 5" not in wider
 
 
-def test_a_definition_that_cannot_be_found_is_named_in_one_line(ecps: Ecps) -> None:
+def test_a_definition_that_cannot_be_found_is_named_in_one_line(ecps: Ecps, ecps_here: Ecps) -> None:
     """A missing module, a missing name, or a name that is no definition: invalid input (3), one
-    line saying which; never advice to install an extra."""
-    for spec, says in (("mypkg.flows:X", "no module named 'mypkg'"),
-                       ("workflow.nosuch:X", "no module named 'workflow.nosuch'"),
-                       ("workflow.definition:NOPE", "has no attribute 'NOPE'"),
-                       ("workflow.definition:State", "not a workflow Definition")):
+    line saying which; never advice to install an extra (the first as its own process)."""
+    for n, (spec, says) in enumerate((("mypkg.flows:X", "no module named 'mypkg'"),
+                                      ("workflow.nosuch:X", "no module named 'workflow.nosuch'"),
+                                      ("workflow.definition:NOPE", "has no attribute 'NOPE'"),
+                                      ("workflow.definition:State", "not a workflow Definition"))):
         for command in ("check", "diagram"):
-            done = ecps(command, "--definition", spec)
+            done = (ecps if n == 0 else ecps_here)(command, "--definition", spec)
             assert done.returncode == 3, (command, spec, done.stderr)
             [line] = done.stderr.strip().splitlines()
             assert says in line, line
