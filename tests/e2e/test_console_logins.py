@@ -111,6 +111,8 @@ def test_an_operator_cancels_a_pending_login_behind_a_confirmation(
     assert (r.status_code, r.headers["location"]) == (303, f"/console/logins/{lid}?done=cancelled")
     trail = svc.store.audit_trail(lid)
     assert (trail[-1].action, trail[-1].actor, trail[-1].dest) == ("cancel", "operator", "cancelled")
+    assert svc.login_result(lid).closed_reason == "cancelled by the operator"
+    assert "cancelled by the operator" in console.get(f"/console/logins/{lid}").text
     csrf = csrf_of(console, f"/console/logins/{lid}")
     again = console.post(f"/console/logins/{lid}/cancel", data={"csrf": csrf})
     assert again.status_code == 409

@@ -154,6 +154,8 @@ def test_deny_and_cancel_end_the_login(service: ActivationService, aid: str) -> 
     cancelled = service.start_login(NID, **PORTAL).login_id
     assert service.deny_login(denied).state == LoginState.DENIED
     assert service.cancel_login(cancelled).state == LoginState.CANCELLED
+    assert service.login_result(cancelled).closed_reason == "cancelled by the portal"
+    assert service.login_result(denied).closed_reason == "denied by the professional"
     for lid in (denied, cancelled):
         with pytest.raises(TransitionNotAllowed):
             service.approve_login(lid, PIN)

@@ -71,7 +71,7 @@ class LoginDesk:
         self.bindings: Bindings[LoginWork] = Bindings(self.definition, (
             Binding(E.APPROVE, parse=self._pin_arg),
             Binding(E.DENY, closing="denied by the professional"),
-            Binding(E.CANCEL, closing="cancelled by the portal"),
+            Binding(E.CANCEL, closing="cancelled by the {actor}"),  # portal, operator
             Binding(E.COLLECT),
             Binding(E.PUSH_SENT, system=True),
             Binding(E.EXPIRE, system=True),
@@ -271,7 +271,8 @@ class LoginDesk:
                     if guard is not None:
                         guard(w, value)
                     else:
-                        self._take(w, event, closing=code.closing)
+                        self._take(w, event, closing=None if code.closing is None
+                                   else code.closing.replace("{actor}", actor))
             except WorkflowError as refused:
                 w = LoginWork(snapshot, snapshot.version, w.now, event, actor)
                 self._refuse(w, refused)
