@@ -221,15 +221,15 @@ class Guard:
             raise AccessRefused(401, "unauthorized", "this call needs the operator's "
                                 "`Authorization: Bearer <token>`", **{"WWW-Authenticate": "Bearer"})
         address = request.client.host if request.client else "-"
-        wait = self.guesses.wait(address)
+        wait = self.guesses.guess(address)  # counted as wrong until it proves right
         if wait:
             raise AccessRefused(429, "too_many_requests", f"too many wrong operator tokens from "
                                 f"this address; retry in {wait} s", **{"Retry-After": str(wait)})
         given = token_digest(credentials.credentials)
         if not hmac.compare_digest(given, self.settings.operator_token_sha256):
-            self.guesses.failed(address)
             raise AccessRefused(403, "forbidden", "this operator token is not the server's",
                                 **{"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        self.guesses.right(address)
 
     async def device_or_operator(self, request: Request, activation_id: IdPath, proof: Proof = None,
                                  credentials: Bearer = None) -> Caller:

@@ -1,7 +1,10 @@
 """Wrong operator tokens, counted: past `FAILURES` in `WINDOW` seconds from one address, that
 address waits; past `FAILURES_ALL` from all addresses together (a local proxy may let a client
 choose its address), every address does. The API's operator routes and the console's sign-in
-count into one counter, so a guesser gains nothing by alternating them.
+count into one counter, so a guesser gains nothing by alternating them. A token is counted
+as wrong before it is compared (`guess`, which also says whether the address must wait first,
+in one step) and the count is taken back if it was right (`right`): concurrent guesses from
+one address compare at most `FAILURES` tokens, never one more.
 
 `Guesses` counts in memory (one process); `SqlGuesses` in a table of the service's database
 (`ecps_operator_guess`, addresses kept as keyed digests), so that several server processes count
@@ -14,11 +17,13 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 from sqlalchemy import (
     Column,
+    Connection,
     Engine,
     Float,
     Integer,
@@ -42,6 +47,7 @@ FAILURES_ALL = 100  # and all addresses together
 WINDOW = 60
 ADDRESSES = 10_000  # addresses whose failures are remembered at once (the oldest are forgotten)
 _EVERYONE = ""  # the key of the failures of all addresses
+_PG_LOCK = 0x6563_7073_6775  # the advisory lock that PostgreSQL sessions' guesses take in turn
 
 
 class GuessCounter(Protocol):
@@ -53,6 +59,15 @@ class GuessCounter(Protocol):
 
     def failed(self, address: str) -> None:
         """Count a wrong token given from `address`."""
+        ...
+
+    def guess(self, address: str) -> int:
+        """Seconds `address` must wait before its token is even compared; 0 when it may be
+        compared, the token then counted as wrong (in the same step) until `right` says not."""
+        ...
+
+    def right(self, address: str) -> None:
+        """Take back the count of a token `guess` let through from `address`: it was right."""
         ...
 
 
@@ -76,24 +91,50 @@ class Guesses:
     def wait(self, address: str) -> int:
         """Seconds `address` must wait before its token is even compared; 0 if none."""
         now = self._clock()
-        counts: list[tuple[int, float | None]] = []
         with self._lock:
-            for key in ("@" + address, _EVERYONE):
-                failed = self._failed.get(key) or deque()
-                while failed and failed[0] <= now - WINDOW:
-                    failed.popleft()
-                counts.append((len(failed), failed[0] if failed else None))
-        (mine, first_mine), (everyone, first_all) = counts
-        return _held_off(mine, first_mine, everyone, first_all, now)
+            return self._wait(address, now)
 
     def failed(self, address: str) -> None:
         """Count a wrong token given from `address`."""
-        now, key = self._clock(), "@" + address
+        now = self._clock()
         with self._lock:
-            if key not in self._failed and len(self._failed) >= ADDRESSES:
-                self._failed.pop(next(k for k in self._failed if k != _EVERYONE))
-            for k in (key, _EVERYONE):
-                self._failed.setdefault(k, deque()).append(now)
+            self._count(address, now)
+
+    def guess(self, address: str) -> int:
+        """`wait`, and when it is 0 the token counted as wrong, under one lock."""
+        now = self._clock()
+        with self._lock:
+            wait = self._wait(address, now)
+            if not wait:
+                self._count(address, now)
+            return wait
+
+    def right(self, address: str) -> None:
+        """Take back the newest count of `address` (its token was right)."""
+        with self._lock:
+            mine = self._failed.get("@" + address)
+            if mine:
+                at = mine.pop()
+                everyone = self._failed.get(_EVERYONE)
+                if everyone is not None and at in everyone:
+                    everyone.remove(at)
+
+    def _wait(self, address: str, now: float) -> int:
+        counts: list[tuple[int, float | None]] = []
+        for key in ("@" + address, _EVERYONE):
+            failed = self._failed.get(key) or deque()
+            while failed and failed[0] <= now - WINDOW:
+                failed.popleft()
+            counts.append((len(failed), failed[0] if failed else None))
+        (mine, first_mine), (everyone, first_all) = counts
+        return _held_off(mine, first_mine, everyone, first_all, now)
+
+    def _count(self, address: str, now: float) -> None:
+        key = "@" + address
+        if key not in self._failed and len(self._failed) >= ADDRESSES:
+            self._failed.pop(next(k for k in self._failed if k != _EVERYONE))
+        for k in (key, _EVERYONE):
+            self._failed.setdefault(k, deque()).append(now)
 
 
 _META = MetaData()
@@ -120,29 +161,80 @@ class SqlGuesses:
         self._clock = clock
         self._digest = digest or token_digest
         self._db = Tables(database, "operator guesses table", _META)
+        self._store = database if isinstance(database, SqlStore) else None
 
     def close(self) -> None:
         """Close an engine made here (a given store or engine is left open)."""
         self._db.close()
 
     def wait(self, address: str) -> int:
-        t, now = _TABLE, self._clock()
-        mine = t.c.address == self._digest(address)[:64]
+        now = self._clock()
+        try:
+            with self._db.begin() as db:
+                return self._wait(db, self._digest(address)[:64], now)
+        except SQLAlchemyError as exc:
+            raise self._db.unavailable(exc) from exc
+
+    def failed(self, address: str) -> None:
+        now = self._clock()
+        try:
+            with self._db.begin() as db:
+                self._count(db, self._digest(address)[:64], now)
+        except SQLAlchemyError as exc:
+            raise self._db.unavailable(exc) from exc
+
+    def guess(self, address: str) -> int:
+        """`wait`, and when it is 0 the token counted as wrong, in one write transaction that
+        the guesses of every process take in turn (SQLite's write lock, or an advisory lock)."""
+        key, now = self._digest(address)[:64], self._clock()
+        try:
+            with self._writing() as db:
+                wait = self._wait(db, key, now)
+                if not wait:
+                    self._count(db, key, now)
+                return wait
+        except SQLAlchemyError as exc:
+            raise self._db.unavailable(exc) from exc
+
+    def right(self, address: str) -> None:
+        """Take back the newest count of `address` (its token was right)."""
+        t = _TABLE
+        newest = select(func.max(t.c.n)).where(t.c.address == self._digest(address)[:64])
+        try:
+            with self._writing() as db:
+                db.execute(delete(t).where(t.c.n == newest.scalar_subquery()))
+        except SQLAlchemyError as exc:
+            raise self._db.unavailable(exc) from exc
+
+    def _wait(self, db: Connection, key: str, now: float) -> int:
+        t = _TABLE
+        mine = t.c.address == key
         counted = select(func.coalesce(func.sum(case((mine, 1), else_=0)), 0),
                          func.min(case((mine, t.c.at), else_=None)),
                          func.count(), func.min(t.c.at)).where(t.c.at > now - WINDOW)
-        try:
-            with self._db.begin() as db:
-                row = db.execute(counted).one()
-        except SQLAlchemyError as exc:
-            raise self._db.unavailable(exc) from exc
+        row = db.execute(counted).one()
         return _held_off(int(row[0]), row[1], int(row[2]), row[3], now)
 
-    def failed(self, address: str) -> None:
-        t, now = _TABLE, self._clock()
-        try:
-            with self._db.begin() as db:
-                db.execute(delete(t).where(t.c.at <= now - WINDOW))
-                db.execute(_INSERT, {"address": self._digest(address)[:64], "at": now})
-        except SQLAlchemyError as exc:
-            raise self._db.unavailable(exc) from exc
+    def _count(self, db: Connection, key: str, now: float) -> None:
+        t = _TABLE
+        db.execute(delete(t).where(t.c.at <= now - WINDOW))
+        db.execute(_INSERT, {"address": key, "at": now})
+
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """A write transaction that other guesses wait for, committed when the block ends."""
+        if self._store is not None:
+            with self._store.writing("count an operator token") as conn:
+                self._serialise(conn)
+                yield conn
+            return
+        with self._db.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            self._serialise(conn)
+            yield conn
+
+    @staticmethod
+    def _serialise(conn: Connection) -> None:
+        if conn.dialect.name == "postgresql":  # SQLite's write lock serialises already
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_LOCK})")

@@ -31,6 +31,12 @@ class SlowGuesses:
     def failed(self, address: str) -> None:
         return None
 
+    def guess(self, address: str) -> int:
+        return self.wait(address)
+
+    def right(self, address: str) -> None:
+        return None
+
 
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, SlowGuesses]]:

@@ -104,3 +104,47 @@ def test_the_server_keeps_addresses_as_keyed_digests(stores: Callable[[], SqlSto
         [stored] = conn.execute(text("SELECT address FROM ecps_operator_guess")).scalars().all()
     assert stored == svc.keys.digest("operator-guess", "192.0.2.44")[:64]
     assert stored not in ("192.0.2.44", hashlib.sha256(b"192.0.2.44").hexdigest())
+
+
+def test_concurrent_guesses_compare_exactly_the_limit(stores: Callable[[], SqlStore]) -> None:
+    """40 threads over 2 counters guess from one address at once: exactly FAILURES may compare
+    their token, the others are told to wait (the check and the count are one step)."""
+    counters = [SqlGuesses(stores()), SqlGuesses(stores())]
+    with ThreadPoolExecutor(8) as pool:
+        waits = list(pool.map(lambda i: counters[i % 2].guess("198.51.100.3"), range(40)))
+    assert waits.count(0) == FAILURES
+    assert all(w > 0 for w in waits if w)
+
+
+def test_a_right_token_takes_its_count_back() -> None:
+    """Right tokens, however many, never hold their address off; wrong ones still do."""
+    guesses = Guesses(lambda: 1000.0)
+    for _ in range(3 * FAILURES):
+        assert guesses.guess("192.0.2.1") == 0
+        guesses.right("192.0.2.1")
+    for _ in range(FAILURES):
+        assert guesses.guess("192.0.2.1") == 0
+    assert guesses.guess("192.0.2.1") == WINDOW
+    assert guesses.wait("192.0.2.2") == 0
+
+
+def test_concurrent_guesses_in_memory_compare_exactly_the_limit() -> None:
+    """The same race in one process's memory."""
+    guesses = Guesses()
+    with ThreadPoolExecutor(8) as pool:
+        waits = list(pool.map(lambda _: guesses.guess("198.51.100.4"), range(40)))
+    assert waits.count(0) == FAILURES
+
+
+def test_a_right_token_takes_its_count_back_in_the_database(stores: Callable[[], SqlStore]) -> None:
+    """The same in the database: `right` removes that address's newest count, not another's."""
+    now = [1000.0]
+    guesses = SqlGuesses(stores(), lambda: now[0])
+    assert guesses.guess("192.0.2.9") == 0  # a wrong one, kept
+    for _ in range(2 * FAILURES):
+        assert guesses.guess("192.0.2.1") == 0
+        guesses.right("192.0.2.1")
+    for _ in range(FAILURES - 1):
+        assert guesses.guess("192.0.2.9") == 0
+    assert guesses.guess("192.0.2.9") == WINDOW
+    assert guesses.wait("192.0.2.1") == 0

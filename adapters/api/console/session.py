@@ -76,12 +76,12 @@ class Sessions:
     def sign_in(self, address: str, token: str) -> bool:
         """Whether `token` is the operator token, tried from `address`; `SignInsHeldOff` (whatever
         the token) while that address, or all together, gave too many wrong tokens lately."""
-        wait = self.guesses.wait(address)
+        wait = self.guesses.guess(address)  # counted as wrong until it proves right
         if wait:
             raise SignInsHeldOff(wait)
         if self.accepts(token):
+            self.guesses.right(address)
             return True
-        self.guesses.failed(address)
         log.warning("console sign-in refused: not the operator token (from @%s)", address)
         return False
 
