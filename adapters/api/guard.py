@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import json
 import math
+import secrets
 import threading
 import warnings
 from collections.abc import Iterator
@@ -147,6 +148,8 @@ def _public_key(print_: str, jwk: str) -> ECKey | OKPKey:
     return ECKey.import_key(members) if members["kty"] == "EC" else OKPKey.import_key(members)
 
 
+_ANOTHER_KEY = "the DPoP proof is signed by another key than this activation's"
+
 class Guard:
     """The checks the routes depend on, over one service, its settings and its proof memory."""
 
@@ -168,23 +171,28 @@ class Guard:
         """Refuse (401) a call without a valid proof of the activation's device key."""
         await self.lane.run(lambda: self.check_device(request, activation_id, proof))
 
-    def check_device(self, request: Request, activation_id: str, proof: str | None) -> None:
-        """`device`, on the calling thread."""
+    def check_device(self, request: Request, activation_id: str, proof: str | None,
+                     known: bool = True) -> None:
+        """`device`, on the calling thread; `known=False`: what the proof is for does not exist,
+        and any proof is refused as one for something else would be (no answer tells them apart)."""
         if not proof:
             raise _bad_proof("this call needs a DPoP header: a fresh proof signed with the "
                              "device key given when the activation was requested")
         now = self.service.now().timestamp()
         window = self.settings.proof_window
-        print_, jti, iat = verify_proof(proof, request.method, request.url.path, activation_id,
-                                        now, window)
-        bound = self._thumbprint(activation_id)
+        claimed = activation_id if known else secrets.token_urlsafe(16)  # no proof names it
+        print_, jti, iat = verify_proof(proof, request.method, request.url.path, claimed, now,
+                                        window)
+        bound = self._thumbprint(activation_id) if known else ""
         if bound is None:
             return  # the workflow answers 404; there is nothing to protect
+        if not known:
+            raise _bad_proof(_ANOTHER_KEY)
         if not bound:
             raise _bad_proof("this activation is not bound to a device key; it cannot be "
                              "continued over HTTP")
         if not hmac.compare_digest(bound, print_):
-            raise _bad_proof("the DPoP proof is signed by another key than this activation's")
+            raise _bad_proof(_ANOTHER_KEY)
         seen = hashlib.sha256(f"{print_}.{jti}".encode()).hexdigest()
         if not self.replay.first_use(seen, now, iat + window + 1):
             raise _bad_proof("this DPoP proof was already used: make a fresh one for every call")

@@ -42,7 +42,10 @@ def add_login_routes(app: FastAPI, svc: ActivationService, run: Runner, guard: G
         before any store reads it."""
         def check() -> None:
             g = svc.logins.store.get_login(login_id_arg(login_id))
-            guard.check_device(request, login_id if g is None else g.activation_id, proof)
+            if g is None:  # any proof refused, as for a login of another credential
+                guard.check_device(request, login_id, proof, known=False)
+            else:
+                guard.check_device(request, g.activation_id, proof)
         await lane.run(check)
 
     async def credential_device(request: Request, activation_id: IdPath,

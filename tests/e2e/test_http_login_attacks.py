@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters.device import DeviceKey
 from tests.e2e.http_device import DeviceClient
 from tests.e2e.phone import Phone
 from tests.e2e.test_http import error
@@ -70,6 +71,26 @@ def test_one_credential_s_device_cannot_answer_another_s_login(
                   "invalid_proof")
     assert phone.svc.login_result(login).state == "requested"
     assert phone.svc.status(other).counters["login_failures"] == 0
+
+
+def test_a_strangers_proof_does_not_tell_whether_a_login_exists(
+        client: DeviceClient, phone: Phone) -> None:
+    """A key bound to nothing, its proof claiming the login id itself: the same 401 for a login
+    that exists and for one that does not (no 404 to tell them apart), for approve and deny."""
+    _active(client, phone)
+    login = client.operator("POST", "/logins", json=PORTAL).json()["login_id"]
+    stranger = DeviceKey.generate()
+    answers = []
+    for lid in (login, "lg-" + "0" * 32):
+        for answer in ("approve", "deny"):
+            path = f"/logins/{lid}/{answer}"
+            proof = stranger.proof("POST", f"{client.http.base_url}{path}", lid, iat=client.now())
+            r = client.http.post(path, json={"pin": "4821"}, headers={"DPoP": proof})
+            error(r, 401, "invalid_proof")
+            answers.append(r.json()["detail"] if "detail" in r.json() else r.json())
+    assert answers[0] == answers[2]
+    assert answers[1] == answers[3]
+    assert phone.svc.login_result(login).state == "requested"
 
 
 def test_a_login_over_http_logs_no_pin_identifier_or_assertion(
