@@ -57,7 +57,7 @@ CFG
 if grep -q '^\[tool.mutmut\]' pyproject.toml; then
   echo "warning: pyproject.toml has [tool.mutmut]; mutmut reads it instead of this script's settings" >&2
 fi
-export ECPS_HYPOTHESIS_PROFILE=mutation
+export ECPS_HYPOTHESIS_PROFILE=ecps-mutation
 mutmut run --max-children "${MUTATION_JOBS:-$(nproc)}" || true
 if [ -n "${MUTATION_RERUN_SURVIVORS:-}" ]; then  # judge the cached survivors again with the current tests
   mapfile -t again < <(mutmut results 2>/dev/null | awk -F': ' '$2 == "survived" {gsub(/ /, "", $1); print $1}')

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import pytest
 
 from adapters.cli.output import CLI_KINDS
 from adapters.kinds import all_kinds
@@ -44,3 +48,17 @@ def test_the_composition_root_is_shown_with_every_argument() -> None:
 
     shown = README.split("`build_service(", 1)[1].split(")`", 1)[0]
     assert re.findall(r"(\w+)=", shown) == list(inspect.signature(build_service).parameters)
+
+
+def test_the_embedding_example_runs_as_written(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The Python block of "Embedding it in a service" runs in an empty folder, the default
+    adapters writing to ./.ecps/, and ends with an active e-CPS whose every step is in its history."""
+    block = README.split("## Embedding it in a service", 1)[1].split("```python\n", 1)[1]
+    code = block.split("```", 1)[0]
+    scope: dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    svc, started = scope["svc"], scope["started"]
+    assert svc.status(started.activation_id).state == "active"
+    assert svc.authenticate(started.activation_id, "4821") is True
+    assert started.activation_id in capsys.readouterr().out
+    svc.store.close()

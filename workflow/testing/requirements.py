@@ -33,7 +33,7 @@ _RULES = (
     ("REQ-3-HISTORY", "§3", "history records every transition taken, oldest first, self-loops included"),
     ("REQ-3-OUTBOX-FIT", "§3", "a message that no longer fits its activation is dropped unsent"),
     ("REQ-3-REFUSED", "§3", "a (state, event) pair not in the table is refused and changes nothing"),
-    # §4 public API and ports
+    # §4 ports and errors
     ("REQ-4-STORE-ROUND-TRIP", "§4", "a store reads back exactly what was committed, every field"),
     ("REQ-4-STORE-COPIES", "§4", "a store returns copies: changing what it returned changes nothing stored"),
     ("REQ-4-STORE-QUERIES", "§4", "find, requests_since, due_for_expiry, outbox_of, list_activations, "
