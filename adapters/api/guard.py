@@ -150,6 +150,7 @@ def _public_key(print_: str, jwk: str) -> ECKey | OKPKey:
 
 _ANOTHER_KEY = "the DPoP proof is signed by another key than this activation's"
 
+
 class Guard:
     """The checks the routes depend on, over one service, its settings and its proof memory."""
 
