@@ -18,7 +18,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from workflow import audit, seal, security, verification
+from workflow import audit, seal, security
 from workflow.clock import SystemClock, checked_now
 from workflow.definition import WORKFLOW, Event, Outcome, State, Workflow
 from workflow.device import thumbprint
@@ -778,10 +778,9 @@ class ActivationService:
         return self.keys if self._outside else None
 
     def _trusted(self, a: Activation) -> Activation:
-        """`a` as its seal and the head of its trail vouch for it; `StorageError` if it was edited.
-
-        A row sealed before seals existed (empty seal) must replay from its trail instead. A
-        head read while another event commits is a `ConcurrencyConflict`, retried by the caller.
+        """`a` as its seal and the head of its trail vouch for it; `StorageError` if it was edited
+        or has no seal (a row written before seals is used once `seal_legacy` sealed it). A head
+        read while another event commits is a `ConcurrencyConflict`, retried by the caller.
         """
         if not self._outside:
             return a
@@ -791,12 +790,15 @@ class ActivationService:
             again = self.store.get(a.id)
             if again is not None and again.version != a.version:
                 raise ConcurrencyConflict(f"activation {a.id} changed while it was read")
-        elif seal.intact(self.keys, a) or (
-                not a.seal and not verification.disagreements(self.store, self.keys, self.engine, a)):
+        elif seal.intact(self.keys, a):
             return a
         trail = self.store.audit_trail(a.id)  # a refusal's cost only
         if trail and not audit.sealed_here(self.keys, trail[-1]):
             raise WrongServerKey.of(f"activation {a.id}")
+        if not a.seal:
+            raise StorageError(f"activation {a.id} has no seal: a row written before seals is "
+                               "used once sealed with the server key (ecps db upgrade seals the "
+                               "rows their trails vouch for), and a removed seal is refused")
         raise StorageError(f"activation {a.id} does not match the head of its audit trail: its row "
                            "was changed outside the service (ecps audit verify names what differs)")
 

@@ -1,9 +1,11 @@
 """Audit verification: each trail's keyed hash chain, its replay through the definition, and its row.
 
 `verify_trails` streams every activation of a store (or the first `limit`) and reports an
-altered or cut chain, a trail the definition would not have taken, and a row whose state,
-counters or deadlines disagree with what its trail replays to; a whole run also checks the
-chains of refused requests (one per pseudonymised identifier). `make_checkpoint` signs a summary
+altered or cut chain, a trail the definition would not have taken, a row whose state,
+counters or deadlines disagree with what its trail replays to, and (in a store outside the
+service's process) a row whose seal is missing or does not match its fields; a whole run also
+checks the chains of refused requests (one per pseudonymised identifier). `seal_legacy` seals
+the rows written before seals that their trails vouch for. `make_checkpoint` signs a summary
 of everything recorded so far; `verify_checkpoint` proves nothing before it was removed or changed.
 """
 
@@ -16,16 +18,18 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from workflow import audit
-from workflow.domain import Activation, AuditEvent
+from workflow import audit, seal
+from workflow.domain import Activation, AuditEvent, Change, Write
 from workflow.engine import AtBound, Interpreter, Outcome
-from workflow.errors import TransitionNotAllowed
+from workflow.errors import ConcurrencyConflict, TransitionNotAllowed
 from workflow.login.record import Login
+from workflow.login.work import intact as login_intact
 from workflow.ports import BrowsableStore, Store
 from workflow.security import Keyring
 
 PAGE = 500
 T = TypeVar("T")
+NO_SEAL = "the row has no seal"
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +131,20 @@ def check_record(store: Store, keys: Keyring, engine: Interpreter[Any, Any], rec
     problems = chain_problems(keys, events, record.audit_seq, record.audit_head, kind, into)
     if not problems:
         problems += _row_against_trail(engine, record, events)
+    problems += _seal_problems(store, keys, record)
     into.findings += [Finding(record.id, p) for p in problems]
+
+
+def _seal_problems(store: Store, keys: Keyring, record: Activation | Login) -> list[str]:
+    """What is wrong with the row's seal (none for a store in the service's own process, whose
+    rows are not sealed)."""
+    if getattr(store, "in_process", False):
+        return []
+    if not record.seal:
+        return [f"{NO_SEAL}: it was written before seals and not sealed since (ecps db upgrade "
+                "seals it when its trail vouches for it), or its seal was removed"]
+    fits = login_intact(keys, record) if isinstance(record, Login) else seal.intact(keys, record)
+    return [] if fits else ["the row does not match its seal: a field was changed outside the service"]
 
 
 def _row_against_trail(engine: Interpreter[Any, Any], record: Activation | Login,
@@ -156,6 +173,31 @@ def disagreements(store: Store, keys: Keyring, engine: Interpreter[Any, Any],
     found = Verification()
     check_record(store, keys, engine, record, found)
     return [f.problem for f in found.findings]
+
+
+def seal_legacy(store: Store, keys: Keyring, engine: Interpreter[Any, Any]) -> tuple[int, list[Finding]]:
+    """Seal each activation row written before seals (an empty seal) whose chain and replayed
+    trail agree with it: (rows sealed, what the others disagree on, left unsealed). Nothing is
+    sealed in a store of the service's own process (its rows are not sealed)."""
+    if getattr(store, "in_process", False):
+        return 0, []
+    done, left = 0, []
+    for a in _activations(store, None, None):
+        if a.seal:
+            continue
+        found = Verification()
+        check_record(store, keys, engine, a, found)
+        problems = [f for f in found.findings if not f.problem.startswith(NO_SEAL)]
+        if problems:
+            left += problems
+            continue
+        seal.sealed(keys, a)
+        try:
+            store.commit(Change(writes=(Write(a, a.version),)))  # the same version: sealed only
+        except ConcurrencyConflict:
+            continue  # changed meanwhile (another run sealed it): a later run sees it
+        done += 1
+    return done, left
 
 
 def verify_trails(store: Store, keys: Keyring, engine: Interpreter[Any, Any], *,

@@ -30,7 +30,9 @@ def test_a_locked_row_set_back_to_scanned_in_sql_is_named(ecps_here: Ecps, workd
     done = ecps_here("audit", "verify", "--json")
     assert done.returncode == 1
     report = json.loads(done.stdout)
-    assert report["tampered"] == {aid: ["the row says scanned, its trail says locked"]}
+    assert report["tampered"] == {aid: ["the row says scanned, its trail says locked",
+                                        "the row does not match its seal: a field was changed "
+                                        "outside the service"]}
     assert report["verified"] == 1
     text = ecps_here("audit", "verify")
     assert f"tampered {aid}: the row says scanned, its trail says locked" in text.stdout
@@ -85,3 +87,29 @@ def test_off_a_terminal_verify_writes_no_progress_and_an_error_in_one_line(
     assert failed.returncode == 17
     assert len(failed.stderr.splitlines()) == 1, failed.stderr
     assert failed.stderr.startswith("error: ")
+
+
+def test_a_seal_removed_in_sql_is_named_and_db_upgrade_seals_only_what_the_trail_vouches_for(
+        ecps_here: Ecps, workdir: Path) -> None:
+    """A row's seal set to '' in SQL: verify names it and the service refuses it; `ecps db
+    upgrade` without the key seals nothing (and makes no key), with it seals the row its trail
+    vouches for, after which verify is intact."""
+    state = workdir / ".ecps"
+    svc = service(state)
+    aid = advance(svc, state, State.SCANNED, NID)
+    with sqlite3.connect(state / "ecps.sqlite3") as db:
+        db.execute("UPDATE ecps_activation SET seal = '' WHERE id = ?", (aid,))
+    done = ecps_here("audit", "verify", "--json")
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["tampered"][aid][0].startswith("the row has no seal")
+    refused = ecps_here("--json", "resend-sms", "--", aid)
+    assert json.loads(refused.stdout or refused.stderr)["error"]["kind"] == "storage_error"
+    keyless = ecps_here("db", "upgrade", "--state-dir", str(workdir / "elsewhere"),
+                        "--database", f"sqlite:///{state / 'ecps.sqlite3'}", "--json")
+    assert (keyless.returncode, json.loads(keyless.stdout)["sealed"]) == (0, 0)
+    assert json.loads(keyless.stdout)["key"] is False
+    assert not any((workdir / "elsewhere").glob("*key*"))
+    sealed = ecps_here("db", "upgrade", "--json")
+    assert json.loads(sealed.stdout)["sealed"] == 1
+    assert ecps_here("audit", "verify", "--json").returncode == 0
+    assert ecps_here("db", "upgrade", "--json").returncode == 0

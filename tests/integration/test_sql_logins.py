@@ -87,7 +87,8 @@ def test_fifty_concurrent_wrong_pins_across_five_logins_count_exactly_ten(
 
 def test_audit_verification_covers_the_logins_and_sees_an_edited_row(
         svc: ActivationService, url: str) -> None:
-    """The logins' trails verify; a login row edited outside the service is named."""
+    """The logins' trails verify; a login row edited outside the service is named, also in a
+    field its trail does not vouch for (by its seal)."""
     from sqlalchemy import create_engine, text
 
     from workflow.login.verification import verify_logins
@@ -102,10 +103,13 @@ def test_audit_verification_covers_the_logins_and_sees_an_edited_row(
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text("UPDATE ecps_login SET state = 'approved' WHERE id = :id"), {"id": edited})
+        conn.execute(text("UPDATE ecps_login SET binding_message = 'ZZ-99' WHERE id = :id"),
+                     {"id": kept})  # no trail vouches for it: only the seal sees it
     engine.dispose()
     found = verify_logins(svc.store, svc.keys, svc.logins.engine, Verification())
-    assert [(f.activation_id, f.problem) for f in found.findings] == [
-        (edited, "the row says approved, its trail says notified")]
+    seal = "the row does not match its seal: a field was changed outside the service"
+    assert sorted((f.activation_id, f.problem) for f in found.findings) == sorted([
+        (edited, "the row says approved, its trail says notified"), (edited, seal), (kept, seal)])
 
 
 def test_a_login_row_edited_outside_the_service_is_refused(svc: ActivationService, url: str) -> None:

@@ -25,6 +25,7 @@ from workflow.audit import verify
 from workflow.domain import Step
 from workflow.errors import StorageError
 from workflow.testing import FakeClock
+from workflow.verification import seal_legacy, verify_trails
 
 FIXTURE = Path(__file__).parent / "data" / "schema1.sqlite3"
 TABLES = ("ecps_meta", "ecps_activation", "ecps_outbox", "ecps_audit")
@@ -100,6 +101,9 @@ def test_a_schema_1_database_upgrades_with_nothing_lost(url: str, tmp_path: Path
             trails += len(trail)
         assert trails + len(store.audit_trail("")) == len(old["ecps_audit"])
         assert len(store.audit_trail("")) == 2
+        sealed, left = seal_legacy(store, svc.keys, svc.engine)  # as `ecps db upgrade` does
+        assert (sealed, left) == (len(activations), [])
+        assert verify_trails(store, svc.keys, svc.engine).intact
         status = svc.status(old["ecps_activation"][0]["id"])
         assert status.history_total == activations[status.activation_id].step_count
         (active,) = [a for a in activations.values() if a.state == State.ACTIVE]

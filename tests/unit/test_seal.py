@@ -17,6 +17,7 @@ from workflow.errors import StorageError, WorkflowError, WrongServerKey
 from workflow.messages import DirectoryEntry
 from workflow.security import luhn_ok
 from workflow.testing import FakeClock, code_from, payload_from
+from workflow.verification import seal_legacy, verify_trails
 
 World = tuple[ActivationService, MemoryStore, MemoryMailer, MemorySms]
 
@@ -79,17 +80,39 @@ def test_events_cut_from_the_end_of_a_trail_are_refused(world: World) -> None:
         svc.cancel(aid)
 
 
-def test_a_row_from_before_seals_is_trusted_as_far_as_its_trail_proves(world: World) -> None:
-    """An unsealed row that replays from its trail is accepted (and sealed); one that does not is refused."""
+def test_an_unsealed_row_is_refused_until_its_trail_vouches_for_it_and_it_is_sealed(world: World) -> None:
+    """An empty seal is never trusted by the service (a seal removed outside would let any edit
+    through); `seal_legacy` seals the rows whose trails vouch for them, and only those."""
     svc, store, _, _ = world
-    aid = svc.request(NID).activation_id
+    aid = svc.request(NID2).activation_id
     store._activations[aid] = replace(store._activations[aid], seal="")
-    svc.cancel(aid)
-    assert store._activations[aid].seal != ""
+    with pytest.raises(StorageError, match=f"activation {aid} has no seal"):
+        svc.cancel(aid)
     other = _locked(world)
     store._activations[other] = replace(store._activations[other], seal="", state=State.SCANNED)
+    sealed, left = seal_legacy(store, svc.keys, svc.engine)
+    assert sealed == 1
+    assert {f.activation_id for f in left} == {other}
+    assert "the row says scanned, its trail says locked" in [f.problem for f in left]
+    svc.cancel(aid)
+    assert store._activations[aid].state == State.CANCELLED
     with pytest.raises(StorageError, match=other):
         svc.resend_sms(other)
+    assert seal_legacy(store, svc.keys, svc.engine)[0] == 0  # nothing more to seal
+
+
+def test_verify_names_a_row_whose_seal_fails_or_is_gone(world: World) -> None:
+    """A column the trail does not vouch for (the device key, the contacts), edited or with its
+    seal removed: audit verification names the row, as the service refuses it."""
+    svc, store, _, _ = world
+    edited, unsealed = (svc.request(n).activation_id for n in (NID, NID2))
+    assert verify_trails(store, svc.keys, svc.engine).intact
+    store._activations[edited] = replace(store._activations[edited], device_thumbprint="x" * 43)
+    store._activations[unsealed] = replace(store._activations[unsealed], seal="",
+                                           device_thumbprint="y" * 43)
+    found = verify_trails(store, svc.keys, svc.engine)
+    assert [(f.activation_id, f.problem.split(":")[0]) for f in found.findings] == sorted([
+        (edited, "the row does not match its seal"), (unsealed, "the row has no seal")])
 
 
 def test_the_sweeper_and_the_dispatcher_leave_an_edited_row_alone(world: World) -> None:
