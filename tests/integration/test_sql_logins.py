@@ -130,6 +130,26 @@ def test_a_login_row_edited_outside_the_service_is_refused(svc: ActivationServic
     assert svc.dispatch() == 0
 
 
+def test_a_binding_message_edited_outside_the_service_is_never_shown(
+        svc: ActivationService, url: str) -> None:
+    """The app's list of pending logins refuses a row whose portal or binding message was
+    changed in the database (the professional compares that message to the portal's)."""
+    from sqlalchemy import create_engine, text
+
+    from workflow.errors import StorageError
+
+    aid = _active(svc)
+    lid = svc.start_login(NID, **PORTAL).login_id
+    assert [p.binding_message for p in svc.pending_logins(aid)] == [PORTAL["binding_message"]]
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE ecps_login SET binding_message = 'ZZ-99', client_name = 'Evil' "
+                          "WHERE id = :id"), {"id": lid})
+    engine.dispose()
+    with pytest.raises(StorageError, match=f"login {lid} was changed outside the service"):
+        svc.pending_logins(aid)
+
+
 def test_twenty_concurrent_starts_take_exactly_the_ten_allowed(svc: ActivationService) -> None:
     """20 portals start logins for one identifier at once: 10 are accepted, no more."""
     _active(svc)

@@ -120,13 +120,15 @@ class LoginDesk:
             raise
 
     def pending(self, activation_id: object) -> tuple[PendingLogin, ...]:
-        """The logins of a credential waiting for an answer (what the app shows)."""
+        """The logins of a credential waiting for an answer (what the app shows); `StorageError`
+        if one of them was changed outside the service (its portal or binding message would be
+        shown as they are)."""
         aid = security.text_arg(activation_id, "activation_id", max_len=128)
         if self.credentials.credential(aid).state != State.ACTIVE:
             return ()  # a locked or revoked e-CPS can approve nothing: the app shows nothing
         now = self.now()
         return tuple(PendingLogin(g.id, g.client_name, g.binding_message, g.expires_at)
-                     for g in self.store.logins_of(aid, WAITING)
+                     for g in map(self._trusted, self.store.logins_of(aid, WAITING))
                      if g.expires_at is not None and not self.engine.is_due(g, now))
 
     def approve(self, login_id: object, pin: object) -> LoginResult:
