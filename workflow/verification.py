@@ -21,11 +21,11 @@ from typing import Any, TypeVar
 from workflow import audit, seal
 from workflow.domain import Activation, AuditEvent, Change, Write
 from workflow.engine import AtBound, Interpreter, Outcome
-from workflow.errors import ConcurrencyConflict, TransitionNotAllowed
+from workflow.errors import ActivationNotFound, ConcurrencyConflict, TransitionNotAllowed
 from workflow.login.record import Login
 from workflow.login.work import intact as login_intact
 from workflow.ports import BrowsableStore, Store
-from workflow.security import Keyring
+from workflow.security import Keyring, text_arg
 
 PAGE = 500
 T = TypeVar("T")
@@ -173,6 +173,20 @@ def disagreements(store: Store, keys: Keyring, engine: Interpreter[Any, Any],
     found = Verification()
     check_record(store, keys, engine, record, found)
     return [f.problem for f in found.findings]
+
+
+def verify_activation(store: Store, keys: Keyring, engine: Interpreter[Any, Any],
+                      activation_id: object) -> Verification:
+    """Verify one activation's chain, replay, row and seal, reading its row as stored (an edited
+    row is what this explains, so it is not refused first); `ActivationNotFound` if there is
+    none, `InvalidInput` for a malformed id."""
+    aid = text_arg(activation_id, "activation_id", max_len=128)
+    a = store.get(aid)
+    if a is None:
+        raise ActivationNotFound(aid)
+    found = Verification()
+    check_record(store, keys, engine, a, found)
+    return found
 
 
 def seal_legacy(store: Store, keys: Keyring, engine: Interpreter[Any, Any]) -> tuple[int, list[Finding]]:

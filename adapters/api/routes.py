@@ -32,7 +32,8 @@ from adapters.api.schemas import (
     StepResultOut,
     SummaryOut,
 )
-from workflow import ActivationService, State, audit
+from workflow import ActivationService, State
+from workflow.verification import verify_activation
 
 
 def _error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -236,12 +237,10 @@ def add_operator_routes(app: FastAPI, svc: ActivationService, guard: Guard, lane
              responses=OPERATOR_ERRORS, dependencies=operator,
              summary="Verify an activation's tamper-evident audit trail (operator)")
     async def audit_trail(activation_id: IdPath) -> AuditOut:
-        def verified() -> AuditOut:
-            st = svc.status(activation_id)
-            events = svc.store.audit_trail(st.activation_id)
-            problems = audit.verify(svc.keys, events)
-            return AuditOut(activation_id=st.activation_id, events=len(events),
-                            intact=not problems, problems=problems)
+        def verified() -> AuditOut:  # the row as stored: an edited one is what this explains
+            found = verify_activation(svc.store, svc.keys, svc.engine, activation_id)
+            return AuditOut(activation_id=activation_id, events=found.events,
+                            intact=found.intact, problems=[f.problem for f in found.findings])
         return await lane.run(verified)
 
 

@@ -78,7 +78,7 @@ def audit_verify(
     Exit 1 when an event was altered or cut, or a row disagrees with what its trail replays to.
     Example: [bold]ecps audit verify[/]   [bold]ecps audit verify --since-checkpoint ck.json[/]
     """
-    from workflow.verification import Checkpoint, verify_checkpoint, verify_trails
+    from workflow.verification import Checkpoint, verify_activation, verify_checkpoint, verify_trails
 
     checkpoint = None
     if since_checkpoint is not None:
@@ -90,13 +90,13 @@ def audit_verify(
 
     e = env(database, state_dir, json, read_only=True)  # a new key would verify nothing
     svc = e.service()
-    if activation_id is not None:
-        svc.status(activation_id)  # an unknown id is an error of its own
     with Progress(console=e.out.err, transient=True,  # a bar on a terminal only: else nothing
                   disable=e.out.json_mode or not e.out.err.is_terminal) as progress:
         task = progress.add_task("verifying audit trails", total=limit)
-        found = verify_trails(svc.store, svc.keys, svc.engine, limit=limit, only=activation_id,
-                              progress=lambda n: progress.advance(task, n))
+        found = (verify_activation(svc.store, svc.keys, svc.engine, activation_id)
+                 if activation_id is not None else  # an unknown id is an error of its own
+                 verify_trails(svc.store, svc.keys, svc.engine, limit=limit,
+                               progress=lambda n: progress.advance(task, n)))
         if activation_id is None and limit is None:  # and the logins' trails
             from workflow.login.verification import verify_logins
             verify_logins(svc.store, svc.keys, svc.logins.engine, found)

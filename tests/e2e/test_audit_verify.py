@@ -34,6 +34,9 @@ def test_a_locked_row_set_back_to_scanned_in_sql_is_named(ecps_here: Ecps, workd
                                         "the row does not match its seal: a field was changed "
                                         "outside the service"]}
     assert report["verified"] == 1
+    alone = ecps_here("audit", "verify", aid, "--json")  # the one row: explained, not refused
+    assert alone.returncode == 1, alone.stderr
+    assert json.loads(alone.stdout)["tampered"] == report["tampered"]
     text = ecps_here("audit", "verify")
     assert f"tampered {aid}: the row says scanned, its trail says locked" in text.stdout
     refused = ecps_here("--json", "verify-sms", "--", aid, right)

@@ -82,3 +82,4 @@ def test_a_portal_retry_with_the_same_key_gets_the_same_login(client: DeviceClie
     assert first.status_code == again.status_code == 201
     assert first.json() == again.json()
     assert again.headers["idempotent-replayed"] == "true"
+
