@@ -21,7 +21,12 @@ from typing import Any, TypeVar
 from workflow import audit, seal
 from workflow.domain import Activation, AuditEvent, Change, Write
 from workflow.engine import AtBound, Interpreter, Outcome
-from workflow.errors import ActivationNotFound, ConcurrencyConflict, TransitionNotAllowed
+from workflow.errors import (
+    ActivationNotFound,
+    ConcurrencyConflict,
+    StorageError,
+    TransitionNotAllowed,
+)
 from workflow.login.record import Login
 from workflow.login.work import intact as login_intact
 from workflow.ports import BrowsableStore, Store
@@ -122,12 +127,16 @@ def check_record(store: Store, keys: Keyring, engine: Interpreter[Any, Any], rec
                  into: Verification) -> None:
     """Verify one activation's or login's chain, its replay through `engine` and its row; add what
     is found to `into`."""
-    events = store.audit_trail(record.id)
     if isinstance(record, Login):
         into.logins += 1
     else:
         into.activations += 1
     kind = "login" if isinstance(record, Login) else "activation"
+    try:
+        events = store.audit_trail(record.id)
+    except StorageError as exc:  # one damaged event: named, and the others are still checked
+        into.findings.append(Finding(record.id, f"its audit trail cannot be read ({exc})"))
+        return
     problems = chain_problems(keys, events, record.audit_seq, record.audit_head, kind, into)
     if not problems:
         problems += _row_against_trail(engine, record, events)
@@ -219,7 +228,16 @@ def verify_trails(store: Store, keys: Keyring, engine: Interpreter[Any, Any], *,
                   progress: Callable[[int], None] | None = None) -> Verification:
     """Verify every activation (the first `limit` by id, or `only` one); streamed page by page."""
     found = Verification()
-    for a in _activations(store, limit, only):
+
+    def read(activation_id: str) -> Activation | None:
+        try:
+            return store.get(activation_id)
+        except StorageError as exc:  # one damaged row: named, and the others are still checked
+            found.activations += 1
+            found.findings.append(Finding(activation_id, f"its row cannot be read ({exc})"))
+            return None
+
+    for a in _activations(store, limit, only, read):
         check_record(store, keys, engine, a, found)
         if progress is not None:
             progress(1)
@@ -237,16 +255,18 @@ def check_refusals(store: Store, keys: Keyring, into: Verification) -> None:
     into.findings += [Finding(f"refusals:{subject[:12] or '-'}", p) for subject, p in problems]
 
 
-def _activations(store: Store, limit: int | None, only: str | None) -> Iterator[Activation]:
+def _activations(store: Store, limit: int | None, only: str | None,
+                 get: Callable[[str], Activation | None] | None = None) -> Iterator[Activation]:
+    read = store.get if get is None else get
     if only is not None:
-        a = store.get(only)
+        a = read(only)
         if a is not None:
             yield a
         return
     if not isinstance(store, BrowsableStore):
         yield from store.list_activations(limit or 10**9)
         return
-    yield from paged(store.activation_ids, store.get, limit)
+    yield from paged(store.activation_ids, read, limit)
 
 
 def paged(ids: Callable[[str | None, int], list[str]], get: Callable[[str], T | None],

@@ -99,7 +99,11 @@ def _outbox(row: Mapping[Any, Any]) -> OutboxMessage:
 
 
 def _audit(row: Mapping[Any, Any]) -> AuditEvent:
-    return AuditEvent(**{name: row[name] for name in _AUDIT})
+    e = AuditEvent(**{name: row[name] for name in _AUDIT})
+    for name in ("seq", "step"):
+        if type(getattr(e, name)) is not int:
+            raise TypeError(f"{name} is not an integer")
+    return e
 
 
 def _step(row: Mapping[Any, Any]) -> Step:
@@ -127,6 +131,17 @@ def _read(what: str, row: Mapping[Any, Any], convert: Callable[[Mapping[Any, Any
         detail = str(exc) if isinstance(exc, UnreadableTime) else type(exc).__name__
         raise StorageError(f"{what} {ident}: the stored row is unreadable "
                            f"({detail}); the database is damaged") from exc
+
+
+def whole(value: object, what: str) -> int:
+    """`value` read as a whole number; `StorageError` naming `what` if the column holds another."""
+    if type(value) is int:
+        return value
+    try:
+        return int(str(value))
+    except ValueError:
+        raise StorageError(f"{what}: the stored row is unreadable (not a whole number); the "
+                           "database is damaged") from None
 
 
 def created_at(row: Mapping[Any, Any]) -> datetime:

@@ -116,7 +116,8 @@ class SqlStore(LoginTables):
         seq, digest = row.pop("head_seq"), row.pop("head_hash")
         # kept for this thread's next store call if it is `trail_head` of the same activation
         # (the trust check): any other call forgets it, so it always goes with the row just read
-        self._held.head = (activation_id, None if seq is None else (int(seq), str(digest)))
+        self._held.head = (activation_id, None if seq is None else (
+            codec.whole(seq, f"audit event of activation {activation_id}"), str(digest)))
         return codec.activation(row)
 
     def find(self, subject: str, states: Collection[State]) -> list[Activation]:
@@ -135,7 +136,7 @@ class SqlStore(LoginTables):
     def turn(self, subject: str) -> int:
         with self._driver("turn", write=False) as cursor:
             rows = self._sql.turn.rows(cursor, subject=subject)
-        return int(rows[0]["turn"]) if rows else 0
+        return codec.whole(rows[0]["turn"], "identifier turn") if rows else 0
 
     def due_for_expiry(self, now: datetime, limit: int) -> list[str]:
         with self._driver("due_for_expiry", write=False) as cursor:
@@ -160,12 +161,14 @@ class SqlStore(LoginTables):
                 return kept[1]
         with self._driver("trail_head", write=False) as cursor:
             rows = self._sql.trail_head.rows(cursor, activation_id=activation_id)
-        return (int(rows[0]["seq"]), str(rows[0]["hash"])) if rows else None
+        return (codec.whole(rows[0]["seq"], f"audit event of {activation_id}"),
+                str(rows[0]["hash"])) if rows else None
 
     def refusal_head(self, subject: str) -> tuple[int, str] | None:
         with self._driver("refusal_head", write=False) as cursor:
             rows = self._sql.refusal_head.rows(cursor, subject=subject)
-        return (int(rows[0]["seq"]), str(rows[0]["hash"])) if rows else None
+        return (codec.whole(rows[0]["seq"], "refused request's audit event"),
+                str(rows[0]["hash"])) if rows else None
 
     def activation_ids(self, after: str | None, limit: int) -> list[str]:
         with self._driver("activation_ids", write=False) as cursor:

@@ -116,3 +116,26 @@ def test_a_seal_removed_in_sql_is_named_and_db_upgrade_seals_only_what_the_trail
     assert json.loads(sealed.stdout)["sealed"] == 1
     assert ecps_here("audit", "verify", "--json").returncode == 0
     assert ecps_here("db", "upgrade", "--json").returncode == 0
+
+
+def test_a_damaged_row_is_named_and_the_other_findings_still_reported(
+        ecps_here: Ecps, workdir: Path) -> None:
+    """An unreadable state on one row, a non-number in another's audit event: verify names both
+    (exit 1) instead of stopping at the first; commands on them are one-line storage errors."""
+    state = workdir / ".ecps"
+    svc = service(state)
+    first = advance(svc, state, State.SCANNED, NID)
+    second = advance(svc, state, State.EMAILED, "810100000008")
+    with sqlite3.connect(state / "ecps.sqlite3") as db:
+        db.execute("UPDATE ecps_activation SET state = 'bogus' WHERE id = ?", (first,))
+        db.execute("UPDATE ecps_audit SET step = 'x' WHERE activation_id = ? AND seq = 1", (second,))
+    done = ecps_here("audit", "verify", "--json")
+    assert done.returncode == 1, done.stderr
+    tampered = json.loads(done.stdout)["tampered"]
+    assert set(tampered) == {first, second}
+    assert tampered[first][0].startswith("its row cannot be read")
+    assert tampered[second][0].startswith("its audit trail cannot be read")
+    for aid in (first, second):
+        refused = ecps_here("status", aid)
+        assert refused.returncode == 17, refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
