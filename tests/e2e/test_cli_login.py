@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
+from tests.e2e.conftest import Ecps
 from tests.e2e.test_cli import NID, advance, run_main, service
 from workflow import State
 
@@ -59,3 +61,21 @@ def test_a_denied_login_polls_as_denied(workdir: Path, capsys: pytest.CaptureFix
     assert _json(capsys, "login", "deny", lid)["state"] == "denied"
     result = _json(capsys, "login", "poll", lid)
     assert (result["state"], result["assertion"]) == ("denied", None)
+
+
+def test_a_login_edited_in_sql_is_one_error_line(workdir: Path, ecps_here: Ecps,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """`login poll` and `login pending` on a login changed in the database: a storage error
+    (exit 17) in one line, the login named, nothing else on stderr."""
+    state_dir = workdir / ".ecps"
+    svc = service(state_dir)
+    aid = advance(svc, state_dir, State.PIN_SET)
+    svc.confirm_pin(aid, "4821")
+    lid = str(_json(capsys, "login", "start", NID)["login_id"])
+    with sqlite3.connect(state_dir / "ecps.sqlite3") as db:
+        db.execute("UPDATE ecps_login SET binding_message = 'ZZ-99' WHERE id = ?", (lid,))
+    for args in (("login", "poll", lid), ("login", "pending", aid)):
+        done = ecps_here(*args)
+        assert done.returncode == 17, done.stderr
+        [line] = done.stderr.strip().splitlines()
+        assert "changed outside the service" in line

@@ -365,7 +365,6 @@ class LoginDesk:
         trail = self.store.audit_trail(g.id) if isinstance(self.store, Store) else []
         if trail and not audit.sealed_here(self.keys, trail[-1]):
             raise WrongServerKey.of(f"login {g.id}")
-        log.error("login %s does not match its seal; refused", g.id)
         raise StorageError(f"login {g.id} was changed outside the service (ecps audit verify "
                            "names what differs)")
 
