@@ -139,9 +139,24 @@ def check_record(store: Store, keys: Keyring, engine: Interpreter[Any, Any], rec
         return
     problems = chain_problems(keys, events, record.audit_seq, record.audit_head, kind, into)
     if not problems:
-        problems += _row_against_trail(engine, record, events)
+        problems += _row_against_trail(engine, record, events) or _steps_problems(
+            events, record.step_count)
     problems += _seal_problems(store, keys, record)
     into.findings += [Finding(record.id, p) for p in problems]
+
+
+def _steps_problems(events: list[AuditEvent], step_count: int) -> list[str]:
+    """What is wrong with the history numbers of a trail (its `step` column, which the hash
+    leaves out): each transition numbered 1, 2, ... in the order of the chain, each refusal 0,
+    and as many as the row counts."""
+    taken = [e.step for e in sorted(events, key=lambda e: e.seq) if e.outcome != "refused"]
+    if taken != list(range(1, len(taken) + 1)) or any(
+            e.step for e in events if e.outcome == "refused"):
+        return ["the history numbers of its events are not 1, 2, ... in the order of its chain: "
+                "steps were renumbered, hidden or reordered outside the service"]
+    if len(taken) != step_count:
+        return [f"the row counts {step_count} step(s), its trail holds {len(taken)}"]
+    return []
 
 
 def _seal_problems(store: Store, keys: Keyring, record: Activation | Login) -> list[str]:

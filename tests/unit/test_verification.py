@@ -171,3 +171,22 @@ def test_a_checkpoint_read_back_and_altered_is_refused(world: World) -> None:
         "the checkpoint's signature does not match this server's key (altered, or another key)"]
     with pytest.raises(ValueError, match="not a checkpoint"):
         Checkpoint.from_dict({"at": "yesterday"})
+
+
+def test_history_numbers_changed_outside_are_named(world: World) -> None:
+    """The `step` column is no part of an event's hash: two steps swapped, or one hidden (set to
+    0), are named by their numbering against the chain's order."""
+    svc, store, mailer, sms = world
+    aid = _active(svc, mailer, sms)
+    trail = store._audit[aid]
+    moved = [i for i, e in enumerate(trail) if e.step in (2, 4)]
+    swapped = list(trail)
+    swapped[moved[0]], swapped[moved[1]] = (replace(trail[moved[0]], step=4),
+                                            replace(trail[moved[1]], step=2))
+    for edited in (swapped, [replace(e, step=0) if e.step == 3 else e for e in trail]):
+        store._audit[aid] = edited
+        problems = [f.problem for f in verify_trails(store, svc.keys, svc.engine).findings]
+        assert problems == ["the history numbers of its events are not 1, 2, ... in the order of "
+                            "its chain: steps were renumbered, hidden or reordered outside the service"]
+    store._audit[aid] = trail
+    assert verify_trails(store, svc.keys, svc.engine).intact
