@@ -7,10 +7,13 @@ takes the edge (counters, deadlines, implied events, closing) and the store comm
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
+import random
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
@@ -66,6 +69,9 @@ from workflow.sweep import sweep
 from workflow.templates import FRENCH, Templates
 from workflow.work import Work, copy_activation, describe, journal
 
+_REFUSAL_STRIPES = 64  # locks that this process's refusals take by identifier
+_REFUSAL_PAUSE = 0.002  # seconds, at most, before chaining again after another process's refusal
+
 log = logging.getLogger("ecps.service")
 _ANSWER: ContextVar[Callable[[object], Answer | None] | None] = ContextVar("ecps_answer", default=None)
 RECENT_STEPS = 100  # the steps `status()` shows
@@ -107,6 +113,9 @@ class ActivationService:
         self._outside = not getattr(store, "in_process", False)
         self._heads = store if self._outside and isinstance(store, TrailHeads) else None
         self._refusals = store if isinstance(store, RefusalHeads) else None
+        # this process's refusals of one identifier chain one at a time (their commits would
+        # race for the same head); other processes' still race, with a pause between tries
+        self._refusing = tuple(threading.Lock() for _ in range(_REFUSAL_STRIPES))
         # a store that can run an event's reads and its commit on one connection (SqlStore)
         self._unit: Callable[[], AbstractContextManager[object]] = getattr(store, "unit", nullcontext)
         self._fitted = threading.local()  # (message id, row) this thread's last `fits` read
@@ -559,7 +568,11 @@ class ActivationService:
         subject's newest refusal; a commit that another refusal beat to that head is retried."""
         log.info("%s refused for subject %s (%s)", action, subject[:12] or "-", type(refused).__name__)
 
+        tries = itertools.count()
+
         def attempt() -> None:
+            if next(tries):  # another process's refusal came first: let it finish
+                time.sleep(random.uniform(0, _REFUSAL_PAUSE))  # noqa: S311 (a pause, no secret)
             seq, prev = self._refusal_head(subject)
             event = audit.chain(self.keys, prev, activation_id="", subject=subject, seq=seq + 1,
                                 at=self.now(), actor=actor, action=action, outcome="refused",
@@ -567,11 +580,12 @@ class ActivationService:
             self.store.commit(_answered(Change(audit=(event,)), refused))
 
         try:
-            retrying(attempt, "other refusals of this identifier kept coming first")
+            with self._refusing[hash(subject) % _REFUSAL_STRIPES]:
+                retrying(attempt, "other refusals of this identifier kept coming first")
         except StorageError:
             raise  # the store is down: that is the failure to report, not the refusal
         except WorkflowError:
-            log.warning("could not audit a refused request", exc_info=True)
+            log.error("could not audit a refused request", exc_info=True)
 
     def _refusal_head(self, subject: str) -> tuple[int, str]:
         """(seq, hash) of the subject's newest chained refusal, (0, "") before the first."""

@@ -156,6 +156,38 @@ def test_concurrent_refusals_of_one_identifier_all_land_in_one_unbroken_chain(
     assert _problems(svc) == []
 
 
+def test_a_flood_of_refusals_from_two_services_is_audited_whole(svc: ActivationService, url: str) -> None:
+    """Two services on one database (as two processes would be: each its own locks), 15 threads
+    each refused 10 times for one identifier: all 300 refusals chained 1 to 300, none dropped
+    (under this contention a refusal lost its race 64 times in a row and went unaudited)."""
+    for _ in range(5):
+        svc.request(NID)
+    other_store = SqlStore(url)
+    other = ActivationService(store=other_store, mailer=MemoryMailer(), sms=MemorySms(),
+                              directory=StaticDirectory(people()), clock=svc.clock,
+                              settings=fast_settings(secret_key=KEY))
+    errors = list[BaseException]()
+
+    def refused(service: ActivationService) -> None:
+        for _ in range(10):
+            try:
+                service.request(NID)
+            except TooManyRequests:
+                continue
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=refused, args=(s,)) for s in (svc, other) for _ in range(15)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    other_store.close()
+    assert errors == []
+    assert sorted(e.seq for e in _refusals(svc)) == list(range(1, 301))
+    assert _problems(svc) == []
+
+
 def test_ecps_audit_verify_names_an_edited_refusal(url: str, svc: ActivationService,
                                                    ecps_here: Ecps) -> None:  # noqa: F811 (the fixture)
     """The command exits 1 and lists the subject's refusals among what was tampered with."""
