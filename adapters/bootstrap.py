@@ -22,7 +22,7 @@ from typing import Literal, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from workflow import ActivationService, Settings, config
-from workflow.errors import StorageError
+from workflow.errors import StorageError, WrongServerKey
 from workflow.listeners import Listener
 from workflow.ports import Clock, Directory, EventSink, Mailer, PushGateway, SmsGateway
 from workflow.templates import Templates
@@ -290,6 +290,17 @@ def build_service(
         templates=templates,
         push=push if push is not None else _push_from_env(state, os.environ),
     )
+
+
+def refuse_another_key(svc: ActivationService) -> None:
+    """`WrongServerKey` when the database's newest activation was sealed with another key than
+    the service's: call it before writing (a key that cannot read what is there must not add
+    to it; the service's reads refuse such rows on their own)."""
+    from workflow.verification import newest_sealed_elsewhere
+
+    elsewhere = newest_sealed_elsewhere(svc.store, svc.keys)
+    if elsewhere is not None:
+        raise WrongServerKey.of(f"activation {elsewhere}")
 
 
 def _push_from_env(state: StateDir, env: Mapping[str, str]) -> PushGateway:

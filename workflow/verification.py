@@ -199,6 +199,22 @@ def disagreements(store: Store, keys: Keyring, engine: Interpreter[Any, Any],
     return [f.problem for f in found.findings]
 
 
+def newest_sealed_elsewhere(store: Store, keys: Keyring) -> str | None:
+    """The id of the store's newest activation when neither its seal nor its trail's newest
+    event is this key's (the database was made with another key); None when they are, or when
+    there is nothing to tell (no activation, or a store of the service's own process)."""
+    if getattr(store, "in_process", False):
+        return None
+    newest = store.list_activations(1)
+    if not newest:
+        return None
+    a = newest[0]
+    if a.seal and seal.intact(keys, a):
+        return None
+    trail = store.audit_trail(a.id)
+    return a.id if trail and not audit.sealed_here(keys, trail[-1]) else None
+
+
 def verify_activation(store: Store, keys: Keyring, engine: Interpreter[Any, Any],
                       activation_id: object) -> Verification:
     """Verify one activation's chain, replay, row and seal, reading its row as stored (an edited

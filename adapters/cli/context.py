@@ -58,7 +58,7 @@ class Env:
         """The service on the real adapters of this environment (its store keeps `pool_size`
         connections)."""
         if self._service is None:
-            from adapters.bootstrap import build_service
+            from adapters.bootstrap import build_service, refuse_another_key
             from adapters.files import FileSms
 
             url = self.url
@@ -66,8 +66,15 @@ class Env:
             # the embedded SMS gateway also shows each SMS here, a stand-in phone (not with --json)
             phone = None if os.environ.get("ECPS_SMS_URL") else FileSms(
                 self.state.sms, echo=not self.out.json_mode)
-            self._service = build_service(url, state_dir=self.state.root, sms=phone,
-                                          settings=settings, pool_size=pool_size)
+            svc = build_service(url, state_dir=self.state.root, sms=phone, settings=settings,
+                                pool_size=pool_size)
+            if not self.read_only:  # a command that writes: not with another key than the data's
+                try:
+                    refuse_another_key(svc)
+                except BaseException:
+                    svc.store.close()  # type: ignore[attr-defined]
+                    raise
+            self._service = svc
         return self._service
 
     def existing_settings(self) -> Settings:
