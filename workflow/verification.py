@@ -259,22 +259,27 @@ def verify_trails(store: Store, keys: Keyring, engine: Interpreter[Any, Any], *,
                   progress: Callable[[int], None] | None = None) -> Verification:
     """Verify every activation (the first `limit` by id, or `only` one); streamed page by page."""
     found = Verification()
-
-    def read(activation_id: str) -> Activation | None:
-        try:
-            return store.get(activation_id)
-        except StorageError as exc:  # one damaged row: named, and the others are still checked
-            found.activations += 1
-            found.findings.append(Finding(activation_id, f"its row cannot be read ({exc})"))
-            return None
-
-    for a in _activations(store, limit, only, read):
+    for a in _activations(store, limit, only, reading(store.get, found, "activations")):
         check_record(store, keys, engine, a, found)
         if progress is not None:
             progress(1)
     if only is None and limit is None:
         check_refusals(store, keys, found)
     return found
+
+
+def reading(get: Callable[[str], T | None], into: Verification,
+            counted: str) -> Callable[[str], T | None]:
+    """`get`, with a row that cannot be read named in `into` (and counted in its `counted`)
+    instead of stopping the run: the other rows are still checked."""
+    def read(record_id: str) -> T | None:
+        try:
+            return get(record_id)
+        except StorageError as exc:
+            setattr(into, counted, getattr(into, counted) + 1)
+            into.findings.append(Finding(record_id, f"its row cannot be read ({exc})"))
+            return None
+    return read
 
 
 def check_refusals(store: Store, keys: Keyring, into: Verification) -> None:

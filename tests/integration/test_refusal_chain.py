@@ -130,28 +130,35 @@ def test_unchained_refusals_of_an_older_database_verify_alone_and_new_ones_chain
                                "refused request 0: content does not match its hash")]
 
 
+def _refused_at_once(services: list[ActivationService], times: int) -> list[BaseException]:
+    """One thread per service given, started together, each refused `times` requests of NID;
+    what was raised besides `TooManyRequests`."""
+    barrier, errors = threading.Barrier(len(services)), list[BaseException]()
+
+    def refused(service: ActivationService) -> None:
+        barrier.wait()
+        for _ in range(times):
+            try:
+                service.request(NID)
+            except TooManyRequests:
+                continue
+            except BaseException as exc:  # reported by the caller
+                errors.append(exc)
+
+    threads = [threading.Thread(target=refused, args=(s,)) for s in services]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
 def test_concurrent_refusals_of_one_identifier_all_land_in_one_unbroken_chain(
         svc: ActivationService) -> None:
     """Twelve threads refused at once for one identifier: twelve refusals numbered 1 to 12."""
     for _ in range(5):
         svc.request(NID)
-    barrier, errors = threading.Barrier(12), list[BaseException]()
-
-    def refused() -> None:
-        barrier.wait()
-        try:
-            svc.request(NID)
-        except TooManyRequests:
-            return
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=refused) for _ in range(12)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert _refused_at_once([svc] * 12, 1) == []
     assert sorted(e.seq for e in _refusals(svc)) == list(range(1, 13))
     assert _problems(svc) == []
 
@@ -166,22 +173,7 @@ def test_a_flood_of_refusals_from_two_services_is_audited_whole(svc: ActivationS
     other = ActivationService(store=other_store, mailer=MemoryMailer(), sms=MemorySms(),
                               directory=StaticDirectory(people()), clock=svc.clock,
                               settings=fast_settings(secret_key=KEY))
-    errors = list[BaseException]()
-
-    def refused(service: ActivationService) -> None:
-        for _ in range(10):
-            try:
-                service.request(NID)
-            except TooManyRequests:
-                continue
-            except BaseException as exc:  # reported below
-                errors.append(exc)
-
-    threads = [threading.Thread(target=refused, args=(s,)) for s in (svc, other) for _ in range(15)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = _refused_at_once([svc] * 15 + [other] * 15, 10)
     other_store.close()
     assert errors == []
     assert sorted(e.seq for e in _refusals(svc)) == list(range(1, 301))
