@@ -11,7 +11,7 @@ import itertools
 import json
 import logging
 import math
-import random
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -70,7 +70,7 @@ from workflow.templates import FRENCH, Templates
 from workflow.work import Work, copy_activation, describe, journal
 
 _REFUSAL_STRIPES = 64  # locks that this process's refusals take by identifier
-_REFUSAL_PAUSE = 0.002  # seconds, at most, before chaining again after another process's refusal
+_REFUSAL_PAUSE_US = 2000  # µs, at most, before chaining again after another process's refusal
 
 log = logging.getLogger("ecps.service")
 _ANSWER: ContextVar[Callable[[object], Answer | None] | None] = ContextVar("ecps_answer", default=None)
@@ -572,7 +572,7 @@ class ActivationService:
 
         def attempt() -> None:
             if next(tries):  # another process's refusal came first: let it finish
-                time.sleep(random.uniform(0, _REFUSAL_PAUSE))  # noqa: S311 (a pause, no secret)
+                time.sleep(secrets.randbelow(_REFUSAL_PAUSE_US) / 1e6)
             seq, prev = self._refusal_head(subject)
             event = audit.chain(self.keys, prev, activation_id="", subject=subject, seq=seq + 1,
                                 at=self.now(), actor=actor, action=action, outcome="refused",
