@@ -44,6 +44,12 @@ def sealed_here(keys: Keyring, e: AuditEvent) -> bool:
                  source=e.source, dest=e.dest).hash == e.hash
 
 
+def sealed_elsewhere(keys: Keyring, trail: Sequence[AuditEvent]) -> bool:
+    """Whether the newest event of `trail` fails this key (the database was sealed with another
+    key); False for an empty trail."""
+    return bool(trail) and not sealed_here(keys, trail[-1])
+
+
 def verify(keys: Keyring, events: Sequence[AuditEvent]) -> list[str]:
     """The problems found in one activation's trail, in order (empty when intact)."""
     problems: list[str] = []

@@ -19,6 +19,15 @@ from workflow.messages import DirectoryEntry, Email, Push, Sms
 
 
 @runtime_checkable
+class Closable(Protocol):
+    """An adapter holding resources to release (a store's database connections)."""
+
+    def close(self) -> None:
+        """Release them; the adapter is not used after."""
+        ...
+
+
+@runtime_checkable
 class Clock(Protocol):
     """The source of time."""
 
@@ -274,6 +283,9 @@ class RefusalHeads(Protocol):
         ...
 
 
-# A store whose rows live in the service's own process (`MemoryStore`) sets `in_process = True`:
-# nothing outside the service can edit them, so the service neither seals nor checks its rows.
-# Every other store (SQL, an embedder's Redis...) gets sealed rows, checked at each load.
+def in_process(store: object) -> bool:
+    """Whether `store`'s rows live in the service's own process (`MemoryStore` sets
+    `in_process = True`): nothing outside the service can edit them, so the service neither
+    seals nor checks them. Every other store (SQL, an embedder's Redis...) gets sealed rows,
+    checked at each load."""
+    return bool(getattr(store, "in_process", False))

@@ -52,6 +52,7 @@ from workflow.messages import DirectoryEntry
 from workflow.outbox import Dispatcher
 from workflow.ports import (
     Clock,
+    Closable,
     Directory,
     EventSink,
     LoginStore,
@@ -61,6 +62,7 @@ from workflow.ports import (
     SmsGateway,
     Store,
     TrailHeads,
+    in_process,
 )
 from workflow.results import ActivationStatus, HistoryPage, Started, StepResult
 from workflow.security import Keyring
@@ -110,7 +112,7 @@ class ActivationService:
         self.settings = settings
         self.store = store
         # rows kept in this process cannot be edited outside the service: neither sealed nor checked
-        self._outside = not getattr(store, "in_process", False)
+        self._outside = not in_process(store)
         self._heads = store if self._outside and isinstance(store, TrailHeads) else None
         self._refusals = store if isinstance(store, RefusalHeads) else None
         # this process's refusals of one identifier chain one at a time (their commits would
@@ -267,6 +269,12 @@ class ActivationService:
         start = 0 if after is None else _count_arg(after, "after", 0, a.step_count)
         count = _count_arg(limit, "limit", 1, MAX_PAGE)
         return HistoryPage(a.id, start, tuple(self.store.steps(a.id, start, count)), a.step_count)
+
+    def close(self) -> None:
+        """Release the store's connections when it holds any (`SqlStore`); the service is not
+        used after."""
+        if isinstance(self.store, Closable):
+            self.store.close()
 
     def now(self) -> datetime:
         """The injected clock's time, checked to be aware UTC."""
@@ -807,7 +815,7 @@ class ActivationService:
         elif seal.intact(self.keys, a):
             return a
         trail = self.store.audit_trail(a.id)  # a refusal's cost only
-        if trail and not audit.sealed_here(self.keys, trail[-1]):
+        if audit.sealed_elsewhere(self.keys, trail):
             raise WrongServerKey.of(f"activation {a.id}")
         if not a.seal:
             raise StorageError(f"activation {a.id} has no seal: a row written before seals is "

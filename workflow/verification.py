@@ -29,7 +29,7 @@ from workflow.errors import (
 )
 from workflow.login.record import Login
 from workflow.login.work import intact as login_intact
-from workflow.ports import BrowsableStore, Store
+from workflow.ports import BrowsableStore, Store, in_process
 from workflow.security import Keyring, text_arg
 
 PAGE = 500
@@ -162,7 +162,7 @@ def _steps_problems(events: list[AuditEvent], step_count: int) -> list[str]:
 def _seal_problems(store: Store, keys: Keyring, record: Activation | Login) -> list[str]:
     """What is wrong with the row's seal (none for a store in the service's own process, whose
     rows are not sealed)."""
-    if getattr(store, "in_process", False):
+    if in_process(store):
         return []
     if not record.seal:
         return [f"{NO_SEAL}: it was written before seals and not sealed since (ecps db upgrade "
@@ -203,7 +203,7 @@ def newest_sealed_elsewhere(store: Store, keys: Keyring) -> str | None:
     """The id of the store's newest activation when neither its seal nor its trail's newest
     event is this key's (the database was made with another key); None when they are, or when
     there is nothing to tell (no activation, or a store of the service's own process)."""
-    if getattr(store, "in_process", False):
+    if in_process(store):
         return None
     newest = store.list_activations(1)
     if not newest:
@@ -212,7 +212,7 @@ def newest_sealed_elsewhere(store: Store, keys: Keyring) -> str | None:
     if a.seal and seal.intact(keys, a):
         return None
     trail = store.audit_trail(a.id)
-    return a.id if trail and not audit.sealed_here(keys, trail[-1]) else None
+    return a.id if audit.sealed_elsewhere(keys, trail) else None
 
 
 def verify_activation(store: Store, keys: Keyring, engine: Interpreter[Any, Any],
@@ -233,7 +233,7 @@ def seal_legacy(store: Store, keys: Keyring, engine: Interpreter[Any, Any]) -> t
     """Seal each activation row written before seals (an empty seal) whose chain and replayed
     trail agree with it: (rows sealed, what the others disagree on, left unsealed). Nothing is
     sealed in a store of the service's own process (its rows are not sealed)."""
-    if getattr(store, "in_process", False):
+    if in_process(store):
         return 0, []
     done, left = 0, []
     for a in _activations(store, None, None):

@@ -72,7 +72,7 @@ class Env:
                 try:
                     refuse_another_key(svc)
                 except BaseException:
-                    svc.store.close()  # type: ignore[attr-defined]
+                    svc.close()
                     raise
             self._service = svc
         return self._service

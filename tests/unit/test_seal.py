@@ -137,6 +137,22 @@ def test_rows_in_the_services_own_memory_are_neither_sealed_nor_checked() -> Non
     svc.cancel(aid)
 
 
+def test_closing_the_service_closes_a_store_that_holds_connections() -> None:
+    """`ActivationService.close` calls the store's `close` when it has one, and is harmless
+    for a store without (`MemoryStore`)."""
+
+    class Closing(MemoryStore):
+        closed = 0
+
+        def close(self) -> None:
+            self.closed += 1
+
+    store = Closing()
+    memory_service(FakeClock(), store=store).close()
+    assert store.closed == 1
+    memory_service(FakeClock(), store=MemoryStore()).close()
+
+
 def test_a_row_edited_in_sqlite_is_refused(tmp_path: Path) -> None:
     """UPDATE ecps_activation by hand on SQLite: the next event is refused, naming the activation."""
     store = SqlStore(f"sqlite:///{tmp_path}/e.sqlite3")

@@ -42,7 +42,7 @@ from workflow.login.definition import LOGIN_DEFINITION, LOGIN_WORKFLOW, LoginEve
 from workflow.login.record import Login, copy_login
 from workflow.login.results import LoginResult, LoginStarted, PendingLogin
 from workflow.login.work import LoginWork, intact
-from workflow.ports import LoginStore, Store
+from workflow.ports import LoginStore, Store, in_process
 from workflow.security import Keyring
 from workflow.settings import Settings
 from workflow.sweep import sweep
@@ -355,7 +355,7 @@ class LoginDesk:
     @property
     def _sealing(self) -> Keyring | None:
         """The keys that seal login rows: none for a store in the service's own memory."""
-        return None if getattr(self.store, "in_process", False) else self.keys
+        return None if in_process(self.store) else self.keys
 
     def _trusted(self, g: Login) -> Login:
         """`g` as its seal vouches for it; `StorageError` if its row was changed outside
@@ -363,7 +363,7 @@ class LoginDesk:
         if self._sealing is None or intact(self.keys, g):
             return g
         trail = self.store.audit_trail(g.id) if isinstance(self.store, Store) else []
-        if trail and not audit.sealed_here(self.keys, trail[-1]):
+        if audit.sealed_elsewhere(self.keys, trail):
             raise WrongServerKey.of(f"login {g.id}")
         raise StorageError(f"login {g.id} was changed outside the service (ecps audit verify "
                            "names what differs)")
