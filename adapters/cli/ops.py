@@ -192,7 +192,7 @@ def diagram(
         raise InvalidInput("--activation and --definition cannot be used together", "definition")
     drawn = load_definition(definition) if definition else DEFINITION
     stem = "activation" if drawn is DEFINITION else str(drawn.name)
-    history, current, settings = None, None, _bounds_from_env()  # the bounds in force
+    history, current, settings = None, None, _bounds_in_force()  # the bounds in force
     if activation_id:
         e.read_only = True
         svc = e.service()
@@ -229,8 +229,8 @@ def check(
 
     Without --definition both shipped definitions are checked. The module is looked up from
     the current folder too; a definition that fails validation is still checked, so its
-    counter-examples can be shown. Bounds and deadlines come from the ECPS_* settings of the
-    environment. Example: [bold]ecps check --definition mypkg.flows:DEFINITION[/]
+    counter-examples can be shown. Bounds and deadlines are the service's: the $ECPS_CONFIG
+    file, then the ECPS_* variables. Example: [bold]ecps check --definition mypkg.flows:DEFINITION[/]
     """
     from workflow.checker import check as run_check
     from workflow.checker import load_definition
@@ -239,7 +239,7 @@ def check(
     names = [definition] if definition else list(SHIPPED_DEFINITIONS)
     with out.err.status("exploring the definition's state space...", spinner="dots") \
             if not out.json_mode else _null():
-        reports = [run_check(load_definition(name), settings=_bounds_from_env()) for name in names]
+        reports = [run_check(load_definition(name), settings=_bounds_in_force()) for name in names]
     ok = all(r.ok for r in reports)
     data = {**jsonable(reports[0]), "ok": ok}  # the first report's fields, as with one definition
     if len(reports) > 1:
@@ -256,14 +256,12 @@ def check(
 SHIPPED_DEFINITIONS = ("workflow.definition:DEFINITION", "workflow.login:LOGIN_DEFINITION")
 
 
-def _bounds_from_env() -> Settings:
-    """The ECPS_* settings of the environment, for bounds and deadlines only (no key needed)."""
-    from workflow.config import from_env
+def _bounds_in_force() -> Settings:
+    """The settings the service runs with (the `$ECPS_CONFIG` file, then `ECPS_*` variables),
+    for bounds and deadlines only: a stand-in key, as nothing is sealed with it."""
+    from workflow.config import load
 
-    environ = dict(os.environ)
-    if not environ.get("ECPS_SECRET_KEY") and not environ.get("ECPS_SECRET_KEY_FILE"):
-        environ["ECPS_SECRET_KEY"] = "bounds-only-" + "b" * 24  # nothing is sealed with it
-    return from_env(environ)
+    return load(overrides={"secret_key": "bounds-only-" + "b" * 24})
 
 
 class _null:

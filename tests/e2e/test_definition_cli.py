@@ -60,6 +60,21 @@ def test_check_takes_the_bounds_from_the_environment(ecps: Ecps, tmp_path: Path)
     assert wider["states_explored"] > default["states_explored"]
 
 
+def test_check_takes_the_bounds_from_the_configuration_file_as_the_service_does(
+        ecps: Ecps, tmp_path: Path) -> None:
+    """The $ECPS_CONFIG file the service reads is the checker's too: a flow validity shorter
+    than the QR token's fails the deadlines property there, as it does given as a variable."""
+    config = tmp_path / "ecps.toml"
+    config.write_text('flow_validity = "30m"\n')
+    by_file = ecps("check", "--json", env={"ECPS_CONFIG": str(config)})
+    by_variable = ecps("check", "--json", env={"ECPS_FLOW_VALIDITY": "30m"})
+    assert by_variable.returncode == 1, by_variable.stdout
+    assert by_file.returncode == 1, by_file.stdout
+    failed = {p["name"] for p in json.loads(by_file.stdout)["results"] if not p["ok"]}
+    assert failed == {p["name"] for p in json.loads(by_variable.stdout)["results"] if not p["ok"]}
+    assert "deadlines" in failed
+
+
 def test_diagram_draws_a_definition_of_the_users_own(ecps: Ecps, tmp_path: Path) -> None:
     """`ecps diagram --definition` writes the text formats named after the definition."""
     _door(tmp_path)
