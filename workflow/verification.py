@@ -29,7 +29,7 @@ from workflow.errors import (
 )
 from workflow.login.record import Login
 from workflow.login.work import intact as login_intact
-from workflow.ports import BrowsableStore, Store, in_process
+from workflow.ports import BrowsableStore, LoginStore, Store, in_process
 from workflow.security import Keyring, text_arg
 
 PAGE = 500
@@ -133,7 +133,7 @@ def check_record(store: Store, keys: Keyring, engine: Interpreter[Any, Any], rec
         into.activations += 1
     kind = "login" if isinstance(record, Login) else "activation"
     try:
-        events = store.audit_trail(record.id)
+        record, events = _row_and_trail(store, record)
     except StorageError as exc:  # one damaged event: named, and the others are still checked
         into.findings.append(Finding(record.id, f"its audit trail cannot be read ({exc})"))
         return
@@ -143,6 +143,31 @@ def check_record(store: Store, keys: Keyring, engine: Interpreter[Any, Any], rec
             events, record.step_count)
     problems += _seal_problems(store, keys, record)
     into.findings += [Finding(record.id, p) for p in problems]
+
+
+_LIVE_TRIES = 5  # reads of a row and its trail while the service goes on writing them
+
+
+def _row_and_trail(store: Store, record: Activation | Login
+                   ) -> tuple[Activation | Login, list[AuditEvent]]:
+    """`record` (or the same row read again) with a trail that goes with it. On a live database
+    the service may commit an event between the row's read and its trail's: a trail longer
+    than the row records is read again with the row as it is now, while the row keeps moving."""
+    events = store.audit_trail(record.id)
+    for _ in range(_LIVE_TRIES):
+        if len(events) <= record.audit_seq:
+            break
+        again = _read_again(store, record)
+        if again is None or again.version == record.version:
+            break  # the row did not move: the trail holds events it never recorded
+        record, events = again, store.audit_trail(record.id)
+    return record, events
+
+
+def _read_again(store: Store, record: Activation | Login) -> Activation | Login | None:
+    if isinstance(record, Login):
+        return store.get_login(record.id) if isinstance(store, LoginStore) else None
+    return store.get(record.id)
 
 
 def _steps_problems(events: list[AuditEvent], step_count: int) -> list[str]:

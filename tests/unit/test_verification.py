@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 
@@ -190,3 +191,38 @@ def test_history_numbers_changed_outside_are_named(world: World) -> None:
                             "its chain: steps were renumbered, hidden or reordered outside the service"]
     store._audit[aid] = trail
     assert verify_trails(store, svc.keys, svc.engine).intact
+
+
+class _LiveStore(MemoryStore):
+    """A store where the service commits `during` once, between a row's read and its trail's."""
+
+    during: Callable[[], object] | None = None
+
+    def audit_trail(self, activation_id: str) -> list[audit.AuditEvent]:
+        step, self.during = self.during, None
+        if step is not None:
+            step()
+        return super().audit_trail(activation_id)
+
+
+def test_a_trail_that_grew_while_it_was_read_is_read_again_with_its_row() -> None:
+    """A login committed between the row's read and its trail's is no tampering: the row is
+    read again, with its trail, and the whole is intact."""
+    store, mailer, sms = _LiveStore(), MemoryMailer(), MemorySms()
+    svc = memory_service(FakeClock(), store=store, mailer=mailer, sms=sms)
+    aid = _active(svc, mailer, sms)
+    store.during = lambda: svc.authenticate(aid, "4821")
+    found = verify_trails(store, svc.keys, svc.engine, only=aid)
+    assert store.during is None  # the commit did land between the two reads
+    assert found.findings == []
+
+
+def test_events_the_row_never_recorded_are_still_named() -> None:
+    """A trail longer than its row records while the row does not move: events were added."""
+    store, mailer, sms = _LiveStore(), MemoryMailer(), MemorySms()
+    svc = memory_service(FakeClock(), store=store, mailer=mailer, sms=sms)
+    aid = _active(svc, mailer, sms)
+    a = store._activations[aid]
+    store._activations[aid] = replace(a, audit_seq=a.audit_seq - 1)
+    found = verify_trails(store, svc.keys, svc.engine, only=aid)
+    assert any("events were removed or added" in f.problem for f in found.findings)
