@@ -12,6 +12,7 @@ import pytest
 from adapters.memory import MemoryMailer, MemorySms, MemoryStore
 from tests.conftest import NID, NID2, fast_settings, memory_service
 from workflow import ActivationService, State, audit
+from workflow.domain import AuditEvent
 from workflow.errors import WorkflowError
 from workflow.security import Keyring
 from workflow.testing import FakeClock, code_from, payload_from
@@ -198,7 +199,7 @@ class _LiveStore(MemoryStore):
 
     during: Callable[[], object] | None = None
 
-    def audit_trail(self, activation_id: str) -> list[audit.AuditEvent]:
+    def audit_trail(self, activation_id: str) -> list[AuditEvent]:
         step, self.during = self.during, None
         if step is not None:
             step()
