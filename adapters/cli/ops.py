@@ -76,6 +76,8 @@ def audit_verify(
     """Verify every audit trail: its keyed hash chain, its replay through the definition, its row.
 
     Exit 1 when an event was altered or cut, or a row disagrees with what its trail replays to.
+    Trails replay with the bounds and validities in force (the $ECPS_CONFIG file, ECPS_*
+    variables): run it with the settings the events were recorded under.
     Example: [bold]ecps audit verify[/]   [bold]ecps audit verify --since-checkpoint ck.json[/]
     """
     from workflow.verification import Checkpoint, verify_activation, verify_checkpoint, verify_trails
@@ -124,6 +126,9 @@ def audit_verify(
                    else "[bold red]not intact[/]")
         c.print(f"{found.activations} activation(s), {found.logins} login(s), "
                 f"{found.events} audit event(s): {verdict}")
+        if tampered:
+            e.out.note("trails replay with the bounds and validities in force: a setting changed "
+                       "since their events were recorded shows here too")
     e.out.emit(data, render)
     if not intact:
         raise typer.Exit(1)

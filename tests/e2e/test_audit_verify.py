@@ -39,6 +39,7 @@ def test_a_locked_row_set_back_to_scanned_in_sql_is_named(ecps_here: Ecps, workd
     assert json.loads(alone.stdout)["tampered"] == report["tampered"]
     text = ecps_here("audit", "verify")
     assert f"tampered {aid}: the row says scanned, its trail says locked" in text.stdout
+    assert "a setting changed since their events were recorded shows here too" in text.stderr
     refused = ecps_here("--json", "verify-sms", "--", aid, right)
     assert refused.returncode == 17
     assert json.loads(refused.stdout)["error"]["kind"] == "storage_error"
