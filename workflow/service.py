@@ -32,6 +32,7 @@ from workflow.errors import (
     ActivationLocked,
     ActivationNotFound,
     ConcurrencyConflict,
+    DefinitionError,
     DirectoryUnavailable,
     InvalidInput,
     NotEligible,
@@ -147,6 +148,11 @@ class ActivationService:
 
     @workflow.setter
     def workflow(self, workflow: Workflow[State, Event]) -> None:
+        moved = [d.name for d in set(workflow.definition.deadlines) ^ set(WORKFLOW.definition.deadlines)]
+        if moved:  # a store finds due flows by `Activation.due_at()`, the shipped deadlines
+            raise DefinitionError("a variant of the activation must keep its deadlines: stores "
+                                  "index each activation's deadline by them (Activation.due_at)",
+                                  tuple(sorted(set(moved))))
         self._workflow = workflow
         self.engine = Interpreter(workflow, self.settings)
         self.bindings = Bindings(workflow.definition, self._code())
@@ -254,11 +260,12 @@ class ActivationService:
         """The activation as it stands; a passed deadline shows as `expired` at once."""
         aid = self._id_arg(activation_id)
         a = retrying(lambda: self._load(aid), f"activation {aid} kept changing; try again")
-        state = State.EXPIRED if self.engine.is_due(a, self.now()) else a.state
+        expire = self.workflow.definition.expire_event
+        state = self.workflow.fire(a.state, expire) if self.engine.is_due(a, self.now()) else a.state
         counters = {c.name: a.counter(c.name) for c in self.workflow.definition.counters}
         recent = self.store.steps(a.id, max(0, a.step_count - RECENT_STEPS), RECENT_STEPS)
         return ActivationStatus(
-            a.id, state, tuple(recent), a.due_at() if state == a.state else None,
+            a.id, state, tuple(recent), self.engine.due_at(a) if state == a.state else None,
             self.engine.attempts_left(a, state), a.masked_email, a.masked_phone, a.created_at,
             counters, a.closed_reason, a.step_count,
         )
@@ -406,7 +413,7 @@ class ActivationService:
         if self.engine.is_due(a, w.now):
             w.take(self.engine, self.keys, Event.EXPIRE, reason=f"deadline passed ({w.event})",
                    closing="deadline passed")
-            w.error = ActivationExpired(str(State.EXPIRED), str(w.event))
+            w.error = ActivationExpired(str(w.activation.state), str(w.event))  # where `expire` led
             return False
         if a.state in _CLOSED:
             raise _CLOSED[a.state](str(a.state), str(w.event))
@@ -498,7 +505,7 @@ class ActivationService:
 
     def _no_more(self, channel: str) -> Callable[[Work, Counter], WorkflowError]:
         def refusal(w: Work, _: Counter) -> WorkflowError:
-            wait = (w.activation.due_at() or w.now) - w.now
+            wait = (self.engine.due_at(w.activation) or w.now) - w.now
             return TooManyRequests(f"no more {channel} resends for this activation", _seconds(wait))
         return refusal
 

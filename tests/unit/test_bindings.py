@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import Any
 
 import pytest
 
 from tests.conftest import memory_service
-from workflow.definition import DEFINITION, Definition, Edge, Workflow
+from workflow.definition import DEFINITION, Definition, Edge, State, Workflow
 from workflow.engine import Binding, Bindings, Outcome
-from workflow.errors import DefinitionError
+from workflow.errors import ActivationExpired, DefinitionError
 from workflow.testing import FakeClock
 
 
@@ -58,3 +58,33 @@ def test_the_shipped_code_fits_the_shipped_definition() -> None:
     assert {e for e in events if svc.bindings[e].event == e} == events
     wrong = {str(e.event) for e in DEFINITION.edges if e.outcome != Outcome.OK}
     assert all(svc.bindings[e].guard is not None for e in wrong)
+
+
+def test_a_variant_that_moves_a_deadline_is_refused() -> None:
+    """Stores find due flows by the shipped deadlines (`Activation.due_at`): a variant that
+    changes one would never be swept, so the service refuses it, naming the deadline."""
+    token = next(d for d in DEFINITION.deadlines if d.name == "token")
+    wider = replace(token, states=token.states | {State.SCANNED})
+    variant = replace(DEFINITION, deadlines=tuple(wider if d is token else d for d in DEFINITION.deadlines))
+    svc = memory_service(FakeClock())
+    with pytest.raises(DefinitionError, match="must keep its deadlines") as raised:
+        svc.workflow = Workflow(variant)
+    assert raised.value.offenders == ("token",)
+
+
+def test_a_variant_whose_expiry_leads_elsewhere_is_run_as_it_says() -> None:
+    """status() and the refusal after a lazy expiry name the state the variant's `expire` leads
+    to, not the shipped one."""
+    failing = tuple(replace(e, dest=State.FAILED)
+                    if e.event == "expire" and e.source == State.REQUESTED else e
+                    for e in DEFINITION.edges)
+    clock = FakeClock()
+    svc = memory_service(clock)
+    svc.workflow = Workflow(_with_edges(*failing))
+    aid = svc.request("899700366240").activation_id
+    clock.advance(svc.settings.flow_validity)
+    assert svc.status(aid).state == State.FAILED
+    with pytest.raises(ActivationExpired) as refused:
+        svc.cancel(aid)
+    assert refused.value.state == "failed"
+    assert svc.status(aid).state == State.FAILED
