@@ -120,6 +120,10 @@ class AsyncActivationService:
         """`ActivationService.history`, awaited."""
         return await self._call(self.service.history, activation_id, after, limit)
 
+    async def close(self) -> None:
+        """`ActivationService.close`, awaited."""
+        await self._call(self.service.close)
+
     # -- the login workflow ---------------------------------------------------------------------
 
     async def start_login(self, national_id: object, *, client_id: object, client_name: object,

@@ -204,7 +204,7 @@ def test_the_facade_takes_a_service_or_its_ports_not_both() -> None:
 
 
 CALLS = ("request", "scan", "resend_email", "resend_sms", "verify_sms", "set_pin", "confirm_pin",
-         "authenticate", "cancel", "revoke", "dispatch", "expire_due", "status", "history",
+         "authenticate", "cancel", "revoke", "dispatch", "expire_due", "status", "history", "close",
          "start_login", "pending_logins", "approve_login", "deny_login", "cancel_login",
          "login_result", "jwks")
 
