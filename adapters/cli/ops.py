@@ -258,6 +258,8 @@ def check(
         raise typer.Exit(1)
 
 
+MAX_WORKERS = 64  # each worker process holds its own interpreter, app and connections
+
 SHIPPED_DEFINITIONS = ("workflow.definition:DEFINITION", "workflow.login:LOGIN_DEFINITION")
 
 
@@ -299,8 +301,9 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port.")] = 8000,
     workers: Annotated[int | None, typer.Option(
-        min=1, help="Server processes sharing the port and the database (default: the number "
-        "of cores); the dispatcher runs once, in the command's own process (with one worker "
+        min=1, max=MAX_WORKERS, help="Server processes sharing the port and the database, at "
+        f"most {MAX_WORKERS} (default: the number of cores); the dispatcher runs once, in the "
+        "command's own process (with one worker "
         "too, unless --dev or the database is in memory).",
         show_default=False)] = None,
     threads: Annotated[int | None, typer.Option(
@@ -355,7 +358,7 @@ def serve(
             e.out.err.print(text, soft_wrap=True, markup=False, highlight=False)
 
     e = env(database, state_dir, False)
-    workers = workers or (1 if dev else os.cpu_count() or 1)
+    workers = workers or (1 if dev else min(os.cpu_count() or 1, MAX_WORKERS))
     if dev and workers > 1:
         raise InvalidInput("--dev runs one process (the simulator keeps what it received in "
                            "memory): give --workers 1", "workers")

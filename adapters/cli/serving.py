@@ -154,13 +154,20 @@ def supervise(config: Config, sock: socket.socket) -> None:
     Ctrl-C while they import stops them through the supervisor, without a traceback.
     """
     from uvicorn.supervisors import Multiprocess
+    from uvicorn.supervisors.multiprocess import Process
 
     from adapters.cli.output import WorkerFailed
 
     class Supervisor(Multiprocess):
         def init_processes(self) -> None:
             with _sigint_ignored():  # only while starting them: a Ctrl-C then is not lost
-                super().init_processes()
+                for _ in range(self.processes_num):
+                    self.handle_signals()  # a SIGTERM meanwhile stops the start-up at once
+                    if self.should_exit.is_set():
+                        return
+                    process = Process(self.config, self.sockets)
+                    process.start()
+                    self.processes.append(process)
 
     supervisor = Supervisor(config, sockets=[sock])
     supervisor.run()

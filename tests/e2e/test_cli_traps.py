@@ -125,6 +125,15 @@ def test_usage_errors_honour_json(ecps: Ecps) -> None:
         assert "╭" not in done.stdout + done.stderr
 
 
+def test_serve_refuses_more_worker_processes_than_it_can_run(ecps: Ecps) -> None:
+    """--workers beyond its bound is a usage error before any process starts."""
+    for many in ("65", "99999999999999999999"):
+        done = ecps("--json", "serve", "--port", "0", "--workers", many)
+        assert done.returncode == 2, done.stderr
+        assert json.loads(done.stdout)["error"]["kind"] == "usage"
+        assert "less than or equal to 64" in json.loads(done.stdout)["error"]["message"]
+
+
 def test_shell_completion_is_installable(ecps: Ecps, workdir: Path) -> None:
     """`--install-completion` is offered, and `--show-completion` run from bash prints bash's
     script (the shell is found among the command's parent processes, so bash stays one here:
