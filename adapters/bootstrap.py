@@ -117,7 +117,7 @@ def server_key(state: StateDir) -> str:
 
 def _read_key(path: Path) -> str:
     try:
-        key = path.read_text(encoding="utf-8").strip()
+        key = config.small_text(path).strip()
     except FileNotFoundError:
         raise
     except OSError as exc:

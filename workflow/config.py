@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import difflib
+import errno
 import os
 import re
 import tomllib
@@ -138,9 +139,22 @@ def _env_values(environ: Mapping[str, str]) -> Sourced:
     return found
 
 
+MAX_FILE = 1 << 20  # a configuration or key file larger than this is not one (/dev/zero...)
+
+
+def small_text(path: Path) -> str:
+    """The UTF-8 text of a configuration or key file, read up to `MAX_FILE` bytes; `OSError`
+    (EFBIG) past that, rather than reading an endless file for ever."""
+    with path.open("rb") as f:
+        data = f.read(MAX_FILE + 1)
+    if len(data) > MAX_FILE:
+        raise OSError(errno.EFBIG, f"larger than {MAX_FILE // 1024} KiB: not a configuration or key file")
+    return data.decode("utf-8")
+
+
 def _toml_values(path: Path, table: str) -> Sourced:
     try:
-        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+        data: dict[str, Any] = tomllib.loads(small_text(path))
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read the file ({exc.strerror or type(exc).__name__})"]) from None
     except UnicodeDecodeError:
@@ -175,7 +189,7 @@ def _build(file_values: Sourced, env_values: Sourced) -> Settings:
         problems.append(f"{merged['secret_key'][1]} and {key_file[1]} both give the secret key; keep one")
     elif key_file is not None:
         try:
-            values["secret_key"] = Path(str(key_file[0])).read_text(encoding="utf-8").strip()
+            values["secret_key"] = small_text(Path(str(key_file[0]))).strip()
         except OSError as exc:
             problems.append(f"{key_file[1]}: cannot read the key file ({exc.strerror or type(exc).__name__})")
         except UnicodeDecodeError:

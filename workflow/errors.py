@@ -28,6 +28,8 @@ full identifier.
 
 from __future__ import annotations
 
+import re
+
 
 class WorkflowError(Exception):
     """Root of every error raised by the engine."""
@@ -72,11 +74,23 @@ class NotEligible(WorkflowError):
         self.reason = reason
 
 
+ACTIVATION_ID = re.compile(r"[a-z2-7]{16}")  # the form `security.new_activation_id` gives
+LOGIN_ID = re.compile(r"lg-[0-9a-f]{32}")  # the form `login.service.new_login_id` gives
+
+
+def _named(what: str, given: str, form: re.Pattern[str]) -> str:
+    """`given` quoted when it has the form of such an id; else not shown: a national
+    identifier, a QR token or a bearer token pasted in its place must not be echoed."""
+    if form.fullmatch(given):
+        return f"no {what} {given!r}"
+    return f"no {what} with the id given (not shown: it does not have the form of a {what} id)"
+
+
 class ActivationNotFound(WorkflowError, LookupError):
     """No activation has this id."""
 
     def __init__(self, activation_id: str) -> None:
-        super().__init__(f"no activation {activation_id!r}")
+        super().__init__(_named("activation", activation_id, ACTIVATION_ID))
         self.activation_id = activation_id
 
 
@@ -114,7 +128,7 @@ class LoginNotFound(ActivationNotFound):
     """No login has this id."""
 
     def __init__(self, login_id: str) -> None:
-        WorkflowError.__init__(self, f"no login {login_id!r}")
+        WorkflowError.__init__(self, _named("login", login_id, LOGIN_ID))
         self.activation_id = login_id
         self.login_id = login_id
 

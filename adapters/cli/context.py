@@ -112,7 +112,7 @@ def checked_url(url: str) -> str:
     except (ArgumentError, ValueError):
         backend = ""
     if backend not in SCHEMES:
-        shown = url.split("://", 1)[0] + "://…" if "://" in url else repr(url)
+        shown = url.split("://", 1)[0] + "://…" if "://" in url else "the value given"  # may hold a password
         raise typer.BadParameter(f"{shown} is not a database URL ecps runs on; give "
                                  "sqlite:///path or postgresql+psycopg://user@host/db",
                                  param_hint="'--database' / ECPS_DATABASE_URL")

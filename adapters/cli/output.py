@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -91,7 +92,8 @@ def message_of(error: BaseException, kind: Kind) -> str:
         text = getattr(error, "format_message", error.__str__)()
         return f"{prefix}{' '.join(str(text).split())} (see --help)"
     plain = kind.exit_code != 1 or isinstance(error, MissingExtra)
-    text = str(error) if plain else f"{type(error).__name__}: {error}"
+    # an unforeseen failure's text was not written for people: masked as the logs are
+    text = str(error) if plain else redact(f"{type(error).__name__}: {error}")
     return " ".join(text.split())
 
 
@@ -149,8 +151,8 @@ class Output:
     def emit(self, data: object, render: Callable[[Console], None]) -> None:
         """Print `data` as JSON, or call `render` for people."""
         if self.json_mode:
-            sys.stdout.write(json.dumps(jsonable(data), ensure_ascii=False, indent=2) + "\n")
-            sys.stdout.flush()
+            if not _written(json.dumps(jsonable(data), ensure_ascii=False, indent=2) + "\n"):
+                raise OutputClosed("standard output cannot be written: the JSON answer was lost")
         else:
             render(self.console)
 
@@ -175,12 +177,36 @@ class Output:
                 detail["state"], detail["event"] = error.state, error.event
             if hint:
                 detail["next"] = hint
-            sys.stdout.write(json.dumps({"error": detail}, ensure_ascii=False) + "\n")
-        else:
-            line = Text.assemble(("error", "bold red"), f": {message}{f' ({hint})' if hint else ''} ",
-                                 (f"[{kind.name}, exit {kind.exit_code}]", "dim"))
+            if _written(json.dumps({"error": detail}, ensure_ascii=False) + "\n"):
+                return kind.exit_code
+        line = Text.assemble(("error", "bold red"), f": {message}{f' ({hint})' if hint else ''} ",
+                             (f"[{kind.name}, exit {kind.exit_code}]", "dim"))
+        with suppress(OSError):  # standard error closed too: the exit code still tells
             self.err.print(line, soft_wrap=True)
         return kind.exit_code
+
+
+class OutputClosed(Exception):
+    """Standard output cannot be written (a closed pipe, a full disk)."""
+
+
+def _written(text: str) -> bool:
+    """Write `text` to standard output; False if it cannot be written, standard output then
+    pointed at nothing (so that the interpreter's own flush at exit stays quiet)."""
+    if _STDOUT_GONE:
+        return False
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except OSError:
+        _STDOUT_GONE.append(True)
+        with suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return False
+    return True
+
+
+_STDOUT_GONE: list[bool] = []  # once standard output failed, what follows goes to standard error
 
 
 def when(at: datetime | None) -> str:

@@ -390,13 +390,13 @@ def test_the_interactive_demo_without_input_says_so(ecps: Ecps) -> None:
 
 @pytest.mark.parametrize(("setup", "args", "expected"), [
     (lambda d: (d / ".ecps").mkdir() or (d / ".ecps" / "server.key").write_bytes(b"\xff\xfe\x00"),
-     ("status", "abcdefgh12345678"), None),
+     ("status", "abcdefgh2345672a"), None),
     (lambda d: (d / "bad.toml").write_bytes(b"\xff\xfe"), ("config", "show"),
      {"ECPS_CONFIG": "bad.toml"}),
-    (lambda d: (d / "key").write_bytes(b"\xff" * 40), ("status", "abcdefgh12345678"),
+    (lambda d: (d / "key").write_bytes(b"\xff" * 40), ("status", "abcdefgh2345672a"),
      {"ECPS_SECRET_KEY_FILE": "key"}),
-    (lambda d: None, ("status", "abcdefgh12345678"), {"ECPS_SECRET_KEY": "\udcff" * 20}),
-    (lambda d: None, ("status", "--database", "sqlite:///\udcff.db", "abcdefgh12345678"), None),
+    (lambda d: None, ("status", "abcdefgh2345672a"), {"ECPS_SECRET_KEY": "\udcff" * 20}),
+    (lambda d: None, ("status", "--database", "sqlite:///\udcff.db", "abcdefgh2345672a"), None),
     (lambda d: None, ("list",), {"ECPS_DATABASE_URL": "sqlite:///\udcff.db"}),
 ])
 def test_bytes_that_are_not_utf8_in_a_file_a_variable_or_an_argument_are_one_line(
@@ -416,11 +416,11 @@ def test_a_library_warning_is_one_line_without_its_source(ecps: Ecps, workdir: P
     """SQLAlchemy's warning about a URL argument it ignores: one line, no file nor code."""
     service(workdir / ".ecps")
     url = f"sqlite:///{workdir / '.ecps' / 'ecps.sqlite3'}?mode=ro"
-    done = ecps("status", "--database", url, "abcdefgh12345678")
+    done = ecps("status", "--database", url, "abcdefgh2345672a")
     assert done.returncode == 7
     warned, failed = done.stderr.splitlines()
     assert warned.startswith("warning: Query string argument(s) 'mode' are not accepted")
-    assert failed == "error: no activation 'abcdefgh12345678' [not_found, exit 7]"
+    assert failed == "error: no activation 'abcdefgh2345672a' [not_found, exit 7]"
 
 
 def test_ctrl_c_while_the_command_line_loads_exits_130_without_a_traceback(
@@ -460,3 +460,36 @@ def test_steps_are_numbered_as_in_the_whole_history(ecps_here: Ecps, workdir: Pa
     assert sorted(whole) == list(range(1, svc.status(aid).history_total + 1))
     assert numbered("history", aid, "--after", "4", "--limit", "2") == {5: whole[5], 6: whole[6]}
     assert sorted(numbered("status", "--", aid)) == sorted(whole)  # all of them are the newest
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_json_to_a_standard_output_that_cannot_be_written_is_one_line_on_stderr(workdir: Path) -> None:
+    """--json whose answer cannot be written (a full disk): one error line on standard error,
+    no traceback; a refusal keeps its own exit code."""
+    for args, code in ((("config", "show"), 1), (("--state-dir", "s", "status", "nope"), 21)):
+        with open("/dev/full", "w") as full:
+            done = subprocess.run([sys.executable, "-m", "adapters.cli", "--json", *args], cwd=workdir,
+                                  env=cli_env(), stdout=full, stderr=subprocess.PIPE, text=True,
+                                  timeout=60, check=False)
+        assert done.returncode == code, done.stderr
+        assert "Traceback" not in done.stderr
+        assert len(done.stderr.splitlines()) == 1, done.stderr
+        assert done.stderr.startswith("error: ")
+
+
+def test_an_unforeseen_failure_is_masked_like_the_logs(ecps: Ecps, workdir: Path) -> None:
+    """A crash's own text (exit 1) goes through the log masks: a token in it is not printed."""
+    secret = "Zq" + "x7" * 20
+    (workdir / "noisy.py").write_text(f"raise RuntimeError('boom token={secret}')\n")
+    done = ecps("check", "--definition", "noisy:X")
+    assert done.returncode == 1, done.stderr
+    assert "RuntimeError" in done.stderr
+    assert secret not in done.stderr + done.stdout
+
+
+def test_a_database_value_that_is_no_url_is_not_echoed(ecps: Ecps) -> None:
+    """A value without a scheme may be a mistyped URL holding a password: it is not printed."""
+    done = ecps("--database", "u:s3cretpw@h/db", "list")
+    assert done.returncode == 2, done.stderr
+    assert "is not a database URL ecps runs on" in done.stderr
+    assert "s3cretpw" not in done.stderr + done.stdout

@@ -175,3 +175,13 @@ def test_settings_the_service_could_not_run_on_are_refused_when_made(
     with pytest.raises(ValueError, match=message):
         Settings(secret_key="k" * 32, **given)  # type: ignore[arg-type]
     assert Settings(secret_key="k" * 32, argon2_memory_kib=16, argon2_parallelism=2)
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero and /dev/urandom")
+def test_an_endless_file_given_as_configuration_or_key_is_refused() -> None:
+    """A configuration or key file is read up to a bound: /dev/zero or /dev/urandom given by
+    mistake is a configuration error at once, not a read that never ends."""
+    with pytest.raises(ConfigError, match="larger than"):
+        config.load(environ={"ECPS_CONFIG": "/dev/zero"})
+    with pytest.raises(ConfigError, match="larger than"):
+        config.load(environ={"ECPS_SECRET_KEY_FILE": "/dev/urandom"})

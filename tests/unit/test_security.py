@@ -23,6 +23,7 @@ from workflow.security import (
     luhn_ok,
     mask_email,
     mask_phone,
+    new_activation_id,
     new_token,
     validate_identifier,
 )
@@ -198,3 +199,20 @@ def test_concurrent_wrong_codes_are_all_counted(driver: Driver) -> None:
     history = svc.status(aid).history
     assert sum(s.event == "verify_sms" for s in history) == 5
     assert svc.status(aid).state == State.LOCKED
+
+
+def test_not_found_names_only_an_id_of_the_right_form() -> None:
+    """A national identifier, a QR token or a bearer token given in an id's place is not echoed;
+    the ids the service makes are, and they have the form the errors check."""
+    from workflow.errors import ACTIVATION_ID, LOGIN_ID, ActivationNotFound, LoginNotFound
+    from workflow.login.service import new_login_id
+
+    aid, lid = new_activation_id(), new_login_id()
+    assert ACTIVATION_ID.fullmatch(aid)
+    assert LOGIN_ID.fullmatch(lid)
+    assert str(ActivationNotFound(aid)) == f"no activation '{aid}'"
+    assert str(LoginNotFound(lid)) == f"no login '{lid}'"
+    for pasted in ("899700366240", "grA2FOM50JW3oALIlT8fK-n56wPgN6vWS3L4aMvzoeg", "OpTokenVerySecret-0123"):
+        for refused in (ActivationNotFound(pasted), LoginNotFound(pasted)):
+            assert pasted not in str(refused)
+            assert "not shown" in str(refused)
