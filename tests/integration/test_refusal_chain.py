@@ -85,7 +85,8 @@ def test_an_edited_a_deleted_and_a_renumbered_refusal_are_each_named(svc: Activa
               "AND subject = :s AND seq = 1", s=subject)
     assert _problems(svc) == [(name, "refused request 1: content does not match its hash")]
     _sql(svc, "DELETE FROM ecps_audit WHERE activation_id = '' AND subject = :s AND seq = 2", s=subject)
-    assert (name, "refused request 3: expected sequence number 2") in _problems(svc)
+    assert {(name, "refused request 3: expected sequence number 2"),
+            (name, "refused request 3: does not follow the previous one")} <= set(_problems(svc))
     unknown = svc.keys.pseudonym(UNKNOWN)
     for a, b in ((1, 100), (2, 1), (100, 2)):  # swap the numbers of the two refusals
         _sql(svc, "UPDATE ecps_audit SET seq = :b WHERE activation_id = '' AND subject = :s AND seq = :a",

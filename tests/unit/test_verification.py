@@ -227,3 +227,15 @@ def test_events_the_row_never_recorded_are_still_named() -> None:
     store._activations[aid] = replace(a, audit_seq=a.audit_seq - 1)
     found = verify_trails(store, svc.keys, svc.engine, only=aid)
     assert any("events were removed or added" in f.problem for f in found.findings)
+
+
+def test_an_event_removed_from_the_middle_of_a_trail_is_named_where_it_was(world: World) -> None:
+    """Removing event 5 of a locked flow breaks the numbering and the link at event 6, and the
+    count the row keeps: each is named."""
+    svc, store, mailer, sms = world
+    aid = _locked(svc, mailer, sms)
+    store._audit[aid] = [e for e in store._audit[aid] if e.seq != 5]
+    problems = [f.problem for f in verify_trails(store, svc.keys, svc.engine).findings]
+    assert "event 6: expected sequence number 5" in problems
+    assert "event 6: does not follow the previous event" in problems
+    assert any("events were removed or added" in p for p in problems)
