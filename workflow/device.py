@@ -37,13 +37,29 @@ def thumbprint(jwk: object) -> str:
     if sizes is None:
         raise InvalidInput("device_key must be an EC P-256 or OKP Ed25519 public JWK", "device_key")
     members = {"kty": kty, "crv": crv}
+    coordinates = []
     for name, size in sizes.items():
         value = jwk.get(name)
-        if not isinstance(value, str) or len(_b64(value, name)) != size:
+        raw = _b64(value, name) if isinstance(value, str) else b""
+        if len(raw) != size:
             raise InvalidInput(f"device_key.{name} must be {size} bytes in base64url", "device_key")
-        members[name] = value
+        members[name] = str(value)
+        coordinates.append(int.from_bytes(raw, "big"))
+    if kty == "EC" and not _on_p256(*coordinates):
+        raise InvalidInput("device_key is not a point of the P-256 curve", "device_key")
     canonical = json.dumps(members, sort_keys=True, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(hashlib.sha256(canonical).digest()).rstrip(b"=").decode()
+
+
+def _on_p256(x: int, y: int) -> bool:
+    """Whether (x, y) is a point of P-256 (a key no proof could ever be checked against is not)."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    try:
+        ec.EllipticCurvePublicNumbers(x, y, ec.SECP256R1()).public_key()
+    except ValueError:
+        return False
+    return True
 
 
 def _b64(value: str, name: str) -> bytes:

@@ -36,6 +36,8 @@ def test_thumbprint_agrees_with_joserfc(kind: str) -> None:
     {**RFC7638_EXAMPLE, "d": "private"},
     {**RFC7638_EXAMPLE, "y": 7},
     {"kty": "OKP", "crv": "Ed25519", "x": "!!!not-base64!!!"},
+    {**RFC7638_EXAMPLE, "x": "A" * 43, "y": "A" * 43},  # (0, 0): not on the curve
+    {**RFC7638_EXAMPLE, "y": "8VE4jf_Ok_o64zbTTlcuNJajHmt6v9TDVrU0CdvGRDA"},  # y of another point
 ])
 def test_other_keys_are_refused(jwk: object) -> None:
     """Anything but a public P-256 or Ed25519 JWK is refused as invalid input on `device_key`."""
