@@ -46,7 +46,7 @@ class Model:
         return g[0] == "expired"
 
     def start(self, lid: str, now: datetime) -> str:
-        if len([t for t in self.starts if t > now - timedelta(minutes=10)]) >= 10:
+        if len([t for t in self.starts if t >= now - timedelta(minutes=10)]) >= 10:  # the bound counts
             return "TooManyRequests"
         if self.locked:
             return "NotEligible"
