@@ -267,7 +267,8 @@ class LoginCompleted(DomainEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LoginDenied(DomainEvent):
-    """The professional refused the login, or a wrong PIN locked the credential."""
+    """The professional refused the login, a wrong PIN locked the credential, or the credential
+    was no longer active (`withdraw`)."""
 
     kind: ClassVar[str] = "login.denied"
 

@@ -67,6 +67,18 @@ def test_a_revoked_credential_s_login_is_denied_at_the_next_poll(
     assert service.pending_logins(aid) == ()
 
 
+def test_a_poll_that_finds_the_credential_gone_records_no_push_that_was_not_sent(
+        service: ActivationService, aid: str, clock: FakeClock) -> None:
+    """Revoked before the push left: the poll ends the login with `withdraw`, and its trail
+    says nothing reached the phone (a `deny` from `requested` would have recorded `push_sent`)."""
+    login = service.start_login(NID, **PORTAL)
+    service.revoke(aid, reason="deleted")
+    assert service.login_result(login.login_id).state == LoginState.DENIED
+    trail = service.store.audit_trail(login.login_id)
+    assert [(e.action, e.dest) for e in trail] == [("start", "requested"), ("withdraw", "denied")]
+    assert verify_trails(service.store, service.keys, service.engine).intact
+
+
 def test_an_approved_login_gives_no_assertion_once_its_credential_is_revoked(
         service: ActivationService, aid: str, clock: FakeClock) -> None:
     """Approved, then the credential revoked before the portal collects: the poll ends the

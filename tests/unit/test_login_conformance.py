@@ -26,7 +26,7 @@ def test_the_login_conforms_to_its_model_on_the_memory_store() -> None:
     """All of the login's model transitions replay on `MemoryStore`, with refusals and deadlines."""
     tally = replay_model(LOGIN_DEFINITION, lambda: LoginDriver(MemoryStore))
     assert tally.ok, tally.explain()
-    assert tally.replayed == tally.transitions == 17
+    assert tally.replayed == tally.transitions == 20
     assert tally.refusals > 0
     assert tally.boundaries > 0
 
@@ -53,4 +53,4 @@ def test_the_login_conforms_with_six_digit_pins() -> None:
     made = replace(conformance_settings(), pin_length=6)
     tally = replay_model(LOGIN_DEFINITION, lambda: LoginDriver(MemoryStore, settings=made))
     assert tally.ok, tally.explain()
-    assert tally.replayed == tally.transitions == 17
+    assert tally.replayed == tally.transitions == 20

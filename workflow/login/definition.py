@@ -32,6 +32,7 @@ class LoginEvent(StrEnum):
     PUSH_SENT = "push_sent"
     APPROVE = "approve"
     DENY = "deny"
+    WITHDRAW = "withdraw"
     COLLECT = "collect"
     CANCEL = "cancel"
     EXPIRE = "expire"
@@ -50,7 +51,9 @@ def _edges() -> tuple[Edge[LoginState, LoginEvent], ...]:
         Edge(LE.COLLECT, L.APPROVED, L.COMPLETED, guard="portal polls, not too fast"),
     )
     endings = (
-        *(Edge(LE.DENY, s, L.DENIED, guard="professional refuses or credential no longer active")
+        *(Edge(LE.DENY, s, L.DENIED, guard="professional refuses, or the PIN locks the credential")
+          for s in _IN_FLIGHT),
+        *(Edge(LE.WITHDRAW, s, L.DENIED, guard="credential no longer active")
           for s in _IN_FLIGHT),
         *(Edge(LE.CANCEL, s, L.CANCELLED, guard="portal gives up") for s in _WAITING),
         *(Edge(LE.EXPIRE, s, L.EXPIRED, guard="validity passed") for s in _IN_FLIGHT),

@@ -74,6 +74,7 @@ class LoginDesk:
             Binding(E.CANCEL, closing="cancelled by the {actor}"),  # portal, operator
             Binding(E.COLLECT),
             Binding(E.PUSH_SENT, system=True),
+            Binding(E.WITHDRAW, system=True),
             Binding(E.EXPIRE, system=True),
             Binding(E.DELIVERY_FAILED, system=True),
         ))
@@ -138,7 +139,7 @@ class LoginDesk:
         def guard(w: LoginWork, pin: str) -> None:
             c = self.credentials.credential(w.login.activation_id)
             if c.state != State.ACTIVE:
-                self._take(w, E.DENY, closing="credential no longer active")
+                self._take(w, E.WITHDRAW, closing="credential no longer active")
                 w.error = (ActivationLocked if c.state == State.LOCKED else TransitionNotAllowed)(
                     str(c.state), str(E.APPROVE))
                 return
@@ -183,7 +184,7 @@ class LoginDesk:
             if self.engine.is_due(g, w.now):
                 self._take(w, E.EXPIRE, reason="validity passed (poll)")
             elif g.state in IN_FLIGHT and self._credential_gone(g):  # approved ones too
-                self._take(w, E.DENY, reason="credential no longer active (poll)",
+                self._take(w, E.WITHDRAW, reason="credential no longer active (poll)",
                            closing="credential no longer active")
             elif g.state == L.APPROVED:
                 self._take(w, E.COLLECT, reason="assertion given")

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import timedelta
 
 from workflow.domain import Delivery, MessageKind
 from workflow.engine import Outcome
-from workflow.errors import TransitionNotAllowed, WorkflowError
+from workflow.errors import SlowDown, TransitionNotAllowed, WorkflowError
 from workflow.login import LOGIN_DEFINITION, LoginState
 from workflow.login.record import Login
 from workflow.messages import Push
@@ -63,6 +64,7 @@ class LoginDriver(ClockedDriver):
             "deny": lambda _: svc.deny_login(lid),
             "cancel": lambda _: svc.cancel_login(lid),
             "collect": lambda _: self._collect(),
+            "withdraw": lambda _: self._withdrawn(),
             "expire": lambda _: svc.expire_due(),
             "delivery_failed": lambda _: self._gave_up(),
         }
@@ -73,6 +75,21 @@ class LoginDriver(ClockedDriver):
         result = self.service.login_result(self.login_id)
         if result.state != LoginState.COMPLETED or result.assertion is None:
             raise TransitionNotAllowed(str(result.state), "collect")
+
+    def _withdrawn(self) -> None:
+        """The credential is revoked; the portal's next poll finds it gone (after the pause
+        between polls, when it polled just before)."""
+        before = self._login()
+        credential = before.activation_id
+        if self.service.status(credential).state == "active":
+            self.service.revoke(credential)
+        try:
+            result = self.service.login_result(self.login_id)
+        except SlowDown as early:
+            self.clock.advance(timedelta(seconds=early.retry_after))
+            result = self.service.login_result(self.login_id)
+        if result.state != LoginState.DENIED or before.state == LoginState.DENIED:
+            raise TransitionNotAllowed(str(result.state), "withdraw")  # ended before, or otherwise
 
     def _gave_up(self) -> None:
         """The outbox gives up on the login's push (the dispatcher's callback)."""
