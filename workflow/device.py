@@ -51,15 +51,15 @@ def thumbprint(jwk: object) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(canonical).digest()).rstrip(b"=").decode()
 
 
-def _on_p256(x: int, y: int) -> bool:
-    """Whether (x, y) is a point of P-256 (a key no proof could ever be checked against is not)."""
-    from cryptography.hazmat.primitives.asymmetric import ec
+_P256_P = 2**256 - 2**224 + 2**192 + 2**96 - 1  # the field prime and the curve's b (SEC 2)
+_P256_B = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
 
-    try:
-        ec.EllipticCurvePublicNumbers(x, y, ec.SECP256R1()).public_key()
-    except ValueError:
-        return False
-    return True
+
+def _on_p256(x: int, y: int) -> bool:
+    """Whether (x, y) is a point of P-256, y^2 = x^3 - 3x + b (a key no proof could ever be
+    checked against is not one)."""
+    p = _P256_P
+    return x < p and y < p and (y * y - (x * x * x - 3 * x + _P256_B)) % p == 0
 
 
 def _b64(value: str, name: str) -> bytes:

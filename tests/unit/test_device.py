@@ -62,3 +62,19 @@ def test_request_with_a_bad_key_creates_nothing() -> None:
     with pytest.raises(InvalidInput):
         svc.request("899700366240", device_key={"kty": "oct", "k": "c2VjcmV0"})
     assert svc.store.list_activations() == []
+
+
+def test_the_curve_check_agrees_with_the_cryptography_library() -> None:
+    """Points of generated P-256 keys pass; the same x with another y, or coordinates past the
+    field, are refused, as `cryptography` refuses them."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from workflow.device import _on_p256
+
+    for _ in range(50):
+        n = ec.generate_private_key(ec.SECP256R1()).public_key().public_numbers()
+        assert _on_p256(n.x, n.y)
+        for x, y in ((n.x, n.y + 1), (n.x + 2**256, n.y)):
+            with pytest.raises(ValueError):
+                ec.EllipticCurvePublicNumbers(x, y, ec.SECP256R1()).public_key()
+            assert not _on_p256(x, y)
