@@ -81,6 +81,15 @@ class _Delivered:
     raw: bytes = b""
 
 
+def _qr_images(got: _Delivered) -> list[bytes]:
+    """The PNG images of a delivered e-mail (its MIME parts when it came as bytes)."""
+    if got.mime is not None:
+        images = [p.get_payload(decode=True) for p in got.mime.walk()
+                  if p.get_content_type() == "image/png"]
+        return [i for i in images if isinstance(i, bytes)]
+    return [a.data for a in got.email.attachments if a.content_type == "image/png"]
+
+
 def _parse(raw: bytes) -> EmailMessage:
     return message_from_bytes(raw, policy=policy.default)
 
@@ -167,6 +176,11 @@ class MailerContract:
         assert [payload in _lines(g.email.text).split("\n")
                 for g, (_, payload) in zip(got, sent, strict=True)] == [True] * len(sent), \
             "the e-mails arrived in another order than they were sent"
+        for n, (g, (_, payload)) in enumerate(zip(got, sent, strict=True), start=1):
+            images = _qr_images(g)
+            assert images, f"e-mail {n} of {len(sent)} has no QR code"
+            assert all(decode_qr(i) == [payload] for i in images), \
+                f"e-mail {n} of {len(sent)} does not carry its own QR code"
 
     @requirement("REQ-4-EMAIL-QR")
     def test_the_text_part_carries_the_payload_verbatim(self) -> None:
@@ -186,11 +200,7 @@ class MailerContract:
         if got.mime is not None:
             parts = [p for p in got.mime.walk() if p.get_content_type() == "image/png"]
             assert any(p.get_content_disposition() == "attachment" for p in parts)
-            images = [p.get_payload(decode=True) for p in parts]
-        else:
-            images = [a.data for a in pngs]
-        for image in images:
-            assert isinstance(image, bytes)
+        for image in _qr_images(got):
             assert decode_qr(image) == [payload]
 
     @requirement("REQ-4-EMAIL-QR")
@@ -352,7 +362,10 @@ class SmsContract:
         got = self.delivered(gateway)
         assert [(s.to, s.message_id) for s in got] == [
             (self.number_as_delivered(s.to), s.message_id) for s in sent]
-        assert all(f"{n}93817" in s.text for s, n in zip(got, (4, 5, 6), strict=True))
+        for n, (s, first) in enumerate(zip(got, (4, 5, 6), strict=True), start=1):
+            runs = re.findall(r"(?<!\d)\d{6}(?!\d)", s.text)
+            assert runs == [f"{first}93817"] * self.code_occurrences, \
+                f"SMS {n} of 3 does not carry its code as the only number of its length"
 
     @requirement("REQ-4-SMS-CODE")
     @pytest.mark.parametrize("digits", [6, 7, 8])
@@ -418,10 +431,15 @@ class DirectoryContract:
 
     @requirement("REQ-4-DIRECTORY")
     def test_an_unknown_or_near_identifier_is_none(self) -> None:
-        """An identifier it does not hold, even one digit away, a prefix or longer, is None."""
+        """An identifier it does not hold, even one digit away, a prefix or longer, is None, also
+        right after the ones it holds were looked up (a cache keyed on part of the identifier,
+        or an answer kept from the previous lookup, would give another person's contacts)."""
         directory = self.make_directory(self.PEOPLE)
         for near in ("810000090125", NID[:-1], NID + "0", NID[:-1] + "1", "0" + NID[1:]):
             assert directory.lookup(near) is None
+            for entry in self.PEOPLE:
+                assert directory.lookup(entry.national_id) == entry
+                assert directory.lookup(near) is None
 
     @requirement("REQ-4-DIRECTORY")
     def test_missing_contacts_are_none(self) -> None:

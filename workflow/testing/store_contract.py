@@ -13,7 +13,8 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import MISSING, replace
+from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -182,14 +183,24 @@ class StoreContract:
     @requirement("REQ-4-STORE-ROUND-TRIP", "REQ-3-HISTORY")
     @port_rule('Store', 'Every field of an activation reads back equal to what was written.')
     def test_an_activation_reads_back_equal_field_by_field(self, store: Store) -> None:
-        """Every field reads back as it was written."""
+        """Every field reads back as it was written, each set to other than its default (a
+        store that drops a field would read it back as its default)."""
         a = sample_activation(
-            state=State.PIN_SET, code_digest="c" * 64, code_issued_at=T0 + timedelta(seconds=1),
-            sms_generation=2, last_sms_at=T0 + timedelta(seconds=2), pin_candidate="$argon2id$x",
-            pin_hash="", email_resends=1, sms_resends=2, sms_attempts=3, pin_mismatches=1,
-            login_failures=0, audit_seq=7, audit_head="h" * 64, closed_reason="", step_count=5)
+            state=State.PIN_SET, version=3, code_digest="c" * 64,
+            code_issued_at=T0 + timedelta(seconds=1), sms_generation=2,
+            last_sms_at=T0 + timedelta(seconds=2), pin_candidate="$argon2id$x",
+            pin_hash="$argon2id$y", email_resends=1, sms_resends=2, sms_attempts=3,
+            pin_mismatches=1, login_failures=2, audit_seq=7, audit_head="h" * 64,
+            closed_reason="cancelled by the professional", device_thumbprint="t" * 43,
+            step_count=5, seal="s" * 64)
+        defaults = {f.name: f.default for f in dataclass_fields(Activation)
+                    if f.default is not MISSING}
+        assert not [n for n, d in defaults.items() if getattr(a, n) == d]  # this test's own check
         _insert(store, a)
-        assert store.get(a.id) == a
+        got = store.get(a.id)
+        assert got is not None
+        assert [n for n in defaults if getattr(got, n) != getattr(a, n)] == []
+        assert got == a
 
     @settings(max_examples=25, deadline=None,
               suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -239,6 +250,12 @@ class StoreContract:
         claimed.status = Delivery.SENT
         assert store.outbox_of("act-1")[0].attempts == 0
         assert store.outbox_of("act-1")[0].status == Delivery.PENDING
+        (listed,) = store.list_activations()
+        listed.step_count = 0
+        (queued,) = store.outbox_of("act-1")
+        queued.attempts = 7
+        assert store.get("act-1") == sample_activation()
+        assert store.outbox_of("act-1")[0].attempts == 0
 
     @requirement("REQ-6-UTC")
     @port_rule('Store', 'Stored times are timezone-aware UTC, exact to the microsecond.')
@@ -390,6 +407,9 @@ class StoreContract:
         assert store.requests_since("subject-a", T0 + timedelta(hours=1)) == sorted(times)
         assert store.requests_since("subject-a", T0 + timedelta(hours=3)) == sorted(times)[1:]
         assert store.requests_since("subject-a", T0 + timedelta(hours=6)) == []
+        close = T0 + timedelta(hours=3, microseconds=1)  # the bound is exact to the microsecond
+        assert store.requests_since("subject-a", close) == sorted(times)[2:]
+        assert store.requests_since("subject-a", close - timedelta(microseconds=2)) == sorted(times)[1:]
 
     @requirement("REQ-4-STORE-QUERIES")
     @port_rule('list_activations', 'newest first, at most `limit`')
@@ -408,8 +428,11 @@ class StoreContract:
                          for i in range(7)))
         seen: list[str] = []
         before = None
-        while page := store.list_activations(3, before=before):
+        for _ in range(4):  # 7 rows in pages of 3, then an empty page: a store that ignores the
+            page = store.list_activations(3, before=before)  # cursor fails here, not loops
             seen += [a.id for a in page]
+            if not page:
+                break
             before = (page[-1].created_at, page[-1].id)
         assert seen == ["a6", "a5", "a4", "a3", "a2", "a1", "a0"]
 
@@ -621,6 +644,8 @@ class StoreContract:
         assert store.steps("act-1", 0, 3) == steps[:3]
         assert store.steps("act-1", 3, 4) == steps[3:7]
         assert store.steps("act-1", 7, 100) == steps[7:]
+        assert store.steps("act-1", 0, 6) == steps[:6]
+        assert store.steps("act-1", 1, 9) == steps[1:]
         assert store.steps("act-1", 10, 5) == []
         assert store.steps("act-1", 2, 0) == []
 

@@ -88,3 +88,32 @@ class BlankContactDirectory(StaticDirectory):
         if entry is None:
             return None
         return replace(entry, email=entry.email or "", phone=entry.phone or "")
+
+
+class QrReusingMailer(MemoryMailer):
+    """Attaches the first e-mail's QR image to every later one (an image cached by its name)."""
+
+    def send(self, email: Email) -> None:
+        first = self.sent[0].attachments if self.sent else None
+        super().send(email if first is None else replace(email, attachments=first))
+
+
+class NumberingSms(MemorySms):
+    """Numbers each SMS after the first with a six-digit sequence."""
+
+    def send(self, sms: Sms) -> None:
+        n = len(self.sent)
+        super().send(sms if n == 0 else replace(sms, text=f"{sms.text} #{100000 + n}"))
+
+
+class LastHitDirectory(StaticDirectory):
+    """Answers an identifier it does not hold with the last entry it found."""
+
+    def __init__(self, entries: Iterable[DirectoryEntry] = ()) -> None:
+        super().__init__(entries)
+        self._last: DirectoryEntry | None = None
+
+    def lookup(self, national_id: str) -> DirectoryEntry | None:
+        entry = super().lookup(national_id)
+        self._last = entry or self._last
+        return self._last

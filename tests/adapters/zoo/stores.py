@@ -291,3 +291,46 @@ class PagelessStepsStore(MemoryStore):
 
     def steps(self, activation_id: str, after: int = 0, limit: int = 100) -> list[Step]:
         return super().steps(activation_id, 0, 10**9)
+
+
+class FieldDroppingStore(MemoryStore):
+    """Reads the device's key thumbprint back empty (a column the store forgot)."""
+
+    def get(self, activation_id: str) -> Activation | None:
+        found = super().get(activation_id)
+        if found is not None:
+            found.device_thumbprint = ""
+        return found
+
+
+class SharedListStore(MemoryStore):
+    """Lists its own records instead of copies (`get` and `find` copy)."""
+
+    def list_activations(self, limit: int = 100,
+                         before: tuple[datetime, str] | None = None) -> list[Activation]:
+        with self._lock:
+            return sorted((a for a in self._activations.values()
+                           if before is None or (a.created_at, a.id) < before),
+                          key=lambda a: (a.created_at, a.id), reverse=True)[:limit]
+
+
+class CappedStepsStore(MemoryStore):
+    """Ignores a `limit` of 5 or more (a page size fixed in the query)."""
+
+    def steps(self, activation_id: str, after: int = 0, limit: int = 100) -> list[Step]:
+        return super().steps(activation_id, after, limit if limit < 5 else 100)
+
+
+class WholeSecondStore(MemoryStore):
+    """Compares `requests_since` at whole seconds (a column without its microseconds)."""
+
+    def requests_since(self, subject: str, since: datetime) -> list[datetime]:
+        return super().requests_since(subject, since.replace(microsecond=0))
+
+
+class CursorlessStore(MemoryStore):
+    """Ignores `before`: every page is the first one."""
+
+    def list_activations(self, limit: int = 100,
+                         before: tuple[datetime, str] | None = None) -> list[Activation]:
+        return super().list_activations(limit)
