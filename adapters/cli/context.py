@@ -102,6 +102,8 @@ def checked_url(url: str) -> str:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
+    from adapters.sql.store import driver_url
+
     try:
         url.encode("utf-8")
     except UnicodeEncodeError:  # bytes of a file name that are not UTF-8: no URL holds them
@@ -109,6 +111,7 @@ def checked_url(url: str) -> str:
                                  param_hint="'--database' / ECPS_DATABASE_URL") from None
     try:
         backend = make_url(url).get_backend_name()
+        driver_url(url)  # the drivers the store runs on: pysqlite, psycopg 3
     except (ArgumentError, ValueError):
         backend = ""
     if backend not in SCHEMES:

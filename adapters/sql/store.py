@@ -73,7 +73,7 @@ class SqlStore(LoginTables):
             raise ValueError(f"synchronous must be one of {', '.join(_SYNCHRONOUS)}")
         if type(pool_size) is not int or pool_size < 1:
             raise ValueError(f"pool_size must be a whole number of at least 1, not {pool_size!r}")
-        parsed = _url(url)
+        parsed = driver_url(url)
         self.dialect_name = parsed.get_backend_name()
         self.where = shown_url(parsed)
         self._sqlite = self.dialect_name == "sqlite"
@@ -507,7 +507,7 @@ def shown_url(url: str | URL) -> str:
     return parsed.set(query=query).render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
 
 
-def _url(url: str) -> URL:
+def driver_url(url: str) -> URL:
     """The URL with its driver: pysqlite for SQLite, psycopg 3 for PostgreSQL (the only ones)."""
     try:
         parsed = make_url(url)

@@ -493,3 +493,13 @@ def test_a_database_value_that_is_no_url_is_not_echoed(ecps: Ecps) -> None:
     assert done.returncode == 2, done.stderr
     assert "is not a database URL ecps runs on" in done.stderr
     assert "s3cretpw" not in done.stderr + done.stdout
+
+
+def test_a_postgresql_driver_the_store_does_not_run_on_is_a_usage_error(ecps: Ecps) -> None:
+    """postgresql+asyncpg:// or +psycopg2:// names a driver the store refuses: said as a usage
+    error naming what it runs on, not as a crash."""
+    for url in ("postgresql+asyncpg://u@h/db", "postgresql+psycopg2://u:pw@h/db"):
+        done = ecps("--database", url, "list")
+        assert done.returncode == 2, done.stderr
+        assert "postgresql+psycopg://" in done.stderr
+        assert "pw" not in done.stderr
