@@ -29,7 +29,10 @@ ActivationId = Annotated[str, typer.Argument(metavar="ACTIVATION_ID", show_defau
 def ask_secret(prompt: str) -> str:
     """A PIN typed hidden at a terminal, or one line of standard input when piped."""
     if sys.stdin.isatty():
-        return getpass.getpass(f"{prompt}: ")
+        try:
+            return getpass.getpass(f"{prompt}: ")
+        except UnicodeDecodeError:  # bytes typed that are no text: as malformed as when piped
+            raise InvalidInput(f"{prompt.strip()} is malformed (not text)", "pin") from None
     line = sys.stdin.readline()
     if not line:
         raise InvalidInput(f"{prompt.strip()}: nothing on standard input", "pin")

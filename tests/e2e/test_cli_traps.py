@@ -503,3 +503,20 @@ def test_a_postgresql_driver_the_store_does_not_run_on_is_a_usage_error(ecps: Ec
         assert done.returncode == 2, done.stderr
         assert "postgresql+psycopg://" in done.stderr
         assert "pw" not in done.stderr
+
+
+def test_bytes_that_are_no_text_at_the_hidden_pin_prompt_are_malformed_input(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """At a terminal, bytes that are not UTF-8 typed at the PIN prompt are invalid input, as
+    the same bytes piped are, not a crash."""
+    from adapters.cli import flow
+    from workflow.errors import InvalidInput
+
+    def undecodable(_prompt: str) -> str:
+        raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+
+    monkeypatch.setattr(flow.sys.stdin, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(flow.getpass, "getpass", undecodable)
+    with pytest.raises(InvalidInput) as refused:
+        flow.ask_secret("PIN")
+    assert refused.value.field == "pin"
