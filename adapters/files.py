@@ -24,7 +24,7 @@ from PIL import Image
 from adapters import mime
 from workflow import qr
 from workflow.clock import SystemClock
-from workflow.errors import DeliveryFailed
+from workflow.errors import DeliveryFailed, StorageError
 from workflow.messages import Email, Sms
 from workflow.ports import Clock
 
@@ -102,12 +102,18 @@ def wait_for(read: Callable[[], T | None], timeout: float = 30.0, every: float =
 
 def read_sms(path: str | os.PathLike[str]) -> list[Sms]:
     """Every SMS `FileSms` wrote to `path`, oldest first (none if the file does not exist)."""
+    damaged = StorageError(f"{path}: not an SMS file written by ecps (one JSON object a line)")
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        lines = [line for line in read_capped(path).decode("utf-8").splitlines() if line.strip()]
+        records = [json.loads(line) for line in lines]
+        sms = [Sms(r["to"], r["text"], r.get("id", "")) for r in records]
     except FileNotFoundError:
         return []
-    records = [json.loads(line) for line in lines if line.strip()]
-    return [Sms(r["to"], r["text"], r.get("id", "")) for r in records]
+    except (ValueError, TypeError, KeyError, AttributeError):  # not text, not JSON, not an SMS
+        raise damaged from None
+    if not all(isinstance(m.to, str) and isinstance(m.text, str) for m in sms):
+        raise damaged
+    return sms
 
 
 def code_in(text: str, digits: int = 6) -> str | None:

@@ -26,7 +26,7 @@ from adapters.files import (
 from adapters.memory import MemoryStore, StaticDirectory
 from tests.conftest import NID, fast_settings
 from workflow import ActivationService, State
-from workflow.errors import DeliveryFailed
+from workflow.errors import DeliveryFailed, StorageError
 from workflow.messages import DirectoryEntry, Email, Sms
 from workflow.templates import FRENCH
 from workflow.testing import FakeClock
@@ -159,3 +159,13 @@ def test_the_demo_files_play_a_whole_activation(tmp_path: Path) -> None:
     svc.verify_sms(aid, read_sms_codes(sms_file)[-1])
     svc.set_pin(aid, "4821")
     assert svc.confirm_pin(aid, "4821").state == State.ACTIVE
+
+
+@pytest.mark.parametrize("content", [b'{"to": "0612", "text": "code 123456"\n', b"\xff\xfe\n",
+                                     b"[1, 2]\n", b'{"to": 5, "text": "x"}\n', b"{}\n"])
+def test_a_damaged_sms_file_is_a_storage_error_naming_it(tmp_path: Path, content: bytes) -> None:
+    """Not JSON, not text, not an SMS object: one `StorageError` naming the file."""
+    path = tmp_path / "sms.txt"
+    path.write_bytes(content)
+    with pytest.raises(StorageError, match="not an SMS file written by ecps"):
+        read_sms(path)
