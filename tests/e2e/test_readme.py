@@ -23,7 +23,7 @@ def test_quick_start_is_the_two_commands() -> None:
     block = re.search(r"## Quick start\s+```bash\n(.*?)```", README, re.S)
     assert block is not None
     assert block.group(1).strip().splitlines() == [
-        "pip install '.[cli]' && ecps demo", "pip install -e '.[test]' && pytest -q"]
+        "pip install '.[cli]' && ecps demo", "pip install -e '.[test]' && pytest -q -n auto"]
 
 
 def test_exit_code_table_matches_the_cli() -> None:
