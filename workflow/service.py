@@ -125,6 +125,7 @@ class ActivationService:
         self.directory = directory
         self.clock: Clock = clock or SystemClock()
         self.keys = Keyring(settings)
+        self._seals = seal.Seals(self.keys) if self._outside else None
         if sink is not None and not isinstance(sink, EventSink):
             raise TypeError(f"sink must implement EventSink, got {type(sink).__name__}")
         if not isinstance(templates or FRENCH, Templates):
@@ -803,8 +804,8 @@ class ActivationService:
         return self._trusted(a)
 
     @property
-    def _sealing(self) -> Keyring | None:
-        return self.keys if self._outside else None
+    def _sealing(self) -> seal.Seals | None:
+        return self._seals
 
     def _trusted(self, a: Activation) -> Activation:
         """`a` as its seal and the head of its trail vouch for it; `StorageError` if it was edited
@@ -819,7 +820,7 @@ class ActivationService:
             again = self.store.get(a.id)
             if again is not None and again.version != a.version:
                 raise ConcurrencyConflict(f"activation {a.id} changed while it was read")
-        elif seal.intact(self.keys, a):
+        elif self._seals is not None and self._seals.intact(a):
             return a
         trail = self.store.audit_trail(a.id)  # a refusal's cost only
         if audit.sealed_elsewhere(self.keys, trail):

@@ -24,7 +24,7 @@ from workflow.domain import (
 )
 from workflow.engine import Interpreter, Move
 from workflow.errors import WorkflowError
-from workflow.seal import sealed
+from workflow.seal import Seals
 from workflow.security import Keyring
 
 _FIELDS = operator.attrgetter(*(f.name for f in fields(Activation)))
@@ -78,14 +78,14 @@ class Work:
             created_at=self.now, due_at=self.now,
         ))
 
-    def change(self, keys: Keyring | None) -> Change:
+    def change(self, seals: Seals | None) -> Change:
         """The store change that saves all of it at once, each written activation sealed
-        (unless `keys` is None: a store in the service's own memory needs no seal)."""
+        (unless `seals` is None: a store in the service's own memory needs no seal)."""
         a = self.activation
         a.version += 1
-        for written in (a, *(w.activation for w in self.others)):
-            if keys is not None:
-                sealed(keys, written)
+        if seals is not None:
+            for written in (a, *(w.activation for w in self.others)):
+                seals.sealed(written)
         own = Write(a, self.expected_version)
         turns = () if self.turn is None else (self.turn,)
         return Change((own, *self.others), tuple(self.outbox), tuple(self.audit_events), turns)

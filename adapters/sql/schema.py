@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Column, DateTime, Float, Index, Integer, LargeBinary, String, Table, Text, text
 from sqlalchemy.engine import Dialect
@@ -23,6 +23,21 @@ CHAIN_INDEX = "ux_ecps_audit_chain"  # unique (activation_id, subject, seq) wher
 
 _STORED = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}")
 """A time as the store writes it on SQLite: exactly this, nothing before or after it."""
+REMEMBERED_TIMES = 4096
+"""Times kept with their SQLite text, each way: an activation's times come back at each of its
+events (a time and its text are immutable, so a kept one is as good as a new one)."""
+_TEXTS: dict[datetime, str] = {}
+_TIMES: dict[str, datetime] = {}
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _remember(kept: dict[K, V], key: K, value: V) -> V:
+    """Keep `value` for `key` in `kept` (emptied when full: the times in use come back at once)."""
+    if len(kept) >= REMEMBERED_TIMES:
+        kept.clear()
+    kept[key] = value
+    return value
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -41,7 +56,12 @@ class UtcDateTime(TypeDecorator[datetime]):
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
         if type(value) is datetime and value.tzinfo is UTC:  # the common case, made cheap
-            return value.isoformat(" ", "microseconds")[:26] if dialect.name == "sqlite" else value
+            if dialect.name != "sqlite":
+                return value
+            text = _TEXTS.get(value)
+            if text is None:
+                text = _remember(_TEXTS, value, value.isoformat(" ", "microseconds")[:26])
+            return text
         if value is None:
             return None
         if not isinstance(value, datetime) or value.utcoffset() is None:
@@ -55,9 +75,12 @@ class UtcDateTime(TypeDecorator[datetime]):
         """The aware UTC time; a stored value that is not one comes back as it is, for the
         codec to report with its row and column (`adapters.sql.codec`)."""
         if isinstance(value, str):
+            known = _TIMES.get(value)
+            if known is not None:
+                return known
             try:
                 if _STORED.fullmatch(value):  # as stored, UTC without its offset: one call
-                    return datetime.fromisoformat(value + "+00:00")
+                    return _remember(_TIMES, value, datetime.fromisoformat(value + "+00:00"))
             except ValueError:  # e.g. a 30th of February: reported below, as any other
                 pass
             try:

@@ -15,6 +15,7 @@ from tests.conftest import NID, NID2, Driver, fast_settings, memory_service, peo
 from workflow import ActivationService, State
 from workflow.errors import StorageError, WorkflowError, WrongServerKey
 from workflow.messages import DirectoryEntry
+from workflow.seal import Seals, intact
 from workflow.security import luhn_ok
 from workflow.testing import FakeClock, code_from, payload_from
 from workflow.verification import seal_legacy, verify_trails
@@ -225,3 +226,37 @@ def test_the_sweeper_reaches_the_flows_behind_edited_rows() -> None:
     clock.advance(svc.settings.flow_validity)
     assert svc.expire_due(batch=2) == 2
     assert [store._activations[a].state for a in aids] == [State.REQUESTED] * 2 + [State.EXPIRED] * 2
+
+
+def test_seals_remember_what_they_sealed_and_check_every_other_row(world: World) -> None:
+    """A row read back as it was sealed is intact without a digest; a field edited, or the seal
+    of another row put in its place, is digested and refused; at most `remembered` are kept."""
+    svc, store, _, _ = world
+    first, second = (svc.request(n).activation_id for n in (NID, NID2))
+    seals = Seals(svc.keys, remembered=1)
+    digests = 0
+    real = svc.keys.digest
+
+    def counted(purpose: str, *parts: str) -> str:
+        nonlocal digests
+        digests += 1
+        return real(purpose, *parts)
+
+    svc.keys.digest = counted  # type: ignore[method-assign]
+    row = store._activations[first]
+    assert seals.intact(row)
+    assert digests == 1  # not known yet: digested
+    assert seals.intact(replace(row))
+    assert digests == 1  # known: no digest
+    assert not seals.intact(replace(row, sms_attempts=row.sms_attempts + 1))
+    assert not seals.intact(replace(row, seal=store._activations[second].seal))
+    assert digests == 3
+    assert seals.intact(store._activations[second])
+    assert digests == 4  # `first` is forgotten
+    assert seals.intact(row)
+    assert digests == 5
+    edited = replace(row, masked_phone="+33******99")
+    seals.sealed(edited)
+    assert intact(svc.keys, edited)
+    assert seals.intact(replace(edited))
+    assert digests == 7
