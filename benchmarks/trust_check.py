@@ -14,8 +14,8 @@ from typing import Any
 from adapters.memory import MemoryStore
 from adapters.sql import SqlStore
 from benchmarks.common import FLOW, flow, identifiers, service
-from workflow import work
 from workflow.domain import Activation
+from workflow.seal import Seals
 from workflow.service import ActivationService
 
 
@@ -26,7 +26,7 @@ class _Outside(MemoryStore):
 
 
 _TRUSTED = ActivationService._trusted
-_SEALED = work.sealed  # type: ignore[attr-defined]
+_SEALED = Seals.sealed
 
 
 def _no_check(_: ActivationService, a: Activation) -> Activation:
@@ -39,7 +39,7 @@ def _no_seal(*_: Any) -> None:
 
 def _switch(on: bool) -> None:
     ActivationService._trusted = _TRUSTED if on else _no_check  # type: ignore[method-assign,assignment]
-    work.sealed = _SEALED if on else _no_seal  # type: ignore[attr-defined,assignment]
+    Seals.sealed = _SEALED if on else _no_seal  # type: ignore[method-assign,assignment]
 
 
 def _per_event(make_store: Callable[[], Any], count: int, start: int) -> float:

@@ -85,7 +85,6 @@ class SqlStore(LoginTables):
         self._writing: AbstractContextManager[Any] = (
             Writers(None if str(parsed.database).startswith("file:") else str(parsed.database),
                     busy_timeout) if sqlite_file else nullcontext())
-        self._checkpoints = Checkpoints() if sqlite_file else None
         self._ready = False
         self._ready_lock = threading.Lock()
         try:
@@ -93,6 +92,8 @@ class SqlStore(LoginTables):
                                   synchronous.upper(), echo)
         except (SQLAlchemyError, ImportError) as exc:
             raise StorageError(f"cannot open {self.where}: {type(exc).__name__}") from exc
+        # a file's checkpoints run on a thread of their own, on a connection of their own
+        self._checkpoints = Checkpoints(connect=self.engine.raw_connection) if sqlite_file else None
         self._driver_error: type[Exception] = self.engine.dialect.loaded_dbapi.Error
         self._sql = Statements(self.engine.dialect)
         self._logins = LoginStatements(self.engine.dialect)
@@ -257,11 +258,19 @@ class SqlStore(LoginTables):
             self._ready = True
             return moved
 
+    def settle(self, timeout: float = 30.0) -> bool:
+        """Whether the log of a SQLite file has been copied back into the database as far as
+        the checkpoints asked for so far go (they run on a thread of their own), waiting up to
+        `timeout` seconds; True at once for PostgreSQL and in-memory SQLite."""
+        return self._checkpoints is None or self._checkpoints.settle(timeout)
+
     def close(self) -> None:
         """Close every pooled connection; the store reconnects if used again. `StorageError`
         inside a write of this thread (it would wait for that write, which waits for it)."""
         if getattr(self._held, "writing", False):
             raise StorageError("close the store after the write this thread is inside, not in it")
+        if self._checkpoints is not None:
+            self._checkpoints.close()
         kept, self._kept = self._kept, []
         for conn in kept:
             with suppress(Exception):
