@@ -19,7 +19,6 @@ import hashlib
 import hmac
 import json
 import math
-import secrets
 import threading
 import warnings
 from collections.abc import Iterator
@@ -81,9 +80,10 @@ def _bad_proof(message: str) -> AccessRefused:
                                                 'algs="ES256 Ed25519 EdDSA"'})
 
 
-def verify_proof(token: str, method: str, path: str, activation_id: str, now: float,
-                 window: int) -> tuple[str, str, float]:
-    """(thumbprint, jti, iat) of a valid proof for this call, else `AccessRefused` (401)."""
+def verify_proof(token: str, method: str, path: str, activation_id: str | None, now: float,
+                 window: int) -> tuple[str, str, float, object]:
+    """(thumbprint, jti, iat, the activation it claims) of a valid proof for this call, else
+    `AccessRefused` (401); `activation_id=None`: its claim is left to the caller to check."""
     if len(token) > _MAX_PROOF:
         raise _bad_proof("the DPoP proof is too long")
     try:
@@ -116,7 +116,8 @@ def verify_proof(token: str, method: str, path: str, activation_id: str, now: fl
     htu, iat, jti = claims.get("htu"), claims.get("iat"), claims.get("jti")
     if claims.get("htm") != method or not isinstance(htu, str) or _path(htu) != path:
         raise _bad_proof(f"the DPoP proof is not for {method} {path} (htm, htu)")
-    if claims.get(ACTIVATION_CLAIM) != activation_id:
+    claim = claims.get(ACTIVATION_CLAIM)
+    if activation_id is not None and claim != activation_id:
         raise _bad_proof(f"the DPoP proof is not for this activation ({ACTIVATION_CLAIM})")
     if not isinstance(jti, str) or not 1 <= len(jti) <= 128:
         raise _bad_proof("the DPoP proof needs a jti of 1-128 characters")
@@ -124,7 +125,7 @@ def verify_proof(token: str, method: str, path: str, activation_id: str, now: fl
             or abs(now - iat) > window:
         raise _bad_proof(f"the DPoP proof is stale: its iat is more than {window} s from the "
                          "server's time (make a fresh proof; check the device clock)")
-    return print_, jti, float(iat)
+    return print_, jti, float(iat), claim
 
 
 def _path(url: str) -> str | None:
@@ -173,21 +174,25 @@ class Guard:
         await self.lane.run(lambda: self.check_device(request, activation_id, proof))
 
     def check_device(self, request: Request, activation_id: str, proof: str | None,
-                     known: bool = True) -> None:
-        """`device`, on the calling thread; `known=False`: what the proof is for does not exist,
-        and any proof is refused as one for something else would be (no answer tells them apart)."""
+                     known: bool = True, *, vague: bool = False) -> None:
+        """`device`, on the calling thread. `vague`: a proof for another activation, by another
+        key, or for one with no key is refused with one answer; `known=False` (what the proof
+        is for does not exist): any proof is refused with that answer too, so that no answer
+        tells a call for something that exists from one for something that does not."""
         if not proof:
             raise _bad_proof("this call needs a DPoP header: a fresh proof signed with the "
                              "device key given when the activation was requested")
         now = self.service.now().timestamp()
         window = self.settings.proof_window
-        claimed = activation_id if known else secrets.token_urlsafe(16)  # no proof names it
-        print_, jti, iat = verify_proof(proof, request.method, request.url.path, claimed, now,
-                                        window)
-        bound = self._thumbprint(activation_id) if known else ""
+        claimed = activation_id if known and not vague else None
+        print_, jti, iat, claim = verify_proof(proof, request.method, request.url.path, claimed,
+                                               now, window)
+        if not known:
+            raise _bad_proof(_ANOTHER_KEY)
+        bound = self._thumbprint(activation_id)
         if bound is None:
             return  # the workflow answers 404; there is nothing to protect
-        if not known:
+        if vague and (claim != activation_id or not bound):
             raise _bad_proof(_ANOTHER_KEY)
         if not bound:
             raise _bad_proof("this activation is not bound to a device key; it cannot be "

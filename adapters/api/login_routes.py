@@ -45,7 +45,7 @@ def add_login_routes(app: FastAPI, svc: ActivationService, run: Runner, guard: G
             if g is None:  # any proof refused, as for a login of another credential
                 guard.check_device(request, login_id, proof, known=False)
             else:
-                guard.check_device(request, g.activation_id, proof)
+                guard.check_device(request, g.activation_id, proof, vague=True)
         await lane.run(check)
 
     async def credential_device(request: Request, activation_id: IdPath,

@@ -75,21 +75,23 @@ def test_one_credential_s_device_cannot_answer_another_s_login(
 
 def test_a_strangers_proof_does_not_tell_whether_a_login_exists(
         client: DeviceClient, phone: Phone) -> None:
-    """A key bound to nothing, its proof claiming the login id itself: the same 401 for a login
-    that exists and for one that does not (no 404 to tell them apart), for approve and deny."""
-    _active(client, phone)
+    """A key bound to nothing, its proof claiming the login id, the credential's activation id
+    (in its QR link) or another: the same 401 for a login that exists and for one that does not
+    (no 404 or message to tell them apart), for approve and deny."""
+    aid = _active(client, phone)
     login = client.operator("POST", "/logins", json=PORTAL).json()["login_id"]
     stranger = DeviceKey.generate()
-    answers = []
+    answers: dict[str, list[object]] = {}
     for lid in (login, "lg-" + "0" * 32):
         for answer in ("approve", "deny"):
-            path = f"/logins/{lid}/{answer}"
-            proof = stranger.proof("POST", f"{client.http.base_url}{path}", lid, iat=client.now())
-            r = client.http.post(path, json={"pin": "4821"}, headers={"DPoP": proof})
-            error(r, 401, "invalid_proof")
-            answers.append(r.json()["detail"] if "detail" in r.json() else r.json())
-    assert answers[0] == answers[2]
-    assert answers[1] == answers[3]
+            for claimed in (lid, aid, "another-activation"):
+                path = f"/logins/{lid}/{answer}"
+                proof = stranger.proof("POST", f"{client.http.base_url}{path}", claimed,
+                                       iat=client.now())
+                r = client.http.post(path, json={"pin": "4821"}, headers={"DPoP": proof})
+                error(r, 401, "invalid_proof")
+                answers.setdefault(lid, []).append(r.json())
+    assert answers[login] == answers["lg-" + "0" * 32]
     assert phone.svc.login_result(login).state == "requested"
 
 
