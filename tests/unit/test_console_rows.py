@@ -156,7 +156,7 @@ def test_the_age_filter_stops_at_the_first_older_activation() -> None:
 
 
 @pytest.mark.parametrize("text", ["", "x", "12.", ".a", "9" * 18 + ".a", "-1.a",
-                                  "1." + "a" * 100])
+                                  "1." + "a" * 100, "\u00b2.x", "\u2460.x", "\u0663\u0664.x"])
 def test_a_malformed_cursor_is_the_first_page(text: str) -> None:
     """Anything but a cursor this list wrote is ignored."""
     assert parse_cursor(text) is None

@@ -87,7 +87,8 @@ def cursor_text(at: Cursor) -> str:
 def parse_cursor(text: str) -> Cursor | None:
     """The cursor `cursor_text` wrote, or None for anything else (the first page)."""
     micros, _, row_id = text.partition(".")
-    if not micros.isdigit() or len(micros) > 17 or not row_id or len(row_id) > 64:
+    if not (micros.isascii() and micros.isdigit()) or len(micros) > 17 or not row_id \
+            or len(row_id) > 64:
         return None
     return EPOCH + int(micros) * MICROSECOND, row_id  # 17 digits stay below the year 9999
 
