@@ -51,6 +51,9 @@ class HttpSettings:
         if len(token) < MIN_TOKEN_LENGTH:
             raise InvalidInput(f"the operator token must be at least {MIN_TOKEN_LENGTH} characters",
                                "operator_token")
+        if not (token.isascii() and token.isprintable()):
+            raise InvalidInput("the operator token must be printable ASCII (an HTTP header "
+                               "carries it: e.g. `openssl rand -hex 32`)", "operator_token")
         return cls(operator_token_sha256=token_digest(token), **others)  # type: ignore[arg-type]
 
     @classmethod

@@ -274,3 +274,12 @@ def test_the_operator_token_is_kept_as_a_digest_only() -> None:
     assert len(settings.operator_token_sha256) == 64
     with pytest.raises(ValueError, match="at least"):
         HttpSettings.with_token("short")
+
+
+@pytest.mark.parametrize("token", ["mot-de-passe-s\u00e9curis\u00e9-2026", "tab\tinside-a-token-1234",
+                                   "line\nbreak-inside-a-token"])
+def test_an_operator_token_a_header_cannot_carry_is_refused_at_start(token: str) -> None:
+    """Not printable ASCII: refused when the server starts (HTTP headers are Latin-1 text, so a
+    client could never send it), not a token that every call then fails to match."""
+    with pytest.raises(ValueError, match="printable ASCII"):
+        HttpSettings.with_token(token)
