@@ -6,6 +6,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -71,6 +72,10 @@ def translated(error: BaseException) -> BaseException:
     return error
 
 
+_EXTRA = re.compile(r"(unexpected extra argument(?:s|\(s\))?) \(.*\)", re.DOTALL)
+"""Click's usage error for arguments left over, which it would repeat."""
+
+
 def kind_for(error: BaseException) -> Kind:
     """The kind of `error`, the command line's own kinds included."""
     if isinstance(error, PortBusy):
@@ -89,8 +94,9 @@ def message_of(error: BaseException, kind: Kind) -> str:
     if isinstance(error, typer.TyperException):
         where = getattr(error, "ctx", None)
         prefix = f"{where.command_path}: " if where is not None else ""
-        text = getattr(error, "format_message", error.__str__)()
-        return f"{prefix}{' '.join(str(text).split())} (see --help)"
+        text = _EXTRA.sub(r"\1 (not shown: they may be a PIN, a code or a token)",
+                          str(getattr(error, "format_message", error.__str__)()))
+        return f"{prefix}{' '.join(text.split())} (see --help)"
     plain = kind.exit_code != 1 or isinstance(error, MissingExtra)
     # an unforeseen failure's text was not written for people: masked as the logs are
     text = str(error) if plain else redact(f"{type(error).__name__}: {error}")

@@ -261,3 +261,18 @@ def test_alembic_says_only_what_it_upgrades() -> None:
         assert "Context impl" not in stream.getvalue(), level
         assert "Will assume" not in stream.getvalue(), level
         assert "Running upgrade 0001 -> 0002" in stream.getvalue(), level
+
+
+@pytest.mark.parametrize("args", [
+    ["set-pin", "ABCDEFGHJKMNPQRS", "4821", "4821"],
+    ["--json", "verify-sms", "ABCDEFGHJKMNPQRS", "123456", "654321"],
+    ["scan", "ABCDEFGHJKMNPQRS", "ecps://activation?a=x&t=tok-SECRET", "tok-SECRET-2"],
+])
+def test_arguments_left_over_are_not_repeated(ecps: Ecps, args: list[str]) -> None:
+    """A usage error for arguments too many does not show them: they may be a PIN, a code or
+    a token typed once more."""
+    proc = ecps(*args)
+    assert proc.returncode == 2
+    out = proc.stdout + proc.stderr
+    assert "not shown" in out
+    assert _leaks(out, [args[-1]]) == []
