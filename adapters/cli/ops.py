@@ -11,7 +11,7 @@ from contextlib import nullcontext
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -328,6 +328,11 @@ def serve(
     operator_token_file: Annotated[Path | None, typer.Option(
         "--operator-token-file", metavar="FILE", help="The operator's bearer token (else "
         "ECPS_OPERATOR_TOKEN or ECPS_OPERATOR_TOKEN_FILE); needed off loopback.")] = None,
+    forwarded_allow_ips: Annotated[str, typer.Option(
+        "--forwarded-allow-ips", metavar="IPS", help="Proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed (comma-separated addresses, * for any); '' believes "
+        "none: give '' when no HTTP proxy sets them (a TCP proxy, or none on this host), else "
+        "a client there picks the address its requests are counted under.")] = "127.0.0.1",
     dev: Annotated[bool, typer.Option("--dev", help="Development: the phone simulator at /console/phone "
                                       "and a clock it can skip ahead (loopback only).")] = False,
     database: Database = None, state_dir: StateDirOpt = None,
@@ -365,6 +370,8 @@ def serve(
     if workers > 1 and _in_memory(e.url):
         raise InvalidInput("an in-memory database cannot be shared by worker processes: "
                            "give --workers 1 or a database file", "workers")
+    trusted = forwarded_allow_ips.strip()
+    proxies: dict[str, Any] = {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted or None}
     sock = _listen(host, port)  # held from now on: a second server on the port is told at once
     options = serving.Serving(host, e.database, str(e.state.root),
                               str(operator_token_file) if operator_token_file else None,
@@ -384,14 +391,14 @@ def serve(
         # one process: the simulator's memory, an in-memory database, or no dispatcher here
         app = serving.build_app(options, svc, dispatch_every or None, http=http, phone=phone)
         uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=level, log_config=None,
-                                      access_log=access_log)).run(sockets=[sock])
+                                      access_log=access_log, **proxies)).run(sockets=[sock])
         return
     create_tables(svc)  # once, before the workers: none of them creates a table another is creating
     os.environ[serving.OPTIONS_VARIABLE] = options.to_env()  # read by each worker process
     with serving.dispatching(svc, dispatch_every) if dispatch_every else nullcontext():
         serving.supervise(uvicorn.Config(
             "adapters.cli.serving:worker_app", factory=True, workers=workers, host=host,
-            port=port, log_level=level, log_config=None, access_log=access_log), sock)
+            port=port, log_level=level, log_config=None, access_log=access_log, **proxies), sock)
 
 
 def _in_memory(url: str) -> bool:

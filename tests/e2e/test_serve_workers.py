@@ -234,3 +234,39 @@ def test_two_servers_started_at_once_on_one_port_leave_one_running(workdir: Path
                     s.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     s.kill()
+
+
+@pytest.mark.parametrize(("trusted", "limited"), [("", True), ("127.0.0.1", False)])
+def test_forwarded_addresses_count_only_from_the_proxies_given(
+        workdir: Path, trusted: str, limited: bool) -> None:
+    """With `--forwarded-allow-ips ''` a client's own X-Forwarded-For is ignored: its requests
+    count under its address and the third of a limit of two is 429; from a proxy given (the
+    default, 127.0.0.1) the header names the client, as a proxy that sets it intends."""
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "adapters.cli", "serve", "--port", str(port), "--workers", "1",
+         "--dispatch-every", "0", "--forwarded-allow-ips", trusted, "--log-level", "warning"],
+        cwd=workdir, env=cli_env(ECPS_REQUEST_RATE="2"), stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+            def up() -> bool:
+                assert server.poll() is None, server.stderr.read() if server.stderr else ""
+                try:
+                    return http.get("/healthz").status_code == 200
+                except httpx.TransportError:
+                    return False
+            _until(up, "the server did not start")
+            body = {"national_id": NID, "device_key": DeviceKey.generate().public_jwk}
+            codes = [http.post("/activations", json=body,
+                               headers={"X-Forwarded-For": f"203.0.113.{n}"}).status_code
+                     for n in range(3)]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=60)
+        finally:
+            if server.poll() is None:
+                server.kill()
+    assert (codes[2] == 429) is limited
+    assert codes[:2] == [201, 201]
