@@ -104,6 +104,7 @@ class SqlStore(LoginTables):
         self._places = FairSemaphore(self._in_use)  # connections in use: first come, first served
         self._wait = busy_timeout
         self._forked: list[Connection] = []  # a parent's, kept from being closed or reused
+        self._forks = 0  # forks this store went through (in a child: one more than its parent)
         _forget_connections_after_fork(self)
 
     # -- reads --------------------------------------------------------------------------------
@@ -298,11 +299,11 @@ class SqlStore(LoginTables):
         no connection is opened per call. What the block leaves uncommitted is rolled back."""
         with self._serial:
             conn = self._connect("open a connection")
-            pid = os.getpid()
+            forks = self._forks
             try:
                 yield conn
             finally:
-                if os.getpid() == pid:  # a child forked in the block leaves the parent's alone
+                if self._forks == forks:  # a child forked in the block leaves the parent's alone
                     self._release(conn)
 
     def writing(self, what: str = "write") -> AbstractContextManager[Connection]:
@@ -462,6 +463,7 @@ class SqlStore(LoginTables):
     def _after_fork(self) -> None:
         """In a forked child: never use nor close the parent's connections (kept, or held by a
         unit), and start with locks of its own (a parent's thread may have held one)."""
+        self._forks += 1
         self._forked.extend(self._kept)
         self._kept = []
         self._held = threading.local()
