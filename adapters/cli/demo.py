@@ -18,7 +18,7 @@ from rich.prompt import Confirm, Prompt
 from rich.rule import Rule
 from rich.text import Text
 
-from adapters.bootstrap import StateDir, build_service, resolve_state_dir
+from adapters.bootstrap import StateDir, build_service, refuse_another_key, resolve_state_dir
 from adapters.cli.context import Database, Json, StateDirOpt, checked_url, env
 from adapters.cli.flow import ask_secret
 from adapters.cli.output import Output
@@ -116,7 +116,12 @@ def demo(
     from adapters.files import FileSms
 
     svc = build_service(url, state_dir=state.root, sms=FileSms(state.sms, echo=False))
-    svc.store.list_activations(1)  # a database that cannot answer fails before the story starts
+    try:
+        svc.store.list_activations(1)  # a database that cannot answer fails before the story
+        refuse_another_key(svc)  # nor one sealed with another key than this folder's: it writes
+    except BaseException:
+        svc.close()
+        raise
     d = Demo(svc, state, e.out, url, interactive)
     _intro(d)
     try:

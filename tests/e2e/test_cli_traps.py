@@ -192,18 +192,19 @@ def test_every_command_with_the_wrong_key_says_so(ecps_here: Ecps, workdir: Path
 
 def test_a_command_that_writes_refuses_another_key_before_writing(ecps_here: Ecps,
                                                                workdir: Path) -> None:
-    """`ecps request` over a database of another key (a folder with a key of its own, or an
-    empty one that would make a new key) adds nothing and names the key, in one line."""
+    """`ecps request` or `ecps demo` over a database of another key (a folder with a key of its
+    own, or an empty one that would make a new key) adds nothing and names the key, in one line."""
     state_dir = workdir / ".ecps"
     aid = advance(service(state_dir), state_dir, State.EMAILED)
     service(workdir / "other")  # a folder with a key of its own
     database = state_dir / "ecps.sqlite3"
     url = f"sqlite:///{database}"
-    for folder in ("other", "empty"):
-        done = ecps_here("request", "810100000008", "--database", url, "--state-dir", folder)
-        assert done.returncode == 17, done.stderr
-        [line] = done.stderr.strip().splitlines()
-        assert f"activation {aid} and its audit trail were sealed with another server key" in line
+    for args in (("request", "810100000008"), ("demo",)):
+        for folder in ("other", "empty"):
+            done = ecps_here(*args, "--database", url, "--state-dir", folder)
+            assert done.returncode == 17, done.stderr
+            [line] = done.stderr.strip().splitlines()
+            assert f"activation {aid} and its audit trail were sealed with another server key" in line
     with sqlite3.connect(database) as db:
         assert db.execute("SELECT count(*) FROM ecps_activation").fetchone() == (1,)
     assert ecps_here("request", "810100000008").returncode == 0  # its own key: written
