@@ -30,7 +30,15 @@ FASTER_POLLS = """(() => {
   const later = window.setTimeout.bind(window);
   window.setTimeout = (f, ms, ...args) => later(f, Math.floor((Number(ms) || 0) / 10), ...args);
 })();"""
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+SCREENSHOTS = "ECPS_SCREENSHOTS"
+"""A folder to write the pages' screenshots in (`ECPS_SCREENSHOTS=docs` refreshes the docs'
+pictures); without it they go to the test's temporary folder, leaving the checkout as it was."""
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    """Where this test writes its screenshots."""
+    return Path(os.environ.get(SCREENSHOTS) or tmp_path)
 
 
 def _chromium() -> str:

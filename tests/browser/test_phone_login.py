@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import DOCS, Server, sign_in
+from tests.browser.conftest import Server, sign_in
 from tests.browser.steps import code_in, keypad, only_server, phone_state, shows
 from tests.conftest import NID
 from workflow.messages import Sms
@@ -47,7 +48,7 @@ def _ask(phone: Any) -> str:
     return lid
 
 
-def test_a_push_login_approved_then_one_denied(context: Any, server: Server) -> None:
+def test_a_push_login_approved_then_one_denied(context: Any, server: Server, shots: Path) -> None:
     """Approved with the PIN after a wrong one: the portal gets the claims, the console shows
     requested → notified → approved → completed; a second login denied ends requested →
     notified → denied."""
@@ -79,11 +80,11 @@ def test_a_push_login_approved_then_one_denied(context: Any, server: Server) -> 
     shows(console, ["requested", "notified", "approved", "completed"], "collect")
     expect(console.locator("#portal")).to_have_text("Portail de santé PACA")
     expect(console.locator("#audit")).to_contain_text("Intact")
-    console.screenshot(path=str(DOCS / "console-login.png"), full_page=True)
+    console.screenshot(path=str(shots / "console-login.png"), full_page=True)
 
     denied = _ask(phone)
     console.goto(f"{server.url}/console/logins/{denied}")
-    phone.screenshot(path=str(DOCS / "phone-login.png"), full_page=True)
+    phone.screenshot(path=str(shots / "phone-login.png"), full_page=True)
     phone.locator(f".push[data-login='{denied}']").get_by_role("button", name="Deny").click()
     expect(phone.locator("#phone-note")).to_have_text("Login denied.")
     expect(phone.locator("#portal-state")).to_have_text("denied (denied by the professional)")

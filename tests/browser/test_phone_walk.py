@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import DOCS, Server, sign_in
+from tests.browser.conftest import Server, sign_in
 from tests.browser.steps import code_in, keypad, only_server, phone_state, shows
 from tests.conftest import NID
 from workflow.messages import Sms
@@ -14,7 +15,7 @@ from workflow.messages import Sms
 MAIN = ["requested", "emailed", "scanned", "sms_verified", "pin_set", "active"]
 
 
-def test_a_whole_activation_moves_on_the_console(context: Any, server: Server) -> None:
+def test_a_whole_activation_moves_on_the_console(context: Any, server: Server, shots: Path) -> None:
     """Each step the phone takes appears on the console's diagram and timeline without a reload."""
     console = context.new_page()
     sign_in(console, server)
@@ -55,6 +56,6 @@ def test_a_whole_activation_moves_on_the_console(context: Any, server: Server) -
     keypad(phone, "4821")
     expect(phone.locator("#phone-note")).to_have_text("Logged in.")
     expect(console.locator("table.timeline tbody tr").last.locator("td.step")).to_have_text("authenticate")
-    console.screenshot(path=str(DOCS / "console.png"), full_page=True)
-    phone.screenshot(path=str(DOCS / "phone.png"), full_page=True)
+    console.screenshot(path=str(shots / "console.png"), full_page=True)
+    phone.screenshot(path=str(shots / "phone.png"), full_page=True)
     only_server(server)
