@@ -111,6 +111,9 @@ CONTRACT_ZOO = {
     "QrReusingMailer": (MAILER, {"test_every_accepted_email_arrives_in_order"}),
     "NumberingSms": (SMS, {"test_every_accepted_sms_arrives_in_order"}),
     "LastHitDirectory": (DIRECTORY, {"test_an_unknown_or_near_identifier_is_none"}),
+    "StickyRecipientMailer": (MAILER, {"test_each_email_reaches_its_own_recipient_with_its_own_qr"}),
+    "StickyNumberSms": (SMS, {"test_each_sms_reaches_its_own_number_with_its_own_code"}),
+    "NumericCodeSms": (SMS, {"test_a_code_that_begins_with_zeros_keeps_them"}),
 }
 ROUND_TRIP = "test_any_activation_round_trips"
 SOUND = {STORE: "MemoryStore", MAILER: "MemoryMailer", SMS: "MemorySms", DIRECTORY: "StaticDirectory"}

@@ -32,6 +32,8 @@ __all__ = ["DirectoryContract", "MailerContract", "SmsContract", "decode_qr", "e
 
 TO = "jane.doe@domain.fr"
 PHONE = "0639980078"
+OTHERS = ("marc.dupont@hopital.fr", "lea.martin@cabinet.fr")  # more professionals, more numbers
+OTHER_PHONES = ("0612345678", "0700112233")
 NID, NID2 = "899700366240", "810100000008"
 _INJECTED = "\r\nBcc: intrus@evil.example"
 _PNG = b"\x89PNG\r\n\x1a\n"
@@ -144,9 +146,9 @@ class MailerContract:
                 out.append(_Delivered(email_from_mime(item), _parse(item), item))
         return out
 
-    def _activation(self, message_id: str = "") -> tuple[Email, str]:
+    def _activation(self, message_id: str = "", to: str = TO) -> tuple[Email, str]:
         payload = _payload()
-        email = FRENCH.activation_email(TO, "Dr Jane Doe", payload, 60)
+        email = FRENCH.activation_email(to, "Dr Jane Doe", payload, 60)
         return replace(email, message_id=message_id or secrets.token_hex(16)), payload
 
     @requirement("REQ-4-DELIVERY")
@@ -181,6 +183,23 @@ class MailerContract:
             assert images, f"e-mail {n} of {len(sent)} has no QR code"
             assert all(decode_qr(i) == [payload] for i in images), \
                 f"e-mail {n} of {len(sent)} does not carry its own QR code"
+
+    @requirement("REQ-4-DELIVERY", "REQ-5-NO-LEAK")
+    def test_each_email_reaches_its_own_recipient_with_its_own_qr(self) -> None:
+        """E-mails to several professionals, one after the other: each arrives at its own
+        address only, with its own QR code (never another's link in someone's mailbox)."""
+        mailer = self.make_mailer()
+        sent = [self._activation(to=to) for to in (TO, OTHERS[0], TO, OTHERS[1])]
+        for email, _ in sent:
+            mailer.send(email)
+        got = self._received(mailer)
+        assert len(got) == len(sent), f"{len(sent)} e-mails were accepted and {len(got)} arrived"
+        assert [g.email.to for g in got] == [e.to for e, _ in sent], \
+            "an e-mail arrived at another address than the one it was sent to"
+        for n, (g, (_, payload)) in enumerate(zip(got, sent, strict=True), start=1):
+            assert payload in _lines(g.email.text).split("\n"), f"e-mail {n} carries another's link"
+            assert all(decode_qr(i) == [payload] for i in _qr_images(g)), \
+                f"e-mail {n} carries another's QR code"
 
     @requirement("REQ-4-EMAIL-QR")
     def test_the_text_part_carries_the_payload_verbatim(self) -> None:
@@ -366,6 +385,37 @@ class SmsContract:
             runs = re.findall(r"(?<!\d)\d{6}(?!\d)", s.text)
             assert runs == [f"{first}93817"] * self.code_occurrences, \
                 f"SMS {n} of 3 does not carry its code as the only number of its length"
+
+    @requirement("REQ-4-DELIVERY", "REQ-5-NO-LEAK")
+    def test_each_sms_reaches_its_own_number_with_its_own_code(self) -> None:
+        """SMS to several numbers, one after the other: each arrives at its own number only,
+        with its own code (never another's code on someone's phone)."""
+        gateway = self.make_gateway()
+        numbers = (PHONE, OTHER_PHONES[0], PHONE, OTHER_PHONES[1])
+        codes = ("493817", "572046", "618390", "730154")
+        sent = [Sms(to, FRENCH.sms_text(code, 5), secrets.token_hex(16))
+                for to, code in zip(numbers, codes, strict=True)]
+        for sms in sent:
+            gateway.send(sms)
+        got = self.delivered(gateway)
+        assert len(got) == len(sent), f"{len(sent)} SMS were accepted and {len(got)} arrived"
+        assert [s.to for s in got] == [self.number_as_delivered(s.to) for s in sent], \
+            "an SMS arrived at another number than the one it was sent to"
+        for n, (s, code) in enumerate(zip(got, codes, strict=True), start=1):
+            assert re.findall(r"(?<!\d)\d{6}(?!\d)", s.text) == [code] * self.code_occurrences, \
+                f"SMS {n} of {len(sent)} carries another code than its own"
+
+    @requirement("REQ-4-SMS-CODE")
+    @pytest.mark.parametrize("code", ["039347", "0000512", "00731948"])
+    def test_a_code_that_begins_with_zeros_keeps_them(self, code: str) -> None:
+        """A code is text: its leading zeros arrive (a code read as a number would lose them)."""
+        gateway = self.make_gateway()
+        gateway.send(Sms(PHONE, FRENCH.sms_text(code, 5), secrets.token_hex(16)))
+        got = self.delivered(gateway)
+        assert len(got) == 1, f"1 SMS was accepted and {len(got)} arrived"
+        runs = re.findall(rf"(?<!\d)\d{{{len(code)}}}(?!\d)", got[0].text)
+        assert runs == [code] * self.code_occurrences, \
+            f"the code {code} arrived as {runs or 'no number of its length'}"
 
     @requirement("REQ-4-SMS-CODE")
     @pytest.mark.parametrize("digits", [6, 7, 8])

@@ -22,9 +22,10 @@ from workflow.testing.requirements import requirement
 DEVICE = "phone-registration-1"
 
 
-def sample_push() -> Push:
+def sample_push(device: str = DEVICE, client_name: str = "Portail de santé PACA",
+                binding_message: str = "A7-3F") -> Push:
     """A push as the dispatcher makes it: a login id, a portal's name, a binding message."""
-    return Push(DEVICE, "lg-" + secrets.token_hex(16), "Portail de santé PACA", "A7-3F",
+    return Push(device, "lg-" + secrets.token_hex(16), client_name, binding_message,
                 secrets.token_hex(16))
 
 
@@ -65,6 +66,23 @@ class PushContract:
         got = list(self.delivered(gateway))
         assert [p.login_id for p in got] == [first.login_id, second.login_id]
         assert got[0].client_name == "Portail de santé PACA"
+
+    @requirement("REQ-4-DELIVERY", "REQ-5-NO-LEAK")
+    def test_each_push_reaches_its_own_device_whole(self) -> None:
+        """Pushes of several logins to several devices, one after the other: each arrives at its
+        own device only, with its own login, portal and binding message (a stale binding message
+        would defeat the comparison of the two screens)."""
+        gateway = self.make_gateway()
+        sent = [sample_push(DEVICE, "Portail de santé PACA", "A7-3F"),
+                sample_push("phone-registration-2", "Téléservice Ameli Pro", "K2-9D"),
+                sample_push(DEVICE, "Hôpital Nord — DPI", "Q5-1B"),
+                sample_push("phone-registration-3", "Portail de santé PACA", "Z8-4C")]
+        for push in sent:
+            gateway.send(push)
+        got = list(self.delivered(gateway))
+        assert len(got) == len(sent), f"{len(sent)} pushes were accepted and {len(got)} arrived"
+        for n, (g, s) in enumerate(zip(got, sent, strict=True), start=1):
+            assert g == s, f"push {n} of {len(sent)} arrived as {g}, sent as {s}"
 
     @requirement("REQ-4-DELIVERY", "REQ-4-ERRORS", "REQ-5-NO-LEAK")
     def test_an_unreachable_far_side_is_a_transient_failure(self) -> None:

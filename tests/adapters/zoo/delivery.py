@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import replace
@@ -104,6 +105,30 @@ class NumberingSms(MemorySms):
     def send(self, sms: Sms) -> None:
         n = len(self.sent)
         super().send(sms if n == 0 else replace(sms, text=f"{sms.text} #{100000 + n}"))
+
+
+class StickyRecipientMailer(MemoryMailer):
+    """Sends every e-mail to the first address it sent to (a connection reused with its envelope)."""
+
+    def send(self, email: Email) -> None:
+        first = self.sent[0].to if self.sent else email.to
+        super().send(replace(email, to=first))
+
+
+class StickyNumberSms(MemorySms):
+    """Sends every SMS to the first number it sent to."""
+
+    def send(self, sms: Sms) -> None:
+        first = self.sent[0].to if self.sent else sms.to
+        super().send(replace(sms, to=first))
+
+
+class NumericCodeSms(MemorySms):
+    """Reads the code as a number: its leading zeros are lost."""
+
+    def send(self, sms: Sms) -> None:
+        super().send(replace(sms, text=re.sub(r"(?<!\d)\d{6,8}(?!\d)",
+                                              lambda m: str(int(m.group())), sms.text)))
 
 
 class LastHitDirectory(StaticDirectory):
