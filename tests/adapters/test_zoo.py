@@ -114,6 +114,7 @@ CONTRACT_ZOO = {
     "StickyRecipientMailer": (MAILER, {"test_each_email_reaches_its_own_recipient_with_its_own_qr"}),
     "StickyNumberSms": (SMS, {"test_each_sms_reaches_its_own_number_with_its_own_code"}),
     "NumericCodeSms": (SMS, {"test_a_code_that_begins_with_zeros_keeps_them"}),
+    "ParisTimesStore": (STORE, {"test_every_time_read_back_is_in_utc"}),
 }
 ROUND_TRIP = "test_any_activation_round_trips"
 SOUND = {STORE: "MemoryStore", MAILER: "MemoryMailer", SMS: "MemorySms", DIRECTORY: "StaticDirectory"}

@@ -270,6 +270,28 @@ class StoreContract:
         assert got.created_at.microsecond == 987654
         assert store.requests_since("subject-a", created) == [created]
 
+    @requirement("REQ-6-UTC")
+    @port_rule('Store', 'Stored times are timezone-aware UTC, exact to the microsecond.')
+    def test_every_time_read_back_is_in_utc(self, store: Store) -> None:
+        """Every time of every record read back, from every read, is aware and in UTC (aware
+        times compare equal across zones, so equality alone would not show another zone)."""
+        at = datetime(2026, 3, 1, 10, 30, 15, 987654, tzinfo=UTC)
+        a = sample_activation(created=at, last_email_at=at, code_issued_at=at, last_sms_at=at)
+        _insert(store, a)
+        commit_steps(store, "act-2", sample_steps(2))
+        store.commit(Change(outbox=(sample_message(created=at, due=at),)))
+        read: list[object] = [store.get("act-1"), *store.list_activations(),
+                              *store.find("subject-a", list(State)), *store.audit_trail("act-2"),
+                              *store.steps("act-2"), *store.outbox_of("act-1")]
+        times = [(type(r).__name__, f.name, getattr(r, f.name)) for r in read
+                 if r is not None for f in dataclass_fields(r)  # type: ignore[arg-type]
+                 if isinstance(getattr(r, f.name), datetime)]
+        times += [("requests_since", "", t) for t in store.requests_since("subject-a", at)]
+        assert len(times) >= 20
+        elsewhere = [(kind, name, t.isoformat()) for kind, name, t in times
+                     if t.tzinfo is None or t.utcoffset() != timedelta(0)]
+        assert elsewhere == [], f"times read back in another zone than UTC: {elsewhere}"
+
     # -- atomic commit and compare-and-set ----------------------------------------------------
 
     @requirement("REQ-6-ATOMIC")

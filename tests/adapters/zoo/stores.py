@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Collection
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from adapters.memory import MemoryStore
 from workflow.definition import State
@@ -334,3 +334,20 @@ class CursorlessStore(MemoryStore):
     def list_activations(self, limit: int = 100,
                          before: tuple[datetime, str] | None = None) -> list[Activation]:
         return super().list_activations(limit)
+
+
+class ParisTimesStore(MemoryStore):
+    """Reads the history's times and the last e-mail's back in Paris time (the same instants)."""
+
+    def steps(self, activation_id: str, after: int = 0, limit: int = 100) -> list[Step]:
+        return [replace(s, at=s.at.astimezone(_PARIS))
+                for s in super().steps(activation_id, after, limit)]
+
+    def get(self, activation_id: str) -> Activation | None:
+        a = super().get(activation_id)
+        if a is not None and a.last_email_at is not None:
+            a.last_email_at = a.last_email_at.astimezone(_PARIS)
+        return a
+
+
+_PARIS = timezone(timedelta(hours=1), "Europe/Paris")
