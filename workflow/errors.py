@@ -83,7 +83,9 @@ def _named(what: str, given: str, form: re.Pattern[str]) -> str:
     identifier, a QR token or a bearer token pasted in its place must not be echoed."""
     if form.fullmatch(given):
         return f"no {what} {given!r}"
-    return f"no {what} with the id given (not shown: it does not have the form of a {what} id)"
+    article = "an" if what[:1] in "aeiou" else "a"
+    return (f"no {what} with the id given (not shown: it does not have the form of {article} "
+            f"{what} id)")
 
 
 class ActivationNotFound(WorkflowError, LookupError):

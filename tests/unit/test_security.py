@@ -216,3 +216,5 @@ def test_not_found_names_only_an_id_of_the_right_form() -> None:
         for refused in (ActivationNotFound(pasted), LoginNotFound(pasted)):
             assert pasted not in str(refused)
             assert "not shown" in str(refused)
+        assert "the form of an activation id" in str(ActivationNotFound(pasted))
+        assert "the form of a login id" in str(LoginNotFound(pasted))
