@@ -22,7 +22,15 @@ REMEMBERED = 2048
 
 def seal_of(keys: Keyring, a: Activation) -> str:
     """The keyed digest of every field of `a` but its seal."""
-    return keys.digest("row", *map(str, _SEALED(a)))
+    return _digest(keys, _SEALED(a))
+
+
+def _digest(keys: Keyring, held: tuple[Any, ...]) -> str:
+    return keys.digest("row", *map(str, held))
+
+
+def _matches(keys: Keyring, seal: str, held: tuple[Any, ...]) -> bool:
+    return keys.matches(seal, "row", *map(str, held))
 
 
 def sealed(keys: Keyring, a: Activation) -> None:
@@ -32,7 +40,7 @@ def sealed(keys: Keyring, a: Activation) -> None:
 
 def intact(keys: Keyring, a: Activation) -> bool:
     """Whether `a` still holds what was sealed (False for an unsealed row)."""
-    return keys.matches(a.seal, "row", *map(str, _SEALED(a)))
+    return _matches(keys, a.seal, _SEALED(a))
 
 
 class Seals:
@@ -50,15 +58,16 @@ class Seals:
     def sealed(self, a: Activation) -> None:
         """Set `a`'s seal to the digest of what it holds now."""
         held = _SEALED(a)
-        a.seal = self.keys.digest("row", *map(str, held))
+        a.seal = _digest(self.keys, held)
         self._remember(a.id, (*held, a.seal))
 
     def intact(self, a: Activation) -> bool:
         """Whether `a` still holds what was sealed (False for an unsealed row)."""
-        held = (*_SEALED(a), a.seal)
+        fields_ = _SEALED(a)
+        held = (*fields_, a.seal)
         if self._known.get(a.id) == held:
             return True
-        if not intact(self.keys, a):
+        if not _matches(self.keys, a.seal, fields_):
             return False
         self._remember(a.id, held)
         return True
